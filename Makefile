@@ -1,0 +1,48 @@
+# biotorch: `make demo` and `make test` are all a newcomer needs. Both set everything up first and are idempotent.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+
+# Build artifacts live outside the clone so that fresh clones reuse them; correctness never depends on it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/biotorch/target
+# tch finds libtorch in the venv's PyPI torch; binaries get an rpath to it (see crates/models/build.rs).
+export LIBTORCH_USE_PYTORCH := 1
+export PATH := $(VENV)/bin:$(PATH)
+CARGO ?= cargo
+CARGO_FLAGS := --release --locked
+BIN := $(CARGO_TARGET_DIR)/release/biotorch
+ORACLES := $(wildcard scripts/oracle/*.py)
+FIXTURES := $(patsubst scripts/oracle/%.py,.fixtures/%/.done,$(ORACLES))
+
+.PHONY: all setup build fixtures test demo bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build $(CARGO_FLAGS) -p biotorch
+	@echo "built $(BIN)"
+
+# Golden outputs of the pinned oracles (HF transformers, PyPI RDKit), regenerated when a script changes.
+.fixtures/%/.done: scripts/oracle/%.py scripts/requirements.txt
+	@mkdir -p $(@D)
+	$(PY) $< --out $(@D)
+	@touch $@
+
+fixtures: setup
+	@$(MAKE) --no-print-directory $(FIXTURES)
+
+test: setup fixtures
+	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+
+demo: build
+	@BIOTORCH=$(BIN) scripts/demo.sh
+
+bench: build
+	@for b in scripts/bench/*.sh; do BIOTORCH=$(BIN) $$b; done
+
+clean:
+	rm -rf .fixtures out

@@ -1,0 +1,349 @@
+//! Streaming SMILES input: `.smi` (SMILES, then an optional name), CSV/TSV (with a header) and Parquet, each
+//! optionally gzip-compressed (Parquet excepted). The reader only splits records: checking that a SMILES is a
+//! molecule is RDKit's job (crate `biotorch-chem`), so every record reaches the caller, valid or not.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::source::{content_extension, Input};
+
+/// The layout of a SMILES file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmilesFormat {
+    /// One molecule per line: SMILES, whitespace, optional name. A first line whose first word is `smiles` is a header.
+    Smi,
+    /// Comma-separated with a header line.
+    Csv,
+    /// Tab-separated with a header line.
+    Tsv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl SmilesFormat {
+    /// The format implied by a file name (`.smi`, `.smiles`, `.csv`, `.tsv`, `.parquet`, each maybe `.gz`).
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match content_extension(path).as_str() {
+            "smi" | "smiles" | "ism" | "can" | "txt" => Some(SmilesFormat::Smi),
+            "csv" => Some(SmilesFormat::Csv),
+            "tsv" | "tab" => Some(SmilesFormat::Tsv),
+            "parquet" | "pq" => Some(SmilesFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// Options of the SMILES reader.
+#[derive(Debug, Clone, Default)]
+pub struct SmilesOptions {
+    /// Column holding the SMILES (CSV/TSV/Parquet); by default the one named `smiles` in any case.
+    pub smiles_column: Option<String>,
+    /// Column holding the molecule's id or name; by default `id` or `name` when present.
+    pub id_column: Option<String>,
+    /// Force a format instead of guessing it from the file name.
+    pub format: Option<SmilesFormat>,
+}
+
+/// One input molecule, not yet checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SmilesRecord {
+    /// 0-based index of the record in the input.
+    pub index: u64,
+    /// 1-based line in the file (0 for Parquet).
+    pub line: u64,
+    /// The id or name, when the input has one.
+    pub id: Option<String>,
+    /// The SMILES string, trimmed.
+    pub smiles: String,
+    /// All fields of the row, in [`SmilesReader::columns`] order (CSV/TSV/Parquet), for passing through.
+    pub fields: Vec<Option<String>>,
+}
+
+enum Source {
+    Smi { input: Input, buf: String, line: u64, header_checked: bool },
+    Delimited { rows: csv::StringRecordsIntoIter<Box<dyn std::io::BufRead + Send>>, smiles: usize, id: Option<usize> },
+    Parquet { path: std::path::PathBuf, total: usize, next: usize, chunk: Option<DataFrame>, at: usize, smiles: String, id: Option<String> },
+}
+
+/// Streams [`SmilesRecord`]s from a file; see [`SmilesFormat`] for the layouts.
+pub struct SmilesReader {
+    name: String,
+    columns: Vec<String>,
+    source: Source,
+    index: u64,
+    done: bool,
+}
+
+const PARQUET_CHUNK: usize = 65_536;
+
+fn pick_column(columns: &[String], wanted: Option<&str>, defaults: &[&str], path: &str, what: &str) -> Result<Option<usize>> {
+    if let Some(w) = wanted {
+        return columns.iter().position(|c| c == w).map(Some).ok_or_else(|| {
+            Error::Usage(format!("{path}: no column named '{w}' (columns: {})", columns.join(", ")))
+        });
+    }
+    let found = defaults.iter().find_map(|d| columns.iter().position(|c| c.eq_ignore_ascii_case(d)));
+    if found.is_none() && what == "SMILES" {
+        return Err(Error::Usage(format!(
+            "{path}: no SMILES column found (columns: {}); name it with --smiles-column",
+            columns.join(", ")
+        )));
+    }
+    Ok(found)
+}
+
+impl SmilesReader {
+    /// Opens `path` (or `-` for standard input, read as `.smi` unless a format is given).
+    pub fn open(path: impl AsRef<Path>, options: &SmilesOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let format = options.format.or_else(|| SmilesFormat::from_path(path)).unwrap_or(SmilesFormat::Smi);
+        let (columns, source) = match format {
+            SmilesFormat::Smi => {
+                let input = Input::open(path)?;
+                (Vec::new(), Source::Smi { input, buf: String::new(), line: 0, header_checked: false })
+            }
+            SmilesFormat::Csv | SmilesFormat::Tsv => {
+                let input = Input::open(path)?;
+                let mut reader = csv::ReaderBuilder::new()
+                    .delimiter(if format == SmilesFormat::Tsv { b'\t' } else { b',' })
+                    .has_headers(true)
+                    .flexible(false)
+                    .from_reader(input.reader);
+                let headers = reader.headers().map_err(|e| csv_err(&name, e))?;
+                let columns: Vec<String> = headers.iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect();
+                if columns.iter().all(String::is_empty) {
+                    return Err(Error::Empty { path: name, what: "the file is empty: no header line".into() });
+                }
+                let smiles = pick_column(&columns, options.smiles_column.as_deref(), &["smiles", "canonical_smiles", "smi"], &name, "SMILES")?
+                    .expect("pick_column errors when SMILES is missing");
+                let id = pick_column(&columns, options.id_column.as_deref(), &["id", "name", "mol_id", "chembl_id"], &name, "id")?;
+                (columns, Source::Delimited { rows: reader.into_records(), smiles, id })
+            }
+            SmilesFormat::Parquet => {
+                let file = File::open(path).map_err(|e| Error::io(&name, &e))?;
+                let mut reader = ParquetReader::new(file);
+                let schema = reader.schema().map_err(|e| Error::Parse {
+                    location: crate::error::Location { path: name.clone(), line: 0, record: None },
+                    reason: format!("not a readable Parquet file: {e}"),
+                })?;
+                let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+                let total = reader.num_rows().map_err(|e| Error::Table { path: name.clone(), message: e.to_string() })?;
+                let smiles = pick_column(&columns, options.smiles_column.as_deref(), &["smiles", "canonical_smiles", "smi"], &name, "SMILES")?
+                    .expect("pick_column errors when SMILES is missing");
+                let id = pick_column(&columns, options.id_column.as_deref(), &["id", "name", "mol_id", "chembl_id"], &name, "id")?;
+                let source = Source::Parquet {
+                    path: path.to_path_buf(),
+                    total,
+                    next: 0,
+                    chunk: None,
+                    at: 0,
+                    smiles: columns[smiles].clone(),
+                    id: id.map(|i| columns[i].clone()),
+                };
+                (columns, source)
+            }
+        };
+        Ok(SmilesReader { name, columns, source, index: 0, done: false })
+    }
+
+    /// The column names of a table input (empty for `.smi`).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The input's name as used in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn next_record(&mut self) -> Result<Option<SmilesRecord>> {
+        let index = self.index;
+        let record = match &mut self.source {
+            Source::Smi { input, buf, line, header_checked } => loop {
+                buf.clear();
+                let n = std::io::BufRead::read_line(&mut input.reader, buf).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        Error::parse(&self.name, *line + 1, None, "the line is not valid UTF-8 text (is this a binary file?)")
+                    } else {
+                        Error::io(&self.name, &e)
+                    }
+                })?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *line += 1;
+                let text = buf.trim_start_matches('\u{feff}').trim();
+                if text.is_empty() || text.starts_with('#') {
+                    continue;
+                }
+                let mut parts = text.splitn(2, char::is_whitespace);
+                let smiles = parts.next().unwrap_or_default();
+                if !*header_checked {
+                    *header_checked = true;
+                    if smiles.eq_ignore_ascii_case("smiles") {
+                        continue;
+                    }
+                }
+                let id = parts.next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+                break SmilesRecord { index, line: *line, id, smiles: smiles.to_string(), fields: Vec::new() };
+            },
+            Source::Delimited { rows, smiles, id } => {
+                let Some(row) = rows.next() else { return Ok(None) };
+                let row = row.map_err(|e| csv_err(&self.name, e))?;
+                let line = row.position().map(|p| p.line()).unwrap_or(0);
+                SmilesRecord {
+                    index,
+                    line,
+                    id: id.map(|i| row[i].to_string()),
+                    smiles: row[*smiles].trim().to_string(),
+                    fields: row.iter().map(|f| Some(f.to_string())).collect(),
+                }
+            }
+            Source::Parquet { path, total, next, chunk, at, smiles, id } => {
+                if chunk.as_ref().is_none_or(|c| *at >= c.height()) {
+                    if *next >= *total {
+                        return Ok(None);
+                    }
+                    let file = File::open(&*path).map_err(|e| Error::io(&self.name, &e))?;
+                    let df = ParquetReader::new(file)
+                        .with_slice(Some((*next, PARQUET_CHUNK)))
+                        .finish()
+                        .map_err(|e| Error::Table { path: self.name.clone(), message: e.to_string() })?;
+                    let df = df
+                        .lazy_cast_all_to_string()
+                        .map_err(|e| Error::Table { path: self.name.clone(), message: e.to_string() })?;
+                    *next += df.height().max(1);
+                    *chunk = Some(df);
+                    *at = 0;
+                }
+                let df = chunk.as_ref().expect("filled above");
+                let get = |name: &str| -> Option<String> {
+                    df.column(name).ok().and_then(|c| c.str().ok().and_then(|s| s.get(*at).map(str::to_string)))
+                };
+                let fields = df.get_column_names().iter().map(|n| get(n.as_str())).collect();
+                let record = SmilesRecord {
+                    index,
+                    line: 0,
+                    id: id.as_deref().and_then(get),
+                    smiles: get(smiles).unwrap_or_default().trim().to_string(),
+                    fields,
+                };
+                *at += 1;
+                record
+            }
+        };
+        self.index += 1;
+        Ok(Some(record))
+    }
+}
+
+trait CastAllToString {
+    fn lazy_cast_all_to_string(self) -> PolarsResult<DataFrame>;
+}
+
+impl CastAllToString for DataFrame {
+    fn lazy_cast_all_to_string(self) -> PolarsResult<DataFrame> {
+        let columns = self
+            .columns()
+            .iter()
+            .map(|c| c.cast(&DataType::String))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        DataFrame::new(self.height(), columns)
+    }
+}
+
+fn csv_err(path: &str, e: csv::Error) -> Error {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    let reason = match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("row has {len} fields but the header has {expected_len} (a stray delimiter or quote?)")
+        }
+        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8 text (is this a binary file?)".to_string(),
+        csv::ErrorKind::Io(io) => return Error::io(path, io),
+        _ => e.to_string(),
+    };
+    Error::parse(path, line, None, reason)
+}
+
+impl Iterator for SmilesReader {
+    type Item = Result<SmilesRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_record() {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.path().join(name);
+        std::fs::File::create(&p).unwrap().write_all(text.as_bytes()).unwrap();
+        p
+    }
+
+    #[test]
+    fn smi_with_header_names_and_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "m.smi", "SMILES Name\nCCO ethanol\n# comment\n\nc1ccccc1\tbenzene ring\nC1CC\n");
+        let recs: Vec<_> = SmilesReader::open(&p, &SmilesOptions::default()).unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!((recs[0].smiles.as_str(), recs[0].id.as_deref(), recs[0].line), ("CCO", Some("ethanol"), 2));
+        assert_eq!((recs[1].id.as_deref(), recs[1].index), (Some("benzene ring"), 1));
+        assert_eq!((recs[2].smiles.as_str(), recs[2].id.as_deref()), ("C1CC", None));
+    }
+
+    #[test]
+    fn csv_column_detection_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "m.csv", "name,SMILES,y\na,CCO,1\nb,C1CC,2\n");
+        let reader = SmilesReader::open(&p, &SmilesOptions::default()).unwrap();
+        assert_eq!(reader.columns(), ["name", "SMILES", "y"]);
+        let recs: Vec<_> = reader.collect::<Result<_>>().unwrap();
+        assert_eq!((recs[1].smiles.as_str(), recs[1].id.as_deref(), recs[1].line), ("C1CC", Some("b"), 3));
+        assert_eq!(recs[1].fields, vec![Some("b".into()), Some("C1CC".into()), Some("2".into())]);
+
+        let e = SmilesReader::open(&p, &SmilesOptions { smiles_column: Some("smi".into()), ..Default::default() })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.ends_with("no column named 'smi' (columns: name, SMILES, y)"), "{e}");
+        let q = write(&dir, "n.csv", "a,b\n1,2\n");
+        let e = SmilesReader::open(&q, &SmilesOptions::default()).err().unwrap().to_string();
+        assert!(e.contains("no SMILES column found (columns: a, b)"), "{e}");
+        let r = write(&dir, "r.csv", "smiles,y\nCCO,1\nCC,2,3\n");
+        let e = SmilesReader::open(&r, &SmilesOptions::default()).unwrap().collect::<Result<Vec<_>>>().unwrap_err();
+        assert_eq!(e.to_string(), format!("{}:3: row has 3 fields but the header has 2 (a stray delimiter or quote?)", r.display()));
+    }
+
+    #[test]
+    fn parquet_input_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.parquet");
+        let mut df = df!("id" => ["x", "y"], "smiles" => ["CCO", "N#N"], "v" => [1.5f64, 2.0]).unwrap();
+        crate::table::write_parquet(&p, &mut df, vec![]).unwrap();
+        let recs: Vec<_> = SmilesReader::open(&p, &SmilesOptions::default()).unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!((recs[1].smiles.as_str(), recs[1].id.as_deref()), ("N#N", Some("y")));
+        assert_eq!(recs[0].fields[2].as_deref(), Some("1.5"));
+    }
+}
