@@ -11,16 +11,16 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 command -v cargo >/dev/null || { say "cargo not found: install Rust (https://rustup.rs) first"; exit 1; }
 command -v python3 >/dev/null || { say "python3 not found: install Python 3.10+ first"; exit 1; }
 
-# 1. RDKit (C++), from Debian.
-if [ ! -f "${RDKIT_INCLUDE_DIR:-/usr/include/rdkit}/GraphMol/GraphMol.h" ]; then
+# 1. RDKit (C++), from Debian. Its headers include Boost's, which librdkit-dev does not pull in.
+if [ ! -f "${RDKIT_INCLUDE_DIR:-/usr/include/rdkit}/GraphMol/GraphMol.h" ] || [ ! -f "${BOOST_INCLUDE_DIR:-/usr/include}/boost/version.hpp" ]; then
   if [ "$(id -u)" = 0 ]; then
-    say "installing librdkit-dev (RDKit C++ headers and libraries) with apt-get"
+    say "installing librdkit-dev and libboost-dev (RDKit C++ headers and libraries) with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq librdkit-dev >/dev/null
+    apt-get install -y -qq librdkit-dev libboost-dev >/dev/null
   else
     say "RDKit's C++ library is missing. Install it as root, then run this again:"
-    say "    sudo apt-get install -y librdkit-dev"
+    say "    sudo apt-get install -y librdkit-dev libboost-dev"
     exit 1
   fi
 fi
