@@ -1,1 +1,27 @@
-fn main(){}
+//! The `biotorch` binary: parses arguments, runs the command, maps errors to exit codes
+//! (0 success, 1 runtime failure, 2 usage error or bad input) and stays quiet on a broken pipe.
+
+mod cli;
+mod commands;
+mod exit;
+mod input;
+mod plot;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit::report(&e),
+    }
+}

@@ -37,6 +37,8 @@ pub struct FastaOptions {
     pub case: Case,
     /// Accept several records with the same id.
     pub allow_duplicate_ids: bool,
+    /// Report characters outside the alphabet in [`Record::invalid`] instead of failing (for `biotorch stats`).
+    pub report_invalid: bool,
 }
 
 /// One FASTA record. Its sequence is upper-case and checked against the reader's modality.
@@ -52,12 +54,18 @@ pub struct Record {
     pub index: u64,
     /// 1-based line number of the header.
     pub line: u64,
+    /// With [`FastaOptions::report_invalid`]: the distinct characters outside the alphabet, in order of first
+    /// appearance, and how many residues they account for. Always empty otherwise (such records are errors).
+    pub invalid: Vec<u8>,
+    /// Number of residues outside the alphabet (see [`Record::invalid`]).
+    pub invalid_count: u64,
 }
 
 impl Record {
-    /// The sequence as text (always ASCII once read).
-    pub fn seq_str(&self) -> &str {
-        std::str::from_utf8(&self.seq).expect("sequences are validated ASCII")
+    /// The sequence as text. Validated sequences are ASCII; with [`FastaOptions::report_invalid`] a sequence may
+    /// hold other bytes, which are shown as U+FFFD.
+    pub fn seq_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.seq)
     }
 }
 
@@ -243,7 +251,18 @@ impl<R: BufRead> FastaReader<R> {
             self.modality = Some(m);
             self.table = m.table();
         }
-        if let Some(pos) = record.seq.iter().position(|&b| !self.table[b as usize]) {
+        record.invalid.clear();
+        record.invalid_count = 0;
+        if self.options.report_invalid {
+            for &b in &record.seq {
+                if !self.table[b as usize] {
+                    record.invalid_count += 1;
+                    if !record.invalid.contains(&b) {
+                        record.invalid.push(b);
+                    }
+                }
+            }
+        } else if let Some(pos) = record.seq.iter().position(|&b| !self.table[b as usize]) {
             let byte = record.seq[pos];
             let (start, line) =
                 self.line_starts[self.line_starts.partition_point(|&(start, _)| start <= pos) - 1];
@@ -397,6 +416,14 @@ mod tests {
         );
         let allow = FastaOptions { allow_duplicate_ids: true, ..protein() };
         assert_eq!(read(b">a\nMK\n>a\nMK\n", allow).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn report_invalid_instead_of_failing() {
+        let opts = FastaOptions { report_invalid: true, ..protein() };
+        let recs = read(b">a\nMKJ*J\n>b\nMK\n", opts).unwrap();
+        assert_eq!((recs[0].invalid.as_slice(), recs[0].invalid_count), (&b"J*"[..], 3));
+        assert!(recs[1].invalid.is_empty());
     }
 
     #[test]

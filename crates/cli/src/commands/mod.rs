@@ -1,0 +1,90 @@
+//! One file per subcommand. Each turns its arguments into settings, then runs.
+
+mod stats;
+mod tokenize;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use biotorch_io::polars::prelude::{DataFrame, Schema};
+use biotorch_io::ParquetSink;
+
+use crate::cli::{Cli, Command, Global};
+use crate::progress::Progress;
+
+/// What every command gets besides its own arguments.
+pub(crate) struct Ctx {
+    pub(crate) global: Global,
+    pub(crate) progress: Progress,
+}
+
+impl Ctx {
+    /// Prints an informational line on stderr unless `--quiet`.
+    pub(crate) fn info(&self, msg: impl AsRef<str>) {
+        if !self.global.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Writes `--summary-json` when asked for.
+    pub(crate) fn write_summary(&self, summary: &serde_json::Value) -> Result<()> {
+        if let Some(path) = &self.global.summary_json {
+            let text = serde_json::to_string_pretty(summary)?;
+            biotorch_io::write_atomic(path, text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.global.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("cannot start the thread pool")?;
+    }
+    let ctx = Ctx { progress: Progress::new(cli.global.quiet, cli.global.progress), global: cli.global };
+    match cli.command {
+        Command::Stats(args) => stats::run(&ctx, args),
+        Command::Tokenize(args) => tokenize::run(&ctx, args),
+    }
+}
+
+/// A Parquet output created on its first batch (so the schema comes from the data), then written in row groups.
+pub(crate) struct TableOut {
+    path: PathBuf,
+    metadata: Vec<(String, String)>,
+    sink: Option<ParquetSink>,
+}
+
+impl TableOut {
+    pub(crate) fn new(path: &Path, command: &str, input: &Path) -> Self {
+        let metadata = vec![
+            ("biotorch.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("biotorch.command".to_string(), command.to_string()),
+            ("biotorch.input".to_string(), input.display().to_string()),
+            ("biotorch.argv".to_string(), std::env::args().collect::<Vec<_>>().join(" ")),
+        ];
+        TableOut { path: path.to_path_buf(), metadata, sink: None }
+    }
+
+    pub(crate) fn with_metadata(mut self, key: &str, value: String) -> Self {
+        self.metadata.push((key.to_string(), value));
+        self
+    }
+
+    pub(crate) fn write(&mut self, mut df: DataFrame) -> Result<()> {
+        if self.sink.is_none() {
+            let schema: Schema = df.schema().as_ref().clone();
+            self.sink = Some(ParquetSink::create(&self.path, &schema, std::mem::take(&mut self.metadata))?);
+        }
+        self.sink.as_mut().expect("created above").write(&mut df)?;
+        Ok(())
+    }
+
+    /// Finishes the file; returns its path and row count.
+    pub(crate) fn finish(self) -> Result<(PathBuf, u64)> {
+        let rows = match self.sink {
+            Some(sink) => sink.finish()?,
+            None => 0,
+        };
+        Ok((self.path, rows))
+    }
+}
