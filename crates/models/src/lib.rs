@@ -1,1 +1,20 @@
+//! Transformer models on libtorch (through tch), with HuggingFace weight names.
+//!
+//! - [`esm2`]: ESM-2 (and ESM-1b-style) encoders with LM and contact heads, numerically
+//!   matching HF transformers' `EsmForMaskedLM`; loads and saves HF checkpoints
+//!   (`config.json` + `model.safetensors`).
+//! - [`resolve`]: turns a MODEL argument (folder, bundled name, HF repo id in the local HF
+//!   cache) into a folder.
+//!
+//! Only safetensors weights are read: pickle checkpoints can run code when loaded.
 
+mod checkpoint;
+pub mod error;
+pub mod esm2;
+pub mod resolve;
+
+pub use error::{Error, Result};
+pub use esm2::{
+    mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType,
+};
+pub use resolve::{resolve, ModelSource, ResolvedModel, Resolver};

@@ -1,0 +1,141 @@
+//! The error type of biotorch-models.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while finding, loading, running or saving a model.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `config.json` is not valid JSON, misses a required field, or describes a model that
+    /// cannot exist.
+    #[error("{}: {reason}", path.display())]
+    Config { path: PathBuf, reason: String },
+
+    /// The configuration asks for something biotorch does not implement.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// A model folder without `model.safetensors` (or a sharded index).
+    #[error(
+        "{}: no model.safetensors (or model.safetensors.index.json) in this folder; \
+         a model folder needs config.json and model.safetensors",
+        dir.display()
+    )]
+    NoWeights { dir: PathBuf },
+
+    /// A model folder that only has pickle weights (`pytorch_model.bin`).
+    #[error(
+        "{}: only {file} is present; biotorch loads only model.safetensors (pickle files can run \
+         code when loaded). Convert it once with Python: `python -c \"from transformers import \
+         AutoModelForMaskedLM as M; M.from_pretrained('{dir}').save_pretrained('{dir}', \
+         safe_serialization=True)\"` (use AutoModel for a checkpoint without an LM head)",
+        path.display(),
+        dir = dir.display()
+    )]
+    PickleOnly {
+        path: PathBuf,
+        dir: PathBuf,
+        file: String,
+    },
+
+    /// A safetensors file whose header or length is wrong (truncated download, other format).
+    #[error(
+        "{}: not a valid safetensors file ({reason}); it is truncated or corrupt, download it again",
+        path.display()
+    )]
+    CorruptCheckpoint { path: PathBuf, reason: String },
+
+    /// A tensor the configuration needs is not in the checkpoint.
+    #[error(
+        "{}: tensor `{key}` is missing (looked for {}); the checkpoint does not match its config.json",
+        path.display(),
+        tried.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingTensor {
+        path: PathBuf,
+        key: String,
+        tried: Vec<String>,
+    },
+
+    /// A tensor whose shape differs from what `config.json` implies.
+    #[error(
+        "{}: tensor `{key}` has shape {found:?}, but config.json implies {expected:?}",
+        path.display()
+    )]
+    ShapeMismatch {
+        path: PathBuf,
+        key: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+    },
+
+    /// A tensor stored in a dtype libtorch cannot hold.
+    #[error("{}: tensor `{key}` has unsupported dtype {dtype}", path.display())]
+    UnsupportedDtype {
+        path: PathBuf,
+        key: String,
+        dtype: String,
+    },
+
+    /// Logits were requested from a checkpoint saved without its LM head.
+    #[error(
+        "this checkpoint has no LM head (no `lm_head.*` tensors, e.g. saved as EsmModel): \
+         logits are unavailable, embeddings and contacts still work"
+    )]
+    NoLmHead,
+
+    /// Contacts were requested from a checkpoint saved without its contact head.
+    #[error("this checkpoint has no contact head (no `contact_head.regression.*` tensors): contacts are unavailable")]
+    NoContactHead,
+
+    /// A hidden-state index outside `-(layers+1)..=layers`.
+    #[error("layer {layer} does not exist: this model has hidden states 0..={num_layers} (or -{count}..=-1 from the end)", count = num_layers + 1)]
+    LayerOutOfRange { layer: i64, num_layers: usize },
+
+    /// Input tensors of the wrong shape, dtype or content.
+    #[error("invalid input: {0}")]
+    Input(String),
+
+    /// A model name that is neither a folder, a bundled model nor a HuggingFace repo id.
+    #[error(
+        "model `{spec}` not found: it is not a folder, not a bundled model (looked in {searched}), \
+         and not a HuggingFace repo id like `facebook/esm2_t6_8M_UR50D`"
+    )]
+    UnknownModel { spec: String, searched: String },
+
+    /// A HuggingFace repo id that is not in the local cache.
+    #[error(
+        "model `{repo_id}` is not in the HuggingFace cache ({}) and this machine cannot download it. \
+         Fetch it on a machine with network access: \
+         `huggingface-cli download {repo_id} --include config.json model.safetensors vocab.txt`, \
+         then copy the cache folder `models--{}` into {} (or set HF_HOME), or pass the \
+         downloaded folder itself as the model",
+        cache.display(),
+        repo_id.replace('/', "--"),
+        cache.display()
+    )]
+    NotInCache { repo_id: String, cache: PathBuf },
+
+    /// An error raised by libtorch.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
