@@ -229,7 +229,8 @@ fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
         if batch.is_empty() {
             break;
         }
-        let checked: Vec<Checked> = batch.par_iter().map(|r| Checked::new(&r.smiles)).collect();
+        let canonical = !args.no_canonical;
+        let checked: Vec<Checked> = batch.par_iter().map(|r| Checked::new(&r.smiles, canonical)).collect();
         for v in &checked {
             n += 1;
             if v.valid {
@@ -301,11 +302,11 @@ struct Checked {
 }
 
 impl Checked {
-    fn new(smiles: &str) -> Self {
+    fn new(smiles: &str, canonical: bool) -> Self {
         match biotorch_chem::Molecule::from_smiles(smiles) {
             Ok(m) => Checked {
                 valid: true,
-                canonical: Some(m.canonical_smiles(true)),
+                canonical: canonical.then(|| m.canonical_smiles(true)),
                 num_heavy_atoms: Some(m.num_heavy_atoms()),
                 reason: None,
             },
