@@ -32,6 +32,9 @@ build: setup
 	$(PY) $< --out $(@D)
 	@touch $@
 
+# The embed goldens use the checkpoints the first script writes.
+.fixtures/esm_embed_golden/.done: .fixtures/esm_checkpoints/.done
+
 fixtures: setup
 	@$(MAKE) --no-print-directory $(FIXTURES)
 

@@ -40,6 +40,64 @@ pub(crate) enum Command {
     Stats(StatsArgs),
     /// Turn sequences or SMILES into token ids.
     Tokenize(TokenizeArgs),
+    /// Embed every FASTA record with an ESM-2-style model: one row per record, input order kept.
+    Embed(EmbedArgs),
+}
+
+/// What to do with sequences longer than --max-length tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LongPolicy {
+    /// Keep the first --max-length tokens (flagged in the `truncated` column).
+    Truncate,
+    /// Overlapping windows over the whole sequence; each token's vector averaged over the windows that cover it.
+    Window,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    /// A model folder (HF layout: config.json, model.safetensors, vocab.txt), a bundled model name, or a
+    /// HuggingFace repo id found in the HF cache (e.g. facebook/esm2_t6_8M_UR50D).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: String,
+    /// Output table (Parquet).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Poolings, comma-separated: mean (over residues, specials excluded), cls, per-token.
+    #[arg(long, default_value = "mean", value_name = "LIST")]
+    pub(crate) pooling: String,
+    /// Hidden states to pool, comma-separated: 0 = embedding output, 1..L the layers, negative counts from the end.
+    #[arg(long, default_value = "-1", value_name = "LIST", allow_hyphen_values = true)]
+    pub(crate) layers: String,
+    /// Token budget per batch (batch size x padded length). Default: 1024 on CPU, where large batches only add
+    /// attention memory traffic (measured in docs/benchmarks.md), 16384 on CUDA.
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_tokens: Option<usize>,
+    /// Records read ahead and sorted by length before batching (bounds memory; output order is kept).
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub(crate) lookahead: usize,
+    /// Longest sequence, in tokens without <cls>/<eos>, given to the model at once.
+    #[arg(long, default_value_t = 1022, value_name = "N")]
+    pub(crate) max_length: usize,
+    /// What to do with longer sequences.
+    #[arg(long, value_enum, default_value = "truncate")]
+    pub(crate) long: LongPolicy,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+    /// f32, bf16 or f16 (reduced precision is meant for CUDA).
+    #[arg(long, default_value = "f32")]
+    pub(crate) dtype: String,
+    /// Also draw a 2-D PCA scatter of the `embedding` column (PNG or SVG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    /// CSV/TSV with an `id` column (or ids in the first column) and labels to colour the PCA plot by.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) labels: Option<PathBuf>,
+    /// The label column in --labels (default: "label").
+    #[arg(long, value_name = "COL")]
+    pub(crate) label_column: Option<String>,
 }
 
 /// What kind of records a file holds.

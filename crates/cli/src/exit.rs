@@ -20,7 +20,14 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         c.downcast_ref::<BadInput>().is_some()
             || c.downcast_ref::<biotorch_io::Error>().is_some_and(biotorch_io::Error::is_bad_input)
             || c.downcast_ref::<biotorch_tokenizers::Error>().is_some()
+            || c.downcast_ref::<biotorch_models::Error>().is_some_and(model_error_is_bad_input)
     })
+}
+
+/// A model the user named that cannot be found or read is a usage problem; a failure inside libtorch is not.
+fn model_error_is_bad_input(e: &biotorch_models::Error) -> bool {
+    use biotorch_models::Error as E;
+    !matches!(e, E::Torch(_) | E::Io { .. })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

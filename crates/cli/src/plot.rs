@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
         // Registration fails only on a malformed font; the bundled one is checked by the plot tests.

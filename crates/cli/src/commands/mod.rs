@@ -1,5 +1,6 @@
 //! One file per subcommand. Each turns its arguments into settings, then runs.
 
+mod embed;
 mod stats;
 mod tokenize;
 
@@ -44,6 +45,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Tokenize(args) => tokenize::run(&ctx, args),
+        Command::Embed(args) => embed::run(&ctx, args),
     }
 }
 

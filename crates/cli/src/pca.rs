@@ -1,0 +1,172 @@
+//! `embed --plot`: a 2-D PCA scatter of the embeddings (the `embedding` column), coloured by a label column.
+//! At most [`MAX_POINTS`] rows (the first ones) are plotted, so memory stays bounded on big outputs.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use biotorch_io::polars::prelude::*;
+use plotters::prelude::*;
+use tch::{Kind, Tensor};
+
+use super::commands::Ctx;
+
+const MAX_POINTS: usize = 20_000;
+const MAX_CLASSES: usize = 10;
+
+/// Reads `id -> label` from a CSV/TSV with an `id` column (or the first column) and `label_column`.
+fn read_labels(path: &Path, label_column: &str) -> Result<HashMap<String, String>> {
+    let delimiter = if biotorch_io::content_extension(path) == "tsv" { b'\t' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let find = |name: &str| headers.iter().position(|h| h == name);
+    let id = find("id").unwrap_or(0);
+    let Some(label) = find(label_column) else {
+        crate::exit::bad_input!(
+            "{}: no column named '{label_column}' (columns: {})",
+            path.display(),
+            headers.iter().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let mut labels = HashMap::new();
+    for row in reader.records() {
+        let row = row.with_context(|| format!("cannot read {}", path.display()))?;
+        labels.insert(row[id].to_string(), row[label].to_string());
+    }
+    Ok(labels)
+}
+
+/// The first label word of a FASTA id like `sp|P12345|NAME_HUMAN` matched against label ids (`NAME_HUMAN`, `P12345`).
+fn lookup<'a>(labels: &'a HashMap<String, String>, id: &str) -> Option<&'a String> {
+    labels.get(id).or_else(|| id.split('|').rev().find_map(|part| labels.get(part)))
+}
+
+pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Option<&Path>, label_column: Option<&str>) -> Result<()> {
+    let labels = match (labels, label_column) {
+        (Some(p), Some(c)) => Some(read_labels(p, c)?),
+        (Some(p), None) => Some(read_labels(p, "label")?),
+        (None, Some(_)) => crate::exit::bad_input!("--label-column needs --labels FILE"),
+        (None, None) => None,
+    };
+    let total_rows = ParquetReader::new(std::fs::File::open(parquet)?).num_rows()?;
+    let df = ParquetReader::new(std::fs::File::open(parquet)?)
+        .with_columns(Some(vec!["id".into(), "embedding".into()]))
+        .with_slice(Some((0, MAX_POINTS)))
+        .finish()?;
+    let n = df.height();
+    let emb = df.column("embedding")?.array()?.clone();
+    let dim = emb.width();
+    let values: Vec<f32> = emb.get_inner().f32()?.into_no_null_iter().collect();
+    let x = Tensor::from_slice(&values).view([n as i64, dim as i64]).to_kind(Kind::Double);
+    let x = &x - x.mean_dim(0, true, Kind::Double);
+    // Principal axes = eigenvectors of the covariance (D x D, small), largest eigenvalues last.
+    let cov = x.transpose(0, 1).matmul(&x) / ((n.max(2) - 1) as f64);
+    let (eigenvalues, eigenvectors) = Tensor::linalg_eigh(&cov, "L");
+    let k = 2.min(n as i64).min(dim as i64);
+    let top = Tensor::arange_start_step(dim as i64 - 1, dim as i64 - 1 - k, -1, (Kind::Int64, tch::Device::Cpu));
+    let coords = x.matmul(&eigenvectors.index_select(1, &top));
+    let total = f64::try_from(eigenvalues.clamp_min(0.0).sum(Kind::Double)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
+    let explained: Vec<f64> = (0..k).map(|i| f64::try_from(eigenvalues.get(dim as i64 - 1 - i)).unwrap_or(0.0) / total).collect();
+    let coords: Vec<f64> = Vec::<f64>::try_from(coords.contiguous().view(-1))?;
+    let point = |i: usize| (coords[i * k as usize], if k > 1 { coords[i * k as usize + 1] } else { 0.0 });
+
+    let ids = df.column("id")?.str()?.clone();
+    let classes: Vec<String> = (0..n)
+        .map(|i| match &labels {
+            Some(l) => ids
+                .get(i)
+                .and_then(|id| lookup(l, id))
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| if s.chars().count() > 40 { format!("{}...", s.chars().take(40).collect::<String>()) } else { s.to_string() })
+                .unwrap_or_else(|| "(no label)".into()),
+            None => "all".into(),
+        })
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for c in &classes {
+        *counts.entry(c.as_str()).or_default() += 1;
+    }
+    let mut order: Vec<(&str, usize)> = counts.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<&str> = order.iter().take(MAX_CLASSES).map(|(c, _)| *c).collect();
+    let group = |c: &str| shown.iter().position(|s| *s == c).unwrap_or(MAX_CLASSES);
+
+    crate::plot::register_font();
+    let ext = plot.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let tmp = plot.with_file_name(format!(".{}.tmp.{ext}", plot.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()));
+    let title = format!("PCA of {} ({} of {} rows)", parquet.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(), n, total_rows);
+    let axes = (
+        format!("PC1 ({:.1}% of variance)", 100.0 * explained.first().copied().unwrap_or(0.0)),
+        format!("PC2 ({:.1}% of variance)", 100.0 * explained.get(1).copied().unwrap_or(0.0)),
+    );
+    let groups: Vec<usize> = classes.iter().map(|c| group(c)).collect();
+    let mut legend: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
+    if groups.iter().any(|&g| g == MAX_CLASSES) {
+        legend.push("other".into());
+    }
+    let points: Vec<(f64, f64, usize)> = (0..n).map(|i| (point(i).0, point(i).1, groups[i])).collect();
+    match ext.as_str() {
+        "svg" => scatter(SVGBackend::new(&tmp, (900, 700)).into_drawing_area(), &points, &legend, &title, &axes),
+        "png" => scatter(BitMapBackend::new(&tmp, (900, 700)).into_drawing_area(), &points, &legend, &title, &axes),
+        _ => crate::exit::bad_input!("{}: plots are written as .png or .svg", plot.display()),
+    }?;
+    std::fs::rename(&tmp, plot).with_context(|| format!("cannot write {}", plot.display()))?;
+    ctx.info(format!(
+        "wrote {} (PCA of {n} of {total_rows} embeddings; PC1 {:.1}%, PC2 {:.1}% of variance)",
+        plot.display(),
+        100.0 * explained.first().copied().unwrap_or(0.0),
+        100.0 * explained.get(1).copied().unwrap_or(0.0)
+    ));
+    Ok(())
+}
+
+fn scatter<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    points: &[(f64, f64, usize)],
+    legend: &[String],
+    title: &str,
+    (xl, yl): &(String, String),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("cannot draw the plot: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let range = |f: fn(&(f64, f64, usize)) -> f64| {
+        let (lo, hi) = points.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        let pad = ((hi - lo) * 0.05).max(1e-9);
+        (lo - pad)..(hi + pad)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(range(|p| p.0), range(|p| p.1))
+        .map_err(err)?;
+    chart.configure_mesh().x_desc(xl.as_str()).y_desc(yl.as_str()).label_style(("sans-serif", 13)).draw().map_err(err)?;
+    for (g, name) in legend.iter().enumerate() {
+        let color = Palette99::pick(g).to_rgba();
+        chart
+            .draw_series(points.iter().filter(|p| p.2 == g).map(|p| Circle::new((p.0, p.1), 4, color.filled())))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+    }
+    if legend.len() > 1 {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
