@@ -3,6 +3,10 @@
 //! - [`esm2`]: ESM-2 (and ESM-1b-style) encoders with LM and contact heads, numerically
 //!   matching HF transformers' `EsmForMaskedLM`; loads and saves HF checkpoints
 //!   (`config.json` + `model.safetensors`).
+//! - [`smiles_gpt`]: a Llama-architecture causal decoder for SMILES, numerically matching HF
+//!   transformers' `LlamaForCausalLM`, with a KV cache for incremental decoding; loads and saves
+//!   HF checkpoints.
+//! - [`sampling`]: temperature, top-k and top-p sampling with a seeded, batch-invariant stream.
 //! - [`resolve`]: turns a MODEL argument (folder, bundled name, HF repo id in the local HF
 //!   cache) into a folder.
 //!
@@ -12,9 +16,13 @@ mod checkpoint;
 pub mod error;
 pub mod esm2;
 pub mod resolve;
+pub mod sampling;
+pub mod smiles_gpt;
 
 pub use error::{Error, Result};
 pub use esm2::{
     mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType,
 };
 pub use resolve::{resolve, ModelSource, ResolvedModel, Resolver};
+pub use sampling::{Sample, SamplingOptions};
+pub use smiles_gpt::{KvCache, SmilesGpt, SmilesGptConfig};
