@@ -42,7 +42,113 @@ pub(crate) enum Command {
     Tokenize(TokenizeArgs),
     /// Embed every FASTA record with an ESM-2-style model: one row per record, input order kept.
     Embed(EmbedArgs),
+    /// Train a model: masked-LM pretraining of an ESM-2-style encoder on protein or DNA FASTA (see docs/training.md).
+    Train(TrainArgs),
+    /// List the bundled models and the ESM models in the HuggingFace cache.
+    Models(ModelsArgs),
 }
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ObjectiveArg {
+    /// Masked language modelling (ESM-2 recipe) of an encoder.
+    Mlm,
+    /// Causal language modelling of a decoder (not implemented yet in this build).
+    Clm,
+}
+
+/// How the learning rate decays after the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScheduleArg {
+    Cosine,
+    Linear,
+}
+
+/// Training options. Those left out take their defaults on a new run and the checkpoint's values on --resume.
+#[derive(Debug, Args)]
+pub(crate) struct TrainArgs {
+    /// mlm (masked LM, ESM-2 recipe) or clm (causal LM; not implemented yet).
+    #[arg(long, value_enum)]
+    pub(crate) objective: ObjectiveArg,
+    /// A new model: esm2-tiny, esm2-small, esm2_t6_8M, or the path of an HF config.json.
+    #[arg(long, value_name = "NAME|CONFIG", conflicts_with = "init")]
+    pub(crate) arch: Option<String>,
+    /// Continue from an existing model (folder, bundled name or HF repo id in the cache), its tokenizer included.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) init: Option<String>,
+    /// Training FASTA (protein for esm2, DNA for dna/dna-kmer:K). On --resume, default: the checkpoint's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) train: Option<PathBuf>,
+    /// Validation FASTA (default: hold out --valid-fraction of --train, chosen by --seed).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) valid: Option<PathBuf>,
+    /// Fraction of --train held out for validation when no --valid is given [default: 0.05].
+    #[arg(long, value_name = "F")]
+    pub(crate) valid_fraction: Option<f64>,
+    /// Output folder: the model (HF layout), metrics.parquet, loss.png, biotorch.json and checkpoint/.
+    #[arg(short, long, value_name = "MODEL_DIR")]
+    pub(crate) output: PathBuf,
+    /// Continue the run in MODEL_DIR/checkpoint exactly where it stopped.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// esm2, dna or dna-kmer:K for a new --arch model [default: esm2]; --init models bring their own.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) tokenizer: Option<String>,
+    /// Optimizer steps in total (with --epochs: whichever ends first; neither: one epoch).
+    #[arg(long, value_name = "N")]
+    pub(crate) steps: Option<u64>,
+    /// Passes over the training data.
+    #[arg(long, value_name = "N")]
+    pub(crate) epochs: Option<u64>,
+    /// Peak learning rate [default: 4e-4].
+    #[arg(long, value_name = "LR")]
+    pub(crate) lr: Option<f64>,
+    /// Warm-up steps, the learning rate rising linearly [default: 5% of the steps, at most 2000].
+    #[arg(long, value_name = "N")]
+    pub(crate) warmup: Option<u64>,
+    /// Decay after the warm-up, down to 10% of the peak at the last step [default: cosine].
+    #[arg(long, value_enum)]
+    pub(crate) schedule: Option<ScheduleArg>,
+    /// Token budget of a micro-batch: sequences x padded length [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_tokens: Option<usize>,
+    /// Micro-batches per optimizer step (gradient accumulation) [default: 1].
+    #[arg(long, value_name = "N")]
+    pub(crate) accumulate: Option<usize>,
+    /// Clip the global gradient norm to this; 0 disables [default: 1.0].
+    #[arg(long, value_name = "NORM")]
+    pub(crate) clip: Option<f64>,
+    /// AdamW weight decay, not applied to biases and LayerNorms [default: 0.01].
+    #[arg(long, value_name = "W")]
+    pub(crate) weight_decay: Option<f64>,
+    /// Evaluate on the validation set every N steps (and before the first and after the last) [default: 500].
+    #[arg(long, value_name = "N")]
+    pub(crate) eval_every: Option<u64>,
+    /// Write a checkpoint every N steps (and at the end) [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub(crate) save_every: Option<u64>,
+    /// Stop after N evaluations without a lower validation loss [default: never].
+    #[arg(long, value_name = "N")]
+    pub(crate) patience: Option<u64>,
+    /// Seed of every random choice: initial weights, validation split, batches, masks, dropout [default: 0].
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// Longest sequence in tokens, specials excluded; longer ones are cropped at a seeded random offset [default: 1022].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_length: Option<usize>,
+    /// Stop after N steps in this invocation (with a checkpoint), to be continued with --resume.
+    #[arg(long, value_name = "N")]
+    pub(crate) stop_after: Option<u64>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+    /// f32; bf16/f16 are accepted but training runs in fp32 (see docs/training.md).
+    #[arg(long, default_value = "f32")]
+    pub(crate) dtype: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {}
 
 /// What to do with sequences longer than --max-length tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

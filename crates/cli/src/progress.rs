@@ -24,6 +24,17 @@ impl Progress {
         bar
     }
 
+    /// A bar over a known number of steps, with ETA.
+    pub(crate) fn steps(&self, total: u64) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(total), self.target());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} steps {msg} ({elapsed}, ETA {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    }
+
     fn target(&self) -> ProgressDrawTarget {
         if self.visible {
             ProgressDrawTarget::stderr_with_hz(4)

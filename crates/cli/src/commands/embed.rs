@@ -90,7 +90,7 @@ struct Segment {
     len: usize,
 }
 
-fn parse_device(spec: &str) -> Result<Device> {
+pub(crate) fn parse_device(spec: &str) -> Result<Device> {
     Ok(match spec {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,

@@ -1,8 +1,10 @@
 //! One file per subcommand. Each turns its arguments into settings, then runs.
 
 mod embed;
+mod models;
 mod stats;
 mod tokenize;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Tokenize(args) => tokenize::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
+        Command::Train(args) => train::run(&ctx, args),
+        Command::Models(args) => models::run(&ctx, args),
     }
 }
 

@@ -1,0 +1,383 @@
+//! `biotorch train`: masked-LM pretraining of an ESM-2-style encoder (biotorch-train), with a progress bar, a
+//! loss-curve plot and a run summary. A new run builds the model from `--arch` (a named shape or an HF config.json)
+//! or loads it from `--init`; `--resume` continues the run in `MODEL_DIR/checkpoint` with its stored settings.
+//! Options left out take their defaults on a new run and the checkpoint's values on `--resume`; options given with
+//! `--resume` must agree with the checkpoint, except --steps, --epochs, --eval-every, --save-every and --patience.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use biotorch_models::{Esm2, Esm2Config};
+use biotorch_tokenizers::Tokenizer;
+use biotorch_train::{
+    check_arch_fits, named_arch, Checkpoint, Dataset, Event, MaskedLm, MetricsRow, ObjectiveKind, Provenance,
+    Schedule, Summary, TrainConfig, Trainer,
+};
+use plotters::prelude::*;
+use serde_json::json;
+use tch::{Device, Kind};
+
+use super::Ctx;
+use crate::cli::{ObjectiveArg, ScheduleArg, TrainArgs};
+use crate::exit::bad_input;
+
+pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
+    if args.objective == ObjectiveArg::Clm {
+        bad_input!(
+            "--objective clm is not implemented yet in this build: causal-LM training of the SMILES decoder comes \
+             later; use --objective mlm to pretrain an ESM-2-style encoder on protein or DNA FASTA"
+        );
+    }
+    if let Some(n) = ctx.global.threads {
+        tch::set_num_threads(n as i32);
+    }
+    let device = super::embed::parse_device(&args.device)?;
+    match args.dtype.as_str() {
+        "f32" | "fp32" | "float32" => {}
+        "bf16" | "bfloat16" | "f16" | "fp16" | "float16" => ctx.info(format!(
+            "note: --dtype {}: training runs in fp32 (tch 0.26 offers CUDA autocast only with float16, which needs loss \
+             scaling that biotorch does not implement yet); the saved model is fp32",
+            args.dtype
+        )),
+        other => bad_input!("--dtype {other}: use f32 (bf16 and f16 are accepted and train in fp32)"),
+    }
+    if args.valid.is_some() && args.valid_fraction.is_some() {
+        bad_input!("--valid-fraction holds part of --train out for validation; it cannot be combined with --valid");
+    }
+    let command = command_line();
+    let mut trainer = if args.resume { resume(ctx, &args, device, command)? } else { start(ctx, &args, device, command)? };
+    trainer = trainer.stop_after(args.stop_after);
+    let summary = train_with_progress(ctx, &mut trainer)?;
+    report(ctx, &args, &summary)
+}
+
+/// The command line as typed (arguments with spaces quoted).
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The settings of a new run: defaults, overridden by the options given.
+fn settings(args: &TrainArgs, base: TrainConfig) -> TrainConfig {
+    let mut c = base;
+    c.objective = ObjectiveKind::Mlm;
+    if args.steps.is_some() {
+        c.steps = args.steps;
+    }
+    if args.epochs.is_some() {
+        c.epochs = args.epochs;
+    }
+    if args.warmup.is_some() {
+        c.warmup = args.warmup;
+    }
+    if args.patience.is_some() {
+        c.patience = args.patience;
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field { c.$field = v; } )* };
+    }
+    set!(lr, batch_tokens, accumulate, clip, weight_decay, eval_every, save_every, seed, max_length, valid_fraction);
+    if let Some(s) = args.schedule {
+        c.schedule = match s {
+            ScheduleArg::Cosine => Schedule::Cosine,
+            ScheduleArg::Linear => Schedule::Linear,
+        };
+    }
+    c
+}
+
+/// Where the model of a new run comes from, as recorded in the checkpoint.
+fn model_source(args: &TrainArgs) -> Option<String> {
+    match (&args.arch, &args.init) {
+        (Some(arch), _) => Some(format!("random:{arch}")),
+        (None, Some(init)) => Some(format!("init:{init}")),
+        (None, None) => None,
+    }
+}
+
+fn start(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
+    let out = &args.output;
+    if Checkpoint::exists(out) {
+        bad_input!(
+            "{}: already holds a training run (checkpoint/): pass --resume to continue it, or choose another -o",
+            out.display()
+        );
+    }
+    let Some(train_path) = &args.train else { bad_input!("--train FILE is required (a FASTA file to train on)") };
+    let Some(source) = model_source(args) else {
+        bad_input!("give --arch NAME|CONFIG.json for a new model or --init MODEL to continue one (see `biotorch train --help`)")
+    };
+    let config = settings(args, TrainConfig::default());
+    config.validate()?;
+
+    let (model, tokenizer) = if let Some(arch) = &args.arch {
+        let spec = args.tokenizer.as_deref().unwrap_or("esm2");
+        if spec.starts_with("smiles") {
+            bad_input!("--tokenizer {spec}: masked-LM training takes esm2, dna or dna-kmer:K (SMILES models are causal LMs)");
+        }
+        let tokenizer = biotorch_tokenizers::from_spec(spec)?;
+        let arch_config = if Path::new(arch).is_file() {
+            let config = Esm2Config::from_file(arch)?;
+            check_arch_fits(&config, tokenizer.as_ref()).with_context(|| format!("--arch {arch}"))?;
+            config
+        } else {
+            named_arch(arch, tokenizer.as_ref())?
+        };
+        tch::manual_seed(config.seed as i64);
+        (Esm2::new_random(arch_config, device, Kind::Float)?, tokenizer)
+    } else {
+        let init = args.init.as_deref().expect("model_source checked");
+        let resolved = super::embed::resolver().resolve(init)?;
+        let dir = if resolved.path.is_file() {
+            resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
+        } else {
+            resolved.path.clone()
+        };
+        let model = Esm2::load(&resolved.path, device, Kind::Float)?;
+        if !model.has_lm_head() {
+            bad_input!("--init {init}: this checkpoint has no LM head (an EsmModel), so masked-LM training cannot continue it");
+        }
+        let tokenizer: Box<dyn Tokenizer> = match biotorch_tokenizers::load(&dir) {
+            Ok(t) => t,
+            Err(_) if !dir.join("vocab.txt").exists() => {
+                ctx.info(format!("{}: no vocab.txt; using the standard ESM-2 vocabulary", dir.display()));
+                Box::new(biotorch_tokenizers::Esm2Tokenizer::new())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(spec) = &args.tokenizer {
+            if spec != tokenizer.name() {
+                bad_input!("--tokenizer {spec}: the --init model {init} uses the {} tokenizer", tokenizer.name());
+            }
+        }
+        check_arch_fits(model.config(), tokenizer.as_ref()).with_context(|| format!("--init {init}"))?;
+        (model, tokenizer)
+    };
+
+    let data = Dataset::from_fasta(train_path, tokenizer.as_ref())?;
+    let (train, valid) = match &args.valid {
+        Some(path) => (data, Dataset::from_fasta(path, tokenizer.as_ref())?),
+        None => data.hold_out(config.valid_fraction, config.seed)?,
+    };
+    ctx.info(format!(
+        "training {} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
+        "EsmForMaskedLM",
+        train_path.display(),
+        train.len(),
+        train.info().tokens,
+        valid.len(),
+        if args.valid.is_none() { format!(" held out ({:.0}%)", config.valid_fraction * 100.0) } else { String::new() },
+    ));
+    let objective = Box::new(MaskedLm::new(tokenizer.as_ref(), config.mask_prob)?);
+    let provenance = Provenance { command, model_source: source };
+    Ok(Trainer::new(model, tokenizer, objective, config, train, valid, out, provenance)?)
+}
+
+fn resume(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
+    let out = &args.output;
+    let checkpoint = Checkpoint::open(out)?;
+    let state = &checkpoint.state;
+    if let Some(source) = model_source(args) {
+        if source != state.model_source {
+            bad_input!(
+                "{}: cannot resume: the checkpoint's model came from {}, not {source} (leave out --arch/--init on --resume)",
+                out.display(),
+                state.model_source
+            );
+        }
+    }
+    if let Some(spec) = &args.tokenizer {
+        if spec != &state.tokenizer {
+            bad_input!("{}: cannot resume: the checkpoint uses the {} tokenizer, not {spec}", out.display(), state.tokenizer);
+        }
+    }
+    let config = settings(args, state.config.clone());
+    let train_path = args.train.clone().unwrap_or_else(|| PathBuf::from(&state.train.path));
+    let tokenizer = checkpoint.load_tokenizer()?;
+    let data = Dataset::from_fasta(&train_path, tokenizer.as_ref())?;
+    let (train, valid) = match (&args.valid, state.valid.holdout_fraction) {
+        (Some(path), _) => (data, Dataset::from_fasta(path, tokenizer.as_ref())?),
+        (None, Some(_)) => data.hold_out(config.valid_fraction, config.seed)?,
+        (None, None) => (data, Dataset::from_fasta(&state.valid.path, tokenizer.as_ref())?),
+    };
+    ctx.info(format!(
+        "resuming {} at step {} from {}",
+        state.model_source,
+        state.step,
+        checkpoint.dir.display()
+    ));
+    let model = checkpoint.load_esm2(device)?;
+    let objective = Box::new(MaskedLm::new(tokenizer.as_ref(), config.mask_prob)?);
+    Ok(Trainer::resume(checkpoint, model, tokenizer, objective, config, train, valid, out, command)?)
+}
+
+fn train_with_progress(ctx: &Ctx, trainer: &mut Trainer<Esm2>) -> Result<Summary> {
+    let bar = ctx.progress.steps(trainer.total_steps());
+    // Lines printed above the bar (a hidden bar prints nothing itself).
+    let say = |msg: String| {
+        if !ctx.global.quiet {
+            bar.suspend(|| eprintln!("{msg}"));
+        }
+    };
+    let mut last_valid = String::new();
+    let summary = trainer.run(&mut |event| match event {
+        Event::Started { step, total_steps, parameters } => {
+            bar.set_position(step);
+            if step >= total_steps {
+                say(format!("the run is already complete at step {step} (raise --steps or --epochs to go on)"));
+            }
+            if ctx.global.verbose > 0 {
+                say(format!("{parameters} parameters, {total_steps} steps"));
+            }
+        }
+        Event::Step(row) => {
+            bar.set_position(row.step);
+            bar.set_message(format!(
+                "loss {:.3}{last_valid} | {} tok/s",
+                row.train_loss.unwrap_or(f64::NAN),
+                human(row.tokens_per_s.unwrap_or(0.0))
+            ));
+        }
+        Event::Evaluated(row) => {
+            last_valid = format!(" valid {:.3}", row.valid_loss.unwrap_or(f64::NAN));
+            if ctx.global.verbose > 0 {
+                say(format!(
+                    "step {}: valid loss {:.4}, ppl {:.3}, accuracy {:.4}",
+                    row.step,
+                    row.valid_loss.unwrap_or(f64::NAN),
+                    row.valid_ppl.unwrap_or(f64::NAN),
+                    row.valid_acc.unwrap_or(f64::NAN)
+                ));
+            }
+        }
+        Event::BestModel { .. } => {}
+        Event::Checkpoint { step, dir } => {
+            if ctx.global.verbose > 0 {
+                say(format!("step {step}: checkpoint {}", dir.display()));
+            }
+        }
+    });
+    bar.finish_and_clear();
+    Ok(summary?)
+}
+
+fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
+    let plot = s.out_dir.join("loss.png");
+    loss_plot(&plot, &s.metrics).with_context(|| format!("cannot draw {}", plot.display()))?;
+    let best = s.best_step.and_then(|b| s.metrics.iter().find(|r| r.step == b && r.valid_loss.is_some()));
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let state = if s.stopped_early {
+        "stopped early (no better validation loss in --patience evaluations)".to_string()
+    } else if s.finished {
+        "done".to_string()
+    } else {
+        format!("paused at step {} of {}: continue with the same command and --resume", s.step, s.total_steps)
+    };
+    ctx.info(format!(
+        "trained {} steps ({} in this run, {} tokens/s); {state}\n\
+         best validation loss {} (perplexity {}, masked accuracy {}) at step {}\n\
+         wrote {} (model of the best step, tokenizer, biotorch.json, metrics.parquet, loss.png, checkpoint/)",
+        s.step,
+        s.steps_this_run,
+        human(s.tokens_per_s),
+        fmt(best.and_then(|r| r.valid_loss)),
+        fmt(best.and_then(|r| r.valid_ppl)),
+        fmt(best.and_then(|r| r.valid_acc)),
+        s.best_step.map_or("-".into(), |b| b.to_string()),
+        s.out_dir.display()
+    ));
+    let last = s.metrics.last();
+    ctx.write_summary(&json!({
+        "output": s.out_dir.display().to_string(),
+        "objective": "mlm",
+        "resumed": args.resume,
+        "step": s.step,
+        "total_steps": s.total_steps,
+        "steps_this_run": s.steps_this_run,
+        "finished": s.finished,
+        "stopped_early": s.stopped_early,
+        "tokens": s.tokens,
+        "tokens_per_second": s.tokens_per_s,
+        "seconds": s.seconds,
+        "best_step": s.best_step,
+        "best_valid_loss": s.best_valid_loss,
+        "best_valid_ppl": best.and_then(|r| r.valid_ppl),
+        "best_valid_acc": best.and_then(|r| r.valid_acc),
+        "final_train_loss": last.and_then(|r| r.train_loss),
+    }))
+}
+
+fn human(n: f64) -> String {
+    match n {
+        n if n >= 1e6 => format!("{:.2}M", n / 1e6),
+        n if n >= 1e3 => format!("{:.1}k", n / 1e3),
+        n => format!("{n:.0}"),
+    }
+}
+
+/// Training loss per step and validation loss per evaluation, against the step.
+fn loss_plot(path: &Path, rows: &[MetricsRow]) -> Result<()> {
+    crate::plot::register_font();
+    let tmp = path.with_file_name(".loss.png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();
+        draw_losses(root, rows)?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn draw_losses<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, rows: &[MetricsRow]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let train: Vec<(f64, f64)> =
+        rows.iter().filter_map(|r| r.train_loss.filter(|l| l.is_finite()).map(|l| (r.step as f64, l))).collect();
+    let valid: Vec<(f64, f64)> =
+        rows.iter().filter_map(|r| r.valid_loss.filter(|l| l.is_finite()).map(|l| (r.step as f64, l))).collect();
+    let all = train.iter().chain(&valid);
+    let (lo, hi) = all.clone().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let max_step = rows.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("masked-LM loss", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..max_step, (lo - pad)..(hi + pad))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("cross-entropy (nats)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    let blue = RGBColor(52, 101, 164);
+    let orange = RGBColor(230, 120, 20);
+    chart
+        .draw_series(LineSeries::new(train, blue.stroke_width(1)))
+        .map_err(err)?
+        .label("train")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(valid.clone(), orange.stroke_width(2)))
+        .map_err(err)?
+        .label("validation")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
+    chart.draw_series(valid.into_iter().map(|p| Circle::new(p, 3, orange.filled()))).map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! What the trainer needs from a model: logits, its weights, and a way to save itself.
+
+use std::path::Path;
+
+use biotorch_models::{Esm2, Esm2Request, Layers};
+use tch::{nn, Tensor};
+
+use crate::error::Result;
+
+/// A model that maps token ids to next-token or masked-token logits.
+///
+/// Implemented for [`Esm2`]; a causal decoder implements it the same way.
+pub trait LanguageModel {
+    /// `[batch, seq, vocab]` logits for `[batch, seq]` inputs, recording gradients; dropout
+    /// is active when `train` is true.
+    fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor>;
+
+    /// The weights (every trainable variable is optimized).
+    fn var_store(&self) -> &nn::VarStore;
+
+    /// Writes the model in HuggingFace layout (`config.json` + `model.safetensors`).
+    fn save(&self, dir: &Path) -> Result<()>;
+
+    /// The HF architecture name written to `config.json` (`EsmForMaskedLM`, ...).
+    fn architecture(&self) -> &'static str;
+
+    /// The number of weights (tied weights counted once).
+    fn num_parameters(&self) -> i64 {
+        self.var_store()
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+}
+
+impl LanguageModel for Esm2 {
+    fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
+        let request = Esm2Request {
+            hidden_states: Layers::None,
+            logits: true,
+            contacts: false,
+        };
+        let out = self.forward_t(input_ids, attention_mask, &request, train)?;
+        Ok(out.logits.expect("logits were requested"))
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        Esm2::var_store(self)
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        Ok(Esm2::save(self, dir)?)
+    }
+
+    fn architecture(&self) -> &'static str {
+        if self.has_lm_head() {
+            "EsmForMaskedLM"
+        } else {
+            "EsmModel"
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! End-to-end tests of `biotorch train` and `biotorch models` on real proteins (data/demo): the output folder,
+//! metrics.parquet and the plot, resume across processes equal to an uninterrupted run, usage errors with exit
+//! code 2, a corrupted checkpoint, --init from an HF-written checkpoint, and the model listing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use biotorch_io::polars::prelude::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_biotorch");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn fixture(rel: &str) -> PathBuf {
+    let p = Path::new(ROOT).join(".fixtures").join(rel);
+    assert!(p.exists(), "missing test fixture {}: run `make fixtures` first", p.display());
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    run_env(args, &[])
+}
+
+/// Runs biotorch with one libtorch thread (the tiny models' ops are too small to share between threads).
+fn run_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--threads").arg("1").args(args).env_remove("BIOTORCH_MODELS_PATH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run biotorch")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "exit {:?}\n{}", o.status.code(), stderr(o));
+}
+
+fn usage_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "expected a usage error, got {:?}:\n{}", o.status.code(), stderr(o));
+    assert!(stderr(o).contains(needle), "expected {needle:?} in:\n{}", stderr(o));
+}
+
+/// The first `n` records of the demo E. coli proteome.
+fn ecoli_slice(dir: &Path, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(format!("{ROOT}/data/demo/ecoli_proteins_500.faa")).unwrap();
+    let mut out = String::new();
+    let mut records = 0;
+    for line in text.lines() {
+        if line.starts_with('>') {
+            records += 1;
+            if records > n {
+                break;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let path = dir.join("ecoli.faa");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn metrics(dir: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(dir.join("metrics.parquet")).unwrap()).finish().unwrap()
+}
+
+fn column(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
+    let col = df.column(name).unwrap().cast(&DataType::Float64).unwrap();
+    let values = col.f64().unwrap();
+    (0..values.len()).map(|i| values.get(i)).collect()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+const TRAIN: [&str; 16] = [
+    "--steps", "8", "--eval-every", "3", "--batch-tokens", "1024", "--max-length", "64", "--lr", "2e-3", "--warmup",
+    "2", "--seed", "3", "--valid-fraction", "0.2",
+];
+
+#[test]
+fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let fasta = ecoli_slice(dir.path(), 40);
+    let fasta = fasta.to_str().unwrap();
+    let full = dir.path().join("full");
+    let summary = dir.path().join("summary.json");
+    let mut args = vec!["train", "--objective", "mlm", "--arch", "esm2-tiny", "--train", fasta, "-o", full.to_str().unwrap()];
+    args.extend(TRAIN);
+    let mut with_summary = args.clone();
+    with_summary.extend(["--summary-json", summary.to_str().unwrap()]);
+    let o = run(&with_summary);
+    ok(&o);
+    assert!(stderr(&o).contains("best validation loss"), "{}", stderr(&o));
+
+    // The folder: HF model + tokenizer, provenance, metrics, plot, checkpoint.
+    for f in ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "biotorch.json", "metrics.parquet", "loss.png"] {
+        assert!(full.join(f).is_file(), "{f} missing");
+    }
+    for f in ["model.safetensors", "optimizer.safetensors", "trainer_state.json"] {
+        assert!(full.join("checkpoint").join(f).is_file(), "checkpoint/{f} missing");
+    }
+    assert_eq!(&std::fs::read(full.join("loss.png")).unwrap()[..4], b"\x89PNG");
+    assert_eq!(json(&full.join("config.json"))["model_type"], "esm");
+    let prov = json(&full.join("biotorch.json"));
+    assert!(prov["command"].as_str().unwrap().contains("train --objective mlm --arch esm2-tiny"), "{prov}");
+    assert_eq!(prov["seed"], 3);
+    assert_eq!(prov["training"]["steps"], 8);
+    assert_eq!(prov["data"]["train"]["records"].as_u64().unwrap() + prov["data"]["valid"]["records"].as_u64().unwrap(), 40);
+    assert_eq!(prov["data"]["train"]["sha256"].as_str().unwrap().len(), 64);
+    let s = json(&summary);
+    assert_eq!((s["step"].as_u64(), s["finished"].as_bool()), (Some(8), Some(true)));
+    assert!(s["tokens_per_second"].as_f64().unwrap() > 0.0);
+
+    let df = metrics(&full);
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    assert_eq!(names, ["step", "epoch", "lr", "train_loss", "tokens", "tokens_per_s", "valid_loss", "valid_ppl", "valid_acc"]);
+    assert_eq!(df.height(), 9, "step 0 and 8 steps");
+    assert_eq!(df.column("step").unwrap().dtype(), &DataType::UInt64);
+    let valid = column(&df, "valid_loss");
+    let evaluated: Vec<usize> = valid.iter().enumerate().filter(|(_, v)| v.is_some()).map(|(i, _)| i).collect();
+    assert_eq!(evaluated, [0, 3, 6, 8]);
+    let ppl = column(&df, "valid_ppl");
+    assert!((ppl[8].unwrap() - valid[8].unwrap().exp()).abs() < 1e-9);
+
+    // The same run in two invocations: paused after 3 steps, then resumed.
+    let split = dir.path().join("split");
+    let mut first: Vec<&str> = args.clone();
+    first[8] = split.to_str().unwrap();
+    let mut paused = first.clone();
+    paused.extend(["--stop-after", "3"]);
+    let o = run(&paused);
+    ok(&o);
+    assert!(stderr(&o).contains("paused at step 3 of 8") && stderr(&o).contains("--resume"), "{}", stderr(&o));
+    let mut again = first.clone();
+    again.push("--resume");
+    let o = run(&again);
+    ok(&o);
+    assert!(stderr(&o).contains("resuming random:esm2-tiny at step 3"), "{}", stderr(&o));
+    let (a, b) = (metrics(&full), metrics(&split));
+    assert_eq!(a.height(), b.height());
+    for name in ["step", "epoch", "lr", "train_loss", "tokens", "valid_loss", "valid_ppl", "valid_acc"] {
+        for (x, y) in column(&a, name).iter().zip(column(&b, name)) {
+            match (x, y) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6, "{name}: {x} vs {y}"),
+                (x, y) => assert_eq!(*x, y, "{name}"),
+            }
+        }
+    }
+    assert_eq!(std::fs::read(full.join("model.safetensors")).unwrap(), std::fs::read(split.join("model.safetensors")).unwrap());
+
+    // A finished run resumed again has nothing to do.
+    let o = run(&again);
+    ok(&o);
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+
+    // Usage errors on an existing run.
+    usage_error(&run(&args), "already holds a training run");
+    let mut changed = again.clone();
+    let lr = changed.iter().position(|a| *a == "--lr").unwrap();
+    changed[lr + 1] = "0.1";
+    usage_error(&run(&changed), "--lr is 0.1 but the checkpoint was trained with 0.002");
+    let mut other_arch = again.clone();
+    other_arch[4] = "esm2-small";
+    usage_error(&run(&other_arch), "cannot resume: the checkpoint's model came from random:esm2-tiny");
+
+    // A truncated checkpoint file is refused on --resume, with a message naming it; the model folder too.
+    let weights = split.join("checkpoint").join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
+    let o = run(&again);
+    usage_error(&o, "model.safetensors");
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+    let embed_out = dir.path().join("e.parquet");
+    let o = run(&["embed", fasta, "--model", split.join("checkpoint").to_str().unwrap(), "-o", embed_out.to_str().unwrap()]);
+    usage_error(&o, "truncated or corrupt");
+
+    // `biotorch models` lists a trained folder placed among the bundled models, with its summary.
+    let bundled = dir.path().join("bundled");
+    std::fs::create_dir_all(bundled.join("tiny-test")).unwrap();
+    for f in ["config.json", "model.safetensors", "vocab.txt", "special_tokens_map.json", "tokenizer_config.json", "biotorch.json"] {
+        std::fs::copy(full.join(f), bundled.join("tiny-test").join(f)).unwrap();
+    }
+    let hf = dir.path().join("hf");
+    let snapshot = hf.join("hub/models--facebook--esm2_test/snapshots/0123abc");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(hf.join("hub/models--facebook--esm2_test/refs")).unwrap();
+    std::fs::write(hf.join("hub/models--facebook--esm2_test/refs/main"), "0123abc").unwrap();
+    for f in ["config.json", "model.safetensors", "vocab.txt"] {
+        std::fs::copy(fixture("esm_checkpoints/models/small").join(f), snapshot.join(f)).unwrap();
+    }
+    let o = run_env(&["models"], &[("BIOTORCH_MODELS_PATH", &bundled), ("HF_HOME", &hf)]);
+    ok(&o);
+    let table = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("PARAMS"), "{table}");
+    let tiny = lines.iter().find(|l| l.starts_with("tiny-test")).unwrap_or_else(|| panic!("{table}"));
+    assert!(tiny.contains("bundled") && tiny.contains("EsmForMaskedLM") && tiny.contains("2x64"), "{tiny}");
+    assert!(tiny.contains("esm2 (33)") && tiny.contains("8 steps"), "{tiny}");
+    let params: u64 = prov["model"]["parameters"].as_u64().unwrap();
+    assert!(tiny.contains(&format!("{:.1}k", params as f64 / 1e3)), "{tiny} vs {params}");
+    let cached = lines.iter().find(|l| l.starts_with("facebook/esm2_test")).unwrap_or_else(|| panic!("{table}"));
+    assert!(cached.contains("hf-cache") && cached.contains("3x64"), "{cached}");
+}
+
+#[test]
+fn train_usage_errors_exit_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let fasta = ecoli_slice(dir.path(), 8);
+    let fasta = fasta.to_str().unwrap();
+    let out = dir.path().join("m");
+    let out = out.to_str().unwrap();
+    let base = ["train", "--objective", "mlm", "--train", fasta, "-o", out];
+    let with = |extra: &[&str]| {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(extra);
+        run(&v)
+    };
+    usage_error(&run(&["train", "--objective", "clm", "--arch", "esm2-tiny", "--train", fasta, "-o", out]), "not implemented yet");
+    usage_error(&with(&[]), "give --arch");
+    usage_error(&with(&["--arch", "esm3"]), "unknown architecture `esm3`");
+    usage_error(&with(&["--arch", "esm2-tiny", "--resume"]), "nothing to resume");
+    usage_error(&with(&["--arch", "esm2-tiny", "--tokenizer", "smiles"]), "esm2, dna or dna-kmer:K");
+    usage_error(&with(&["--arch", "esm2-tiny", "--batch-tokens", "0"]), "--batch-tokens");
+    usage_error(&with(&["--arch", "esm2-tiny", "--valid", fasta, "--valid-fraction", "0.1"]), "--valid-fraction");
+    // A DNA tokenizer on protein data: the alphabet check names the file and record.
+    usage_error(&with(&["--arch", "esm2-tiny", "--tokenizer", "dna", "--steps", "1"]), "ecoli.faa");
+    // An HF config.json whose vocabulary does not fit the tokenizer.
+    let small = fixture("esm_checkpoints/models/small");
+    usage_error(&with(&["--arch", small.join("config.json").to_str().unwrap(), "--tokenizer", "dna"]), "vocab_size is 33");
+    usage_error(&with(&["--init", small.to_str().unwrap(), "--tokenizer", "dna"]), "uses the esm2 tokenizer");
+    assert!(!Path::new(out).join("checkpoint").exists(), "failed starts leave no checkpoint");
+
+    // --init continues an HF-written checkpoint (its shape, its vocab.txt).
+    let o = with(&["--init", small.to_str().unwrap(), "--steps", "2", "--batch-tokens", "512", "--max-length", "32", "--valid-fraction", "0.25"]);
+    ok(&o);
+    let config = json(&Path::new(out).join("config.json"));
+    assert_eq!((config["num_hidden_layers"].as_i64(), config["hidden_size"].as_i64()), (Some(3), Some(64)));
+    assert!(json(&Path::new(out).join("biotorch.json"))["model"]["source"].as_str().unwrap().starts_with("init:"));
+}
