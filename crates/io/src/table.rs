@@ -23,6 +23,19 @@ fn table_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Table { path: path.display().to_string(), message: e.to_string() }
 }
 
+/// Gives a finished file the usual permissions (`rw-r--r--`): temporary files are created private (0600).
+fn publish(tmp: NamedTempFile, path: &Path) -> Result<()> {
+    let p = path.display().to_string();
+    tmp.as_file().sync_all().map_err(|e| Error::io(&p, &e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(&p, &e))?;
+    }
+    tmp.persist(path).map_err(|e| Error::io(&p, &e.error))?;
+    Ok(())
+}
+
 /// Creates the temporary file next to `path` (so the final rename stays on one file system).
 fn temp_beside(path: &Path) -> Result<NamedTempFile> {
     let dir = match path.parent() {
@@ -77,9 +90,7 @@ impl ParquetSink {
         let ParquetSink { path, tmp, writer, rows } = self;
         writer.finish().map_err(|e| table_err(&path, e))?;
         drop(writer);
-        let p = path.display().to_string();
-        tmp.as_file().sync_all().map_err(|e| Error::io(&p, &e))?;
-        tmp.persist(&path).map_err(|e| Error::io(&p, &e.error))?;
+        publish(tmp, &path)?;
         Ok(rows)
     }
 }
@@ -98,9 +109,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let p = path.display().to_string();
     let mut tmp = temp_beside(path)?;
     tmp.write_all(bytes).map_err(|e| Error::io(&p, &e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(&p, &e))?;
-    tmp.persist(path).map_err(|e| Error::io(&p, &e.error))?;
-    Ok(())
+    publish(tmp, path)
 }
 
 #[cfg(test)]
