@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTEOME = Path("/work/shared/data/prokka_ecocyc_ecoli_k12_proteins_4209.faa")
 ESM2_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO", ".", "-", "<null_1>", "<mask>"]
 MAX_RESIDUES = 1022
-# Batch-token budgets passed to biotorch: its default (8192, crates/cli/src/cli.rs), the headline figure, and
+# Batch-token budgets passed to biotorch: its CPU default (1024, crates/cli/src/cli.rs), the headline figure, and
 # 4096, esm-extract's toks_per_batch.
-BATCH_TOKENS = [8192, 4096]
+BATCH_TOKENS = [1024, 4096]
 HF_BATCH = 8
 T12 = dict(num_hidden_layers=12, hidden_size=480, num_attention_heads=20, intermediate_size=1920)
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128)
@@ -301,11 +301,17 @@ def rss_bench(bt, threads, workdir, proteome, results):
         fasta = workdir / f"rss_{n}.faa"
         write_fasta(fasta, [(f"P{i}", base[i % len(base)][:300]) for i in range(n)])
         out = workdir / f"rss_{n}.parquet"
-        t = time.perf_counter()
-        kb, how = peak_rss_kb(biotorch_cmd(bt, threads, fasta, tiny, out, BATCH_TOKENS[0]))
-        secs = time.perf_counter() - t
+        # Peak RSS varies by +-10% from run to run (allocation patterns of libtorch's threads): median of 3 runs.
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            kb, how = peak_rss_kb(biotorch_cmd(bt, threads, fasta, tiny, out, BATCH_TOKENS[0]))
+            runs.append((kb, time.perf_counter() - t))
+        runs.sort()
+        kb, secs = runs[1]
         peaks[n] = kb
-        print(f"{n:>6,} proteins: peak RSS {kb / 1024:.1f} MiB ({how}), {secs:.1f} s")
+        print(f"{n:>6,} proteins: peak RSS median {kb / 1024:.1f} MiB of 3 runs "
+              f"({', '.join(f'{r[0] / 1024:.1f}' for r in runs)}; {how}), {secs:.1f} s")
     ratio = peaks[20_000] / peaks[1_000]
     verdict = "OK" if ratio <= 1.10 else "OVER TARGET"
     print(f"ratio 20,000 / 1,000: {ratio:.3f} (target <= 1.10: {verdict})")

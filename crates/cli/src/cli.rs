@@ -181,7 +181,7 @@ pub(crate) struct EmbedArgs {
     #[arg(long, value_name = "N")]
     pub(crate) batch_tokens: Option<usize>,
     /// Records read ahead and sorted by length before batching (bounds memory; output order is kept).
-    #[arg(long, default_value_t = 2048, value_name = "N")]
+    #[arg(long, default_value_t = 512, value_name = "N")]
     pub(crate) lookahead: usize,
     /// Longest sequence, in tokens without <cls>/<eos>, given to the model at once.
     #[arg(long, default_value_t = 1022, value_name = "N")]
