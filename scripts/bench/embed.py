@@ -32,7 +32,8 @@ import argparse, datetime, json, os, platform, re, shutil, subprocess, sys, temp
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROTEOME = Path("/work/shared/data/prokka_ecocyc_ecoli_k12_proteins_4209.faa")
+# The shipped deduplicated proteome: its first 2,000 records are those of the EcoCyc file (repeats come later).
+PROTEOME = ROOT / "data" / "train" / "ecoli_k12_proteins_dedup.faa"
 ESM2_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO", ".", "-", "<null_1>", "<mask>"]
 MAX_RESIDUES = 1022
 # Batch-token budgets passed to biotorch: its CPU default (1024, crates/cli/src/cli.rs), the headline figure, and

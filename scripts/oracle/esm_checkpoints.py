@@ -58,7 +58,7 @@ from transformers import EsmConfig, EsmForMaskedLM, EsmModel, EsmTokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / ".fixtures" / "esm_checkpoints"
-FASTA = Path("/work/shared/data/emboss_swissprot_100.fasta")
+FASTA = REPO / "data" / "demo" / "swissprot_100.fasta"
 FASTA_CANDIDATES = [REPO / "data" / "emboss_swissprot_100.fasta", FASTA]
 
 ESM2_VOCAB = (

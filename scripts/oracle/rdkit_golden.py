@@ -2,7 +2,7 @@
 """Golden values for biotorch-chem: SMILES validity and canonical SMILES from PyPI RDKit.
 
 Reads the `smiles` column of the NCI (first 5k, TPSA) and ChEMBL (2000 samples)
-tables in shared/data, plus a fixed list of deliberately broken SMILES, and
+tables shipped in data/ (data/chem/nci_first5k_tpsa.csv, data/demo/chembl_2000.csv), plus a fixed list of deliberately broken SMILES, and
 writes `rdkit_golden.json` into --out (default: <repo>/.fixtures/rdkit_golden).
 
 For every SMILES it records what Python's `Chem.MolFromSmiles(smi)` says with the
@@ -108,21 +108,17 @@ def record(smiles: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / ".fixtures" / NAME)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=REPO.parent / "shared" / "data",
-        help="folder with nci_first5k_tpsa.csv and chembl_samples_2000_smiles.csv",
-    )
+    parser.add_argument("--nci", type=Path, default=REPO / "data" / "chem" / "nci_first5k_tpsa.csv")
+    parser.add_argument("--chembl", type=Path, default=REPO / "data" / "demo" / "chembl_2000.csv")
     args = parser.parse_args()
 
     # Route RDKit's C++ log through Python's sys.stderr, where record() catches it.
     rdBase.LogToPythonStderr()
 
     sets = {
-        "nci": [record(s) for s in read_smiles(args.data_dir / "nci_first5k_tpsa.csv")],
+        "nci": [record(s) for s in read_smiles(args.nci)],
         "chembl": [
-            record(s) for s in read_smiles(args.data_dir / "chembl_samples_2000_smiles.csv")
+            record(s) for s in read_smiles(args.chembl)
         ],
         "broken": [dict(record(s), kind=kind) for kind, s in BROKEN],
     }

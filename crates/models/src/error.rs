@@ -112,7 +112,7 @@ pub enum Error {
 
     /// A HuggingFace repo id that is not in the local cache.
     #[error(
-        "model `{repo_id}` is not in the HuggingFace cache ({}) and this machine cannot download it. \
+        "model `{repo_id}` is not in the HuggingFace cache ({}) and could not be downloaded ({reason}). \
          Fetch it on a machine with network access: \
          `huggingface-cli download {repo_id} --include config.json model.safetensors vocab.txt`, \
          then copy the cache folder `models--{}` into {} (or set HF_HOME), or pass the \
@@ -121,7 +121,7 @@ pub enum Error {
         repo_id.replace('/', "--"),
         cache.display()
     )]
-    NotInCache { repo_id: String, cache: PathBuf },
+    NotInCache { repo_id: String, cache: PathBuf, reason: String },
 
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]

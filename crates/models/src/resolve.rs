@@ -44,6 +44,7 @@ pub struct ResolvedModel {
 pub struct Resolver {
     bundled_dirs: Vec<PathBuf>,
     hf_hub_cache: PathBuf,
+    offline: bool,
 }
 
 impl Resolver {
@@ -52,6 +53,7 @@ impl Resolver {
         Self {
             bundled_dirs: Vec::new(),
             hf_hub_cache: hf_hub_cache.into(),
+            offline: false,
         }
     }
 
@@ -64,6 +66,12 @@ impl Resolver {
             resolver.bundled_dirs.extend(std::env::split_paths(&paths));
         }
         resolver
+    }
+
+    /// Never download (as with `HF_HUB_OFFLINE=1`): only the cache is searched.
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
     }
 
     /// Adds a folder holding bundled models (`<dir>/<name>/config.json`), searched after the
@@ -122,9 +130,50 @@ impl Resolver {
     }
 
     fn find_in_hf_cache(&self, repo_id: &str, revision: Option<&str>) -> Result<ResolvedModel> {
+        match self.find_in_cache_only(repo_id, revision) {
+            Ok(found) => Ok(found),
+            Err(Error::NotInCache { .. }) => self.download(repo_id, revision),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Downloads `config.json`, `model.safetensors` and `vocab.txt` into the HF cache with the HF team's hub
+    /// client (same layout as `huggingface-cli`), then resolves from the cache. `HF_HUB_OFFLINE=1` skips it.
+    fn download(&self, repo_id: &str, revision: Option<&str>) -> Result<ResolvedModel> {
+        let fail = |reason: String| Error::NotInCache {
+            repo_id: repo_id.to_owned(),
+            cache: self.hf_hub_cache.clone(),
+            reason,
+        };
+        if self.offline {
+            return Err(fail("offline".to_owned()));
+        }
+        if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+            return Err(fail("HF_HUB_OFFLINE is set".to_owned()));
+        }
+        let api = hf_hub::api::sync::ApiBuilder::from_env()
+            .with_cache_dir(self.hf_hub_cache.clone())
+            .with_progress(false)
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let repo = api.repo(hf_hub::Repo::with_revision(
+            repo_id.to_owned(),
+            hf_hub::RepoType::Model,
+            revision.unwrap_or("main").to_owned(),
+        ));
+        for file in ["config.json", "model.safetensors"] {
+            repo.get(file).map_err(|e| fail(format!("{file}: {e}")))?;
+        }
+        // ESM-2 repos carry vocab.txt; a model without one falls back to the standard vocabulary.
+        let _ = repo.get("vocab.txt");
+        self.find_in_cache_only(repo_id, revision)
+    }
+
+    fn find_in_cache_only(&self, repo_id: &str, revision: Option<&str>) -> Result<ResolvedModel> {
         let not_found = || Error::NotInCache {
             repo_id: repo_id.to_owned(),
             cache: self.hf_hub_cache.clone(),
+            reason: "not in the cache".to_owned(),
         };
         let repo = self
             .hf_hub_cache

@@ -648,7 +648,8 @@ fn resolves_folders_bundled_names_and_hf_cache() {
     let hub = fake_hf_cache(tmp.path(), true);
     let bundled = tmp.path().join("bundled");
     std::fs::create_dir_all(bundled.join("esm2_tiny")).unwrap();
-    let resolver = Resolver::new(&hub).with_bundled_dir(&bundled);
+    // Tests never touch the network: the download path is skipped.
+    let resolver = Resolver::new(&hub).with_bundled_dir(&bundled).offline(true);
 
     let local = model_dir("small");
     let resolved = resolver.resolve(local.to_str().unwrap()).unwrap();
@@ -670,7 +671,7 @@ fn resolves_folders_bundled_names_and_hf_cache() {
     // Without refs/, the single snapshot is used.
     let tmp2 = tempfile::tempdir().unwrap();
     let hub2 = fake_hf_cache(tmp2.path(), false);
-    assert!(Resolver::new(&hub2).resolve("test-org/tiny-esm").is_ok());
+    assert!(Resolver::new(&hub2).offline(true).resolve("test-org/tiny-esm").is_ok());
 
     let err = resolver
         .resolve("facebook/esm2_t6_8M_UR50D")
