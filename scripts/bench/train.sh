@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Training throughput benchmark (issue 4): see train.py.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec .venv/bin/python scripts/bench/train.py --biotorch "${BIOTORCH:-${CARGO_TARGET_DIR:-$HOME/.cache/biotorch/target}/release/biotorch}" "$@"
