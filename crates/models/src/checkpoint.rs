@@ -316,6 +316,21 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` through `path.tmp` and a rename.
+/// Records the weights' kind in a config's `dtype` field (and `torch_dtype`, when the config has that older key),
+/// as HF's `save_pretrained` does.
+pub(crate) fn record_dtype(extra: &mut serde_json::Map<String, serde_json::Value>, kind: Kind) {
+    let dtype = match kind {
+        Kind::BFloat16 => "bfloat16",
+        Kind::Half => "float16",
+        Kind::Double => "float64",
+        _ => "float32",
+    };
+    extra.insert("dtype".into(), dtype.into());
+    if extra.contains_key("torch_dtype") {
+        extra.insert("torch_dtype".into(), dtype.into());
+    }
+}
+
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;

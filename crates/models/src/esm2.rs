@@ -1055,16 +1055,7 @@ impl Esm2 {
             .extra
             .insert("architectures".into(), serde_json::json!([architecture]));
         config.extra.insert("model_type".into(), "esm".into());
-        let dtype = match self.kind() {
-            Kind::BFloat16 => "bfloat16",
-            Kind::Half => "float16",
-            Kind::Double => "float64",
-            _ => "float32",
-        };
-        config.extra.insert("dtype".into(), dtype.into());
-        if config.extra.contains_key("torch_dtype") {
-            config.extra.insert("torch_dtype".into(), dtype.into());
-        }
+        crate::checkpoint::record_dtype(&mut config.extra, self.kind());
         let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
         json.push('\n');
         write_atomically(&dir.join(CONFIG_FILE), json.as_bytes())
