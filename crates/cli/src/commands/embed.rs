@@ -298,8 +298,6 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         n_residues += window.iter().map(|p| u64::from(p.residues)).sum::<u64>();
         out.write(window_frame(&window, &columns, dim)?)?;
         bar.inc(window.len() as u64);
-        drop(window);
-        release_free_memory();
         let secs = started.elapsed().as_secs_f64();
         bar.set_message(format!("embedding ({:.0} residues/s)", n_residues as f64 / secs.max(1e-9)));
     }
@@ -328,16 +326,6 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         "residues_per_second": n_residues as f64 / secs,
         "columns": columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
     }))
-}
-
-/// Hands freed heap pages back to the OS after each window. libtorch allocates tensors of ever-changing shapes from
-/// several threads; without this, glibc's arenas keep the fragments and RSS creeps up with the number of records.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 fn load_tokenizer(ctx: &Ctx, dir: &Path) -> Result<Box<dyn biotorch_tokenizers::Tokenizer>> {
