@@ -42,10 +42,13 @@ pub(crate) enum Command {
     Tokenize(TokenizeArgs),
     /// Embed every FASTA record with an ESM-2-style model: one row per record, input order kept.
     Embed(EmbedArgs),
-    /// Train a model: masked-LM pretraining of an ESM-2-style encoder on protein or DNA FASTA (see docs/training.md).
+    /// Train a model: masked-LM pretraining of an ESM-2-style encoder on protein or DNA FASTA, or causal-LM
+    /// pretraining of the SMILES decoder (see docs/training.md).
     Train(TrainArgs),
     /// List the bundled models and the ESM models in the HuggingFace cache.
     Models(ModelsArgs),
+    /// Combine the part files of a Parquet dataset directory (written with --shard I/N) into one file, in input order.
+    Merge(MergeArgs),
 }
 
 /// The training objective.
@@ -53,7 +56,7 @@ pub(crate) enum Command {
 pub(crate) enum ObjectiveArg {
     /// Masked language modelling (ESM-2 recipe) of an encoder.
     Mlm,
-    /// Causal language modelling of a decoder (not implemented yet in this build).
+    /// Causal (next-token) language modelling of the SMILES decoder.
     Clm,
 }
 
@@ -67,19 +70,21 @@ pub(crate) enum ScheduleArg {
 /// Training options. Those left out take their defaults on a new run and the checkpoint's values on --resume.
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
-    /// mlm (masked LM, ESM-2 recipe) or clm (causal LM; not implemented yet).
+    /// mlm (masked LM, ESM-2 recipe, on FASTA) or clm (causal LM of the SMILES decoder, on .smi/CSV/TSV/Parquet).
     #[arg(long, value_enum)]
     pub(crate) objective: ObjectiveArg,
-    /// A new model: esm2-tiny, esm2-small, esm2_t6_8M, or the path of an HF config.json.
+    /// A new model: esm2-tiny, esm2-small, esm2_t6_8M (mlm); gpt-tiny, gpt-mini, gpt-small (clm); or the path of an
+    /// HF config.json.
     #[arg(long, value_name = "NAME|CONFIG", conflicts_with = "init")]
     pub(crate) arch: Option<String>,
     /// Continue from an existing model (folder, bundled name or HF repo id in the cache), its tokenizer included.
     #[arg(long, value_name = "MODEL")]
     pub(crate) init: Option<String>,
-    /// Training FASTA (protein for esm2, DNA for dna/dna-kmer:K). On --resume, default: the checkpoint's.
+    /// Training data: FASTA for mlm (protein for esm2, DNA for dna/dna-kmer:K), SMILES for clm. On --resume, default:
+    /// the checkpoint's.
     #[arg(long, value_name = "FILE")]
     pub(crate) train: Option<PathBuf>,
-    /// Validation FASTA (default: hold out --valid-fraction of --train, chosen by --seed).
+    /// Validation data, as --train (default: hold out --valid-fraction of --train, chosen by --seed).
     #[arg(long, value_name = "FILE")]
     pub(crate) valid: Option<PathBuf>,
     /// Fraction of --train held out for validation when no --valid is given [default: 0.05].
@@ -91,7 +96,8 @@ pub(crate) struct TrainArgs {
     /// Continue the run in MODEL_DIR/checkpoint exactly where it stopped.
     #[arg(long)]
     pub(crate) resume: bool,
-    /// esm2, dna or dna-kmer:K for a new --arch model [default: esm2]; --init models bring their own.
+    /// mlm: esm2, dna or dna-kmer:K [default: esm2]; clm: smiles (vocabulary built from the data) or
+    /// smiles:VOCAB.json [default: smiles]. --init models bring their own.
     #[arg(long, value_name = "SPEC")]
     pub(crate) tokenizer: Option<String>,
     /// Optimizer steps in total (with --epochs: whichever ends first; neither: one epoch).
@@ -133,9 +139,13 @@ pub(crate) struct TrainArgs {
     /// Seed of every random choice: initial weights, validation split, batches, masks, dropout [default: 0].
     #[arg(long, value_name = "N")]
     pub(crate) seed: Option<u64>,
-    /// Longest sequence in tokens, specials excluded; longer ones are cropped at a seeded random offset [default: 1022].
+    /// Longest sequence in tokens, specials excluded; mlm crops longer ones at a seeded random offset, clm leaves them
+    /// out [default: 1022 for mlm, the model's positions less 2 for clm].
     #[arg(long, value_name = "N")]
     pub(crate) max_length: Option<usize>,
+    /// clm: the SMILES column of a CSV/TSV/Parquet training file [default: the column named smiles].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) smiles_column: Option<String>,
     /// Stop after N steps in this invocation (with a checkpoint), to be continued with --resume.
     #[arg(long, value_name = "N")]
     pub(crate) stop_after: Option<u64>,
@@ -149,6 +159,25 @@ pub(crate) struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ModelsArgs {}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// A dataset directory holding part-IIIII-of-NNNNN.parquet files (all N of them).
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// The merged table (Parquet), rows in input order.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Also draw a 2-D PCA scatter of the `embedding` column of the merged table (PNG or SVG), as `embed --plot`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    /// CSV/TSV with an `id` column and labels to colour the PCA plot by.
+    #[arg(long, value_name = "FILE", requires = "plot")]
+    pub(crate) labels: Option<PathBuf>,
+    /// The label column in --labels (default: "label").
+    #[arg(long, value_name = "COL", requires = "labels")]
+    pub(crate) label_column: Option<String>,
+}
 
 /// What to do with sequences longer than --max-length tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,9 +196,14 @@ pub(crate) struct EmbedArgs {
     /// HuggingFace repo id found in the HF cache (e.g. facebook/esm2_t6_8M_UR50D).
     #[arg(long, value_name = "MODEL")]
     pub(crate) model: String,
-    /// Output table (Parquet).
-    #[arg(short, long, value_name = "FILE")]
+    /// Output table (Parquet), or a dataset directory (a name ending in `/`, or an existing directory) that gets
+    /// part-IIIII-of-NNNNN.parquet (I/N from --shard).
+    #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,
+    /// Skip the work when the output file already exists, is a complete Parquet file and was written with the same
+    /// input, shard, model weights and options (for re-running failed shards of a dataset).
+    #[arg(long)]
+    pub(crate) resume: bool,
     /// Poolings, comma-separated: mean (over residues, specials excluded), cls, per-token.
     #[arg(long, default_value = "mean", value_name = "LIST")]
     pub(crate) pooling: String,
@@ -238,14 +272,31 @@ pub(crate) struct InputArgs {
     /// Column with the molecule ids (CSV/TSV/Parquet); default: "id" or "name" when present.
     #[arg(long, value_name = "COL")]
     pub(crate) id_column: Option<String>,
+    /// Process only shard I of N (0 <= I < N): record i when i mod N = I, or by a hash of the id (--shard-by id).
+    /// The N shards cover the input exactly once; `biotorch merge` puts them back together in input order.
+    #[arg(long, value_name = "I/N", value_parser = crate::input::parse_shard_spec)]
+    pub(crate) shard: Option<(u64, u64)>,
+    /// How --shard assigns records: index (round-robin by record number) or id (FNV-1a hash of the id).
+    #[arg(long, value_enum, default_value = "index", requires = "shard")]
+    pub(crate) shard_by: ShardByArg,
+}
+
+/// How `--shard` assigns records to shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShardByArg {
+    /// Record i goes to shard i mod N (balanced whatever the order of the input).
+    Index,
+    /// A record goes to shard FNV-1a-64(id) mod N (stable across runs, machines and input order).
+    Id,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct StatsArgs {
     #[command(flatten)]
     pub(crate) input: InputArgs,
-    /// Write the per-record table here (Parquet).
-    #[arg(short, long, value_name = "FILE")]
+    /// Write the per-record table here (Parquet), or into a dataset directory (a name ending in `/`, or an
+    /// existing directory) as part-IIIII-of-NNNNN.parquet.
+    #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: Option<PathBuf>,
     /// Draw a length histogram (PNG or SVG, by extension).
     #[arg(long, value_name = "FILE")]
@@ -262,8 +313,9 @@ pub(crate) struct TokenizeArgs {
     /// esm2, dna, dna-kmer:K, smiles (vocabulary built from the input) or smiles:VOCAB.json.
     #[arg(long, value_name = "SPEC")]
     pub(crate) tokenizer: String,
-    /// Output table (Parquet): id, length, token_ids.
-    #[arg(short, long, value_name = "FILE")]
+    /// Output table (Parquet): index, id, length, token_ids; or a dataset directory (a name ending in `/`, or an
+    /// existing directory) that gets part-IIIII-of-NNNNN.parquet.
+    #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,
     /// Where to save a SMILES vocabulary built from the input (default: next to the output, NAME.vocab.json).
     #[arg(long, value_name = "FILE")]

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use biotorch_models::Esm2;
+use biotorch_models::{Esm2, SmilesGpt};
 use biotorch_tokenizers::Tokenizer;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
@@ -200,6 +200,11 @@ impl Checkpoint {
     /// The checkpoint's ESM-2 model, in fp32 on `device`.
     pub fn load_esm2(&self, device: Device) -> Result<Esm2> {
         Ok(Esm2::load(&self.dir, device, Kind::Float)?)
+    }
+
+    /// The checkpoint's SMILES decoder, in fp32 on `device`.
+    pub fn load_smiles_gpt(&self, device: Device) -> Result<SmilesGpt> {
+        Ok(SmilesGpt::load(&self.dir, device, Kind::Float)?)
     }
 
     /// The checkpoint's tokenizer.

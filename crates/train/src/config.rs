@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use biotorch_models::{Esm2Config, PositionEmbeddingType};
+use biotorch_models::{Esm2Config, PositionEmbeddingType, SmilesGptConfig};
 use biotorch_tokenizers::Tokenizer;
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub enum ObjectiveKind {
     /// Masked language modelling (BERT / ESM-2).
     Mlm,
-    /// Causal (next-token) language modelling; not implemented yet.
+    /// Causal (next-token) language modelling (GPT), for the SMILES decoder.
     Clm,
 }
 
@@ -285,6 +285,77 @@ pub fn named_arch(name: &str, tokenizer: &dyn Tokenizer) -> Result<Esm2Config> {
     Ok(config)
 }
 
+/// The named shapes of the causal SMILES decoder (Llama layout), for `--arch NAME` with
+/// `--objective clm`.
+pub const DECODER_ARCH_NAMES: [(&str, &str); 3] = [
+    (
+        "gpt-tiny",
+        "2 layers, 64 wide, 4 heads, feed-forward 176 (tests, smoke runs)",
+    ),
+    (
+        "gpt-mini",
+        "4 layers, 128 wide, 4 heads, feed-forward 352 (the bundled smiles-small)",
+    ),
+    (
+        "gpt-small",
+        "4 layers, 256 wide, 8 heads, feed-forward 688",
+    ),
+];
+
+/// A SMILES decoder configuration by name (see [`DECODER_ARCH_NAMES`]), sized for
+/// `tokenizer`'s vocabulary with its `<pad>`, `<bos>` and `<eos>` ids.
+pub fn named_decoder_arch(name: &str, tokenizer: &dyn Tokenizer) -> Result<SmilesGptConfig> {
+    let (layers, hidden, heads, ffn) = match name {
+        "gpt-tiny" => (2, 64, 4, 176),
+        "gpt-mini" => (4, 128, 4, 352),
+        "gpt-small" => (4, 256, 8, 688),
+        other => {
+            let names: Vec<&str> = DECODER_ARCH_NAMES.iter().map(|(n, _)| *n).collect();
+            return Err(Error::Setting(format!(
+                "unknown decoder architecture `{other}`: use one of {} or the path of an HF config.json",
+                names.join(", ")
+            )));
+        }
+    };
+    let mut config = SmilesGptConfig::small(tokenizer.vocab_size() as i64);
+    config.num_hidden_layers = layers;
+    config.hidden_size = hidden;
+    config.num_attention_heads = heads;
+    config.num_key_value_heads = Some(heads);
+    config.head_dim = Some(hidden / heads);
+    config.intermediate_size = ffn;
+    config.pad_token_id = Some(need_for(tokenizer.pad_id(), "<pad>", tokenizer, "causal-LM")? as i64);
+    config.bos_token_id = Some(need_for(tokenizer.bos_id(), "<bos>", tokenizer, "causal-LM")? as i64);
+    config.eos_token_id = Some(need_for(tokenizer.eos_id(), "<eos>", tokenizer, "causal-LM")? as i64);
+    config.validate()?;
+    Ok(config)
+}
+
+/// Checks that a decoder configuration (from `--arch CONFIG.json` or `--init MODEL`) fits
+/// the tokenizer: same vocabulary size and the same `<pad>`, `<bos>` and `<eos>` ids.
+pub fn check_decoder_fits(config: &SmilesGptConfig, tokenizer: &dyn Tokenizer) -> Result<()> {
+    let vocab = tokenizer.vocab_size() as i64;
+    if config.vocab_size != vocab {
+        return Err(Error::Mismatch(format!(
+            "vocab_size is {} but the {} tokenizer has {vocab} tokens",
+            config.vocab_size,
+            tokenizer.name()
+        )));
+    }
+    for (field, value, token, id) in [
+        ("pad_token_id", config.pad_token_id, "<pad>", tokenizer.pad_id()),
+        ("bos_token_id", config.bos_token_id, "<bos>", tokenizer.bos_id()),
+        ("eos_token_id", config.eos_token_id, "<eos>", tokenizer.eos_id()),
+    ] {
+        if value != id.map(i64::from) {
+            return Err(Error::Mismatch(format!(
+                "{field} is {value:?} but the tokenizer's {token} is {id:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Sets vocabulary size and special ids of a fresh configuration from the tokenizer.
 fn fit_to_tokenizer(config: &mut Esm2Config, tokenizer: &dyn Tokenizer) -> Result<()> {
     config.vocab_size = tokenizer.vocab_size() as i64;
@@ -295,9 +366,13 @@ fn fit_to_tokenizer(config: &mut Esm2Config, tokenizer: &dyn Tokenizer) -> Resul
 }
 
 fn need(id: Option<u32>, token: &str, tokenizer: &dyn Tokenizer) -> Result<u32> {
+    need_for(id, token, tokenizer, "masked-LM")
+}
+
+fn need_for(id: Option<u32>, token: &str, tokenizer: &dyn Tokenizer, what: &str) -> Result<u32> {
     id.ok_or_else(|| {
         Error::Mismatch(format!(
-            "the {} tokenizer has no {token} token, which masked-LM training needs",
+            "the {} tokenizer has no {token} token, which {what} training needs",
             tokenizer.name()
         ))
     })

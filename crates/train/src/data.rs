@@ -6,7 +6,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use biotorch_io::{FastaOptions, FastaReader, Modality, ModalityChoice, Record};
+use biotorch_io::{
+    FastaOptions, FastaReader, Modality, ModalityChoice, Record, SmilesOptions, SmilesReader,
+};
 use biotorch_tokenizers::Tokenizer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -77,6 +79,55 @@ impl Dataset {
             return Err(Error::Data {
                 path: path.to_path_buf(),
                 reason: "no sequences to train on".into(),
+            });
+        }
+        Ok(Self::new(path.display().to_string(), sha256, sequences))
+    }
+
+    /// Reads and tokenizes the molecules of a SMILES file (`.smi`, CSV/TSV or Parquet; the
+    /// column is found as [`SmilesReader`] does, or named by `smiles_column`). The SMILES are
+    /// taken as written (not canonicalized); a SMILES the tokenizer rejects fails with its
+    /// line.
+    pub fn from_smiles(
+        path: impl AsRef<Path>,
+        tokenizer: &dyn Tokenizer,
+        smiles_column: Option<&str>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        if path == Path::new("-") {
+            return Err(Error::Setting(
+                "training data must be a file, not standard input (it is hashed, and read again by --resume)".into(),
+            ));
+        }
+        let sha256 = sha256_file(path)?;
+        let options = SmilesOptions {
+            smiles_column: smiles_column.map(str::to_owned),
+            ..SmilesOptions::default()
+        };
+        let mut sequences = Vec::new();
+        for record in SmilesReader::open(path, &options)? {
+            let record = record?;
+            let ids = tokenizer
+                .encode_no_special(&record.smiles)
+                .map_err(|e| Error::Data {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "line {}: record {}: {e}",
+                        record.line,
+                        record
+                            .id
+                            .as_deref()
+                            .map_or_else(|| format!("{}", record.index + 1), |id| format!("\"{id}\""))
+                    ),
+                })?;
+            if !ids.is_empty() {
+                sequences.push(ids);
+            }
+        }
+        if sequences.is_empty() {
+            return Err(Error::Data {
+                path: path.to_path_buf(),
+                reason: "no molecules to train on".into(),
             });
         }
         Ok(Self::new(path.display().to_string(), sha256, sequences))
@@ -154,6 +205,20 @@ impl Dataset {
         let mut valid = Self::new(self.info.path, self.info.sha256, valid);
         valid.info.holdout_fraction = Some(fraction);
         Ok((train, valid))
+    }
+
+    /// Drops the records longer than `max_tokens` (special tokens excluded) and returns how
+    /// many were dropped. Causal LMs use this instead of cropping: a cropped SMILES is not a
+    /// molecule, and the model would learn to end strings anywhere.
+    pub fn drop_longer_than(&mut self, max_tokens: usize) -> usize {
+        let before = self.sequences.len();
+        self.sequences.retain(|s| s.len() <= max_tokens);
+        let dropped = before - self.sequences.len();
+        if dropped > 0 {
+            self.info.records = self.sequences.len() as u64;
+            self.info.tokens = self.sequences.iter().map(|s| s.len() as u64).sum();
+        }
+        dropped
     }
 
     pub fn info(&self) -> &DataInfo {

@@ -50,12 +50,15 @@ pub use checkpoint::{
     Checkpoint, FileDigest, TrainerState, CHECKPOINT_DIR, METRICS_FILE, OPTIMIZER_FILE,
     PROVENANCE_FILE, STATE_FILE,
 };
-pub use config::{check_arch_fits, named_arch, ObjectiveKind, Schedule, TrainConfig, ARCH_NAMES};
+pub use config::{
+    check_arch_fits, check_decoder_fits, named_arch, named_decoder_arch, ObjectiveKind, Schedule,
+    TrainConfig, ARCH_NAMES, DECODER_ARCH_NAMES,
+};
 pub use data::{sha256_file, DataInfo, Dataset};
 pub use error::{Error, Result};
 pub use metrics::{write_metrics, MetricsRow};
 pub use model::LanguageModel;
-pub use objective::{MaskedLm, Objective, IGNORE_INDEX};
+pub use objective::{CausalLm, MaskedLm, Objective, IGNORE_INDEX};
 pub use optim::{decays, AdamW};
 pub use rng::Rng;
 pub use trainer::{Event, Provenance, Summary, Trainer};

@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use biotorch_models::{Esm2, Esm2Request, Layers};
+use biotorch_models::{Esm2, Esm2Request, Layers, SmilesGpt};
 use tch::{nn, Tensor};
 
 use crate::error::Result;
 
 /// A model that maps token ids to next-token or masked-token logits.
 ///
-/// Implemented for [`Esm2`]; a causal decoder implements it the same way.
+/// Implemented for [`Esm2`] (masked LM) and [`SmilesGpt`] (causal LM).
 pub trait LanguageModel {
     /// `[batch, seq, vocab]` logits for `[batch, seq]` inputs, recording gradients; dropout
     /// is active when `train` is true.
@@ -59,5 +59,23 @@ impl LanguageModel for Esm2 {
         } else {
             "EsmModel"
         }
+    }
+}
+
+impl LanguageModel for SmilesGpt {
+    fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.forward_t(input_ids, attention_mask, train)?)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        SmilesGpt::var_store(self)
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        Ok(SmilesGpt::save(self, dir)?)
+    }
+
+    fn architecture(&self) -> &'static str {
+        "LlamaForCausalLM"
     }
 }

@@ -3,7 +3,7 @@
 //! The trainer is objective-agnostic: an [`Objective`] turns token ids into inputs and labels
 //! ([`IGNORE_INDEX`] where no loss is taken), the model turns inputs into logits, and the
 //! loss is the cross-entropy over the labelled positions. Masked LM labels the selected
-//! positions; a causal LM (to come, for the SMILES decoder) would label every next token.
+//! positions; causal LM ([`CausalLm`]) labels every position with the token that follows it.
 
 use std::fmt;
 
@@ -139,6 +139,26 @@ impl Objective for MaskedLm {
     }
 }
 
+/// Next-token prediction (GPT): the inputs are the tokens, the label of position `i` is
+/// token `i + 1`, and the last position carries no loss. With `<bos>` … `<eos>` around each
+/// record, the model learns to start a sequence and to end it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CausalLm;
+
+impl Objective for CausalLm {
+    fn kind(&self) -> ObjectiveKind {
+        ObjectiveKind::Clm
+    }
+
+    fn prepare(&self, tokens: &[u32], _rng: &mut Rng) -> (Vec<i64>, Vec<i64>) {
+        let inputs: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+        let mut labels: Vec<i64> = inputs.iter().skip(1).copied().collect();
+        labels.push(IGNORE_INDEX);
+        labels.truncate(inputs.len());
+        (inputs, labels)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +218,15 @@ mod tests {
             "replaced {}",
             frac(replaced)
         );
+    }
+
+    #[test]
+    fn causal_labels_are_the_next_tokens() {
+        let (inputs, labels) = CausalLm.prepare(&[1, 7, 8, 9, 2], &mut Rng::at(0, &[]));
+        assert_eq!(inputs, [1, 7, 8, 9, 2]);
+        assert_eq!(labels, [7, 8, 9, 2, IGNORE_INDEX]);
+        let (inputs, labels) = CausalLm.prepare(&[], &mut Rng::at(0, &[]));
+        assert!(inputs.is_empty() && labels.is_empty());
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! `biotorch train`: masked-LM pretraining of an ESM-2-style encoder (biotorch-train), with a progress bar, a
-//! loss-curve plot and a run summary. A new run builds the model from `--arch` (a named shape or an HF config.json)
-//! or loads it from `--init`; `--resume` continues the run in `MODEL_DIR/checkpoint` with its stored settings.
-//! Options left out take their defaults on a new run and the checkpoint's values on `--resume`; options given with
-//! `--resume` must agree with the checkpoint, except --steps, --epochs, --eval-every, --save-every and --patience.
+//! `biotorch train`: masked-LM pretraining of an ESM-2-style encoder on protein or DNA FASTA, or causal-LM
+//! pretraining of the SMILES decoder on a SMILES file (biotorch-train), with a progress bar, a loss-curve plot and
+//! a run summary. A new run builds the model from `--arch` (a named shape or an HF config.json) or loads it from
+//! `--init`; `--resume` continues the run in `MODEL_DIR/checkpoint` with its stored settings. Options left out take
+//! their defaults on a new run and the checkpoint's values on `--resume`; options given with `--resume` must agree
+//! with the checkpoint, except --steps, --epochs, --eval-every, --save-every and --patience.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use biotorch_models::{Esm2, Esm2Config};
-use biotorch_tokenizers::Tokenizer;
+use biotorch_models::{Esm2, Esm2Config, SmilesGpt, SmilesGptConfig};
+use biotorch_tokenizers::{SmilesTokenizer, SmilesVocabBuilder, Tokenizer, TokenizerSpec};
 use biotorch_train::{
-    check_arch_fits, named_arch, Checkpoint, Dataset, Event, MaskedLm, MetricsRow, ObjectiveKind, Provenance,
-    Schedule, Summary, TrainConfig, Trainer,
+    check_arch_fits, check_decoder_fits, named_arch, named_decoder_arch, CausalLm, Checkpoint, Dataset, Event,
+    LanguageModel, MaskedLm, MetricsRow, ObjectiveKind, Provenance, Schedule, Summary, TrainConfig, Trainer,
 };
 use plotters::prelude::*;
 use serde_json::json;
@@ -22,12 +23,6 @@ use crate::cli::{ObjectiveArg, ScheduleArg, TrainArgs};
 use crate::exit::bad_input;
 
 pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
-    if args.objective == ObjectiveArg::Clm {
-        bad_input!(
-            "--objective clm is not implemented yet in this build: causal-LM training of the SMILES decoder comes \
-             later; use --objective mlm to pretrain an ESM-2-style encoder on protein or DNA FASTA"
-        );
-    }
     if let Some(n) = ctx.global.threads {
         tch::set_num_threads(n as i32);
     }
@@ -44,10 +39,20 @@ pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
     if args.valid.is_some() && args.valid_fraction.is_some() {
         bad_input!("--valid-fraction holds part of --train out for validation; it cannot be combined with --valid");
     }
+    if args.smiles_column.is_some() && args.objective == ObjectiveArg::Mlm {
+        bad_input!("--smiles-column names the SMILES column of a table for --objective clm; MLM trains on FASTA");
+    }
     let command = command_line();
-    let mut trainer = if args.resume { resume(ctx, &args, device, command)? } else { start(ctx, &args, device, command)? };
-    trainer = trainer.stop_after(args.stop_after);
-    let summary = train_with_progress(ctx, &mut trainer)?;
+    let summary = match args.objective {
+        ObjectiveArg::Mlm => {
+            let trainer = if args.resume { resume_mlm(ctx, &args, device, command)? } else { start_mlm(ctx, &args, device, command)? };
+            train_with_progress(ctx, &mut trainer.stop_after(args.stop_after))?
+        }
+        ObjectiveArg::Clm => {
+            let trainer = if args.resume { resume_clm(ctx, &args, device, command)? } else { start_clm(ctx, &args, device, command)? };
+            train_with_progress(ctx, &mut trainer.stop_after(args.stop_after))?
+        }
+    };
     report(ctx, &args, &summary)
 }
 
@@ -59,10 +64,17 @@ fn command_line() -> String {
         .join(" ")
 }
 
+fn objective_kind(arg: ObjectiveArg) -> ObjectiveKind {
+    match arg {
+        ObjectiveArg::Mlm => ObjectiveKind::Mlm,
+        ObjectiveArg::Clm => ObjectiveKind::Clm,
+    }
+}
+
 /// The settings of a new run: defaults, overridden by the options given.
 fn settings(args: &TrainArgs, base: TrainConfig) -> TrainConfig {
     let mut c = base;
-    c.objective = ObjectiveKind::Mlm;
+    c.objective = objective_kind(args.objective);
     if args.steps.is_some() {
         c.steps = args.steps;
     }
@@ -97,7 +109,8 @@ fn model_source(args: &TrainArgs) -> Option<String> {
     }
 }
 
-fn start(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
+/// The checks every new run makes first: no run in the output folder yet, training data and a model source given.
+fn new_run_inputs<'a>(args: &'a TrainArgs, what: &str) -> Result<(&'a Path, String)> {
     let out = &args.output;
     if Checkpoint::exists(out) {
         bad_input!(
@@ -105,17 +118,44 @@ fn start(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result
             out.display()
         );
     }
-    let Some(train_path) = &args.train else { bad_input!("--train FILE is required (a FASTA file to train on)") };
+    let Some(train_path) = &args.train else { bad_input!("--train FILE is required ({what} to train on)") };
     let Some(source) = model_source(args) else {
         bad_input!("give --arch NAME|CONFIG.json for a new model or --init MODEL to continue one (see `biotorch train --help`)")
     };
+    Ok((train_path.as_path(), source))
+}
+
+/// The folder of a resolved `--init` model.
+fn model_dir(init: &str) -> Result<(PathBuf, PathBuf)> {
+    let resolved = super::embed::resolver().resolve(init)?;
+    let dir = if resolved.path.is_file() {
+        resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        resolved.path.clone()
+    };
+    Ok((resolved.path, dir))
+}
+
+fn describe_data(ctx: &Ctx, args: &TrainArgs, arch: &str, source: &str, train_path: &Path, train: &Dataset, valid: &Dataset, config: &TrainConfig) {
+    ctx.info(format!(
+        "training {arch} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
+        train_path.display(),
+        train.len(),
+        train.info().tokens,
+        valid.len(),
+        if args.valid.is_none() { format!(" held out ({:.0}%)", config.valid_fraction * 100.0) } else { String::new() },
+    ));
+}
+
+fn start_mlm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
+    let (train_path, source) = new_run_inputs(args, "a FASTA file")?;
     let config = settings(args, TrainConfig::default());
     config.validate()?;
 
     let (model, tokenizer) = if let Some(arch) = &args.arch {
         let spec = args.tokenizer.as_deref().unwrap_or("esm2");
         if spec.starts_with("smiles") {
-            bad_input!("--tokenizer {spec}: masked-LM training takes esm2, dna or dna-kmer:K (SMILES models are causal LMs)");
+            bad_input!("--tokenizer {spec}: masked-LM training takes esm2, dna or dna-kmer:K (SMILES models are causal LMs: --objective clm)");
         }
         let tokenizer = biotorch_tokenizers::from_spec(spec)?;
         let arch_config = if Path::new(arch).is_file() {
@@ -129,13 +169,8 @@ fn start(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result
         (Esm2::new_random(arch_config, device, Kind::Float)?, tokenizer)
     } else {
         let init = args.init.as_deref().expect("model_source checked");
-        let resolved = super::embed::resolver().resolve(init)?;
-        let dir = if resolved.path.is_file() {
-            resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
-        } else {
-            resolved.path.clone()
-        };
-        let model = Esm2::load(&resolved.path, device, Kind::Float)?;
+        let (path, dir) = model_dir(init)?;
+        let model = Esm2::load(&path, device, Kind::Float)?;
         if !model.has_lm_head() {
             bad_input!("--init {init}: this checkpoint has no LM head (an EsmModel), so masked-LM training cannot continue it");
         }
@@ -161,24 +196,25 @@ fn start(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result
         Some(path) => (data, Dataset::from_fasta(path, tokenizer.as_ref())?),
         None => data.hold_out(config.valid_fraction, config.seed)?,
     };
-    ctx.info(format!(
-        "training {} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
-        "EsmForMaskedLM",
-        train_path.display(),
-        train.len(),
-        train.info().tokens,
-        valid.len(),
-        if args.valid.is_none() { format!(" held out ({:.0}%)", config.valid_fraction * 100.0) } else { String::new() },
-    ));
+    describe_data(ctx, args, "EsmForMaskedLM", &source, train_path, &train, &valid, &config);
     let objective = Box::new(MaskedLm::new(tokenizer.as_ref(), config.mask_prob)?);
     let provenance = Provenance { command, model_source: source };
-    Ok(Trainer::new(model, tokenizer, objective, config, train, valid, out, provenance)?)
+    Ok(Trainer::new(model, tokenizer, objective, config, train, valid, &args.output, provenance)?)
 }
 
-fn resume(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
+/// Checks the options of `--resume` against the checkpoint; returns it with the run's settings.
+fn open_resume(args: &TrainArgs) -> Result<(Checkpoint, TrainConfig)> {
     let out = &args.output;
     let checkpoint = Checkpoint::open(out)?;
     let state = &checkpoint.state;
+    if state.config.objective != objective_kind(args.objective) {
+        bad_input!(
+            "{}: cannot resume: the run trains with --objective {}, not {}",
+            out.display(),
+            state.config.objective,
+            objective_kind(args.objective)
+        );
+    }
     if let Some(source) = model_source(args) {
         if source != state.model_source {
             bad_input!(
@@ -189,11 +225,17 @@ fn resume(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Resul
         }
     }
     if let Some(spec) = &args.tokenizer {
-        if spec != &state.tokenizer {
+        if spec != &state.tokenizer && !(spec.starts_with("smiles") && state.tokenizer == "smiles") {
             bad_input!("{}: cannot resume: the checkpoint uses the {} tokenizer, not {spec}", out.display(), state.tokenizer);
         }
     }
     let config = settings(args, state.config.clone());
+    Ok((checkpoint, config))
+}
+
+fn resume_mlm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
+    let (checkpoint, config) = open_resume(args)?;
+    let state = &checkpoint.state;
     let train_path = args.train.clone().unwrap_or_else(|| PathBuf::from(&state.train.path));
     let tokenizer = checkpoint.load_tokenizer()?;
     let data = Dataset::from_fasta(&train_path, tokenizer.as_ref())?;
@@ -202,18 +244,114 @@ fn resume(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Resul
         (None, Some(_)) => data.hold_out(config.valid_fraction, config.seed)?,
         (None, None) => (data, Dataset::from_fasta(&state.valid.path, tokenizer.as_ref())?),
     };
-    ctx.info(format!(
-        "resuming {} at step {} from {}",
-        state.model_source,
-        state.step,
-        checkpoint.dir.display()
-    ));
+    ctx.info(format!("resuming {} at step {} from {}", state.model_source, state.step, checkpoint.dir.display()));
     let model = checkpoint.load_esm2(device)?;
     let objective = Box::new(MaskedLm::new(tokenizer.as_ref(), config.mask_prob)?);
-    Ok(Trainer::resume(checkpoint, model, tokenizer, objective, config, train, valid, out, command)?)
+    Ok(Trainer::resume(checkpoint, model, tokenizer, objective, config, train, valid, &args.output, command)?)
 }
 
-fn train_with_progress(ctx: &Ctx, trainer: &mut Trainer<Esm2>) -> Result<Summary> {
+/// A SMILES vocabulary for a new decoder: `smiles:VOCAB.json` as given, or (`smiles`) built from the training and
+/// validation files.
+fn smiles_tokenizer(args: &TrainArgs, train_path: &Path) -> Result<SmilesTokenizer> {
+    let spec: TokenizerSpec = args.tokenizer.as_deref().unwrap_or("smiles").parse()?;
+    match spec {
+        TokenizerSpec::Smiles(Some(vocab)) => Ok(SmilesTokenizer::from_file(vocab)?),
+        TokenizerSpec::Smiles(None) => {
+            let options = biotorch_io::SmilesOptions { smiles_column: args.smiles_column.clone(), ..Default::default() };
+            let mut builder = SmilesVocabBuilder::new();
+            for path in std::iter::once(train_path).chain(args.valid.as_deref()) {
+                for record in biotorch_io::SmilesReader::open(path, &options)? {
+                    let record = record?;
+                    builder.add(&record.smiles).map_err(|e| {
+                        crate::exit::BadInput(format!("{}: line {}: {e}", path.display(), record.line))
+                    })?;
+                }
+            }
+            Ok(builder.build())
+        }
+        other => bad_input!("--tokenizer {other}: causal-LM training of the SMILES decoder takes smiles or smiles:VOCAB.json"),
+    }
+}
+
+/// The SMILES data of a causal-LM run: records longer than the model's context are left out (and counted), never
+/// cropped.
+fn clm_data(ctx: &Ctx, args: &TrainArgs, train_path: &Path, valid_path: Option<&Path>, tokenizer: &dyn Tokenizer, config: &TrainConfig) -> Result<(Dataset, Dataset)> {
+    let column = args.smiles_column.as_deref();
+    let mut data = Dataset::from_smiles(train_path, tokenizer, column)?;
+    let dropped = data.drop_longer_than(config.max_length);
+    if dropped > 0 {
+        ctx.info(format!(
+            "{}: left out {dropped} molecules longer than --max-length {} tokens",
+            train_path.display(),
+            config.max_length
+        ));
+    }
+    Ok(match valid_path {
+        Some(path) => {
+            let mut valid = Dataset::from_smiles(path, tokenizer, column)?;
+            valid.drop_longer_than(config.max_length);
+            (data, valid)
+        }
+        None => data.hold_out(config.valid_fraction, config.seed)?,
+    })
+}
+
+fn start_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<SmilesGpt>> {
+    let (train_path, source) = new_run_inputs(args, "a SMILES file (.smi, CSV, TSV or Parquet)")?;
+    let mut config = settings(args, TrainConfig::default());
+    let (model, tokenizer): (SmilesGpt, Box<dyn Tokenizer>) = if let Some(arch) = &args.arch {
+        let tokenizer = smiles_tokenizer(args, train_path)?;
+        let arch_config = if Path::new(arch).is_file() {
+            let config = SmilesGptConfig::from_file(arch)?;
+            check_decoder_fits(&config, &tokenizer).with_context(|| format!("--arch {arch}"))?;
+            config
+        } else {
+            named_decoder_arch(arch, &tokenizer)?
+        };
+        tch::manual_seed(config.seed as i64);
+        (SmilesGpt::new_random(arch_config, device, Kind::Float)?, Box::new(tokenizer))
+    } else {
+        let init = args.init.as_deref().expect("model_source checked");
+        let (path, dir) = model_dir(init)?;
+        let model = SmilesGpt::load(&path, device, Kind::Float)?;
+        let tokenizer = biotorch_tokenizers::load(&dir)?;
+        if tokenizer.name() != "smiles" {
+            bad_input!("--init {init}: the model's tokenizer is {}, not a SMILES vocabulary", tokenizer.name());
+        }
+        check_decoder_fits(model.config(), tokenizer.as_ref()).with_context(|| format!("--init {init}"))?;
+        (model, tokenizer)
+    };
+    // Room for <bos> and <eos> in the model's positions.
+    let context = (model.config().max_position_embeddings - 2).max(1) as usize;
+    if args.max_length.is_none() {
+        config.max_length = config.max_length.min(context);
+    } else if config.max_length > context {
+        bad_input!("--max-length {}: the model has {} positions, so at most {context}", config.max_length, context + 2);
+    }
+    config.validate()?;
+    let (train, valid) = clm_data(ctx, args, train_path, args.valid.as_deref(), tokenizer.as_ref(), &config)?;
+    describe_data(ctx, args, "LlamaForCausalLM", &source, train_path, &train, &valid, &config);
+    let provenance = Provenance { command, model_source: source };
+    Ok(Trainer::new(model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, provenance)?)
+}
+
+fn resume_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<SmilesGpt>> {
+    let (checkpoint, config) = open_resume(args)?;
+    let state = &checkpoint.state;
+    let train_path = args.train.clone().unwrap_or_else(|| PathBuf::from(&state.train.path));
+    let tokenizer = checkpoint.load_tokenizer()?;
+    let valid_path = match (&args.valid, state.valid.holdout_fraction) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(PathBuf::from(&state.valid.path)),
+    };
+    let (train, valid) = clm_data(ctx, args, &train_path, valid_path.as_deref(), tokenizer.as_ref(), &config)?;
+    ctx.info(format!("resuming {} at step {} from {}", state.model_source, state.step, checkpoint.dir.display()));
+    let model = checkpoint.load_smiles_gpt(device)?;
+    Ok(Trainer::resume(checkpoint, model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, command)?)
+}
+
+fn train_with_progress<M: LanguageModel>(ctx: &Ctx, trainer: &mut Trainer<M>) -> Result<Summary> {
     let bar = ctx.progress.steps(trainer.total_steps());
     // Lines printed above the bar (a hidden bar prints nothing itself).
     let say = |msg: String| {
@@ -277,13 +415,14 @@ fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
     };
     ctx.info(format!(
         "trained {} steps ({} in this run, {} tokens/s); {state}\n\
-         best validation loss {} (perplexity {}, masked accuracy {}) at step {}\n\
+         best validation loss {} (perplexity {}, {} accuracy {}) at step {}\n\
          wrote {} (model of the best step, tokenizer, biotorch.json, metrics.parquet, loss.png, checkpoint/)",
         s.step,
         s.steps_this_run,
         human(s.tokens_per_s),
         fmt(best.and_then(|r| r.valid_loss)),
         fmt(best.and_then(|r| r.valid_ppl)),
+        if args.objective == ObjectiveArg::Mlm { "masked" } else { "next-token" },
         fmt(best.and_then(|r| r.valid_acc)),
         s.best_step.map_or("-".into(), |b| b.to_string()),
         s.out_dir.display()
@@ -291,7 +430,7 @@ fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
     let last = s.metrics.last();
     ctx.write_summary(&json!({
         "output": s.out_dir.display().to_string(),
-        "objective": "mlm",
+        "objective": objective_kind(args.objective).to_string(),
         "resumed": args.resume,
         "step": s.step,
         "total_steps": s.total_steps,
