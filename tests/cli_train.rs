@@ -221,7 +221,7 @@ fn train_usage_errors_exit_2_with_a_clear_message() {
         v.extend_from_slice(extra);
         run(&v)
     };
-    usage_error(&run(&["train", "--objective", "clm", "--arch", "esm2-tiny", "--train", fasta, "-o", out]), "not implemented yet");
+    usage_error(&run(&["train", "--objective", "clm", "--arch", "esm2-tiny", "--train", fasta, "-o", out]), "unknown decoder architecture `esm2-tiny`");
     usage_error(&with(&[]), "give --arch");
     usage_error(&with(&["--arch", "esm3"]), "unknown architecture `esm3`");
     usage_error(&with(&["--arch", "esm2-tiny", "--resume"]), "nothing to resume");
@@ -242,4 +242,96 @@ fn train_usage_errors_exit_2_with_a_clear_message() {
     let config = json(&Path::new(out).join("config.json"));
     assert_eq!((config["num_hidden_layers"].as_i64(), config["hidden_size"].as_i64()), (Some(3), Some(64)));
     assert!(json(&Path::new(out).join("biotorch.json"))["model"]["source"].as_str().unwrap().starts_with("init:"));
+}
+
+/// The first `n` molecules of the demo ChEMBL set, as a CSV with a `smiles` column.
+fn chembl_slice(dir: &Path, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(format!("{ROOT}/data/demo/chembl_2000.csv")).unwrap();
+    let out: Vec<&str> = text.lines().take(n + 1).collect();
+    let path = dir.join("chembl.csv");
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    path
+}
+
+const CLM: [&str; 12] =
+    ["--steps", "8", "--batch-tokens", "2048", "--lr", "3e-3", "--warmup", "2", "--eval-every", "4", "--seed", "5"];
+
+#[test]
+fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = chembl_slice(dir.path(), 300);
+    let csv = csv.to_str().unwrap();
+    let full = dir.path().join("full");
+    let mut args = vec!["train", "--objective", "clm", "--arch", "gpt-tiny", "--train", csv, "-o", full.to_str().unwrap()];
+    args.extend(CLM);
+    let o = run(&args);
+    ok(&o);
+    assert!(stderr(&o).contains("next-token accuracy"), "{}", stderr(&o));
+    for f in ["config.json", "model.safetensors", "smiles_vocab.json", "biotorch.json", "metrics.parquet", "loss.png"] {
+        assert!(full.join(f).is_file(), "{f} missing");
+    }
+    let config = json(&full.join("config.json"));
+    assert_eq!(config["model_type"], "llama");
+    assert_eq!(config["architectures"][0], "LlamaForCausalLM");
+    let vocab = json(&full.join("smiles_vocab.json"));
+    assert_eq!(config["vocab_size"].as_u64().unwrap() as usize, vocab["tokens"].as_array().unwrap().len());
+    let prov = json(&full.join("biotorch.json"));
+    assert_eq!(prov["objective"], "clm");
+    assert_eq!(prov["data"]["train"]["records"].as_u64().unwrap() + prov["data"]["valid"]["records"].as_u64().unwrap(), 300);
+
+    // The validation loss goes down from the random start; perplexity is its exponential.
+    let df = metrics(&full);
+    let valid: Vec<f64> = column(&df, "valid_loss").into_iter().flatten().collect();
+    assert_eq!(valid.len(), 3, "step 0, 4 and 8");
+    assert!(valid[2] < valid[0] - 0.3, "validation loss {valid:?}");
+    let vocab_size = config["vocab_size"].as_f64().unwrap();
+    assert!((valid[0] - vocab_size.ln()).abs() < 0.5, "a random decoder starts near ln(vocab): {valid:?}");
+
+    // HF transformers loads the folder as LlamaForCausalLM with no missing or unexpected keys.
+    let py = format!("{ROOT}/.venv/bin/python");
+    let o = Command::new(&py)
+        .args([&format!("{ROOT}/scripts/oracle/smiles_gpt_hf.py"), "--verify", full.to_str().unwrap()])
+        .output()
+        .expect("run the HF oracle");
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+
+    // Paused after 3 steps and resumed: the same run.
+    let split = dir.path().join("split");
+    let mut first = args.clone();
+    first[8] = split.to_str().unwrap();
+    let mut paused = first.clone();
+    paused.extend(["--stop-after", "3"]);
+    ok(&run(&paused));
+    let mut again = first.clone();
+    again.push("--resume");
+    let o = run(&again);
+    ok(&o);
+    assert!(stderr(&o).contains("resuming random:gpt-tiny at step 3"), "{}", stderr(&o));
+    let (a, b) = (metrics(&full), metrics(&split));
+    for name in ["step", "lr", "train_loss", "tokens", "valid_loss", "valid_acc"] {
+        for (x, y) in column(&a, name).iter().zip(column(&b, name)) {
+            match (x, y) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6, "{name}: {x} vs {y}"),
+                (x, y) => assert_eq!(*x, y, "{name}"),
+            }
+        }
+    }
+    assert_eq!(std::fs::read(full.join("model.safetensors")).unwrap(), std::fs::read(split.join("model.safetensors")).unwrap());
+    let mut mlm = again.clone();
+    mlm[2] = "mlm";
+    usage_error(&run(&mlm), "trains with --objective clm, not mlm");
+
+    // --init continues from the trained folder; a molecule the vocabulary lacks is refused with its line.
+    let more = dir.path().join("more");
+    let mut init = vec!["train", "--objective", "clm", "--init", full.to_str().unwrap(), "--train", csv, "-o", more.to_str().unwrap()];
+    init.extend(["--steps", "2", "--eval-every", "2"]);
+    ok(&run(&init));
+    let odd = dir.path().join("odd.smi");
+    std::fs::write(&odd, "CCO\nc1ccccc1\nCC[Se]C\n").unwrap();
+    let mut bad = init.clone();
+    bad[6] = odd.to_str().unwrap();
+    bad[8] = dir.path().join("bad").to_str().unwrap();
+    let o = run(&bad);
+    usage_error(&o, "line 3");
+    assert!(stderr(&o).contains("[Se]"), "{}", stderr(&o));
 }

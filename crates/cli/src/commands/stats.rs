@@ -71,9 +71,17 @@ pub(crate) fn run(ctx: &Ctx, args: StatsArgs) -> Result<()> {
     }
 }
 
+/// The output table of a `stats` run: the file (a part of a dataset directory, maybe) and the shard's metadata.
+fn table_out(args: &StatsArgs, shard: Option<&input::Shard>) -> Result<Option<TableOut>> {
+    let Some(path) = args.output.as_deref() else { return Ok(None) };
+    let path = crate::dataset::output_file(path, shard)?;
+    Ok(Some(TableOut::new(&path, "stats", &args.input.input).with_shard(shard)))
+}
+
 fn fasta(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
     let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, true))?;
-    let mut out = args.output.as_deref().map(|p| TableOut::new(p, "stats", &args.input.input));
+    let shard = input::shard(&args.input);
+    let mut out = table_out(args, shard.as_ref())?;
     let bar = ctx.progress.records("records");
     let mut lengths = Lengths::default();
     let (mut with_invalid, mut invalid_residues) = (0u64, 0u64);
@@ -81,6 +89,9 @@ fn fasta(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
     let mut cols = FastaColumns::default();
     let mut record = biotorch_io::Record::default();
     while reader.read_record(&mut record)? {
+        if shard.is_some_and(|s| !s.keep(record.index, &record.id)) {
+            continue;
+        }
         let len = u32::try_from(record.seq.len()).unwrap_or(u32::MAX);
         lengths.add(len);
         if record.invalid_count > 0 {
@@ -107,7 +118,7 @@ fn fasta(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
     let modality = reader.modality().expect("at least one record was read");
     let mut written = None;
     if let Some(mut out) = out {
-        if !cols.index.is_empty() {
+        if !cols.index.is_empty() || !out.is_started() {
             out.write(cols.take()?)?;
         }
         written = Some(out.finish()?);
@@ -208,10 +219,9 @@ impl FastaColumns {
 
 fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
     let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;
-    let mut out = args
-        .output
-        .as_deref()
-        .map(|p| TableOut::new(p, "stats", &args.input.input).with_metadata("biotorch.rdkit", biotorch_chem::rdkit_version().to_string()));
+    let shard = input::shard(&args.input);
+    let mut out = table_out(args, shard.as_ref())?.map(|o| o.with_metadata("biotorch.rdkit", biotorch_chem::rdkit_version().to_string()));
+    let mut seen = 0u64;
     let bar = ctx.progress.records("molecules");
     let mut heavy = Lengths::default();
     let (mut n, mut valid) = (0u64, 0u64);
@@ -222,11 +232,18 @@ fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
         batch.clear();
         while batch.len() < BATCH {
             match reader.next() {
-                Some(r) => batch.push(r?),
+                Some(r) => {
+                    let r = r?;
+                    seen += 1;
+                    // Rows without an id are assigned by their SMILES under --shard-by id.
+                    if shard.is_none_or(|s| s.keep(r.index, r.id.as_deref().unwrap_or(&r.smiles))) {
+                        batch.push(r);
+                    }
+                }
                 None => break,
             }
         }
-        if batch.is_empty() {
+        if batch.is_empty() && (seen == 0 || out.as_ref().is_none_or(TableOut::is_started)) {
             break;
         }
         let canonical = !args.no_canonical;
@@ -259,9 +276,12 @@ fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
             out.write(df)?;
         }
         bar.inc(batch.len() as u64);
+        if batch.is_empty() {
+            break; // an empty shard, its empty table written
+        }
     }
     bar.finish_and_clear();
-    if n == 0 {
+    if seen == 0 {
         crate::exit::bad_input!("{}: no molecules in the input", args.input.input.display());
     }
     let written = out.map(TableOut::finish).transpose()?;
@@ -316,7 +336,7 @@ impl Checked {
 }
 
 /// Groups RDKit reasons by kind for the summary ("Explicit valence for atom # 3 N, 4, ..." -> "Explicit valence").
-fn reason_kind(reason: &str) -> String {
+pub(crate) fn reason_kind(reason: &str) -> String {
     let cut = reason.find(|c: char| c.is_ascii_digit() || c == ':').unwrap_or(reason.len());
     let kind = reason[..cut].trim_end_matches([' ', '#', ',', '.']);
     let kind = kind.strip_suffix(" for atom").unwrap_or(kind);

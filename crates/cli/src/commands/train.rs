@@ -299,6 +299,12 @@ fn clm_data(ctx: &Ctx, args: &TrainArgs, train_path: &Path, valid_path: Option<&
 fn start_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<SmilesGpt>> {
     let (train_path, source) = new_run_inputs(args, "a SMILES file (.smi, CSV, TSV or Parquet)")?;
     let mut config = settings(args, TrainConfig::default());
+    if let Some(arch) = &args.arch {
+        if !Path::new(arch).is_file() && !biotorch_train::DECODER_ARCH_NAMES.iter().any(|(n, _)| n == arch) {
+            let names: Vec<&str> = biotorch_train::DECODER_ARCH_NAMES.iter().map(|(n, _)| *n).collect();
+            bad_input!("unknown decoder architecture `{arch}`: use one of {} or the path of an HF config.json", names.join(", "));
+        }
+    }
     let (model, tokenizer): (SmilesGpt, Box<dyn Tokenizer>) = if let Some(arch) = &args.arch {
         let tokenizer = smiles_tokenizer(args, train_path)?;
         let arch_config = if Path::new(arch).is_file() {
