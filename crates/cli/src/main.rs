@@ -4,6 +4,8 @@
 mod cli;
 mod commands;
 mod exit;
+#[allow(dead_code)] // until generate/optimize take --filter
+mod filter;
 mod input;
 mod pca;
 mod plot;
