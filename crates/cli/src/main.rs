@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod dataset;
 mod exit;
 #[allow(dead_code)] // until generate/optimize take --filter
 mod filter;

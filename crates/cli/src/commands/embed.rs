@@ -66,6 +66,8 @@ struct OutColumn {
 
 /// A record waiting in the look-ahead window.
 struct Pending {
+    /// 0-based position in the input.
+    index: u64,
     id: String,
     description: String,
     residues: u32,
@@ -186,7 +188,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     if args.input.modality == ModalityChoice::Auto {
         args.input.modality = ModalityChoice::Fixed(if tokenizer.name().starts_with("dna") { Modality::Dna } else { Modality::Protein });
     }
-    let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, false))?;
+    let shard = input::shard(&args.input);
+    let output = crate::dataset::output_file(&args.output, shard.as_ref())?;
     let source = match &resolved.source {
         ModelSource::Path => "path".to_string(),
         ModelSource::Bundled { name } => format!("bundled:{name}"),
@@ -197,12 +200,42 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         "max_length": args.max_length, "long": format!("{:?}", args.long).to_lowercase(),
         "batch_tokens": batch_tokens, "device": format!("{device:?}"), "dtype": args.dtype,
     });
-    let mut out = TableOut::new(&args.output, "embed", &args.input.input)
+    // What decides the values in the output: --resume skips the work when an existing file was written with these.
+    let mut settings = vec![
+        ("biotorch.command".to_string(), "embed".to_string()),
+        ("biotorch.input".to_string(), args.input.input.display().to_string()),
+        ("biotorch.weights_sha256".to_string(), hash.clone()),
+        ("biotorch.options".to_string(), options.to_string()),
+    ];
+    settings.extend(shard.map(|s| s.metadata()).unwrap_or_default());
+    if args.resume {
+        match crate::dataset::matches_settings(&output, &settings) {
+            Ok(rows) => {
+                ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", output.display()));
+                if let Some(plot) = &args.plot {
+                    crate::pca::plot_embeddings(ctx, &output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
+                }
+                return ctx.write_summary(&json!({
+                    "input": args.input.input.display().to_string(),
+                    "output": output.display().to_string(),
+                    "model": args.model,
+                    "weights_sha256": hash,
+                    "records": rows,
+                    "skipped": true,
+                }));
+            }
+            Err(why) if output.exists() => ctx.info(format!("{}: recomputing it: {why}", output.display())),
+            Err(_) => {}
+        }
+    }
+    let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, false))?;
+    let mut out = TableOut::new(&output, "embed", &args.input.input)
         .with_metadata("biotorch.model", args.model.clone())
         .with_metadata("biotorch.model_path", model_dir.display().to_string())
         .with_metadata("biotorch.model_source", source)
         .with_metadata("biotorch.weights_sha256", hash.clone())
-        .with_metadata("biotorch.options", options.to_string());
+        .with_metadata("biotorch.options", options.to_string())
+        .with_shard(shard.as_ref());
     let bar = ctx.progress.records("embedding");
     let (mut n_records, mut n_residues, mut n_truncated, mut n_windowed) = (0u64, 0u64, 0u64, 0u64);
     let pad = tokenizer.pad_id().unwrap_or(1) as i64;
@@ -217,6 +250,9 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
             if !reader.read_record(&mut record)? {
                 break;
             }
+            if shard.is_some_and(|s| !s.keep(record.index, &record.id)) {
+                continue;
+            }
             let text = record.seq_str();
             let tokens: Vec<i64> = tokenizer
                 .encode_no_special(&text)
@@ -225,6 +261,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
                 .map(i64::from)
                 .collect();
             let mut p = Pending {
+                index: record.index,
                 id: record.id.clone(),
                 description: record.description.clone(),
                 residues: u32::try_from(record.seq.len()).unwrap_or(u32::MAX),
@@ -302,6 +339,10 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         bar.set_message(format!("embedding ({:.0} residues/s)", n_residues as f64 / secs.max(1e-9)));
     }
     bar.finish_and_clear();
+    if !out.is_started() {
+        // A shard with no records still writes its (empty) part, so that the dataset is complete.
+        out.write(window_frame(&[], &columns, dim)?)?;
+    }
     let (path, rows) = out.finish()?;
     let secs = started.elapsed().as_secs_f64();
     ctx.info(format!(
@@ -454,6 +495,7 @@ fn to_vec(t: &Tensor) -> Vec<f32> {
 fn window_frame(window: &[Pending], columns: &[OutColumn], dim: usize) -> Result<DataFrame> {
     let n = window.len();
     let mut cols = vec![
+        Column::new("index".into(), window.iter().map(|p| p.index).collect::<Vec<_>>()),
         Column::new("id".into(), window.iter().map(|p| p.id.as_str()).collect::<Vec<_>>()),
         Column::new("description".into(), window.iter().map(|p| p.description.as_str()).collect::<Vec<_>>()),
         Column::new("length".into(), window.iter().map(|p| p.residues).collect::<Vec<_>>()),
@@ -461,7 +503,11 @@ fn window_frame(window: &[Pending], columns: &[OutColumn], dim: usize) -> Result
     ];
     let dims = [ReshapeDimension::Infer, ReshapeDimension::new(dim as i64)];
     for (c, col) in columns.iter().enumerate() {
-        if col.pooling == Pooling::PerToken {
+        if n == 0 {
+            let vector = DataType::Array(Box::new(DataType::Float32), dim);
+            let dtype = if col.pooling == Pooling::PerToken { DataType::List(Box::new(vector)) } else { vector };
+            cols.push(Series::new_empty(col.name.as_str().into(), &dtype).into());
+        } else if col.pooling == Pooling::PerToken {
             let rows: Vec<Option<Series>> = window
                 .iter()
                 .map(|p| Float32Chunked::from_vec("".into(), p.out[c].clone()).into_series().reshape_array(&dims).map(Some))

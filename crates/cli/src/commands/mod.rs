@@ -1,6 +1,7 @@
 //! One file per subcommand. Each turns its arguments into settings, then runs.
 
 mod embed;
+mod merge;
 mod models;
 mod stats;
 mod tokenize;
@@ -50,6 +51,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed::run(&ctx, args),
         Command::Train(args) => train::run(&ctx, args),
         Command::Models(args) => models::run(&ctx, args),
+        Command::Merge(args) => merge::run(&ctx, args),
     }
 }
 
@@ -74,6 +76,17 @@ impl TableOut {
     pub(crate) fn with_metadata(mut self, key: &str, value: String) -> Self {
         self.metadata.push((key.to_string(), value));
         self
+    }
+
+    /// Records `--shard I/N` (and how records were assigned) in the file's metadata.
+    pub(crate) fn with_shard(mut self, shard: Option<&crate::input::Shard>) -> Self {
+        self.metadata.extend(shard.map(crate::input::Shard::metadata).unwrap_or_default());
+        self
+    }
+
+    /// Whether a batch has been written yet (an empty shard must still write an empty table with its schema).
+    pub(crate) fn is_started(&self) -> bool {
+        self.sink.is_some()
     }
 
     pub(crate) fn write(&mut self, mut df: DataFrame) -> Result<()> {

@@ -1,0 +1,86 @@
+//! Parquet dataset directories: one `part-IIIII-of-NNNNN.parquet` per shard (`--shard I/N`), read by polars,
+//! pyarrow and DuckDB as one table, and put back into one file in input order by `biotorch merge`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use biotorch_io::polars::prelude::*;
+
+use crate::input::Shard;
+
+/// The file name of part `index` of `count`.
+pub(crate) fn part_name(index: u64, count: u64) -> String {
+    format!("part-{index:05}-of-{count:05}.parquet")
+}
+
+/// Reads `part-IIIII-of-NNNNN.parquet` back into `(I, N)`.
+pub(crate) fn parse_part_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let (i, n) = rest.split_once("-of-")?;
+    let digits = |s: &str| s.len() >= 5 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(i) && digits(n)).then(|| Some((i.parse().ok()?, n.parse().ok()?))).flatten()
+}
+
+/// Whether `path` names a dataset directory: it ends with `/` or is an existing directory.
+pub(crate) fn is_dataset_dir(path: &Path) -> bool {
+    let s = path.as_os_str().to_string_lossy();
+    s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) || path.is_dir()
+}
+
+/// The file a command writes for `-o path`: `path` itself, or `path/part-IIIII-of-NNNNN.parquet` (I/N from the shard,
+/// 0/1 without one) when `path` is a dataset directory, which is created if needed.
+pub(crate) fn output_file(path: &Path, shard: Option<&Shard>) -> Result<PathBuf> {
+    if !is_dataset_dir(path) {
+        return Ok(path.to_path_buf());
+    }
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create the dataset directory {}", path.display()))?;
+    let (i, n) = shard.map_or((0, 1), |s| (s.index, s.count));
+    Ok(path.join(part_name(i, n)))
+}
+
+/// The key-value metadata of a Parquet file (reading only its footer), with its row count.
+pub(crate) fn read_metadata(path: &Path) -> Result<(BTreeMap<String, String>, u64)> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = ParquetReader::new(file);
+    let meta = anyhow::Context::with_context(reader.get_metadata(), || format!("{}: not a complete Parquet file", path.display()))?;
+    let kv = meta
+        .key_value_metadata
+        .iter()
+        .flatten()
+        .filter_map(|kv| kv.value.as_ref().map(|v| (kv.key.clone(), v.clone())))
+        .collect();
+    Ok((kv, meta.num_rows as u64))
+}
+
+/// For `--resume`: `Ok(rows)` when `path` is a complete Parquet file whose metadata holds every `(key, value)` of
+/// `expected`; otherwise why not (missing, unreadable, or the first setting that differs).
+pub(crate) fn matches_settings(path: &Path, expected: &[(String, String)]) -> Result<u64, String> {
+    if !path.exists() {
+        return Err("it does not exist yet".to_string());
+    }
+    let (kv, rows) = read_metadata(path).map_err(|e| format!("{e:#}"))?;
+    for (key, value) in expected {
+        match kv.get(key) {
+            Some(v) if v == value => {}
+            Some(v) => return Err(format!("its {key} is {v}, not {value}")),
+            None => return Err(format!("it has no {key}")),
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names_round_trip() {
+        assert_eq!(part_name(3, 16), "part-00003-of-00016.parquet");
+        assert_eq!(parse_part_name("part-00003-of-00016.parquet"), Some((3, 16)));
+        assert_eq!(parse_part_name(&part_name(123_456, 200_000)), Some((123_456, 200_000)));
+        for bad in ["part-3-of-16.parquet", ".part-00003-of-00016.parquet.abc.tmp", "part-00003-of-00016.csv", "x.parquet"] {
+            assert_eq!(parse_part_name(bad), None, "{bad}");
+        }
+    }
+}
