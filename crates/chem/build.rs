@@ -9,7 +9,18 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 /// RDKit libraries the shim uses, most dependent first.
-const RDKIT_LIBS: &[&str] = &["RDKitSmilesParse", "RDKitGraphMol", "RDKitRDGeneral"];
+const RDKIT_LIBS: &[&str] = &[
+    "RDKitFilterCatalog",
+    "RDKitCatalogs",
+    "RDKitChemTransforms",
+    "RDKitDescriptors",
+    "RDKitFingerprints",
+    "RDKitSubstructMatch",
+    "RDKitSmilesParse",
+    "RDKitDataStructs",
+    "RDKitGraphMol",
+    "RDKitRDGeneral",
+];
 
 const SHIM_FILES: &[&str] = &["shim/biotorch_rdkit_shim.cpp", "shim/biotorch_rdkit_shim.h"];
 

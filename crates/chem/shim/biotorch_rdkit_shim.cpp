@@ -24,7 +24,19 @@
 
 #include "biotorch_rdkit_shim.h"
 
+#include <DataStructs/ExplicitBitVect.h>
+#include <DataStructs/SparseIntVect.h>
+#include <GraphMol/ChemTransforms/ChemTransforms.h>
+#include <GraphMol/ChemTransforms/MolFragmenter.h>
+#include <GraphMol/Descriptors/Crippen.h>
+#include <GraphMol/Descriptors/Lipinski.h>
+#include <GraphMol/Descriptors/MolDescriptors.h>
+#include <GraphMol/Descriptors/MolSurf.h>
+#include <GraphMol/FilterCatalog/FilterCatalog.h>
+#include <GraphMol/Fingerprints/MorganFingerprints.h>
 #include <GraphMol/GraphMol.h>
+#include <GraphMol/MolOps.h>
+#include <GraphMol/Substruct/SubstructMatch.h>
 #include <GraphMol/SanitException.h>
 #include <GraphMol/SmilesParse/SmilesParse.h>
 #include <GraphMol/SmilesParse/SmilesWrite.h>
@@ -32,14 +44,17 @@
 #include <RDGeneral/RDLog.h>
 #include <RDGeneral/versions.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <memory>
 #include <new>
 #include <ostream>
 #include <streambuf>
 #include <string>
 #include <utility>
+#include <vector>
 
 struct bt_mol {
   std::unique_ptr<RDKit::RWMol> mol;
@@ -190,6 +205,146 @@ bt_status guarded(char **err, bt_status on_exception, F &&f) noexcept {
   }
 }
 
+
+// ---- Properties -----------------------------------------------------------
+
+// Compiled SMARTS, shared read-only by all threads: RDKit is built with
+// RDK_BUILD_THREADSAFE_SSS, which makes matching a const query (recursive
+// SMARTS included) from several threads safe.
+std::vector<std::unique_ptr<const RDKit::ROMol>> compile_smarts(
+    const std::vector<std::string> &smarts) {
+  std::vector<std::unique_ptr<const RDKit::ROMol>> out;
+  out.reserve(smarts.size());
+  for (const auto &sma : smarts) {
+    std::unique_ptr<RDKit::RWMol> q(RDKit::SmartsToMol(sma));
+    if (!q) throw std::runtime_error("cannot parse SMARTS " + sma);
+    out.emplace_back(std::move(q));
+  }
+  return out;
+}
+
+// rdkit/Chem/QED.py (RDKit 2026.09), copied verbatim.
+const std::vector<std::string> kQedAcceptorSmarts = {
+    "[oH0;X2]",     "[OH1;X2;v2]", "[OH0;X2;v2]", "[OH0;X1;v2]",
+    "[O-;X1]",      "[SH0;X2;v2]", "[SH0;X1;v2]", "[S-;X1]",
+    "[nH0;X2]",     "[NH0;X1;v3]", "[$([N;+0;X3;v3]);!$(N[C,S]=O)]"};
+
+const std::vector<std::string> kQedAlertSmarts = {
+    "*1[O,S,N]*1", "[S,C](=[O,S])[F,Br,Cl,I]", "[CX4][Cl,Br,I]",
+    "[#6]S(=O)(=O)O[#6]", "[$([CH]),$(CC)]#CC(=O)[#6]",
+    "[$([CH]),$(CC)]#CC(=O)O[#6]", "n[OH]",
+    "[$([CH]),$(CC)]#CS(=O)(=O)[#6]", "C=C(C=O)C=O", "n1c([F,Cl,Br,I])cccc1",
+    "[CH1](=O)", "[#8][#8]", "[C;!R]=[N;!R]", "[N!R]=[N!R]",
+    "[#6](=O)[#6](=O)", "[#16][#16]", "[#7][NH2]", "C(=O)N[NH2]", "[#6]=S",
+    "[$([CH2]),$([CH][CX4]),$(C([CX4])[CX4])]=[$([CH2]),$([CH][CX4]),$(C([CX4])[CX4])]",
+    "C1(=[O,N])C=CC(=[O,N])C=C1", "C1(=[O,N])C(=[O,N])C=CC=C1",
+    "a21aa3a(aa1aaaa2)aaaa3", "a31a(a2a(aa1)aaaa2)aaaa3",
+    "a1aa2a3a(a1)A=AA=A3=AA=A2", "c1cc([NH2])ccc1",
+    "[Hg,Fe,As,Sb,Zn,Se,se,Te,B,Si,Na,Ca,Ge,Ag,Mg,K,Ba,Sr,Be,Ti,Mo,Mn,Ru,Pd,Ni,Cu,Au,Cd,"
+    "Al,Ga,Sn,Rh,Tl,Bi,Nb,Li,Pb,Hf,Ho]",
+    "I", "OS(=O)(=O)[O-]", "[N+](=O)[O-]", "C(=O)N[OH]", "C1NC(=O)NC(=O)1",
+    "[SH]", "[S-]", "c1ccc([Cl,Br,I,F])c([Cl,Br,I,F])c1[Cl,Br,I,F]",
+    "c1cc([Cl,Br,I,F])cc([Cl,Br,I,F])c1[Cl,Br,I,F]",
+    "[CR1]1[CR1][CR1][CR1][CR1][CR1][CR1]1", "[CR1]1[CR1][CR1]cc[CR1][CR1]1",
+    "[CR2]1[CR2][CR2][CR2][CR2][CR2][CR2][CR2]1",
+    "[CR2]1[CR2][CR2]cc[CR2][CR2][CR2]1",
+    "[CH2R2]1N[CH2R2][CH2R2][CH2R2][CH2R2][CH2R2]1",
+    "[CH2R2]1N[CH2R2][CH2R2][CH2R2][CH2R2][CH2R2][CH2R2]1", "C#C",
+    "[OR2,NR2]@[CR2]@[CR2]@[OR2,NR2]@[CR2]@[CR2]@[OR2,NR2]",
+    "[$([N+R]),$([n+R]),$([N+]=C)][O-]", "[#6]=N[OH]", "[#6]=NOC=O",
+    "[#6](=O)[CX4,CR0X3,O][#6](=O)", "c1ccc2c(c1)ccc(=O)o2", "[O+,o+,S+,s+]",
+    "N=C=O", "[NX3,NX4][F,Cl,Br,I]", "c1ccccc1OC(=O)[#6]",
+    "[CR0]=[CR0][CR0]=[CR0]", "[C+,c+,C-,c-]", "N=[N+]=[N-]",
+    "C12C(NC(N1)=O)CSC2", "c1c([OH])c([OH,NH2,NH])ccc1", "P", "[N,O,S]C#N",
+    "C=C=O", "[Si][F,Cl,Br,I]", "[SX2]O",
+    "[SiR0,CR0](c1ccccc1)(c2ccccc2)(c3ccccc3)", "O1CCCCC1OC2CCC3CCCCC3C2",
+    "N=[CR0][N,n,O,S]",
+    "[cR2]1[cR2][cR2]([Nv3X3,Nv4X4])[cR2][cR2][cR2]1[cR2]2[cR2][cR2][cR2]([Nv3X3,Nv4X4])[cR2][cR2]2",
+    "C=[C!r]C#N", "[cR2]1[cR2]c([N+0X3R0,nX3R0])c([N+0X3R0,nX3R0])[cR2][cR2]1",
+    "[cR2]1[cR2]c([N+0X3R0,nX3R0])[cR2]c([N+0X3R0,nX3R0])[cR2]1",
+    "[cR2]1[cR2]c([N+0X3R0,nX3R0])[cR2][cR2]c1([N+0X3R0,nX3R0])",
+    "[OH]c1ccc([OH,NH2,NH])cc1", "c1ccccc1OC(=O)O", "[SX2H0][N]",
+    "c12ccccc1(SC(S)=N2)", "c12ccccc1(SC(=S)N2)", "c1nnnn1C=O",
+    "s1c(S)nnc1NC=O", "S1C=CSC1=S", "C(=O)Onnn", "OS(=O)(=O)C(F)(F)F",
+    "N#CC[OH]", "N#CC(=O)", "S(=O)(=O)C#N", "N[CH2]C#N", "C1(=O)NCC1",
+    "S(=O)(=O)[O-,OH]", "NC[F,Cl,Br,I]", "C=[C!r]O", "[NX2+0]=[O+0]",
+    "[OR0,NR0][OR0,NR0]", "C(=O)O[C,H1].C(=O)O[C,H1].C(=O)O[C,H1]",
+    "[CX2R0][NX3R0]", "c1ccccc1[C;!R]=[C;!R]c2ccccc2",
+    "[NX3R0,NX4R0,OR0,SX2R0][CX4][NX3R0,NX4R0,OR0,SX2R0]",
+    "[s,S,c,C,n,N,o,O]~[n+,N+](~[s,S,c,C,n,N,o,O])(~[s,S,c,C,n,N,o,O])~[s,S,c,C,n,N,o,O]",
+    "[s,S,c,C,n,N,o,O]~[nX3+,NX3+](~[s,S,c,C,n,N])~[s,S,c,C,n,N]",
+    "[*]=[N+]=[*]", "[SX3](=O)[O-,OH]", "N#N", "F.F.F.F",
+    "[R0;D2][R0;D2][R0;D2][R0;D2]", "[cR,CR]~C(=O)NC(=O)~[cR,CR]",
+    "C=!@CC=[O,S]", "[#6,#8,#16][#6](=O)O[#6]", "c[C;R0](=[O,S])[#6]",
+    "c[SX2][C;!R]", "C=C=C", "c1nc([F,Cl,Br,I,S])ncc1",
+    "c1ncnc([F,Cl,Br,I,S])c1", "c1nc(c2c(n1)nc(n2)[F,Cl,Br,I])",
+    "[#6]S(=O)(=O)c1ccc(cc1)F", "[15N]", "[13C]", "[18O]", "[34S]"};
+
+struct QedPatterns {
+  std::vector<std::unique_ptr<const RDKit::ROMol>> acceptors;
+  std::vector<std::unique_ptr<const RDKit::ROMol>> alerts;
+  std::unique_ptr<const RDKit::ROMol> aliphatic_rings;
+};
+
+const QedPatterns &qed_patterns() {
+  static const QedPatterns patterns = [] {
+    QedPatterns p;
+    p.acceptors = compile_smarts(kQedAcceptorSmarts);
+    p.alerts = compile_smarts(kQedAlertSmarts);
+    p.aliphatic_rings = std::move(compile_smarts({"[$([A;R][!a])]"})[0]);
+    if (p.alerts.size() != 116) {
+      throw std::logic_error("QED: expected 116 structural alerts");
+    }
+    return p;
+  }();
+  return patterns;
+}
+
+// Hydrogen-bond acceptors as RDKit's NumHBA version 2.0.2 (the definition of
+// the pinned PyPI RDKit 2026.09; Debian's 2022.09 has 2.0.1, which also counts
+// three-connected aromatic nitrogens such as the N of N-substituted pyrroles).
+const RDKit::ROMol &hba_pattern() {
+  static const std::unique_ptr<const RDKit::ROMol> pattern = std::move(
+      compile_smarts({"[$([O,S;H1;v2]-[!$(*=[O,N,P,S])]),$([O,S;H0;v2]),$([O,"
+                      "S;-]),$([N;v3;!$(N-*=!@[O,N,P,S])]),$([nH0X2,o,s;+0])"
+                      "]"})[0]);
+  return *pattern;
+}
+
+bool has_match(const RDKit::ROMol &mol, const RDKit::ROMol &query) {
+  RDKit::MatchVectType match;
+  return RDKit::SubstructMatch(mol, query, match);
+}
+
+const RDKit::FilterCatalog &pains_catalog() {
+  static const RDKit::FilterCatalog catalog(
+      RDKit::FilterCatalogParams::PAINS);
+  return catalog;
+}
+
+const RDKit::FilterCatalog &brenk_catalog() {
+  static const RDKit::FilterCatalog catalog(
+      RDKit::FilterCatalogParams::BRENK);
+  return catalog;
+}
+
+std::string match_descriptions(const RDKit::FilterCatalog &catalog,
+                               const RDKit::ROMol &mol) {
+  std::string out;
+  for (const auto &entry : catalog.getMatches(mol)) {
+    if (!out.empty()) out += '\n';
+    out += entry->getDescription();
+  }
+  return out;
+}
+
+// Stores a malloc'd copy of `s` in *out (throws bad_alloc when out of memory).
+void put_string(char **out, const std::string &s) {
+  char *copy = dup_string(s);
+  if (copy == nullptr) throw std::bad_alloc();
+  *out = copy;
+}
+
 }  // namespace
 
 extern "C" {
@@ -254,6 +409,221 @@ bt_status bt_mol_to_smiles(const bt_mol *mol, int isomeric, char **out,
 uint32_t bt_mol_num_heavy_atoms(const bt_mol *mol) {
   if (mol == nullptr) return 0;
   return static_cast<uint32_t>(mol->mol->getNumHeavyAtoms());
+}
+
+uint32_t bt_mol_num_atoms(const bt_mol *mol) {
+  if (mol == nullptr) return 0;
+  return static_cast<uint32_t>(mol->mol->getNumAtoms());
+}
+
+bt_status bt_mol_properties(const bt_mol *mol, bt_properties *out,
+                            char **err) {
+  if (mol == nullptr || out == nullptr) {
+    set_err(err, "bt_mol_properties: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    const RDKit::ROMol &m = *mol->mol;
+    namespace D = RDKit::Descriptors;
+    bt_properties p{};
+    p.mw = D::calcAMW(m);
+    double mr = 0.0;
+    D::calcCrippenDescriptors(m, p.logp, mr);
+    p.tpsa = D::calcTPSA(m);
+    p.hbd = D::calcNumHBD(m);
+    {
+      // calcNumHBA 2.0.2: the number of unique atom matches of its pattern.
+      std::vector<RDKit::MatchVectType> matches;
+      p.hba = RDKit::SubstructMatch(m, hba_pattern(), matches, true, true,
+                                    false, false, m.getNumAtoms() + 1);
+    }
+    p.rotatable_bonds = D::calcNumRotatableBonds(m);
+    p.rings = D::calcNumRings(m);
+    p.aromatic_rings = D::calcNumAromaticRings(m);
+    p.heavy_atoms = m.getNumHeavyAtoms();
+    p.formal_charge = RDKit::MolOps::getFormalCharge(m);
+    *out = p;
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_qed_properties(const bt_mol *mol, bt_qed_properties *out,
+                                char **err) {
+  if (mol == nullptr || out == nullptr) {
+    set_err(err, "bt_mol_qed_properties: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    namespace D = RDKit::Descriptors;
+    const QedPatterns &patterns = qed_patterns();
+    // mol = Chem.RemoveHs(mol)
+    std::unique_ptr<RDKit::ROMol> m(RDKit::MolOps::removeHs(static_cast<const RDKit::ROMol &>(*mol->mol)));
+    bt_qed_properties p{};
+    p.mw = D::calcAMW(*m);
+    double mr = 0.0;
+    D::calcCrippenDescriptors(*m, p.alogp, mr);
+    // sum(len(mol.GetSubstructMatches(pattern)) for pattern in Acceptors)
+    for (const auto &pattern : patterns.acceptors) {
+      std::vector<RDKit::MatchVectType> matches;
+      p.hba += RDKit::SubstructMatch(*m, *pattern, matches);
+    }
+    p.hbd = D::calcNumHBD(*m);
+    p.psa = D::calcTPSA(*m);
+    p.rotb = D::calcNumRotatableBonds(*m, D::Strict);
+    // len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(mol), AliphaticRings)))
+    std::unique_ptr<RDKit::ROMol> stripped(
+        RDKit::deleteSubstructs(*m, *patterns.aliphatic_rings));
+    std::vector<std::vector<int>> rings;
+    p.arom = static_cast<uint32_t>(RDKit::MolOps::findSSSR(*stripped, rings));
+    for (const auto &alert : patterns.alerts) {
+      if (has_match(*m, *alert)) ++p.alerts;
+    }
+    *out = p;
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_sa_inputs(const bt_mol *mol, bt_sa_inputs *out, uint32_t *ids,
+                           uint32_t *counts, size_t cap, size_t *n,
+                           char **err) {
+  if (mol == nullptr || out == nullptr || n == nullptr ||
+      (cap != 0 && (ids == nullptr || counts == nullptr))) {
+    set_err(err, "bt_mol_sa_inputs: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    const RDKit::ROMol &m = *mol->mol;
+    std::unique_ptr<RDKit::SparseIntVect<std::uint32_t>> fp(
+        RDKit::MorganFingerprints::getFingerprint(m, 2));
+    const auto &nonzero = fp->getNonzeroElements();
+    *n = nonzero.size();
+    if (nonzero.size() <= cap) {
+      std::size_t i = 0;
+      for (const auto &[id, count] : nonzero) {
+        ids[i] = id;
+        counts[i] = static_cast<uint32_t>(count);
+        ++i;
+      }
+    }
+    bt_sa_inputs s{};
+    s.num_atoms = m.getNumAtoms();
+    // Chem.FindMolChiralCenters(m, includeUnassigned=True) with the legacy
+    // stereo perception (the default of both RDKit versions), on a copy
+    // because it re-assigns stereochemistry.
+    RDKit::RWMol copy(m);
+    for (auto *atom : copy.atoms()) atom->clearProp("_ChiralityPossible");
+    RDKit::MolOps::assignStereochemistry(copy, /*cleanIt=*/true,
+                                         /*force=*/true,
+                                         /*flagPossibleStereoCenters=*/true);
+    for (const auto *atom : copy.atoms()) {
+      if (atom->hasProp("_CIPCode") || atom->hasProp("_ChiralityPossible")) {
+        ++s.chiral_centers;
+      }
+    }
+    s.bridgeheads = RDKit::Descriptors::calcNumBridgeheadAtoms(m);
+    s.spiro = RDKit::Descriptors::calcNumSpiroAtoms(m);
+    for (const auto &ring : m.getRingInfo()->atomRings()) {
+      if (ring.size() > 8) ++s.macrocycles;
+    }
+    *out = s;
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_morgan_bits(const bt_mol *mol, uint32_t radius,
+                             uint32_t n_bits, uint64_t *words, size_t n_words,
+                             char **err) {
+  if (mol == nullptr || (words == nullptr && n_words != 0) ||
+      n_words != (static_cast<size_t>(n_bits) + 63) / 64) {
+    set_err(err, "bt_mol_morgan_bits: bad arguments");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    if (n_bits == 0) throw std::invalid_argument("n_bits must be positive");
+    std::unique_ptr<ExplicitBitVect> fp(
+        RDKit::MorganFingerprints::getFingerprintAsBitVect(*mol->mol, radius,
+                                                           n_bits));
+    std::fill(words, words + n_words, uint64_t{0});
+    IntVect on;
+    fp->getOnBits(on);
+    for (int bit : on) {
+      const auto b = static_cast<uint32_t>(bit);
+      words[b / 64] |= uint64_t{1} << (b % 64);
+    }
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_murcko_scaffold(const bt_mol *mol, char **out,
+                                 uint32_t *n_rings, char **err) {
+  if (mol == nullptr || out == nullptr || n_rings == nullptr) {
+    set_err(err, "bt_mol_murcko_scaffold: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    // MurckoScaffold.GetScaffoldForMol
+    std::unique_ptr<RDKit::ROMol> res(RDKit::MurckoDecompose(*mol->mol));
+    res->clearComputedProps();
+    res->updatePropertyCache();
+    RDKit::MolOps::symmetrizeSSSR(*res);
+    const std::string smi = RDKit::MolToSmiles(*res);
+    *n_rings = res->getRingInfo()->numRings();
+    put_string(out, smi);
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_brics_smiles(const bt_mol *mol, char **out, char **err) {
+  if (mol == nullptr || out == nullptr) {
+    set_err(err, "bt_mol_brics_smiles: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    std::unique_ptr<RDKit::ROMol> frags(
+        RDKit::MolFragmenter::fragmentOnBRICSBonds(*mol->mol));
+    put_string(out, RDKit::MolToSmiles(*frags));
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_alerts(const bt_mol *mol, char **pains, char **brenk,
+                        char **err) {
+  if (mol == nullptr || pains == nullptr || brenk == nullptr) {
+    set_err(err, "bt_mol_alerts: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    const std::string p = match_descriptions(pains_catalog(), *mol->mol);
+    const std::string b = match_descriptions(brenk_catalog(), *mol->mol);
+    char *pc = nullptr;
+    put_string(&pc, p);
+    try {
+      put_string(brenk, b);
+    } catch (...) {
+      std::free(pc);
+      throw;
+    }
+    *pains = pc;
+    return BT_OK;
+  });
+}
+
+bt_status bt_mol_to_smiles_renumbered(const bt_mol *mol, const uint32_t *order,
+                                      size_t n, int isomeric, char **out,
+                                      char **err) {
+  if (mol == nullptr || out == nullptr || (order == nullptr && n != 0)) {
+    set_err(err, "bt_mol_to_smiles_renumbered: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    const std::vector<unsigned int> new_order(order, order + n);
+    std::unique_ptr<RDKit::ROMol> renumbered(
+        RDKit::MolOps::renumberAtoms(*mol->mol, new_order));
+    put_string(out, RDKit::MolToSmiles(*renumbered, isomeric != 0,
+                                       /*doKekule=*/false, /*rootedAtAtom=*/-1,
+                                       /*canonical=*/false));
+    return BT_OK;
+  });
 }
 
 void bt_string_free(char *s) { std::free(s); }

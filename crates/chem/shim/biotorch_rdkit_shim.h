@@ -60,6 +60,87 @@ bt_status bt_mol_to_smiles(const bt_mol *mol, int isomeric, char **out,
 /* Number of heavy (non-hydrogen) atoms, ROMol::getNumHeavyAtoms. */
 uint32_t bt_mol_num_heavy_atoms(const bt_mol *mol);
 
+/* ---- Descriptors, scores, fingerprints, scaffolds, alerts (biotorch-chem
+ * properties). Each mirrors the RDKit Python call named in its comment. ---- */
+
+/* Number of atoms in the graph, explicit hydrogens included
+ * (ROMol::getNumAtoms). */
+uint32_t bt_mol_num_atoms(const bt_mol *mol);
+
+typedef struct bt_properties {
+  double mw;   /* Descriptors.MolWt: calcAMW */
+  double logp; /* Crippen.MolLogP: calcCrippenDescriptors, includeHs */
+  double tpsa; /* rdMolDescriptors.CalcTPSA: calcTPSA, no S and P */
+  uint32_t hbd;             /* calcNumHBD */
+  uint32_t hba;             /* NumHBA 2.0.2 (RDKit 2026.09), see the .cpp */
+  uint32_t rotatable_bonds; /* calcNumRotatableBonds, Default strictness */
+  uint32_t rings;           /* calcNumRings */
+  uint32_t aromatic_rings;  /* calcNumAromaticRings */
+  uint32_t heavy_atoms;     /* getNumHeavyAtoms */
+  int32_t formal_charge;    /* MolOps::getFormalCharge */
+} bt_properties;
+
+bt_status bt_mol_properties(const bt_mol *mol, bt_properties *out, char **err);
+
+/* The eight raw properties of rdkit/Chem/QED.py `properties(mol)`, computed
+ * on Chem.RemoveHs(mol) with the same SMARTS. */
+typedef struct bt_qed_properties {
+  double mw;
+  double alogp;
+  uint32_t hba;
+  uint32_t hbd;
+  double psa;
+  uint32_t rotb;
+  uint32_t arom;
+  uint32_t alerts;
+} bt_qed_properties;
+
+bt_status bt_mol_qed_properties(const bt_mol *mol, bt_qed_properties *out,
+                                char **err);
+
+/* What RDKit Contrib sascorer.calculateScore takes from the molecule. */
+typedef struct bt_sa_inputs {
+  uint32_t num_atoms;
+  uint32_t chiral_centers; /* FindMolChiralCenters(includeUnassigned=True), legacy */
+  uint32_t bridgeheads;    /* calcNumBridgeheadAtoms */
+  uint32_t spiro;          /* calcNumSpiroAtoms */
+  uint32_t macrocycles;    /* rings (RingInfo) with more than 8 atoms */
+} bt_sa_inputs;
+
+/* SA inputs plus the nonzero elements of the unhashed Morgan radius-2 count
+ * fingerprint (MorganFingerprints::getFingerprint(mol, 2)): `*n` is set to
+ * their number; ids and counts are written only when `*n <= cap` (call again
+ * with a larger buffer otherwise). */
+bt_status bt_mol_sa_inputs(const bt_mol *mol, bt_sa_inputs *out, uint32_t *ids,
+                           uint32_t *counts, size_t cap, size_t *n, char **err);
+
+/* Morgan bit fingerprint (MorganFingerprints::getFingerprintAsBitVect(mol,
+ * radius, n_bits)) into `words` (ceil(n_bits / 64) words, bit i of the
+ * fingerprint is bit i % 64 of words[i / 64]). */
+bt_status bt_mol_morgan_bits(const bt_mol *mol, uint32_t radius,
+                             uint32_t n_bits, uint64_t *words, size_t n_words,
+                             char **err);
+
+/* MurckoScaffold.GetScaffoldForMol(mol) written by MolToSmiles (isomeric),
+ * and the scaffold's ring count (after GetSymmSSSR). */
+bt_status bt_mol_murcko_scaffold(const bt_mol *mol, char **out,
+                                 uint32_t *n_rings, char **err);
+
+/* MolToSmiles(FragmentOnBRICSBonds(mol)): the fragments joined by '.'. */
+bt_status bt_mol_brics_smiles(const bt_mol *mol, char **out, char **err);
+
+/* Descriptions of the matching FilterCatalog entries, PAINS (A, B, C) and
+ * BRENK, each list joined by '\n' ("" when none match). */
+bt_status bt_mol_alerts(const bt_mol *mol, char **pains, char **brenk,
+                        char **err);
+
+/* Non-canonical SMILES of the molecule with its atoms renumbered by `order`
+ * (MolOps::renumberAtoms: new atom i is old atom order[i]; a permutation of
+ * 0..num_atoms-1), written from atom 0 in index order (canonical=false). */
+bt_status bt_mol_to_smiles_renumbered(const bt_mol *mol, const uint32_t *order,
+                                      size_t n, int isomeric, char **out,
+                                      char **err);
+
 /* Frees a string allocated by the shim; NULL is a no-op. */
 void bt_string_free(char *s);
 

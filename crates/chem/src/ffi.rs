@@ -16,6 +16,47 @@ pub(crate) type BtStatus = c_int;
 pub(crate) const BT_OK: BtStatus = 0;
 pub(crate) const BT_INVALID_INPUT: BtStatus = 1;
 
+/// `bt_properties`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BtProperties {
+    pub(crate) mw: f64,
+    pub(crate) logp: f64,
+    pub(crate) tpsa: f64,
+    pub(crate) hbd: u32,
+    pub(crate) hba: u32,
+    pub(crate) rotatable_bonds: u32,
+    pub(crate) rings: u32,
+    pub(crate) aromatic_rings: u32,
+    pub(crate) heavy_atoms: u32,
+    pub(crate) formal_charge: i32,
+}
+
+/// `bt_qed_properties`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BtQedProperties {
+    pub(crate) mw: f64,
+    pub(crate) alogp: f64,
+    pub(crate) hba: u32,
+    pub(crate) hbd: u32,
+    pub(crate) psa: f64,
+    pub(crate) rotb: u32,
+    pub(crate) arom: u32,
+    pub(crate) alerts: u32,
+}
+
+/// `bt_sa_inputs`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BtSaInputs {
+    pub(crate) num_atoms: u32,
+    pub(crate) chiral_centers: u32,
+    pub(crate) bridgeheads: u32,
+    pub(crate) spiro: u32,
+    pub(crate) macrocycles: u32,
+}
+
 extern "C" {
     pub(crate) fn bt_rdkit_version() -> *const c_char;
     pub(crate) fn bt_mol_from_smiles(
@@ -32,5 +73,58 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> BtStatus;
     pub(crate) fn bt_mol_num_heavy_atoms(mol: *const BtMol) -> u32;
+    pub(crate) fn bt_mol_num_atoms(mol: *const BtMol) -> u32;
+    pub(crate) fn bt_mol_properties(
+        mol: *const BtMol,
+        out: *mut BtProperties,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_qed_properties(
+        mol: *const BtMol,
+        out: *mut BtQedProperties,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_sa_inputs(
+        mol: *const BtMol,
+        out: *mut BtSaInputs,
+        ids: *mut u32,
+        counts: *mut u32,
+        cap: usize,
+        n: *mut usize,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_morgan_bits(
+        mol: *const BtMol,
+        radius: u32,
+        n_bits: u32,
+        words: *mut u64,
+        n_words: usize,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_murcko_scaffold(
+        mol: *const BtMol,
+        out: *mut *mut c_char,
+        n_rings: *mut u32,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_brics_smiles(
+        mol: *const BtMol,
+        out: *mut *mut c_char,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_alerts(
+        mol: *const BtMol,
+        pains: *mut *mut c_char,
+        brenk: *mut *mut c_char,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_mol_to_smiles_renumbered(
+        mol: *const BtMol,
+        order: *const u32,
+        n: usize,
+        isomeric: c_int,
+        out: *mut *mut c_char,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
     pub(crate) fn bt_string_free(s: *mut c_char);
 }
