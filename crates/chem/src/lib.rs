@@ -50,7 +50,12 @@
 
 mod error;
 mod ffi;
+mod fingerprint;
+pub mod metrics;
 mod mol;
+mod props;
 
 pub use error::{Error, Result};
+pub use fingerprint::{tanimoto, Fingerprint};
 pub use mol::{rdkit_version, validate, Molecule, Validation};
+pub use props::{Alerts, Properties, QedProperties};

@@ -22,7 +22,7 @@ use crate::ffi;
 /// assert_sync::<biotorch_chem::Molecule>();
 /// ```
 pub struct Molecule {
-    raw: NonNull<ffi::BtMol>,
+    pub(crate) raw: NonNull<ffi::BtMol>,
 }
 
 // SAFETY: the handle is uniquely owned (no aliasing copies exist on the C++
@@ -196,7 +196,7 @@ pub fn rdkit_version() -> &'static str {
 /// # Safety
 ///
 /// `p` is null or a live string returned by the shim, not used afterwards.
-unsafe fn take_shim_string(p: *mut c_char) -> Option<String> {
+pub(crate) unsafe fn take_shim_string(p: *mut c_char) -> Option<String> {
     if p.is_null() {
         return None;
     }
