@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+pub(crate) mod smiles;
+
 /// Where `make fixtures` puts the oracle's output.
 pub(crate) const GOLDEN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
