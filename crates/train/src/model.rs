@@ -15,6 +15,22 @@ pub trait LanguageModel {
     /// is active when `train` is true.
     fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor>;
 
+    /// Logits `[n, vocab]` at the `n` positions where `select` (`[batch, seq]` bool) is true,
+    /// in row-major order: the rows of [`LanguageModel::logits`] there. Models whose output
+    /// layer works per position override it to skip the positions that carry no loss.
+    fn logits_at(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        select: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let logits = self.logits(input_ids, attention_mask, train)?;
+        let vocab = *logits.size().last().expect("logits have a vocabulary axis");
+        let index = select.view([-1]).nonzero().view([-1]);
+        Ok(logits.view([-1, vocab]).index_select(0, &index))
+    }
+
     /// The weights (every trainable variable is optimized).
     fn var_store(&self) -> &nn::VarStore;
 
@@ -43,6 +59,16 @@ impl LanguageModel for Esm2 {
         };
         let out = self.forward_t(input_ids, attention_mask, &request, train)?;
         Ok(out.logits.expect("logits were requested"))
+    }
+
+    fn logits_at(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        select: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        Ok(self.lm_logits_at(input_ids, attention_mask, select, train)?)
     }
 
     fn var_store(&self) -> &nn::VarStore {

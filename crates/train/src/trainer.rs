@@ -401,21 +401,22 @@ impl<M: LanguageModel> Trainer<M> {
         }
     }
 
-    /// Summed cross-entropy over the targets of a batch, and the number predicted right.
+    /// Summed cross-entropy over the targets of a batch, and the number predicted right. The
+    /// model computes logits at the labelled positions only (see
+    /// [`LanguageModel::logits_at`]).
     fn batch_loss(&self, batch: &Prepared, train: bool) -> Result<(Tensor, Tensor)> {
+        let select = batch.labels.ne(IGNORE_INDEX);
         let logits = self
             .model
-            .logits(&batch.input_ids, &batch.attention_mask, train)?;
-        let vocab = *logits.size().last().expect("logits have a vocabulary axis");
-        let flat = logits.view([-1, vocab]).to_kind(Kind::Float);
-        let labels = batch.labels.view([-1]);
+            .logits_at(&batch.input_ids, &batch.attention_mask, &select, train)?;
+        let flat = logits.to_kind(Kind::Float);
+        let labels = batch.labels.masked_select(&select);
         let loss =
             flat.cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, IGNORE_INDEX, 0.0);
         let correct = flat
             .detach()
             .argmax(-1, false)
             .eq_tensor(&labels)
-            .logical_and(&labels.ne(IGNORE_INDEX))
             .sum(Kind::Int64);
         Ok((loss, correct))
     }
