@@ -57,7 +57,7 @@ fn embed_matches_hf_mean_cls_and_inner_layer_in_input_order() {
     let input = format!("{ROOT}/data/demo/swissprot_100.fasta");
     let df = embed(&[&input, "--model", model.to_str().unwrap(), "--pooling", "mean,cls", "--layers", "-1,2", "--device", "cpu"]);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["id", "description", "length", "truncated", "embedding", "embedding_cls_l6", "embedding_mean_l2", "embedding_cls_l2"]);
+    assert_eq!(names, ["index", "id", "description", "length", "truncated", "embedding", "embedding_cls_l6", "embedding_mean_l2", "embedding_cls_l2"]);
     assert_eq!(df.column("embedding").unwrap().dtype(), &DataType::Array(Box::new(DataType::Float32), 320));
     let rows = g["swissprot"]["rows"].as_array().unwrap();
     assert_eq!(df.height(), rows.len());
