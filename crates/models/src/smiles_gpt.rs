@@ -854,6 +854,20 @@ impl SmilesGpt {
         Ok(hidden.linear(&self.lm_head, None::<&Tensor>))
     }
 
+    /// The final hidden states `[batch, seq, hidden]` (after `model.norm`, in the model's kind), for
+    /// property-prediction heads on molecule embeddings. Same inputs as [`SmilesGpt::forward_t`];
+    /// records gradients (wrap in `tch::no_grad` for inference), with attention dropout when
+    /// `train` is true. States at padded positions are meaningless.
+    pub fn final_hidden_states(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
+        self.hidden_states(&input_ids, &attention_mask, train)
+    }
+
     /// The final hidden states `[batch, seq, hidden]` after `model.norm`.
     fn hidden_states(
         &self,

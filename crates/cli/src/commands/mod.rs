@@ -1,8 +1,10 @@
 //! One file per subcommand. Each turns its arguments into settings, then runs.
 
 mod embed;
+mod finetune;
 mod merge;
 mod models;
+mod predict;
 mod stats;
 mod tokenize;
 mod train;
@@ -52,6 +54,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&ctx, args),
         Command::Models(args) => models::run(&ctx, args),
         Command::Merge(args) => merge::run(&ctx, args),
+        Command::Finetune(args) => finetune::run(&ctx, args),
+        Command::Predict(args) => predict::run(&ctx, args),
     }
 }
 

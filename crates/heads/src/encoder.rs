@@ -1,0 +1,416 @@
+//! The backbone under a head: an ESM-style encoder (proteins with the ESM-2 tokenizer, DNA with a DNA tokenizer) or
+//! the SMILES decoder (molecules); the modality follows from the model's tokenizer.
+//!
+//! An input string becomes a [`Prepared`] row: its tokens, or the reason it cannot be used (a protein letter
+//! outside the alphabet, a SMILES RDKit rejects, a SMILES token the model's vocabulary lacks). Molecules are
+//! canonicalized by RDKit (non-isomeric: the bundled decoder was trained on MOSES, which has no stereochemistry)
+//! before tokenizing, so that any spelling of a molecule gives the same embedding.
+//!
+//! The embedding is the mean of the final hidden states: over the residues for ESM-style encoders (`<cls>`,
+//! `<eos>` and padding excluded, as `biotorch embed`), over the tokens after `<bos>` (`<eos>` included: in a causal
+//! model it is the one state that has seen the whole molecule) for the SMILES decoder. Sequences longer than the
+//! window are truncated, or (ESM only) covered with windows of `max_length` tokens every `max_length / 2` tokens,
+//! each token's state being the mean over the windows that hold it, exactly as `biotorch embed --long window`.
+
+use std::path::{Path, PathBuf};
+
+use biotorch_models::{Esm2, Esm2Request, SmilesGpt};
+use biotorch_tokenizers::{SmilesTokenizer, Tokenizer};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+/// What the backbone reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    Protein,
+    Dna,
+    Molecule,
+}
+
+impl Modality {
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Protein => "protein",
+            Modality::Dna => "dna",
+            Modality::Molecule => "molecule",
+        }
+    }
+}
+
+/// Sequences longer than the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LongPolicy {
+    Truncate,
+    Window,
+}
+
+/// One input, ready for the model or not.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Token ids without special tokens (empty when invalid).
+    pub tokens: Vec<i64>,
+    /// Why the input cannot be used; `None` when valid.
+    pub reason: Option<String>,
+    /// Whether tokens were cut off (truncation).
+    pub truncated: bool,
+    /// Molecules: the Bemis–Murcko scaffold (canonical SMILES, empty for acyclic molecules).
+    pub scaffold: Option<String>,
+    /// Molecules: the canonical SMILES the model read.
+    pub canonical: Option<String>,
+}
+
+impl Prepared {
+    pub fn is_valid(&self) -> bool {
+        self.reason.is_none()
+    }
+
+    fn invalid(reason: String) -> Prepared {
+        Prepared { reason: Some(reason), ..Prepared::default() }
+    }
+}
+
+/// Turns one input string into tokens for a backbone of `modality` (thread-safe: no model needed).
+pub fn prepare(tokenizer: &dyn Tokenizer, modality: Modality, text: &str, max_length: usize, long: LongPolicy) -> Prepared {
+    let text = text.trim();
+    if text.is_empty() {
+        return Prepared::invalid("empty input".into());
+    }
+    let mut p = match modality {
+        Modality::Molecule => {
+            let mol = match biotorch_chem::Molecule::from_smiles(text) {
+                Ok(m) => m,
+                Err(e) => return Prepared::invalid(format!("RDKit: {}", e.reason())),
+            };
+            let canonical = mol.canonical_smiles(false);
+            let pieces = match SmilesTokenizer::tokenize(&canonical) {
+                Ok(p) => p,
+                Err(e) => return Prepared::invalid(e.to_string()),
+            };
+            let mut unknown: Vec<&str> = pieces.iter().copied().filter(|t| tokenizer.token_to_id(t).is_none()).collect();
+            unknown.sort_unstable();
+            unknown.dedup();
+            if !unknown.is_empty() {
+                return Prepared::invalid(format!(
+                    "SMILES token(s) {} not in the model's vocabulary (canonical SMILES {canonical})",
+                    unknown.join(" ")
+                ));
+            }
+            let tokens = pieces.iter().map(|t| i64::from(tokenizer.token_to_id(t).expect("checked above"))).collect();
+            Prepared {
+                tokens,
+                scaffold: Some(mol.try_murcko_scaffold().unwrap_or_default()),
+                canonical: Some(canonical),
+                ..Prepared::default()
+            }
+        }
+        Modality::Protein | Modality::Dna => {
+            let upper = text.to_ascii_uppercase();
+            let (letters, noun, allowed) = if modality == Modality::Protein {
+                ("ACDEFGHIKLMNPQRSTVWYXBUZO", "an amino acid", "ACDEFGHIKLMNPQRSTVWY and X B U Z O")
+            } else {
+                ("ACGTNRYSWKMBDHV", "a DNA nucleotide", "ACGTN and the IUPAC codes RYSWKMBDHV")
+            };
+            if let Some((at, c)) = upper.char_indices().find(|&(_, c)| !letters.contains(c)) {
+                return Prepared::invalid(format!("character {c:?} at position {} is not {noun} (allowed: {allowed})", at + 1));
+            }
+            match tokenizer.encode_no_special(&upper) {
+                Ok(ids) => Prepared { tokens: ids.into_iter().map(i64::from).collect(), ..Prepared::default() },
+                Err(e) => return Prepared::invalid(e.to_string()),
+            }
+        }
+    };
+    if p.tokens.is_empty() {
+        return Prepared::invalid("no tokens".into());
+    }
+    if p.tokens.len() > max_length && (long == LongPolicy::Truncate || modality == Modality::Molecule) {
+        p.tokens.truncate(max_length);
+        p.truncated = true;
+    }
+    p
+}
+
+/// The model itself.
+pub enum Model {
+    Esm(Esm2),
+    Gpt(SmilesGpt),
+}
+
+/// A loaded backbone with its tokenizer.
+pub struct Backbone {
+    pub model: Model,
+    pub tokenizer: Box<dyn Tokenizer>,
+    pub modality: Modality,
+    /// The folder it was loaded from.
+    pub dir: PathBuf,
+}
+
+/// The folder of a model path (a folder, or a weights file inside one).
+pub fn model_dir(path: &Path) -> PathBuf {
+    if path.is_file() {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// `model_type` of a folder's `config.json`.
+pub fn model_type(dir: &Path) -> Result<String> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::io(&path, e))?;
+    Ok(value.get("model_type").and_then(|v| v.as_str()).unwrap_or("esm").to_string())
+}
+
+impl Backbone {
+    /// Loads the model at `path` (a model folder, or its weights file) on `device`, in fp32.
+    pub fn load(path: &Path, device: Device) -> Result<Backbone> {
+        let dir = model_dir(path);
+        let tokenizer: Box<dyn Tokenizer> = match biotorch_tokenizers::load(&dir) {
+            Ok(t) => t,
+            Err(_) if !dir.join("vocab.txt").exists() && !dir.join("smiles_vocab.json").exists() => {
+                Box::new(biotorch_tokenizers::Esm2Tokenizer::new())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let kind = model_type(&dir)?;
+        let model = match kind.as_str() {
+            "llama" => Model::Gpt(SmilesGpt::load(path, device, Kind::Float)?),
+            "esm" => Model::Esm(Esm2::load(path, device, Kind::Float)?),
+            other => {
+                return Err(Error::Input(format!(
+                    "{}: model_type \"{other}\": heads go on ESM-style encoders (esm) or the SMILES decoder (llama)",
+                    dir.display()
+                )))
+            }
+        };
+        let modality = match (&model, tokenizer.name()) {
+            (Model::Gpt(_), "smiles") => Modality::Molecule,
+            (Model::Gpt(_), other) => {
+                return Err(Error::Input(format!("{}: a decoder with the {other} tokenizer: only SMILES decoders are supported", dir.display())))
+            }
+            (Model::Esm(_), name) if name.starts_with("dna") => Modality::Dna,
+            (Model::Esm(_), "smiles") => {
+                return Err(Error::Input(format!("{}: an ESM encoder with a SMILES vocabulary is not supported", dir.display())))
+            }
+            (Model::Esm(_), _) => Modality::Protein,
+        };
+        Ok(Backbone { model, tokenizer, modality, dir })
+    }
+
+    pub fn architecture(&self) -> &'static str {
+        match self.model {
+            Model::Esm(_) => "esm",
+            Model::Gpt(_) => "llama",
+        }
+    }
+
+    pub fn hidden_size(&self) -> i64 {
+        match &self.model {
+            Model::Esm(m) => m.hidden_size(),
+            Model::Gpt(m) => m.config().hidden_size,
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        match &self.model {
+            Model::Esm(m) => m.num_layers(),
+            Model::Gpt(m) => m.num_layers(),
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        match &self.model {
+            Model::Esm(m) => m.device(),
+            Model::Gpt(m) => m.device(),
+        }
+    }
+
+    /// The longest input in tokens, specials excluded, that the model takes at once.
+    pub fn max_length(&self) -> usize {
+        match &self.model {
+            Model::Esm(m) => {
+                let c = m.config();
+                if c.position_embedding_type == biotorch_models::PositionEmbeddingType::Absolute {
+                    (c.max_position_embeddings as usize).saturating_sub(4).max(1)
+                } else {
+                    1022
+                }
+            }
+            Model::Gpt(m) => (m.config().max_position_embeddings as usize).saturating_sub(2).max(1),
+        }
+    }
+
+    pub fn var_store(&self) -> &tch::nn::VarStore {
+        match &self.model {
+            Model::Esm(m) => m.var_store(),
+            Model::Gpt(m) => m.var_store(),
+        }
+    }
+
+    /// Makes only the top `n` layers (and the final norm) trainable, or every layer with `None`; LM and contact heads
+    /// are never trained.
+    pub fn set_trainable(&self, top_layers: Option<usize>) {
+        let layers = self.num_layers();
+        let first = top_layers.map_or(0, |n| layers.saturating_sub(n));
+        for (name, t) in self.var_store().variables() {
+            let trainable = if name.contains("lm_head") || name.contains("contact_head") {
+                false
+            } else if let Some(i) = layer_index(&name) {
+                i >= first
+            } else if name.contains("emb_layer_norm_after") || name.starts_with("model.norm") || name.contains(".norm.") {
+                true
+            } else {
+                // Embeddings.
+                top_layers.is_none()
+            };
+            let _ = t.set_requires_grad(trainable);
+        }
+    }
+
+    /// Saves the (fine-tuned) model and its tokenizer in HF layout.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        match &self.model {
+            Model::Esm(m) => m.save(dir)?,
+            Model::Gpt(m) => m.save(dir)?,
+        }
+        self.tokenizer.save(dir)?;
+        Ok(())
+    }
+
+    fn specials(&self) -> (i64, i64, i64) {
+        let t = &self.tokenizer;
+        let start = t.start_id().or(t.cls_id()).or(t.bos_id()).unwrap_or(0);
+        let eos = t.eos_id().unwrap_or(2);
+        let pad = t.pad_id().unwrap_or(1);
+        (i64::from(start), i64::from(eos), i64::from(pad))
+    }
+
+    /// Pooled embeddings `[items.len(), hidden]` (fp32, on the model's device) of token lists (specials excluded,
+    /// each at least one token), recording gradients; `train` turns dropout on. Items longer than `max_length`
+    /// are covered by windows.
+    pub fn pooled_t(&self, items: &[&[i64]], max_length: usize, train: bool) -> Result<Tensor> {
+        let (start, eos, pad) = self.specials();
+        let gpt = matches!(self.model, Model::Gpt(_));
+        // Segments: (item, start, len, per-token weight).
+        let mut segments: Vec<(usize, usize, usize, Vec<f32>)> = Vec::new();
+        for (r, toks) in items.iter().enumerate() {
+            let n = toks.len();
+            if n <= max_length || gpt {
+                let len = n.min(max_length);
+                let pooled = if gpt { len + 1 } else { len };
+                segments.push((r, 0, len, vec![1.0 / pooled.max(1) as f32; pooled]));
+            } else {
+                let w = max_length;
+                let stride = (w / 2).max(1);
+                let mut starts = Vec::new();
+                let mut s = 0;
+                loop {
+                    let at = s.min(n - w);
+                    starts.push(at);
+                    if at + w >= n {
+                        break;
+                    }
+                    s += stride;
+                }
+                let mut counts = vec![0u32; n];
+                for &at in &starts {
+                    counts[at..at + w].iter_mut().for_each(|c| *c += 1);
+                }
+                for &at in &starts {
+                    let weights = (at..at + w).map(|t| 1.0 / (counts[t] as f32 * n as f32)).collect();
+                    segments.push((r, at, w, weights));
+                }
+            }
+        }
+        let width = segments.iter().map(|s| s.2).max().unwrap_or(0) + 2;
+        let b = segments.len();
+        let mut ids = vec![pad; b * width];
+        let mut mask = vec![0i64; b * width];
+        let mut weights = vec![0f32; b * width];
+        for (i, (r, at, len, w)) in segments.iter().enumerate() {
+            let row = &mut ids[i * width..(i + 1) * width];
+            row[0] = start;
+            row[1..=*len].copy_from_slice(&items[*r][*at..*at + *len]);
+            row[len + 1] = eos;
+            mask[i * width..i * width + len + 2].fill(1);
+            weights[i * width + 1..i * width + 1 + w.len()].copy_from_slice(w);
+        }
+        let device = self.device();
+        let shape = [b as i64, width as i64];
+        let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
+        let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
+        let weights = Tensor::from_slice(&weights).view(shape).to_device(device);
+        let hidden = match &self.model {
+            Model::Esm(m) => {
+                let layer = m.num_layers();
+                let out = m.forward_t(&ids, &mask, &Esm2Request::layers(vec![layer as i64]), train)?;
+                out.hidden_state(layer).expect("requested layer").shallow_clone()
+            }
+            Model::Gpt(m) => m.final_hidden_states(&ids, &mask, train)?,
+        };
+        let pooled = weights.unsqueeze(1).bmm(&hidden.to_kind(Kind::Float)).squeeze_dim(1);
+        if b == items.len() {
+            return Ok(pooled);
+        }
+        let index: Vec<i64> = segments.iter().map(|s| s.0 as i64).collect();
+        let index = Tensor::from_slice(&index).to_device(device);
+        Ok(Tensor::zeros([items.len() as i64, self.hidden_size()], (Kind::Float, device)).index_add(0, &index, &pooled))
+    }
+
+    /// Pooled embeddings of many items without gradients, in length-sorted batches under a token budget; returns
+    /// `[items.len(), hidden]` on the CPU, in the items' order. `progress` gets the number of items done so far.
+    pub fn embed_all(&self, items: &[&[i64]], max_length: usize, batch_tokens: usize, progress: &mut dyn FnMut(usize)) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(items[i].len()));
+        let d = self.hidden_size();
+        let mut out = Tensor::zeros([items.len() as i64, d], (Kind::Float, Device::Cpu));
+        let mut i = 0;
+        while i < order.len() {
+            let cost = |k: usize| items[order[k]].len().min(max_length) + 2;
+            let width = cost(i);
+            let longest = items[order[i]].len();
+            let fit = if longest > max_length { 1 } else { (batch_tokens / width).max(1) };
+            let j = (i + fit).min(order.len());
+            let batch: Vec<&[i64]> = order[i..j].iter().map(|&k| items[k]).collect();
+            let pooled = self.pooled_t(&batch, max_length, false)?.to_device(Device::Cpu);
+            let index: Vec<i64> = order[i..j].iter().map(|&k| k as i64).collect();
+            let _ = out.index_copy_(0, &Tensor::from_slice(&index), &pooled);
+            i = j;
+            progress(i);
+        }
+        Ok(out)
+    }
+}
+
+/// The layer number in a weight name (`encoder.layer.3.…`, `model.layers.3.…`).
+fn layer_index(name: &str) -> Option<usize> {
+    let name = format!(".{name}");
+    for marker in [".layer.", ".layers."] {
+        if let Some(at) = name.find(marker) {
+            let digits: String = name[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(i) = digits.parse() {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_numbers_from_weight_names() {
+        assert_eq!(layer_index("esm.encoder.layer.3.attention.self.query.weight"), Some(3));
+        assert_eq!(layer_index("encoder.layer.12.output.dense.bias"), Some(12));
+        assert_eq!(layer_index("model.layers.0.mlp.up_proj.weight"), Some(0));
+        assert_eq!(layer_index("esm.embeddings.word_embeddings.weight"), None);
+        assert_eq!(layer_index("esm.encoder.emb_layer_norm_after.weight"), None);
+    }
+}

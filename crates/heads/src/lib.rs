@@ -1,0 +1,29 @@
+//! Property-prediction heads on biotorch's sequence models: a small MLP on mean-pooled final hidden states of an
+//! ESM-style encoder (proteins, DNA) or of the SMILES decoder (molecules), trained with the encoder frozen
+//! (embeddings computed once) or fine-tuned with it (all layers or the top ones). Several targets at once
+//! (regression and classification, missing values masked out of the loss), early stopping on validation,
+//! ensembles of seeds, held-out metrics, splits (random, scaffold, k-fold) and ridge baselines on fingerprints or
+//! k-mer counts.
+//!
+//! - [`encoder`]: loading a backbone, turning an input string into tokens (or a reason it is invalid), pooled
+//!   embeddings with windows over long sequences.
+//! - [`head`]: the MLP, the masked multi-target loss, saving and loading `head.safetensors`, decoding outputs.
+//! - [`spec`]: `head.json`, what a head needs to be used elsewhere.
+//! - [`fit`]: the training loops.
+//! - [`metrics`], [`split`], [`baseline`].
+//!
+//! This crate reads no tables and prints nothing: the `finetune` and `predict` commands do.
+
+pub mod baseline;
+pub mod encoder;
+pub mod error;
+pub mod fit;
+pub mod head;
+pub mod metrics;
+pub mod spec;
+pub mod split;
+
+pub use encoder::{Backbone, LongPolicy, Modality, Prepared};
+pub use error::{Error, Result};
+pub use head::{Mlp, TargetPrediction};
+pub use spec::{HeadSpec, Task, TargetSpec};
