@@ -306,6 +306,13 @@ pub(crate) fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Re
             reason: other.to_string(),
         },
     })?;
+    // safetensors creates the file private (0600); model files are meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(&tmp, e))?;
+    }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
