@@ -12,6 +12,8 @@ step "ESM-2 tokens for Swiss-Prot entries" "$BT" tokenize data/demo/swissprot_10
 step "Protein embeddings with the bundled protein-small model, PCA coloured by location" "$BT" embed data/demo/swissprot_100.fasta --model protein-small -o $OUT/protein_embeddings.parquet --plot $OUT/protein_pca.png --labels data/demo/swissprot_100_locations.csv --label-column location
 step "Molecule validity (RDKit)" "$BT" stats data/demo/chembl_2000.csv -o $OUT/molecule_stats.parquet --plot $OUT/molecule_heavy_atoms.png
 step "SMILES tokens (vocabulary built from the data)" "$BT" tokenize data/demo/chembl_2000.csv --tokenizer smiles -o $OUT/smiles_tokens.parquet
+step "Molecule properties (RDKit: descriptors, QED, SA, scaffolds, alerts)" "$BT" chem data/demo/chembl_2000.csv -o $OUT/molecule_properties.parquet
+step "1,000 new molecules sampled from the bundled smiles-small model, each checked and scored with RDKit" "$BT" generate --model smiles-small -n 1000 --seed 0 --filter "qed > 0.6 and not pains" -o $OUT/generated.parquet --plot $OUT/generated_properties.png
 
 printf '\n\033[1mOutputs in %s:\033[0m\n' "$OUT"
 ls -1 "$OUT" | sed "s|^|  $OUT/|"

@@ -172,7 +172,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
                 set.canonical.len(),
                 if set.thinned() {
                     format!(
-                        "; max_train_similarity uses every {}th ({} fingerprints, at most {MAX_SIMILARITY_REFS})",
+                        "; max_train_similarity uses 1 molecule in {} ({} fingerprints, at most {MAX_SIMILARITY_REFS})",
                         set.records.div_ceil(set.fingerprints.len() as u64),
                         set.fingerprints.len()
                     )
