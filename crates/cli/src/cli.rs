@@ -47,6 +47,13 @@ pub(crate) enum Command {
     Train(TrainArgs),
     /// List the bundled models and the ESM models in the HuggingFace cache.
     Models(ModelsArgs),
+    /// RDKit properties of every molecule of a SMILES file: validity, canonical SMILES, descriptors, QED, SA,
+    /// scaffold, PAINS/Brenk alerts.
+    Chem(ChemArgs),
+    /// Sample molecules from a SMILES language model; every sample checked and scored with RDKit.
+    Generate(GenerateArgs),
+    /// Steer a SMILES language model toward a property score (augmented hill-climb reinforcement learning).
+    Optimize(OptimizeArgs),
     /// Combine the part files of a Parquet dataset directory (written with --shard I/N) into one file, in input order.
     Merge(MergeArgs),
     /// Train a property-prediction head (MLP on pooled embeddings, encoder frozen or fine-tuned) on a labelled table.
@@ -326,6 +333,138 @@ pub(crate) struct TokenizeArgs {
     pub(crate) save_vocab: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct ChemArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    /// Output table (Parquet): the input's columns, then validity, canonical SMILES and the properties.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// A SMILES decoder: a model folder (config.json, model.safetensors, smiles_vocab.json) or a bundled name
+    /// (smiles-small).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: String,
+    /// Molecules to sample (with --unique-valid: valid, unique molecules to obtain).
+    #[arg(short = 'n', long = "num", value_name = "N")]
+    pub(crate) n: usize,
+    /// Output table (Parquet): one row per raw sample.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Sampling temperature; 0 is greedy decoding.
+    #[arg(long, default_value_t = 1.0, value_name = "T")]
+    pub(crate) temperature: f64,
+    /// Sample only among the K most likely tokens.
+    #[arg(long, value_name = "K")]
+    pub(crate) top_k: Option<i64>,
+    /// Sample only among the most likely tokens whose probabilities add up to P (nucleus sampling).
+    #[arg(long, value_name = "P")]
+    pub(crate) top_p: Option<f64>,
+    /// Seed of the sampling stream: the same seed, model and device give the same molecules.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub(crate) seed: u64,
+    /// The most tokens per sample (a sample without <eos> by then is invalid).
+    #[arg(long, default_value_t = 128, value_name = "L")]
+    pub(crate) max_length: i64,
+    /// Samples decoded together.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub(crate) batch_size: usize,
+    /// Training molecules (SMILES file): adds `novel` and `max_train_similarity`, and novelty to the summary.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) train_set: Option<PathBuf>,
+    /// The SMILES column of a CSV/TSV/Parquet --train-set [default: the column named smiles].
+    #[arg(long, value_name = "COL")]
+    pub(crate) train_smiles_column: Option<String>,
+    /// Mark the molecules meeting a property expression (column `passes`), e.g. "qed > 0.6 and mw < 500 and not
+    /// pains". Names: qed, sa, logp, mw, tpsa, hbd, hba, rotb, rings, aromatic_rings, heavy_atoms, formal_charge,
+    /// nll, similarity; flags: pains, brenk, novel.
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Keep sampling until N valid, unique molecules exist (that pass --filter, when given).
+    #[arg(long)]
+    pub(crate) unique_valid: bool,
+    /// With --unique-valid: give up after this many samples [default: 100 x N, at least 10,000].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_samples: Option<u64>,
+    /// Re-encode the whole prefix at every step instead of using the KV cache (same samples; for benchmarks).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Draw property distributions (QED, logP, MW, SA) of the generated molecules, against the training set's
+    /// (PNG or SVG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OptimizeArgs {
+    /// The SMILES decoder to start from (the prior): a model folder or a bundled name (smiles-small).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: String,
+    /// The score to maximize: a weighted sum of properties, e.g. "qed - 0.1*sa + 0.5*sim_ref" (names as in
+    /// --filter; sim_ref is the Tanimoto similarity to --similar-to).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) objective: String,
+    /// A reference molecule for sim_ref and --min-similarity (Morgan radius 2, 2048 bits, Tanimoto).
+    #[arg(long, value_name = "SMILES")]
+    pub(crate) similar_to: Option<String>,
+    /// Molecules less similar than this to --similar-to have their score scaled by similarity / this, and do not
+    /// meet the constraints.
+    #[arg(long, value_name = "S")]
+    pub(crate) min_similarity: Option<f64>,
+    /// A hard constraint: molecules not meeting it score 0 (same syntax as generate --filter).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Reinforcement-learning steps.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub(crate) steps: u64,
+    /// Molecules sampled per step.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub(crate) batch_size: usize,
+    /// Fraction of each step's samples, the best by score, that the agent learns from (augmented hill-climb).
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub(crate) keep: f64,
+    /// Weight of the score in the augmented likelihood (REINVENT's sigma).
+    #[arg(long, default_value_t = 60.0, value_name = "SIGMA")]
+    pub(crate) sigma: f64,
+    /// Adam learning rate of the agent.
+    #[arg(long, default_value_t = 5e-4, value_name = "LR")]
+    pub(crate) lr: f64,
+    /// Diversity filter: after this many molecules scoring at least --scaffold-threshold on one Murcko scaffold,
+    /// that scaffold scores 0.
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub(crate) scaffold_bucket: u32,
+    /// Diversity filter: the score from which a molecule counts toward its scaffold's bucket.
+    #[arg(long, default_value_t = 0.4, value_name = "S")]
+    pub(crate) scaffold_threshold: f64,
+    /// The most tokens per sample.
+    #[arg(long, default_value_t = 128, value_name = "L")]
+    pub(crate) max_length: i64,
+    /// Seed of the sampling stream and of the agent's updates.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub(crate) seed: u64,
+    /// How many of the best unique molecules to write.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub(crate) top: usize,
+    /// Output table (Parquet): the best unique molecules with their scores and properties.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Per-step metrics table [default: OUTPUT with .steps.parquet].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) steps_output: Option<PathBuf>,
+    /// Per-step metrics plot, PNG or SVG [default: OUTPUT with .steps.png].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+}
+
 /// Regression or classification (auto: classification for text labels or at most 10 distinct integers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum TaskArg {
@@ -436,7 +575,7 @@ pub(crate) struct FinetuneArgs {
     /// Longer sequences: truncate, or windows as `embed --long window` (ESM-style encoders).
     #[arg(long, value_enum, default_value = "truncate")]
     pub(crate) long: LongPolicy,
-    /// Token budget of an embedding batch [default: 1024 on CPU, 16384 on CUDA].
+    /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
     #[arg(long, value_name = "N")]
     pub(crate) batch_tokens: Option<usize>,
     /// Also fit a ridge-regression baseline on Morgan fingerprints (molecules) or k-mer frequencies (sequences).
@@ -461,7 +600,7 @@ pub(crate) struct PredictArgs {
     /// The column with the sequences or SMILES [default: the one the head was trained on].
     #[arg(long, value_name = "COL")]
     pub(crate) sequence_column: Option<String>,
-    /// Token budget of an embedding batch [default: 1024 on CPU, 16384 on CUDA].
+    /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
     #[arg(long, value_name = "N")]
     pub(crate) batch_tokens: Option<usize>,
     /// auto (CUDA when available), cpu, cuda or cuda:N.

@@ -1,9 +1,13 @@
 //! One file per subcommand. Each turns its arguments into settings, then runs.
 
+mod chem;
 mod embed;
 mod finetune;
 mod merge;
+mod generate;
+mod molecules;
 mod models;
+mod optimize;
 mod predict;
 mod stats;
 mod tokenize;
@@ -56,6 +60,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Merge(args) => merge::run(&ctx, args),
         Command::Finetune(args) => finetune::run(&ctx, args),
         Command::Predict(args) => predict::run(&ctx, args),
+        Command::Chem(args) => chem::run(&ctx, args),
+        Command::Generate(args) => generate::run(&ctx, args),
+        Command::Optimize(args) => optimize::run(&ctx, args),
     }
 }
 
