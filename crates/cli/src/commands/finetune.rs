@@ -258,7 +258,7 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     }
     let max_length = args.max_length.unwrap_or(backbone.max_length()).min(backbone.max_length()).max(1);
     let long = long_policy(args.long);
-    let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 1024 } else { 16_384 });
+    let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 4096 } else { 16_384 });
     let sequence_column = args.sequence_column.clone().unwrap_or_else(|| default_sequence_column(modality).to_string());
     let table = Table::read(&args.data, &sequence_column)?;
     let data_sha = weights_sha256(&args.data)?;
@@ -453,7 +453,8 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
                 bar.set_position(e as u64);
                 bar.set_message(format!("train loss {tl:.4}, valid loss {}", vl.map_or("-".into(), |v| format!("{v:.4}"))));
                 if ctx.global.verbose > 0 {
-                    bar.suspend(|| eprintln!("member {m}: epoch {e}: train loss {tl:.4}, valid loss {vl:?}"));
+                    let vl = vl.map_or("-".into(), |v| format!("{v:.4}"));
+                    bar.suspend(|| eprintln!("member {}: epoch {e}: train loss {tl:.4}, valid loss {vl}", m + 1));
                 }
             };
             let eval_tokens: Vec<&[i64]> = eval.iter().map(|&p| tokens[p]).collect();

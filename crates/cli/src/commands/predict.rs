@@ -36,11 +36,14 @@ fn load_backbones(ctx: &Ctx, dir: &Path, spec: &HeadSpec, device: Device) -> Res
     }
     let b = &spec.backbone;
     let mut tried = Vec::new();
-    let candidates = [
-        super::embed::resolver().resolve(&b.model).map(|r| r.path).ok(),
-        Some(std::path::PathBuf::from(&b.path)).filter(|p| p.exists()),
-    ];
-    for path in candidates.into_iter().flatten() {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    for path in [super::embed::resolver().resolve(&b.model).map(|r| r.path).ok(), Some(std::path::PathBuf::from(&b.path))].into_iter().flatten() {
+        let dir = biotorch_heads::encoder::model_dir(&path);
+        if path.exists() && !candidates.iter().any(|c| biotorch_heads::encoder::model_dir(c) == dir) {
+            candidates.push(path);
+        }
+    }
+    for path in candidates {
         match weights_sha256(&path) {
             Ok(sha) if sha == b.sha256 => {
                 ctx.info(format!("backbone {} ({}), weights SHA-256 {}…", b.model, path.display(), &sha[..12]));
@@ -143,7 +146,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         let valid: Vec<usize> = (0..prepared.len()).filter(|&i| prepared[i].is_valid()).collect();
         n_invalid += (prepared.len() - valid.len()) as u64;
         let tokens: Vec<&[i64]> = valid.iter().map(|&i| prepared[i].tokens.as_slice()).collect();
-        let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 1024 } else { 16_384 });
+        let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 4096 } else { 16_384 });
         let mut outputs: Vec<Tensor> = Vec::new();
         if !tokens.is_empty() {
             let shared = (backbones.len() == 1).then(|| backbones[0].embed_all(&tokens, spec.max_length, batch_tokens, &mut |_| {})).transpose()?;
