@@ -64,6 +64,10 @@ pub(crate) enum Command {
     Finetune(FinetuneArgs),
     /// Predict properties with a head written by `biotorch finetune`.
     Predict(PredictArgs),
+    /// Train a property-prediction head (MLP on pooled embeddings, encoder frozen or fine-tuned) on a labelled table.
+    Finetune(FinetuneArgs),
+    /// Predict properties with a head written by `biotorch finetune`.
+    Predict(PredictArgs),
 }
 
 /// The training objective.
@@ -728,6 +732,153 @@ pub(crate) struct FinetuneArgs {
     /// Also fit a ridge-regression baseline on Morgan fingerprints (molecules) or k-mer frequencies (sequences).
     #[arg(long)]
     pub(crate) baseline: bool,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PredictArgs {
+    /// A head folder written by `biotorch finetune` (head.json, head.safetensors).
+    #[arg(long, value_name = "HEAD_DIR")]
+    pub(crate) model: PathBuf,
+    /// Input: CSV/TSV/Parquet with the head's sequence column, or FASTA (proteins, DNA).
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+    /// Output table (Parquet): input columns, valid, reason, <target>_pred, <target>_std, <target>_prob_<class>.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// The column with the sequences or SMILES [default: the one the head was trained on].
+    #[arg(long, value_name = "COL")]
+    pub(crate) sequence_column: Option<String>,
+    /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_tokens: Option<usize>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+}
+
+/// Regression or classification (auto: classification for text labels or at most 10 distinct integers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TaskArg {
+    Auto,
+    Regression,
+    Classification,
+}
+
+/// How labelled rows are split into train / valid / test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SplitArg {
+    /// Rows drawn at random (by --seed).
+    Random,
+    /// Molecules grouped by Bemis–Murcko scaffold, each scaffold on one side (chemprop's balanced split).
+    Scaffold,
+    /// The values train / valid / test of --split-column.
+    Column,
+}
+
+/// What `finetune` trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FinetuneMode {
+    /// The encoder stays as it is; the head trains on embeddings computed once.
+    Frozen,
+    /// The encoder (all layers, or --train-layers) trains with the head.
+    Full,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FinetuneArgs {
+    /// The backbone: a model folder, a bundled name (protein-small, dna-small, smiles-small) or an HF repo id in the
+    /// cache. Its tokenizer decides the modality (protein, DNA, or SMILES for the decoder).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: String,
+    /// Labelled table: CSV, TSV (maybe .gz) or Parquet with a header.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: PathBuf,
+    /// The column with the sequences or SMILES [default: sequence, or smiles for a SMILES model].
+    #[arg(long, value_name = "COL")]
+    pub(crate) sequence_column: Option<String>,
+    /// Target column(s), comma-separated; empty cells (or NA, NaN) are missing and left out of the loss.
+    #[arg(long, value_name = "COL[,COL...]", value_delimiter = ',', required = true)]
+    pub(crate) target: Vec<String>,
+    /// regression, classification or auto; one for all targets or one per target.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) task: Vec<TaskArg>,
+    /// Output folder: head.safetensors, head.json, metrics.json, plots (and encoder-K/ with --mode full).
+    #[arg(short, long, value_name = "HEAD_DIR")]
+    pub(crate) output: PathBuf,
+    /// Replace a head already in HEAD_DIR.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// frozen (MLP on cached embeddings) or full (fine-tune the encoder too).
+    #[arg(long, value_enum, default_value = "frozen")]
+    pub(crate) mode: FinetuneMode,
+    /// With --mode full: train only the top N encoder layers (and the final norm) [default: all, embeddings too].
+    #[arg(long, value_name = "N")]
+    pub(crate) train_layers: Option<usize>,
+    /// random, scaffold (molecules) or column (--split-column).
+    #[arg(long, value_enum, default_value = "random")]
+    pub(crate) split: SplitArg,
+    /// With --split column: the column holding train / valid / test (without valid rows, --valid-fraction of train
+    /// is held out).
+    #[arg(long, default_value = "split", value_name = "COL")]
+    pub(crate) split_column: String,
+    /// Fraction of the rows for validation (early stopping).
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub(crate) valid_fraction: f64,
+    /// Fraction of the rows held out for testing (random and scaffold splits).
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub(crate) test_fraction: f64,
+    /// K-fold cross-validation: K models, each tested on its fold (metrics out-of-fold); the head is their ensemble.
+    #[arg(long, value_name = "K")]
+    pub(crate) folds: Option<usize>,
+    /// Seed of the split, the initial weights and the batch order (ensemble member k uses seed + k).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub(crate) seed: u64,
+    /// Train K members with different seeds; predictions are their mean, `<target>_std` their spread.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub(crate) ensemble: usize,
+    /// Most epochs [default: 300 frozen, 20 full].
+    #[arg(long, value_name = "N")]
+    pub(crate) epochs: Option<usize>,
+    /// Stop after N epochs without a lower validation loss [default: 30 frozen, 4 full].
+    #[arg(long, value_name = "N")]
+    pub(crate) patience: Option<usize>,
+    /// Learning rate of the head (AdamW) [default: 1e-3].
+    #[arg(long, value_name = "LR")]
+    pub(crate) lr: Option<f64>,
+    /// Learning rate of the encoder with --mode full.
+    #[arg(long, default_value_t = 1e-4, value_name = "LR")]
+    pub(crate) encoder_lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01, value_name = "W")]
+    pub(crate) weight_decay: f64,
+    /// Rows per mini-batch [default: 64 frozen, 16 full].
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_size: Option<usize>,
+    /// Hidden width of the MLP.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub(crate) hidden: i64,
+    /// Dropout of the MLP.
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    pub(crate) dropout: f64,
+    /// Longest input in tokens without specials [default: the model's window, 1022 for ESM-2].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_length: Option<usize>,
+    /// Longer sequences: truncate, or windows as `embed --long window` (ESM-style encoders).
+    #[arg(long, value_enum, default_value = "truncate")]
+    pub(crate) long: LongPolicy,
+    /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_tokens: Option<usize>,
+    /// Also fit a ridge-regression baseline on Morgan fingerprints (molecules) or k-mer frequencies (sequences).
+    #[arg(long)]
+    pub(crate) baseline: bool,
+    /// Keep the frozen backbone's embeddings in this folder, named by a hash of the weights and the rows' tokens, and
+    /// reuse them in later runs on the same data.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) embedding_cache: Option<PathBuf>,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub(crate) device: String,

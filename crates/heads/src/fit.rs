@@ -60,6 +60,22 @@ fn batches(train: &[usize], batch_size: usize, seed: u64, epoch: usize) -> Vec<V
     order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
 }
 
+/// Batches of similar lengths (less padding): the shuffled rows are sorted by length within pools of 50 batches, cut
+/// into batches, and the batches shuffled.
+fn length_batches(train: &[usize], lengths: &[usize], batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let mut order = train.to_vec();
+    let mut rng = Rng::new(seed, stream::BATCHES ^ ((epoch as u64 + 1) << 8));
+    rng.shuffle(&mut order);
+    let size = batch_size.max(1);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for pool in order.chunks_mut(size * 50) {
+        pool.sort_by_key(|&r| lengths[r]);
+        out.extend(pool.chunks(size).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut out);
+    out
+}
+
 fn index(rows: &[usize], device: Device) -> Tensor {
     let v: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
     Tensor::from_slice(&v).to_device(device)
@@ -146,6 +162,7 @@ pub fn fit_full(
     let mut head_opt = nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(&mlp.vs, opts.lr)?;
     let mut enc_opt = nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(backbone.var_store(), opts.encoder_lr)?;
     let valid_tokens: Vec<&[i64]> = valid.iter().map(|&r| tokens[r]).collect();
+    let lengths: Vec<usize> = tokens.iter().map(|t| t.len()).collect();
     let valid_labels = (!valid.is_empty()).then(|| labels.select(&index(valid, device)));
     let started = Instant::now();
     let mut report = FitReport::default();
@@ -153,7 +170,7 @@ pub fn fit_full(
     let mut since_best = 0;
     for epoch in 0..opts.epochs {
         let (mut sum, mut count) = (0.0, 0usize);
-        for batch in batches(train, opts.batch_size, opts.seed, epoch) {
+        for batch in length_batches(train, &lengths, opts.batch_size, opts.seed, epoch) {
             let items: Vec<&[i64]> = batch.iter().map(|&r| tokens[r]).collect();
             let pooled = backbone.pooled_t(&items, opts.max_length, true)?;
             let out = mlp.forward_t(&pooled, true);

@@ -405,9 +405,26 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
 
     // Embeddings of the frozen backbone: once, for every labelled row.
     let embed_started = Instant::now();
-    let bar = ctx.progress.records("embedding");
-    let x = backbone.embed_all(&tokens, max_length, batch_tokens, &mut |done| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
+    let cache_file = args.embedding_cache.as_ref().map(|dir| dir.join(format!("{}.safetensors", cache_key(&sha, max_length, long, &tokens))));
+    let cached = cache_file.as_ref().filter(|f| f.is_file()).and_then(|f| Tensor::read_safetensors(f).ok()).and_then(|mut t| t.pop()).map(|(_, x)| x);
+    let x = match cached {
+        Some(x) if x.size() == [n as i64, backbone.hidden_size()] => {
+            ctx.info(format!("embeddings from the cache {}", cache_file.as_ref().expect("cached").display()));
+            x
+        }
+        _ => {
+            let bar = ctx.progress.records("embedding");
+            let x = backbone.embed_all(&tokens, max_length, batch_tokens, &mut |done| bar.set_position(done as u64))?;
+            bar.finish_and_clear();
+            if let Some(file) = &cache_file {
+                std::fs::create_dir_all(file.parent().expect("a file in the cache folder"))?;
+                let tmp = file.with_extension("tmp");
+                Tensor::write_safetensors(&[("embeddings", &x)], &tmp)?;
+                std::fs::rename(&tmp, file)?;
+            }
+            x
+        }
+    };
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     ctx.info(format!(
         "embedded {n} rows with {} ({}-d) in {embed_seconds:.1} s ({truncated} truncated, {windowed} windowed at {max_length} tokens); split: {split_desc}, {}",
@@ -730,6 +747,20 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     ctx.write_summary(&metrics_file)
+}
+
+/// The name of cached embeddings: a hash of the weights, the window and every row's tokens.
+fn cache_key(weights_sha: &str, max_length: usize, long: encoder::LongPolicy, tokens: &[&[i64]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("biotorch-embeddings-v1 {weights_sha} {max_length} {long:?} {}\n", tokens.len()));
+    for t in tokens {
+        h.update((t.len() as u64).to_le_bytes());
+        for id in *t {
+            h.update(id.to_le_bytes());
+        }
+    }
+    format!("{:x}", h.finalize())
 }
 
 /// A heads-crate result, its usage errors marked as bad input (exit code 2).
