@@ -137,7 +137,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         bad_input!("-n 0: ask for at least one molecule");
     }
     let device = super::embed::parse_device(&args.device)?;
-    let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
+    let filter = args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
     if let Some(f) = &filter {
         if f.numerics().contains(&Numeric::SimRef) {
             bad_input!("--filter {}: sim_ref (similarity to a reference) is an `optimize --similar-to` value", f.text());
@@ -219,7 +219,8 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         let t = Instant::now();
         let drawn = generator.draw(first, n, &options)?;
         sampling_seconds += t.elapsed().as_secs_f64();
-        let df = score_round(&drawn, first, &mut stats, reference.as_ref(), filter.as_ref())?;
+        let stop = args.unique_valid.then_some(target);
+        let df = score_round(&drawn, first, &mut stats, reference.as_ref(), filter.as_ref(), stop)?;
         out.write(df)?;
         bar.set_position(if args.unique_valid { goal(&stats).min(target) } else { stats.samples });
     }
@@ -265,13 +266,15 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     ctx.write_summary(&summary)
 }
 
-/// Scores one round of samples, updates the running metrics and returns the round's rows.
+/// Scores one round of samples, updates the running metrics and returns the round's rows. With `stop`, the round
+/// ends at the sample that brings the valid unique molecules (those passing the filter, with one) to `stop`.
 pub(crate) fn score_round(
     drawn: &[(String, f64, bool)],
     first: u64,
     stats: &mut SetStats,
     reference: Option<&ReferenceSet>,
     filter: Option<&Filter>,
+    stop: Option<u64>,
 ) -> Result<DataFrame> {
     const PLOT_SAMPLE: usize = 20_000;
     let scored: Vec<Scored> = drawn
@@ -349,9 +352,15 @@ pub(crate) fn score_round(
             stats.passing += 1;
         }
         passes.push(pass);
+        let goal = if filter.is_some() { stats.passing } else { stats.unique() };
+        if stop.is_some_and(|n| goal >= n) {
+            break;
+        }
     }
-    let rows: Vec<&Scored> = scored.iter().collect();
-    let n = drawn.len();
+    let n = state.len();
+    let drawn = &drawn[..n];
+    let rows: Vec<&Scored> = scored.iter().take(n).collect();
+    let similarity: Vec<Option<f64>> = similarity.into_iter().take(n).collect();
     let mut columns = vec![
         Column::new("sample".into(), (first..first + n as u64).collect::<Vec<u64>>()),
         Column::new("smiles".into(), drawn.iter().map(|d| d.0.as_str()).collect::<Vec<_>>()),

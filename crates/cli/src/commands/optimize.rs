@@ -111,7 +111,10 @@ impl Objective {
 struct Candidate {
     smiles: String,
     scored: Scored,
+    /// The objective's value (0 for invalid molecules and failed hard constraints).
     score: f64,
+    /// `score`, or 0 when the diversity filter stopped rewarding the molecule's scaffold: what the agent learns from.
+    reward: f64,
     sim_ref: Option<f64>,
     meets: bool,
     nll: f64,
@@ -123,7 +126,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     }
     let device = super::embed::parse_device(&args.device)?;
     let objective = Objective::parse(&args.objective)?;
-    let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
+    let filter = args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
     if !(0.0..=1.0).contains(&args.keep) || args.keep == 0.0 {
         bad_input!("--keep {}: the fraction of each step's samples learned from must be in (0, 1]", args.keep);
     }
@@ -196,6 +199,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
                 Candidate {
                     smiles: smi.clone(),
                     score: raw * factor,
+                    reward: raw * factor,
                     meets: scored.valid && meets_filter && meets_sim,
                     sim_ref,
                     nll: s.nll,
@@ -209,7 +213,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
             if c.score >= args.scaffold_threshold {
                 let hits = scaffold_hits.entry(scaffold).or_default();
                 if *hits >= args.scaffold_bucket {
-                    c.score = 0.0;
+                    c.reward = 0.0;
                 } else {
                     *hits += 1;
                 }
@@ -226,7 +230,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
 
         // Hill-climb: learn from the top fraction by score.
         let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| candidates[b].reward.total_cmp(&candidates[a].reward).then(a.cmp(&b)));
         let keep = ((candidates.len() as f64 * args.keep).ceil() as usize).max(1);
         let kept: Vec<usize> = order.into_iter().take(keep).filter(|&i| samples[i].finished).collect();
         let mut loss_value = f64::NAN;
@@ -249,7 +253,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
             let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
             let prior_nll = prior.nll(&ids, &mask)?;
             let agent_nll = agent.nll_t(&ids, &mask, false)?;
-            let score = Tensor::from_slice(&kept.iter().map(|&i| candidates[i].score as f32).collect::<Vec<f32>>()).to_device(device);
+            let score = Tensor::from_slice(&kept.iter().map(|&i| candidates[i].reward as f32).collect::<Vec<f32>>()).to_device(device);
             let augmented = -prior_nll + score * args.sigma;
             let loss = (augmented - (-agent_nll)).square().mean(Kind::Float);
             opt.backward_step_clip_norm(&loss, 10.0);

@@ -1,0 +1,269 @@
+//! End-to-end tests of `biotorch chem`, `generate` and `optimize` on real molecules (data/demo) and the bundled
+//! smiles-small model: every input or sample is a row, invalid ones flagged; values equal the chem library's (which
+//! crates/chem/tests checks against PyPI RDKit); seeded runs reproduce; set metrics are counted over every sample.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use biotorch_io::polars::prelude::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_biotorch");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).arg("--threads").arg("2").args(args).env_remove("BIOTORCH_MODELS_PATH").output().expect("run biotorch")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "exit {:?}\n{}", o.status.code(), stderr(o));
+}
+
+fn usage_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "expected a usage error, got {:?}:\n{}", o.status.code(), stderr(o));
+    assert!(stderr(o).contains(needle), "expected {needle:?} in:\n{}", stderr(o));
+}
+
+fn read(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    let values = df.column(name).unwrap().str().unwrap().clone();
+    (0..values.len()).map(|i| values.get(i).map(str::to_owned)).collect()
+}
+
+fn floats(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
+    let col = df.column(name).unwrap().cast(&DataType::Float64).unwrap();
+    let values = col.f64().unwrap();
+    (0..values.len()).map(|i| values.get(i)).collect()
+}
+
+fn bools(df: &DataFrame, name: &str) -> Vec<Option<bool>> {
+    let values = df.column(name).unwrap().bool().unwrap().clone();
+    (0..values.len()).map(|i| values.get(i)).collect()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn chem_scores_every_molecule_and_flags_invalid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{ROOT}/data/demo/chembl_2000.csv")).unwrap();
+    let mut csv = String::from("id,smiles,qed,note\n");
+    let mut expected = Vec::new();
+    for (i, line) in text.lines().skip(1).take(300).enumerate() {
+        csv.push_str(&format!("m{i},\"{line}\",{i},n{i}\n"));
+        expected.push(line.to_string());
+    }
+    csv.push_str("bad1,C1CC,0,x\nbad2,c1ccccc1C(C)(C)(C)(C)C,0,y\n");
+    let input = dir.path().join("mols.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = dir.path().join("props.parquet");
+    let summary = dir.path().join("s.json");
+    let o = run(&["chem", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()]);
+    ok(&o);
+    let df = read(&out);
+    assert_eq!(df.height(), 302);
+    // Input columns pass through; the input's `qed` does not overwrite the computed one.
+    assert_eq!(strings(&df, "note")[5].as_deref(), Some("n5"));
+    assert_eq!(strings(&df, "input_qed")[7].as_deref(), Some("7"));
+    assert_eq!(strings(&df, "id")[0].as_deref(), Some("m0"));
+    let valid = bools(&df, "valid");
+    assert_eq!(valid[300], Some(false));
+    assert_eq!(valid[301], Some(false));
+    let reasons = strings(&df, "reason");
+    assert!(reasons[300].as_deref().unwrap().contains("unclosed ring"), "{:?}", reasons[300]);
+    assert!(reasons[301].as_deref().unwrap().contains("valence"), "{:?}", reasons[301]);
+    assert_eq!(floats(&df, "qed")[300], None);
+    // Every value equals the chem library's for the same molecule.
+    let (qed, sa, mw, logp) = (floats(&df, "qed"), floats(&df, "sa"), floats(&df, "mw"), floats(&df, "logp"));
+    let (canonical, scaffold) = (strings(&df, "canonical_smiles"), strings(&df, "scaffold"));
+    let pains = bools(&df, "pains");
+    for (i, smiles) in expected.iter().enumerate() {
+        let mol = biotorch_chem::Molecule::from_smiles(smiles).unwrap();
+        let p = mol.properties();
+        assert_eq!(valid[i], Some(true), "{smiles}");
+        assert_eq!((qed[i], sa[i], mw[i], logp[i]), (Some(p.qed), Some(p.sa), Some(p.mw), Some(p.logp)), "{smiles}");
+        assert_eq!(canonical[i].as_deref(), Some(mol.canonical_smiles(true).as_str()));
+        assert_eq!(scaffold[i].as_deref(), Some(mol.murcko_scaffold().as_str()));
+        assert_eq!(pains[i], Some(mol.structural_alerts().pains()));
+    }
+    let s = json(&summary);
+    assert_eq!((s["records"].as_u64(), s["valid"].as_u64(), s["invalid"].as_u64()), (Some(302), Some(300), Some(2)));
+
+    // A FASTA file is refused with a usage error.
+    let o = run(&["chem", &format!("{ROOT}/data/demo/swissprot_100.fasta"), "-o", out.to_str().unwrap()]);
+    usage_error(&o, "reads molecules");
+}
+
+fn generate(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value, Output) {
+    let out = dir.join(format!("{name}.parquet"));
+    let summary = dir.join(format!("{name}.json"));
+    let mut args = vec!["generate", "--model", "smiles-small", "-o", out.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()];
+    args.extend(extra);
+    let o = run(&args);
+    ok(&o);
+    let s = json(&summary);
+    (out, s, o)
+}
+
+#[test]
+fn generate_is_seeded_counts_every_sample_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A small training set: the first 3,000 molecules the model was trained on.
+    let train = d.join("train.smi");
+    let text = {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(format!("{ROOT}/data/train/moses_train_every5th.csv.gz")).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    let train_mols: Vec<&str> = text.lines().skip(1).take(3000).collect();
+    std::fs::write(&train, train_mols.join("\n") + "\n").unwrap();
+
+    let (a, sa, o) = generate(d, "a", &["-n", "300", "--seed", "7", "--train-set", train.to_str().unwrap()]);
+    assert!(stderr(&o).contains("validity"), "{}", stderr(&o));
+    let (b, _, _) = generate(d, "b", &["-n", "300", "--seed", "7", "--train-set", train.to_str().unwrap(), "--batch-size", "64"]);
+    let (c, _, _) = generate(d, "c", &["-n", "300", "--seed", "7", "--no-cache"]);
+    let (other, _, _) = generate(d, "other", &["-n", "300", "--seed", "8"]);
+    let (dfa, dfb, dfc) = (read(&a), read(&b), read(&c));
+    assert_eq!(dfa.height(), 300, "every raw sample is a row");
+    // Same seed: same samples whatever the batch size or the KV cache.
+    assert_eq!(strings(&dfa, "smiles"), strings(&dfb, "smiles"));
+    assert_eq!(strings(&dfa, "smiles"), strings(&dfc, "smiles"));
+    assert_ne!(strings(&dfa, "smiles"), strings(&read(&other), "smiles"));
+    let (na, nc) = (floats(&dfa, "nll"), floats(&dfc, "nll"));
+    for (x, y) in na.iter().zip(&nc) {
+        assert!((x.unwrap() - y.unwrap()).abs() < 1e-3, "{x:?} vs {y:?}");
+    }
+
+    // States: valid / invalid / duplicate, consistent with validity, canonical SMILES and the summary.
+    let state = strings(&dfa, "state");
+    let canonical = strings(&dfa, "canonical_smiles");
+    let mut seen = HashSet::new();
+    let (mut valid, mut invalid) = (0u64, 0u64);
+    for (s, c) in state.iter().zip(&canonical) {
+        match (s.as_deref(), c) {
+            (Some("invalid"), None) => invalid += 1,
+            (Some("valid"), Some(c)) => {
+                assert!(seen.insert(c.clone()), "{c} marked valid twice");
+                valid += 1;
+            }
+            (Some("duplicate"), Some(c)) => {
+                assert!(seen.contains(c), "{c} is a duplicate of nothing");
+                valid += 1;
+            }
+            other => panic!("state {other:?}"),
+        }
+    }
+    assert_eq!(valid + invalid, 300);
+    assert_eq!(sa["valid"].as_u64(), Some(valid));
+    assert!((sa["validity"].as_f64().unwrap() - valid as f64 / 300.0).abs() < 1e-12);
+    assert!(valid >= 240, "the bundled model is > 0.9 valid; got {valid} of 300");
+    // Novelty: a valid molecule is novel exactly when it is not in the training set.
+    let train_canonical: HashSet<String> = train_mols
+        .iter()
+        .filter_map(|s| biotorch_chem::Molecule::from_smiles(s).ok())
+        .map(|m| m.canonical_smiles(true))
+        .collect();
+    let novel = bools(&dfa, "novel");
+    let unique_novel = state
+        .iter()
+        .zip(&canonical)
+        .zip(&novel)
+        .filter(|((s, c), n)| {
+            if let (Some(c), Some(n)) = (c, n) {
+                assert_eq!(*n, !train_canonical.contains(c), "{c}");
+            }
+            s.as_deref() == Some("valid") && n == &&Some(true)
+        })
+        .count();
+    assert!((sa["novelty"].as_f64().unwrap() - unique_novel as f64 / seen.len() as f64).abs() < 1e-12);
+    let sim = floats(&dfa, "max_train_similarity");
+    assert!(sim.iter().zip(&canonical).all(|(s, c)| s.is_some() == c.is_some()));
+    assert!(sim.iter().flatten().all(|s| (0.0..=1.0).contains(s)));
+
+    // --filter marks the molecules that pass; --unique-valid keeps sampling until N pass.
+    let (f, sf, _) = generate(d, "f", &["-n", "50", "--seed", "3", "--unique-valid", "--filter", "qed > 0.7 and mw < 400 and not pains"]);
+    let df = read(&f);
+    let passes = bools(&df, "passes");
+    let (qed, mw, pains) = (floats(&df, "qed"), floats(&df, "mw"), bools(&df, "pains"));
+    let state = strings(&df, "state");
+    let mut n_pass = 0;
+    for i in 0..df.height() {
+        let expect = state[i].as_deref() == Some("valid") && qed[i].unwrap() > 0.7 && mw[i].unwrap() < 400.0 && pains[i] == Some(false);
+        assert_eq!(passes[i], Some(expect), "row {i}");
+        n_pass += usize::from(expect);
+    }
+    assert_eq!(n_pass, 50);
+    assert_eq!(sf["passing_filter"].as_u64(), Some(50));
+    assert!(df.height() > 50);
+
+    // Errors: a filter that does not parse, a filter on novelty without a training set, a model that is not a decoder.
+    let out = d.join("x.parquet");
+    let o = run(&["generate", "--model", "smiles-small", "-n", "5", "-o", out.to_str().unwrap(), "--filter", "qed > 0.5 and mww < 3"]);
+    usage_error(&o, "unknown property `mww`");
+    assert!(stderr(&o).contains('^'), "{}", stderr(&o));
+    let o = run(&["generate", "--model", "smiles-small", "-n", "5", "-o", out.to_str().unwrap(), "--filter", "novel"]);
+    usage_error(&o, "need --train-set");
+    let o = run(&["generate", "--model", "protein-small", "-n", "5", "-o", out.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("protein-small"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn optimize_raises_the_score_and_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let go = |name: &str| {
+        let out = d.join(format!("{name}.parquet"));
+        let summary = d.join(format!("{name}.json"));
+        let o = run(&[
+            "optimize", "--model", "smiles-small", "--objective", "qed + 0.5*sim_ref", "--similar-to", "CC(=O)Nc1ccc(O)cc1",
+            "--min-similarity", "0.3", "--steps", "12", "--batch-size", "48", "--lr", "1e-3", "--seed", "4", "--top", "20",
+            "-o", out.to_str().unwrap(), "--summary-json", summary.to_str().unwrap(),
+        ]);
+        ok(&o);
+        (out, json(&summary))
+    };
+    let (a, sa) = go("a");
+    let (b, _) = go("b");
+    let (dfa, dfb) = (read(&a), read(&b));
+    assert_eq!(strings(&dfa, "smiles"), strings(&dfb, "smiles"), "same seed, same run");
+    assert_eq!(dfa.height(), 20);
+    let score = floats(&dfa, "score");
+    let meets = bools(&dfa, "meets_constraints");
+    // Ranked: molecules meeting the constraints first, then by score.
+    for i in 1..score.len() {
+        assert!(meets[i - 1] > meets[i] || (meets[i - 1] == meets[i] && score[i - 1] >= score[i]), "row {i}");
+    }
+    for ((s, q), r) in score.iter().zip(floats(&dfa, "qed")).zip(floats(&dfa, "sim_ref")) {
+        let (q, r) = (q.unwrap(), r.unwrap());
+        let expected = (q + 0.5 * r) * (r / 0.3).min(1.0);
+        assert!((s.unwrap() - expected).abs() < 1e-9, "{s:?} vs {expected}");
+    }
+    let steps = read(&d.join("a.steps.parquet"));
+    assert_eq!(steps.height(), 12);
+    assert!(d.join("a.steps.png").is_file());
+    let mean = floats(&steps, "mean_score");
+    let early = (mean[0].unwrap() + mean[1].unwrap() + mean[2].unwrap()) / 3.0;
+    let late = (mean[9].unwrap() + mean[10].unwrap() + mean[11].unwrap()) / 3.0;
+    assert!(late > early, "the mean score rises: {mean:?}");
+    assert!(sa["best_score"].as_f64().unwrap() >= score[0].unwrap() - 1e-12 || meets[0] == Some(true));
+
+    let out = d.join("x.parquet");
+    usage_error(&run(&["optimize", "--model", "smiles-small", "--objective", "qed + mww", "-o", out.to_str().unwrap()]), "unknown property `mww`");
+    usage_error(&run(&["optimize", "--model", "smiles-small", "--objective", "sim_ref", "-o", out.to_str().unwrap()]), "--similar-to");
+}
