@@ -321,6 +321,25 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
     mlm[2] = "mlm";
     usage_error(&run(&mlm), "trains with --objective clm, not mlm");
 
+    // SMILES enumeration: the same run with --augment trains on other SMILES of the same molecules (other training
+    // losses, same validation records), is recorded in the settings and is reproducible.
+    let aug = dir.path().join("aug");
+    let mut with_aug = args.clone();
+    with_aug[8] = aug.to_str().unwrap();
+    with_aug.push("--augment");
+    ok(&run(&with_aug));
+    let aug_metrics = metrics(&aug);
+    let (plain_loss, aug_loss) = (column(&df, "train_loss"), column(&aug_metrics, "train_loss"));
+    assert_ne!(plain_loss[3], aug_loss[3], "augmented batches differ");
+    assert_eq!(json(&aug.join("biotorch.json"))["training"]["config"]["augment"], true);
+    let aug2 = dir.path().join("aug2");
+    with_aug[8] = aug2.to_str().unwrap();
+    ok(&run(&with_aug));
+    assert_eq!(column(&metrics(&aug2), "train_loss"), aug_loss);
+    let aug3 = dir.path().join("aug3");
+    let mlm_aug = ["train", "--objective", "mlm", "--arch", "esm2-tiny", "--train", csv, "-o", aug3.to_str().unwrap(), "--augment"];
+    usage_error(&run(&mlm_aug), "--augment");
+
     // --init continues from the trained folder; a molecule the vocabulary lacks is refused with its line.
     let more = dir.path().join("more");
     let mut init = vec!["train", "--objective", "clm", "--init", full.to_str().unwrap(), "--train", csv, "-o", more.to_str().unwrap()];
@@ -328,9 +347,10 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
     ok(&run(&init));
     let odd = dir.path().join("odd.smi");
     std::fs::write(&odd, "CCO\nc1ccccc1\nCC[Se]C\n").unwrap();
+    let bad_out = dir.path().join("bad");
     let mut bad = init.clone();
     bad[6] = odd.to_str().unwrap();
-    bad[8] = dir.path().join("bad").to_str().unwrap();
+    bad[8] = bad_out.to_str().unwrap();
     let o = run(&bad);
     usage_error(&o, "line 3");
     assert!(stderr(&o).contains("[Se]"), "{}", stderr(&o));

@@ -104,6 +104,10 @@ pub struct TrainConfig {
     pub valid_fraction: f64,
     /// Fraction of tokens selected for the masked-LM loss.
     pub mask_prob: f64,
+    /// Causal LM on SMILES: each training record is replaced, in each epoch, by a randomized
+    /// SMILES of the same molecule (SMILES enumeration); validation keeps the SMILES as given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub augment: bool,
 }
 
 impl Default for TrainConfig {
@@ -131,6 +135,7 @@ impl Default for TrainConfig {
             lookahead: 1024,
             valid_fraction: 0.05,
             mask_prob: 0.15,
+            augment: false,
         }
     }
 }
@@ -157,6 +162,9 @@ impl TrainConfig {
         }
         if self.steps == Some(0) || self.epochs == Some(0) {
             return bad("--steps and --epochs must be at least 1".into());
+        }
+        if self.augment && self.objective != ObjectiveKind::Clm {
+            return bad("SMILES augmentation (--augment) is for causal-LM training on SMILES (--objective clm)".into());
         }
         if self.eval_every == 0 || self.save_every == 0 {
             return bad("--eval-every and --save-every must be at least 1".into());

@@ -32,11 +32,13 @@ pub struct DataInfo {
     pub holdout_fraction: Option<f64>,
 }
 
-/// Token ids of every record of a file (special tokens not added).
+/// Token ids of every record of a file (special tokens not added), and for SMILES files the
+/// text of each record too (for augmentation).
 #[derive(Debug, Clone)]
 pub struct Dataset {
     info: DataInfo,
     sequences: Vec<Vec<u32>>,
+    texts: Option<Vec<String>>,
 }
 
 impl Dataset {
@@ -105,6 +107,7 @@ impl Dataset {
             ..SmilesOptions::default()
         };
         let mut sequences = Vec::new();
+        let mut texts = Vec::new();
         for record in SmilesReader::open(path, &options)? {
             let record = record?;
             let ids = tokenizer
@@ -120,8 +123,23 @@ impl Dataset {
                             .map_or_else(|| format!("{}", record.index + 1), |id| format!("\"{id}\""))
                     ),
                 })?;
+            if let Some(unk) = tokenizer.unk_id().filter(|u| ids.contains(u)) {
+                let token = biotorch_tokenizers::SmilesTokenizer::tokenize(&record.smiles)
+                    .ok()
+                    .and_then(|tokens| tokens.into_iter().find(|t| tokenizer.token_to_id(t).is_none_or(|id| id == unk)))
+                    .unwrap_or("?")
+                    .to_string();
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "line {}: {:?}: the token {token} is not in the model's SMILES vocabulary",
+                        record.line, record.smiles
+                    ),
+                });
+            }
             if !ids.is_empty() {
                 sequences.push(ids);
+                texts.push(record.smiles);
             }
         }
         if sequences.is_empty() {
@@ -130,7 +148,9 @@ impl Dataset {
                 reason: "no molecules to train on".into(),
             });
         }
-        Ok(Self::new(path.display().to_string(), sha256, sequences))
+        let mut data = Self::new(path.display().to_string(), sha256, sequences);
+        data.texts = Some(texts);
+        Ok(data)
     }
 
     /// A dataset from token ids already at hand (`name` and `sha256` are recorded as given).
@@ -153,6 +173,7 @@ impl Dataset {
                 holdout_fraction: None,
             },
             sequences,
+            texts: None,
         }
     }
 
@@ -193,17 +214,27 @@ impl Dataset {
         }
         let mut train = Vec::with_capacity(n);
         let mut valid = Vec::new();
+        let (mut train_texts, mut valid_texts) = (Vec::new(), Vec::new());
+        let mut texts = self.texts.map(Vec::into_iter);
         for (seq, h) in self.sequences.into_iter().zip(held) {
+            let text = texts.as_mut().and_then(Iterator::next);
             if h {
                 valid.push(seq);
+                valid_texts.extend(text);
             } else {
                 train.push(seq);
+                train_texts.extend(text);
             }
         }
+        let has_texts = texts.is_some();
         let mut train = Self::new(self.info.path.clone(), self.info.sha256.clone(), train);
         train.info.holdout_fraction = None;
         let mut valid = Self::new(self.info.path, self.info.sha256, valid);
         valid.info.holdout_fraction = Some(fraction);
+        if has_texts {
+            train.texts = Some(train_texts);
+            valid.texts = Some(valid_texts);
+        }
         Ok((train, valid))
     }
 
@@ -212,6 +243,10 @@ impl Dataset {
     /// molecule, and the model would learn to end strings anywhere.
     pub fn drop_longer_than(&mut self, max_tokens: usize) -> usize {
         let before = self.sequences.len();
+        if let Some(texts) = &mut self.texts {
+            let mut keep = self.sequences.iter().map(|s| s.len() <= max_tokens);
+            texts.retain(|_| keep.next().unwrap_or(false));
+        }
         self.sequences.retain(|s| s.len() <= max_tokens);
         let dropped = before - self.sequences.len();
         if dropped > 0 {
@@ -231,6 +266,11 @@ impl Dataset {
 
     pub fn is_empty(&self) -> bool {
         self.sequences.is_empty()
+    }
+
+    /// The text of record `i` (SMILES datasets; `None` for FASTA and token-id datasets).
+    pub fn text(&self, i: usize) -> Option<&str> {
+        self.texts.as_ref().map(|t| t[i].as_str())
     }
 
     /// The token ids of record `i`, special tokens not added.

@@ -57,7 +57,7 @@ pub use config::{
 pub use data::{sha256_file, DataInfo, Dataset};
 pub use error::{Error, Result};
 pub use metrics::{write_metrics, MetricsRow};
-pub use model::LanguageModel;
+pub use model::{Augment, LanguageModel};
 pub use objective::{CausalLm, MaskedLm, Objective, IGNORE_INDEX};
 pub use optim::{decays, AdamW};
 pub use rng::Rng;

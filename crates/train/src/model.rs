@@ -7,6 +7,13 @@ use tch::{nn, Tensor};
 
 use crate::error::Result;
 
+/// Another text for a training record, e.g. a randomized SMILES of the same molecule (SMILES
+/// enumeration), drawn from `seed`; `None` keeps the record as it is. Implemented by callers
+/// (the CLI, with RDKit), so that this crate needs no chemistry.
+pub trait Augment: Send + Sync {
+    fn variant(&self, text: &str, seed: u64) -> Option<String>;
+}
+
 /// A model that maps token ids to next-token or masked-token logits.
 ///
 /// Implemented for [`Esm2`] (masked LM) and [`SmilesGpt`] (causal LM).

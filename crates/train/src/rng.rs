@@ -12,6 +12,7 @@ pub(crate) mod stream {
     pub(crate) const DROPOUT: u64 = 6;
     pub(crate) const VALID_CROP: u64 = 7;
     pub(crate) const VALID_MASK: u64 = 8;
+    pub(crate) const AUGMENT: u64 = 9;
 }
 
 /// SplitMix64's output function: a bijective 64-bit mixer.

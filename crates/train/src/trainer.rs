@@ -28,7 +28,7 @@ use crate::config::TrainConfig;
 use crate::data::{plan_epoch, plan_eval, Dataset};
 use crate::error::{Error, Result};
 use crate::metrics::{write_metrics, MetricsRow};
-use crate::model::LanguageModel;
+use crate::model::{Augment, LanguageModel};
 use crate::objective::{Objective, IGNORE_INDEX};
 use crate::optim::AdamW;
 use crate::rng::{stream, Rng};
@@ -109,6 +109,7 @@ pub struct Trainer<M: LanguageModel> {
     plan: Option<(u64, Vec<Vec<u32>>)>,
     specials: (u32, u32, u32),
     last_checkpoint: Option<u64>,
+    augment: Option<Box<dyn Augment>>,
 }
 
 impl<M: LanguageModel> Trainer<M> {
@@ -274,6 +275,7 @@ impl<M: LanguageModel> Trainer<M> {
             plan: None,
             specials: (start, end, pad),
             last_checkpoint,
+            augment: None,
         };
         let seed = trainer.config.seed;
         trainer.valid_batches = plan_eval(&valid_lengths, trainer.config.batch_tokens)
@@ -284,11 +286,19 @@ impl<M: LanguageModel> Trainer<M> {
                     records,
                     |r| Rng::at(seed, &[stream::VALID_CROP, u64::from(r)]),
                     |r| Rng::at(seed, &[stream::VALID_MASK, u64::from(r)]),
+                    None,
                 )
             })
             .collect();
         trainer.total_steps = trainer.compute_total_steps();
         Ok(trainer)
+    }
+
+    /// Sets how training records are varied when the settings ask for augmentation
+    /// (`augment`); without one, such a run fails to start.
+    pub fn with_augmentation(mut self, augment: Box<dyn Augment>) -> Self {
+        self.augment = Some(augment);
+        self
     }
 
     /// Stops this call of [`Trainer::run`] after `steps` optimizer steps (with a checkpoint),
@@ -356,13 +366,15 @@ impl<M: LanguageModel> Trainer<M> {
         records: &[u32],
         crop_rng: impl Fn(u32) -> Rng,
         mask_rng: impl Fn(u32) -> Rng,
+        augment_epoch: Option<u64>,
     ) -> Prepared {
         let (start, end, pad) = self.specials;
         let max_len = self.config.max_length;
         let rows: Vec<(Vec<i64>, Vec<i64>)> = records
             .iter()
             .map(|&r| {
-                let seq = data.sequence(r as usize);
+                let varied = self.varied(data, r, augment_epoch);
+                let seq = varied.as_deref().unwrap_or_else(|| data.sequence(r as usize));
                 let offset = if seq.len() > max_len {
                     crop_rng(r).below((seq.len() - max_len + 1) as u64) as usize
                 } else {
@@ -399,6 +411,21 @@ impl<M: LanguageModel> Trainer<M> {
             tokens,
             targets,
         }
+    }
+
+    /// The token ids of a variant of record `r` for epoch `epoch` when augmenting: drawn from
+    /// (seed, epoch, record); `None` (the record as it is) when the variant does not tokenize
+    /// or is longer than `max_length`.
+    fn varied(&self, data: &Dataset, r: u32, epoch: Option<u64>) -> Option<Vec<u32>> {
+        let (epoch, augment) = (epoch?, self.augment.as_ref()?);
+        if !self.config.augment {
+            return None;
+        }
+        let text = data.text(r as usize)?;
+        let seed = Rng::at(self.config.seed, &[stream::AUGMENT, epoch, u64::from(r)]).next_u64();
+        let ids = self.tokenizer.encode_no_special(&augment.variant(text, seed)?).ok()?;
+        let unknown = self.tokenizer.unk_id().is_some_and(|u| ids.contains(&u));
+        (!ids.is_empty() && !unknown && ids.len() <= self.config.max_length).then_some(ids)
     }
 
     /// Summed cross-entropy over the targets of a batch, and the number predicted right. The
@@ -487,6 +514,11 @@ impl<M: LanguageModel> Trainer<M> {
     /// Runs until the last step, early stopping, or [`Trainer::stop_after`]. Errors leave the
     /// last checkpoint as it was.
     pub fn run(&mut self, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Summary> {
+        if self.config.augment && (self.augment.is_none() || self.train.text(0).is_none()) {
+            return Err(Error::Setting(
+                "augmentation is on but the trainer has no augmenter or the data no texts (SMILES files only)".into(),
+            ));
+        }
         let started = Instant::now();
         let seconds_before = self.state.seconds;
         let tokens_before = self.state.tokens;
@@ -548,6 +580,7 @@ impl<M: LanguageModel> Trainer<M> {
                         records,
                         |r| Rng::at(seed, &[stream::CROP, e, u64::from(r)]),
                         |r| Rng::at(seed, &[stream::MASK, e, u64::from(r)]),
+                        Some(e),
                     );
                     (*epoch, *index, batch)
                 })

@@ -91,6 +91,9 @@ fn settings(args: &TrainArgs, base: TrainConfig) -> TrainConfig {
         ($($field:ident),*) => { $( if let Some(v) = args.$field { c.$field = v; } )* };
     }
     set!(lr, batch_tokens, accumulate, clip, weight_decay, eval_every, save_every, seed, max_length, valid_fraction);
+    if args.augment {
+        c.augment = true;
+    }
     if let Some(s) = args.schedule {
         c.schedule = match s {
             ScheduleArg::Cosine => Schedule::Cosine,
@@ -338,7 +341,17 @@ fn start_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Re
     let (train, valid) = clm_data(ctx, args, train_path, args.valid.as_deref(), tokenizer.as_ref(), &config)?;
     describe_data(ctx, args, "LlamaForCausalLM", &source, train_path, &train, &valid, &config);
     let provenance = Provenance { command, model_source: source };
-    Ok(Trainer::new(model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, provenance)?)
+    let trainer = Trainer::new(model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, provenance)?;
+    Ok(trainer.with_augmentation(Box::new(RandomSmiles)))
+}
+
+/// SMILES enumeration for `--augment`: a randomized SMILES of the same molecule (RDKit, seeded).
+struct RandomSmiles;
+
+impl biotorch_train::Augment for RandomSmiles {
+    fn variant(&self, text: &str, seed: u64) -> Option<String> {
+        biotorch_chem::Molecule::from_smiles(text).ok()?.try_randomized_smiles(seed).ok()
+    }
 }
 
 fn resume_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<SmilesGpt>> {
@@ -354,7 +367,8 @@ fn resume_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> R
     let (train, valid) = clm_data(ctx, args, &train_path, valid_path.as_deref(), tokenizer.as_ref(), &config)?;
     ctx.info(format!("resuming {} at step {} from {}", state.model_source, state.step, checkpoint.dir.display()));
     let model = checkpoint.load_smiles_gpt(device)?;
-    Ok(Trainer::resume(checkpoint, model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, command)?)
+    let trainer = Trainer::resume(checkpoint, model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, command)?;
+    Ok(trainer.with_augmentation(Box::new(RandomSmiles)))
 }
 
 fn train_with_progress<M: LanguageModel>(ctx: &Ctx, trainer: &mut Trainer<M>) -> Result<Summary> {
