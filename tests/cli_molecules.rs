@@ -99,6 +99,19 @@ fn chem_scores_every_molecule_and_flags_invalid_ones() {
     let s = json(&summary);
     assert_eq!((s["records"].as_u64(), s["valid"].as_u64(), s["invalid"].as_u64()), (Some(302), Some(300), Some(2)));
 
+    // Two shards into a dataset directory, merged, equal the single run.
+    let parts = dir.path().join("parts");
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        ok(&run(&["chem", input.to_str().unwrap(), "--shard", &shard, "-o", &format!("{}/", parts.display())]));
+    }
+    let merged = dir.path().join("merged.parquet");
+    ok(&run(&["merge", parts.to_str().unwrap(), "-o", merged.to_str().unwrap()]));
+    let m = read(&merged);
+    assert_eq!(m.height(), 302);
+    assert_eq!(strings(&m, "canonical_smiles"), canonical);
+    assert_eq!(floats(&m, "qed"), qed);
+
     // A FASTA file is refused with a usage error.
     let o = run(&["chem", &format!("{ROOT}/data/demo/swissprot_100.fasta"), "-o", out.to_str().unwrap()]);
     usage_error(&o, "reads molecules");

@@ -32,8 +32,12 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     let out_names: Vec<String> =
         input_columns.iter().map(|c| if reserved(c) { format!("input_{c}") } else { c.clone() }).collect();
 
-    let mut out = TableOut::new(&args.output, "chem", &args.input.input)
+    let shard = input::shard(&args.input);
+    let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
+    let mut out = TableOut::new(&path, "chem", &args.input.input)
+        .with_shard(shard.as_ref())
         .with_metadata("biotorch.rdkit", biotorch_chem::rdkit_version().to_string());
+    let mut seen = 0u64;
     let bar = ctx.progress.records("molecules");
     let (mut n, mut valid) = (0u64, 0u64);
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
@@ -43,12 +47,18 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     loop {
         batch.clear();
         for record in reader.by_ref() {
-            batch.push(record?);
+            let record = record?;
+            seen += 1;
+            // Rows without an id are assigned by their SMILES under --shard-by id.
+            if shard.as_ref().is_none_or(|s| s.keep(record.index, record.id.as_deref().unwrap_or(&record.smiles))) {
+                batch.push(record);
+            }
             if batch.len() == BATCH {
                 break;
             }
         }
-        if batch.is_empty() {
+        // An empty shard still writes its (empty) part, with the full schema.
+        if batch.is_empty() && (seen == 0 || out.is_started()) {
             break;
         }
         let smiles: Vec<&str> = batch.iter().map(|r| r.smiles.as_str()).collect();
@@ -81,14 +91,14 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    if n == 0 {
+    if seen == 0 {
         bad_input!("{}: no molecules in the input", args.input.input.display());
     }
     let (path, rows) = out.finish()?;
     ctx.info(format!(
         "{}: {n} molecules, {valid} valid ({:.2}%), {} invalid; {pains} match a PAINS alert; mean QED {:.3}; wrote {} ({rows} rows)",
         args.input.input.display(),
-        100.0 * valid as f64 / n as f64,
+        100.0 * valid as f64 / n.max(1) as f64,
         n - valid,
         if valid > 0 { qed_sum / valid as f64 } else { f64::NAN },
         path.display()
@@ -102,7 +112,7 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
         "records": n,
         "valid": valid,
         "invalid": n - valid,
-        "validity": valid as f64 / n as f64,
+        "validity": if n > 0 { Some(valid as f64 / n as f64) } else { None },
         "pains": pains,
         "mean_qed": if valid > 0 { Some(qed_sum / valid as f64) } else { None },
         "invalid_reasons": reasons,

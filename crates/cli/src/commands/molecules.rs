@@ -34,26 +34,31 @@ pub(crate) struct Scored {
 }
 
 impl Scored {
-    /// Parses, sanitizes and describes `smiles`; with `fingerprint`, keeps its Morgan fingerprint too.
+    /// Parses, sanitizes and describes `smiles`; with `fingerprint`, keeps its Morgan fingerprint too. A molecule
+    /// that parses but on which RDKit then fails (say, while kekulizing a copy for QED) is invalid too, with that
+    /// reason: a row, never a crash.
     pub(crate) fn new(smiles: &str, fingerprint: bool) -> Scored {
-        match Molecule::from_smiles(smiles) {
-            Err(e) => Scored { valid: false, reason: Some(e.reason().to_string()), ..Scored::default() },
-            Ok(mol) => {
-                let alerts = mol.structural_alerts();
-                let names: Vec<&str> = alerts.pains.iter().chain(alerts.brenk.iter()).map(String::as_str).collect();
-                Scored {
-                    valid: true,
-                    reason: None,
-                    canonical: Some(mol.canonical_smiles(true)),
-                    props: Some(mol.properties()),
-                    scaffold: Some(mol.murcko_scaffold()),
-                    pains: Some(alerts.pains()),
-                    brenk: Some(alerts.brenk()),
-                    alerts: Some(names.join("; ")),
-                    fingerprint: fingerprint.then(|| mol.morgan_fingerprint(FP_RADIUS, FP_BITS)),
-                }
-            }
-        }
+        let invalid = |reason: String| Scored { valid: false, reason: Some(reason), ..Scored::default() };
+        let mol = match Molecule::from_smiles(smiles) {
+            Ok(mol) => mol,
+            Err(e) => return invalid(e.reason().to_string()),
+        };
+        let described = (|| -> biotorch_chem::Result<Scored> {
+            let alerts = mol.try_structural_alerts()?;
+            let names: Vec<&str> = alerts.pains.iter().chain(alerts.brenk.iter()).map(String::as_str).collect();
+            Ok(Scored {
+                valid: true,
+                reason: None,
+                canonical: Some(mol.try_canonical_smiles(true)?),
+                props: Some(mol.try_properties()?),
+                scaffold: Some(mol.try_murcko_scaffold()?),
+                pains: Some(alerts.pains()),
+                brenk: Some(alerts.brenk()),
+                alerts: Some(names.join("; ")),
+                fingerprint: if fingerprint { Some(mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS)?) } else { None },
+            })
+        })();
+        described.unwrap_or_else(|e| invalid(format!("RDKit failed on the parsed molecule: {}", e.reason())))
     }
 
     fn prop<T>(&self, f: impl Fn(&Properties) -> T) -> Option<T> {
@@ -184,9 +189,9 @@ impl ReferenceSet {
                 .map(|(i, s)| {
                     let at = c * 16_384 + i;
                     let mol = Molecule::from_smiles(s).ok()?;
-                    let fp = (at % fp_every == 0).then(|| mol.morgan_fingerprint(FP_RADIUS, FP_BITS));
-                    let props = (at % plot_every == 0).then(|| mol.properties());
-                    Some((mol.canonical_smiles(true), fp, props))
+                    let fp = if at % fp_every == 0 { Some(mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS).ok()?) } else { None };
+                    let props = if at % plot_every == 0 { mol.try_properties().ok() } else { None };
+                    Some((mol.try_canonical_smiles(true).ok()?, fp, props))
                 })
                 .collect();
             for (can, fp, props) in done.into_iter().flatten() {

@@ -137,7 +137,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         Some(smiles) => {
             let mol = Molecule::from_smiles(smiles)
                 .map_err(|e| crate::exit::BadInput(format!("--similar-to {smiles}: not a valid molecule: {}", e.reason())))?;
-            Some(mol.morgan_fingerprint(FP_RADIUS, FP_BITS))
+            Some(mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS).map_err(|e| crate::exit::BadInput(format!("--similar-to {smiles}: {}", e.reason())))?)
         }
         None => None,
     };
