@@ -169,3 +169,41 @@ fn finetune_and_predict_refuse_bad_usage_with_exit_code_2() {
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!dir.path().join("x.parquet").exists());
 }
+
+#[test]
+fn full_fine_tuning_saves_its_encoder_and_scaffold_folds_report_out_of_fold_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    ok(&[
+        "finetune", "--model", "smiles-small", "--data", &data("huuskonen_solubility_1282.csv"), "--target", "logS",
+        "--split", "column", "--mode", "full", "--train-layers", "2", "--epochs", "3", "--device", "cpu", "-o",
+        full.to_str().unwrap(),
+    ]);
+    assert!(full.join("encoder-0/model.safetensors").is_file());
+    let spec: Value = serde_json::from_slice(&std::fs::read(full.join("head.json")).unwrap()).unwrap();
+    assert_eq!(spec["mode"], "full");
+    assert_eq!(spec["train_layers"], 2);
+    let m = metrics(&full);
+    assert!(metric(&m, "logS", "head", "rmse") < metric(&m, "logS", "trivial", "rmse"));
+    let input = dir.path().join("m.csv");
+    std::fs::write(&input, "smiles\nCCO\nc1ccccc1\n").unwrap();
+    let pred = dir.path().join("p.parquet");
+    ok(&["predict", "--model", full.to_str().unwrap(), input.to_str().unwrap(), "-o", pred.to_str().unwrap(), "--device", "cpu"]);
+    assert_eq!(read(&pred).column("logS_pred").unwrap().f64().unwrap().null_count(), 0);
+
+    // Two targets at once (regression and 3 classes), 3 scaffold folds: the head is the folds' ensemble.
+    let folds = dir.path().join("folds");
+    let out = ok(&[
+        "finetune", "--model", "smiles-small", "--data", &data("huuskonen_solubility_1282.csv"), "--target",
+        "logS,sol_class", "--split", "scaffold", "--folds", "3", "--device", "cpu", "-o", folds.to_str().unwrap(),
+    ]);
+    let m = metrics(&folds);
+    assert_eq!(m["evaluated_on"], "out-of-fold");
+    assert_eq!(metric(&m, "logS", "head", "n") as usize, 1199, "{out}");
+    assert!(metric(&m, "logS", "head", "r2") > 0.3, "{out}");
+    assert!(metric(&m, "sol_class", "head", "accuracy") > metric(&m, "sol_class", "trivial", "accuracy"), "{out}");
+    let spec: Value = serde_json::from_slice(&std::fs::read(folds.join("head.json")).unwrap()).unwrap();
+    assert_eq!(spec["members"], 3);
+    assert_eq!(spec["targets"][1]["classes"].as_array().unwrap().len(), 3);
+    assert!(folds.join("roc_sol_class.png").is_file() && folds.join("scatter_logS.png").is_file());
+}
