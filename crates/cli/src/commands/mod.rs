@@ -3,14 +3,10 @@
 mod chem;
 mod embed;
 mod finetune;
-mod finetune;
-mod finetune;
 mod merge;
 mod generate;
 mod molecules;
 mod models;
-mod predict;
-mod predict;
 mod optimize;
 mod predict;
 mod stats;
@@ -62,10 +58,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&ctx, args),
         Command::Models(args) => models::run(&ctx, args),
         Command::Merge(args) => merge::run(&ctx, args),
-        Command::Finetune(args) => finetune::run(&ctx, args),
-        Command::Predict(args) => predict::run(&ctx, args),
-        Command::Finetune(args) => finetune::run(&ctx, args),
-        Command::Predict(args) => predict::run(&ctx, args),
         Command::Finetune(args) => finetune::run(&ctx, args),
         Command::Predict(args) => predict::run(&ctx, args),
         Command::Chem(args) => chem::run(&ctx, args),
