@@ -4,8 +4,9 @@ ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 
-# Build artifacts live outside the clone so that fresh clones reuse them; correctness never depends on it.
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/biotorch/target
+# Build artifacts live outside the clone, one directory per checkout path (scripts/target-dir.sh): artifacts embed
+# the checkout's paths, which cargo does not track, so checkouts never share one. Set CARGO_TARGET_DIR to override.
+export CARGO_TARGET_DIR ?= $(shell $(ROOT)/scripts/target-dir.sh)
 # tch finds libtorch in the venv's PyPI torch; binaries get an rpath to it (see crates/models/build.rs).
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)

@@ -2,7 +2,7 @@
 # The main job on shipped data (run by `make demo` after setup and build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BT=${BIOTORCH:-${CARGO_TARGET_DIR:-$HOME/.cache/biotorch/target}/release/biotorch}
+BT=${BIOTORCH:-$(scripts/target-dir.sh)/release/biotorch}
 OUT=out/demo
 mkdir -p "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }

@@ -9,7 +9,7 @@
 # Prints a Markdown table; every run's log, metrics.json and plots stay in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${BIOTORCH:-${CARGO_TARGET_DIR:-$HOME/.cache/biotorch/target}/release/biotorch}
+BIN=${BIOTORCH:-$(scripts/target-dir.sh)/release/biotorch}
 OUT=${OUT:-out/bench/finetune}
 THREADS=${THREADS:-2}
 ONLY=${ONLY:-all}

@@ -2,4 +2,4 @@
 # Training throughput benchmark (issue 4): see train.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec .venv/bin/python scripts/bench/train_configs.py --biotorch "${BIOTORCH:-${CARGO_TARGET_DIR:-$HOME/.cache/biotorch/target}/release/biotorch}" "$@"
+exec .venv/bin/python scripts/bench/train_configs.py --biotorch "${BIOTORCH:-$(scripts/target-dir.sh)/release/biotorch}" "$@"

@@ -3,4 +3,4 @@
 # Run through `make bench` or directly after `make build`; on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec .venv/bin/python scripts/bench/workflow.py --biotorch "${BIOTORCH:-${CARGO_TARGET_DIR:-$HOME/.cache/biotorch/target}/release/biotorch}" "$@"
+exec .venv/bin/python scripts/bench/workflow.py --biotorch "${BIOTORCH:-$(scripts/target-dir.sh)/release/biotorch}" "$@"
