@@ -95,9 +95,6 @@ pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Op
     let shown: Vec<&str> = order.iter().take(MAX_CLASSES).map(|(c, _)| *c).collect();
     let group = |c: &str| shown.iter().position(|s| *s == c).unwrap_or(MAX_CLASSES);
 
-    crate::plot::register_font();
-    let ext = plot.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-    let tmp = plot.with_file_name(format!(".{}.tmp.{ext}", plot.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()));
     let title = format!("PCA of {} ({} of {} rows)", parquet.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(), n, total_rows);
     let axes = (
         format!("PC1 ({:.1}% of variance)", 100.0 * explained.first().copied().unwrap_or(0.0)),
@@ -109,12 +106,12 @@ pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Op
         legend.push("other".into());
     }
     let points: Vec<(f64, f64, usize)> = (0..n).map(|i| (point(i).0, point(i).1, groups[i])).collect();
-    match ext.as_str() {
-        "svg" => scatter(SVGBackend::new(&tmp, (900, 700)).into_drawing_area(), &points, &legend, &title, &axes),
-        "png" => scatter(BitMapBackend::new(&tmp, (900, 700)).into_drawing_area(), &points, &legend, &title, &axes),
-        _ => crate::exit::bad_input!("{}: plots are written as .png or .svg", plot.display()),
-    }?;
-    std::fs::rename(&tmp, plot).with_context(|| format!("cannot write {}", plot.display()))?;
+    crate::plot::render(
+        plot,
+        (900, 700),
+        |root| scatter(root, &points, &legend, &title, &axes),
+        |root| scatter(root, &points, &legend, &title, &axes),
+    )?;
     ctx.info(format!(
         "wrote {} (PCA of {n} of {total_rows} embeddings; PC1 {:.1}%, PC2 {:.1}% of variance)",
         plot.display(),

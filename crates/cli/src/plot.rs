@@ -20,23 +20,7 @@ pub(crate) fn register_font() {
 
 /// Draws a histogram of integer values given as exact counts (value -> count), with at most `max_bins` bars.
 pub(crate) fn histogram(path: &Path, counts: &BTreeMap<u32, u64>, title: &str, x_label: &str) -> Result<()> {
-    register_font();
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp.{ext}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    match ext.as_str() {
-        "svg" => draw(SVGBackend::new(&tmp, (900, 560)).into_drawing_area(), counts, title, x_label),
-        "png" => draw(BitMapBackend::new(&tmp, (900, 560)).into_drawing_area(), counts, title, x_label),
-        _ => anyhow::bail!(crate::exit::BadInput(format!(
-            "{}: plots are written as .png or .svg",
-            path.display()
-        ))),
-    }
-    .with_context(|| format!("cannot draw {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    render(path, (900, 560), |root| draw(root, counts, title, x_label), |root| draw(root, counts, title, x_label))
 }
 
 const MAX_BINS: u32 = 60;
@@ -86,9 +70,9 @@ where
     Ok(())
 }
 
-/// Runs `draw` on a PNG or SVG backend of `size` chosen by `path`'s extension, into a temporary file renamed into
-/// place when done.
-fn render(
+/// Runs the drawing on an SVG or PNG backend of `size` chosen by `path`'s extension (the same drawing, given once
+/// per backend type), into a temporary file renamed into place when done; other extensions are a usage error.
+pub(crate) fn render(
     path: &Path,
     size: (u32, u32),
     draw_svg: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<()>,

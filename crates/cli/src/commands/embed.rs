@@ -120,6 +120,18 @@ pub(crate) fn resolver() -> biotorch_models::Resolver {
     biotorch_models::Resolver::from_env().with_bundled_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/models"))
 }
 
+/// A model as given on the command line (folder, bundled name or HF repo id), resolved: the weights' path (a file
+/// or a folder, for the loaders) and the folder holding its config and tokenizer files.
+pub(crate) fn model_dir(spec: &str) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let resolved = resolver().resolve(spec)?;
+    let dir = if resolved.path.is_file() {
+        resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        resolved.path.clone()
+    };
+    Ok((resolved.path, dir))
+}
+
 /// The SHA-256 of the weights file(s), for provenance in the output's metadata.
 fn weights_hash(dir: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};

@@ -9,7 +9,6 @@
 //! u(seed, i, step) (biotorch-models' sampling), whatever the batch size or cache setting.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -44,13 +43,8 @@ pub(crate) struct Generator {
 
 impl Generator {
     pub(crate) fn load(spec: &str, device: tch::Device) -> Result<Generator> {
-        let resolved = super::embed::resolver().resolve(spec)?;
-        let dir = if resolved.path.is_file() {
-            resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
-        } else {
-            resolved.path.clone()
-        };
-        let model = SmilesGpt::load(&resolved.path, device, Kind::Float)
+        let (weights, dir) = super::embed::model_dir(spec)?;
+        let model = SmilesGpt::load(&weights, device, Kind::Float)
             .with_context(|| format!("--model {spec}: not a SMILES decoder (LlamaForCausalLM layout)"))?;
         let tokenizer = biotorch_tokenizers::load(&dir).with_context(|| format!("--model {spec}: no SMILES vocabulary"))?;
         if tokenizer.name() != "smiles" || tokenizer.vocab_size() as i64 != model.vocab_size() {

@@ -128,17 +128,6 @@ fn new_run_inputs<'a>(args: &'a TrainArgs, what: &str) -> Result<(&'a Path, Stri
     Ok((train_path.as_path(), source))
 }
 
-/// The folder of a resolved `--init` model.
-fn model_dir(init: &str) -> Result<(PathBuf, PathBuf)> {
-    let resolved = super::embed::resolver().resolve(init)?;
-    let dir = if resolved.path.is_file() {
-        resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        resolved.path.clone()
-    };
-    Ok((resolved.path, dir))
-}
-
 fn describe_data(ctx: &Ctx, args: &TrainArgs, arch: &str, source: &str, train_path: &Path, train: &Dataset, valid: &Dataset, config: &TrainConfig) {
     ctx.info(format!(
         "training {arch} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
@@ -172,7 +161,7 @@ fn start_mlm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Re
         (Esm2::new_random(arch_config, device, Kind::Float)?, tokenizer)
     } else {
         let init = args.init.as_deref().expect("model_source checked");
-        let (path, dir) = model_dir(init)?;
+        let (path, dir) = super::embed::model_dir(init)?;
         let model = Esm2::load(&path, device, Kind::Float)?;
         if !model.has_lm_head() {
             bad_input!("--init {init}: this checkpoint has no LM head (an EsmModel), so masked-LM training cannot continue it");
@@ -321,7 +310,7 @@ fn start_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Re
         (SmilesGpt::new_random(arch_config, device, Kind::Float)?, Box::new(tokenizer))
     } else {
         let init = args.init.as_deref().expect("model_source checked");
-        let (path, dir) = model_dir(init)?;
+        let (path, dir) = super::embed::model_dir(init)?;
         let model = SmilesGpt::load(&path, device, Kind::Float)?;
         let tokenizer = biotorch_tokenizers::load(&dir)?;
         if tokenizer.name() != "smiles" {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use biotorch_heads::metrics;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -21,27 +21,14 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(100, 100, 100),
 ];
 
-fn tmp_path(path: &Path) -> (std::path::PathBuf, String) {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp.{ext}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    (tmp, ext)
-}
-
 /// Predicted (y) against measured (x) values, with the identity line.
 pub(crate) fn scatter(path: &Path, points: &[(f64, f64)], caption: &str, name: &str) -> Result<()> {
-    crate::plot::register_font();
-    let (tmp, ext) = tmp_path(path);
-    let size = (760, 700);
-    match ext.as_str() {
-        "svg" => draw_scatter(SVGBackend::new(&tmp, size).into_drawing_area(), points, caption, name),
-        _ => draw_scatter(BitMapBackend::new(&tmp, size).into_drawing_area(), points, caption, name),
-    }
-    .with_context(|| format!("cannot draw {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::plot::render(
+        path,
+        (760, 700),
+        |root| draw_scatter(root, points, caption, name),
+        |root| draw_scatter(root, points, caption, name),
+    )
 }
 
 fn draw_scatter<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, points: &[(f64, f64)], caption: &str, name: &str) -> Result<()>
@@ -122,17 +109,13 @@ pub(crate) fn roc(
             ));
         }
     }
-    crate::plot::register_font();
-    let (tmp, ext) = tmp_path(path);
-    let size = (760, 700);
     let caption = format!("{name}: ROC on held-out rows (n = {})", truth.len());
-    match ext.as_str() {
-        "svg" => draw_roc(SVGBackend::new(&tmp, size).into_drawing_area(), &caption, &curves),
-        _ => draw_roc(BitMapBackend::new(&tmp, size).into_drawing_area(), &caption, &curves),
-    }
-    .with_context(|| format!("cannot draw {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::plot::render(
+        path,
+        (760, 700),
+        |root| draw_roc(root, &caption, &curves),
+        |root| draw_roc(root, &caption, &curves),
+    )
 }
 
 fn draw_roc<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, caption: &str, curves: &[(String, Vec<(f64, f64)>, RGBColor)]) -> Result<()>
