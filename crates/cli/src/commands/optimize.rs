@@ -173,7 +173,6 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     let mut scaffold_hits: HashMap<String, u32> = HashMap::new();
     let mut best: HashMap<String, (f64, u64, Candidate)> = HashMap::new();
     let mut steps_rows: Vec<serde_json::Value> = Vec::new();
-    let mut all_seen: HashSet<String> = HashSet::new();
     for step in 0..args.steps {
         // Sample with the agent's current weights (the stream continues across steps, so steps differ).
         let first = step * args.batch_size as u64;
@@ -262,7 +261,6 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
 
         for c in candidates {
             let Some(canonical) = c.scored.canonical.clone() else { continue };
-            all_seen.insert(canonical.clone());
             let entry = best.entry(canonical);
             match entry {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -275,7 +273,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
                 }
             }
         }
-        let mut top: Vec<f64> = scores.clone();
+        let mut top = scores;
         top.sort_by(|a, b| b.total_cmp(a));
         steps_rows.push(json!({
             "step": step + 1,
@@ -295,6 +293,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     bar.finish_and_clear();
 
     // The best unique molecules over the run.
+    let molecules_seen = best.len();
     let mut ranked: Vec<(f64, u64, Candidate)> = best.into_values().collect();
     ranked.sort_by(|a, b| b.2.meets.cmp(&a.2.meets).then(b.0.total_cmp(&a.0)).then(a.2.smiles.cmp(&b.2.smiles)));
     ranked.truncate(args.top);
@@ -369,7 +368,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
             "smiles": r.2.scored.canonical, "score": r.0, "qed": r.2.scored.props.as_ref().map(|p| p.qed),
             "sim_ref": r.2.sim_ref, "meets_constraints": r.2.meets,
         })).collect::<Vec<_>>(),
-        "molecules_seen": all_seen.len(),
+        "molecules_seen": molecules_seen,
         "seconds": started.elapsed().as_secs_f64(),
     }))
 }
