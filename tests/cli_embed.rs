@@ -183,3 +183,44 @@ fn embed_errors_are_clear() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.fa:4: record \"bad\": character '1'"));
     assert!(!out.exists(), "failed runs leave no output");
 }
+
+/// Floats of every row of a column (fixed-size vectors, or lists of them for per-token values), flattened.
+fn all_floats(df: &DataFrame, col: &str) -> Vec<f32> {
+    let c = df.column(col).unwrap();
+    let inner = match c.dtype() {
+        DataType::List(_) => c.list().unwrap().get_inner(),
+        _ => c.clone().take_materialized_series(),
+    };
+    inner.array().unwrap().get_inner().f32().unwrap().into_no_null_iter().collect()
+}
+
+#[test]
+fn several_devices_give_the_same_rows_as_one() {
+    // Two replicas on the CPU run the multi-device path (batches spread over devices, run in threads, applied in
+    // batch order) without GPUs; the result must be identical to one device, windows and per-token values included.
+    let small = fixture("esm_checkpoints/models/small");
+    let input = format!("{ROOT}/data/demo/swissprot_100.fasta");
+    let common = [input.as_str(), "--model", small.to_str().unwrap(), "--pooling", "mean,cls,per-token", "--max-length", "100", "--long", "window", "--batch-tokens", "600", "--lookahead", "16"];
+    let one = embed(&[&common[..], &["--device", "cpu"]].concat());
+    let three = embed(&[&common[..], &["--device", "cpu,cpu,cpu"]].concat());
+    assert_eq!(one.get_column_names(), three.get_column_names());
+    assert_eq!(one.column("index").unwrap(), three.column("index").unwrap());
+    assert_eq!(one.column("id").unwrap(), three.column("id").unwrap());
+    for col in ["embedding", "embedding_cls_l3", "embedding_per_token_l3"] {
+        let (a, b) = (all_floats(&one, col), all_floats(&three, col));
+        assert!(!a.is_empty());
+        assert!(a == b, "{col}: one device vs three differ (max abs diff {})", max_diff(&a, &b));
+    }
+
+    // Device lists are checked before any work.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.parquet");
+    let o = run(&["embed", &input, "--model", small.to_str().unwrap(), "--device", "cpu,cuda:0", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--device cpu,cuda:0"), "{err}");
+    let o = run(&["generate", "--model", "smiles-small", "-n", "2", "--device", "cpu,cpu", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("several devices are supported by `biotorch embed` only"));
+    assert!(!out.exists());
+}

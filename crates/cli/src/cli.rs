@@ -238,7 +238,8 @@ pub(crate) struct EmbedArgs {
     /// What to do with longer sequences.
     #[arg(long, value_enum, default_value = "truncate")]
     pub(crate) long: LongPolicy,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    /// auto (CUDA when available), cpu, cuda or cuda:N; or several GPUs, cuda:0,cuda:1,... or cuda:all: one model
+    /// replica per GPU, batches spread over them, output identical to one device and in input order.
     #[arg(long, default_value = "auto")]
     pub(crate) device: String,
     /// f32, bf16 or f16 (reduced precision is meant for CUDA).

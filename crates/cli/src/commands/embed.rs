@@ -93,16 +93,49 @@ struct Segment {
 }
 
 pub(crate) fn parse_device(spec: &str) -> Result<Device> {
-    Ok(match spec {
+    Ok(match spec.trim() {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
         "cuda" => Device::Cuda(0),
+        s if s.contains(',') || s == "cuda:all" => {
+            bad_input!("--device {s}: several devices are supported by `biotorch embed` only; give one device here")
+        }
         s if s.starts_with("cuda:") => match s[5..].parse::<usize>() {
             Ok(n) => Device::Cuda(n),
             Err(_) => bad_input!("--device {s}: expected cuda:N with N a GPU number"),
         },
         s => bad_input!("--device {s}: use auto, cpu, cuda or cuda:N"),
     })
+}
+
+/// `--device` of `embed`: one device, a comma-separated list (`cuda:0,cuda:1`), or `cuda:all` (every visible
+/// GPU). Batches are spread over the devices, one model replica each. A device may not appear twice, except `cpu`
+/// (replicas on the CPU share its cores: useful only to exercise the multi-device path without GPUs).
+pub(crate) fn parse_devices(spec: &str) -> Result<Vec<Device>> {
+    let devices: Vec<Device> = if spec.trim() == "cuda:all" {
+        let n = tch::Cuda::device_count();
+        if n < 1 {
+            bad_input!("--device cuda:all: no CUDA device is visible (tch::Cuda::device_count() = 0)");
+        }
+        (0..n as usize).map(Device::Cuda).collect()
+    } else {
+        spec.split(',').map(|d| parse_device(d.trim())).collect::<Result<_>>()?
+    };
+    for (i, d) in devices.iter().enumerate() {
+        if *d != Device::Cpu && devices[..i].contains(d) {
+            bad_input!("--device {spec}: {d:?} is listed twice");
+        }
+        if let Device::Cuda(n) = d {
+            let count = tch::Cuda::device_count();
+            if *n as i64 >= count {
+                bad_input!("--device {spec}: cuda:{n} does not exist ({count} CUDA device(s) visible)");
+            }
+        }
+    }
+    if devices.len() > 1 && devices.contains(&Device::Cpu) && devices.iter().any(|d| *d != Device::Cpu) {
+        bad_input!("--device {spec}: mix of CPU and CUDA devices; list GPUs only (or cpu only)");
+    }
+    Ok(devices)
 }
 
 fn parse_kind(spec: &str) -> Result<Kind> {
@@ -143,7 +176,8 @@ fn weights_hash(dir: &Path) -> Result<String> {
 }
 
 pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
-    let device = parse_device(&args.device)?;
+    let devices = parse_devices(&args.device)?;
+    let device = devices[0];
     let kind = parse_kind(&args.dtype)?;
     if args.max_length < 1 {
         bad_input!("--max-length must be at least 1");
@@ -160,7 +194,10 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         let dir = model_dir.clone();
         std::thread::spawn(move || weights_hash(&dir))
     };
-    let model = Esm2::load(&model_dir, device, kind)?;
+    // One replica per device; the first also answers the questions about the model.
+    let mut models: Vec<(Esm2, Device)> =
+        devices.iter().map(|&d| Ok((Esm2::load(&model_dir, d, kind)?, d))).collect::<Result<_>>()?;
+    let model = &models[0].0;
     let hash = hasher.join().map_err(|_| anyhow::anyhow!("the weights-hashing thread panicked"))??;
     let tokenizer = load_tokenizer(ctx, &model_dir)?;
     let max_positions = model.config().max_position_embeddings as usize;
@@ -210,7 +247,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let options = json!({
         "pooling": columns.iter().map(|c| json!({"column": c.name, "pooling": c.pooling.name(), "layer": c.layer})).collect::<Vec<_>>(),
         "max_length": args.max_length, "long": format!("{:?}", args.long).to_lowercase(),
-        "batch_tokens": batch_tokens, "device": format!("{device:?}"), "dtype": args.dtype,
+        "batch_tokens": batch_tokens, "dtype": args.dtype,
+        "device": if devices.len() == 1 { format!("{device:?}") } else { format!("{devices:?}") },
     });
     // What decides the values in the output: --resume skips the work when an existing file was written with these.
     let mut settings = vec![
@@ -329,13 +367,43 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
             }
         }
         segments.sort_by(|a, b| b.len.cmp(&a.len));
+        let mut batches = Vec::new();
         let mut i = 0;
         while i < segments.len() {
             let width = segments[i].len + 2;
             let fit = (batch_tokens / width).max(1);
             let j = (i + fit).min(segments.len());
-            run_batch(&model, &request, &columns, dim, &mut window, &segments[i..j], (cls, eos, pad), device)?;
+            batches.push(i..j);
             i = j;
+        }
+        // With several devices, each round gives one batch to each device, run at the same time; the results are
+        // applied in batch order, so the output is the same as on one device (same batches, same sums).
+        for round in batches.chunks(models.len()) {
+            let outputs: Vec<Result<BatchOutput>> = if let [(model, device)] = models.as_slice() {
+                vec![compute_batch(model, &request, &columns, &window, &segments[round[0].clone()], (cls, eos, pad), *device)]
+            } else {
+                let (request, columns, window, segments) = (&request, &columns, &window, &segments);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = models
+                        .iter_mut()
+                        .zip(round)
+                        .map(|((model, device), range)| {
+                            let device = *device;
+                            // `&mut` moves the replica into its thread (a model is Send, not Sync).
+                            scope.spawn(move || {
+                                compute_batch(&*model, request, columns, window, &segments[range.clone()], (cls, eos, pad), device)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a device's worker thread panicked"))))
+                        .collect()
+                })
+            };
+            for (range, output) in round.iter().zip(outputs) {
+                apply_batch(&columns, dim, &mut window, &segments[range.clone()], output?);
+            }
         }
         // Finish windowed records, then write the window in input order.
         for p in &mut window {
@@ -393,17 +461,29 @@ fn load_tokenizer(ctx: &Ctx, dir: &Path) -> Result<Box<dyn biotorch_tokenizers::
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_batch(
+/// What one batch produced for each output column: pooled vectors (`batch x dim`) or every token's vector
+/// (`batch x width x dim`), on the CPU.
+struct BatchOutput {
+    width: usize,
+    columns: Vec<ColumnValues>,
+}
+
+enum ColumnValues {
+    Pooled(Vec<f32>),
+    Tokens(Vec<f32>),
+}
+
+/// Runs one batch of segments through the model on `device`. Reads the window only, so that batches can run on
+/// several devices at once; `apply_batch` then stores the results.
+fn compute_batch(
     model: &Esm2,
     request: &Esm2Request,
     columns: &[OutColumn],
-    dim: usize,
-    window: &mut [Pending],
+    window: &[Pending],
     batch: &[Segment],
     (cls, eos, pad): (i64, i64, i64),
     device: Device,
-) -> Result<()> {
+) -> Result<BatchOutput> {
     let width = batch.iter().map(|s| s.len).max().unwrap_or(0) + 2;
     let mut ids = vec![pad; batch.len() * width];
     let mut mask = vec![0i64; batch.len() * width];
@@ -418,40 +498,49 @@ fn run_batch(
     let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
     let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
     let output = model.forward(&ids, &mask, request)?;
-    for (c, col) in columns.iter().enumerate() {
-        let hidden = output.hidden_state(col.layer).expect("requested layer");
-        let windowed = batch.iter().any(|s| window[s.rec].acc.is_some());
-        let pooled: Option<Vec<f32>> = match col.pooling {
-            Pooling::Mean if !windowed => Some(to_vec(&mean_pool_residues(hidden, &mask))),
-            Pooling::Cls => Some(to_vec(&hidden.select(1, 0))),
-            _ => None,
-        };
-        let tokens: Option<Vec<f32>> = pooled.is_none().then(|| to_vec(hidden));
+    let windowed = batch.iter().any(|s| window[s.rec].acc.is_some());
+    let columns = columns
+        .iter()
+        .map(|col| {
+            let hidden = output.hidden_state(col.layer).expect("requested layer");
+            match col.pooling {
+                Pooling::Mean if !windowed => ColumnValues::Pooled(to_vec(&mean_pool_residues(hidden, &mask))),
+                Pooling::Cls => ColumnValues::Pooled(to_vec(&hidden.select(1, 0))),
+                _ => ColumnValues::Tokens(to_vec(hidden)),
+            }
+        })
+        .collect();
+    Ok(BatchOutput { width, columns })
+}
+
+/// Stores a batch's results in its records (pooled vectors, or sums over the windows of a long record).
+fn apply_batch(columns: &[OutColumn], dim: usize, window: &mut [Pending], batch: &[Segment], output: BatchOutput) {
+    let width = output.width;
+    for (c, (col, values)) in columns.iter().zip(&output.columns).enumerate() {
         for (b, s) in batch.iter().enumerate() {
             let p = &mut window[s.rec];
             if p.out.len() < columns.len() {
                 p.out.resize(columns.len(), Vec::new());
             }
-            match (&mut p.acc, &pooled, &tokens) {
-                (None, Some(v), _) => p.out[c] = v[b * dim..(b + 1) * dim].to_vec(),
-                (None, None, Some(t)) => {
+            match (&mut p.acc, values) {
+                (None, ColumnValues::Pooled(v)) => p.out[c] = v[b * dim..(b + 1) * dim].to_vec(),
+                (None, ColumnValues::Tokens(t)) => {
                     let rows = &t[(b * width + 1) * dim..(b * width + 1 + s.len) * dim];
                     p.out[c] = if col.pooling == Pooling::Mean { mean_rows(rows, dim) } else { rows.to_vec() };
                 }
-                (Some(acc), Some(v), _) => {
+                (Some(acc), ColumnValues::Pooled(v)) => {
                     // Only <cls> is pooled per window.
                     for (a, x) in acc.sums[c].iter_mut().zip(&v[b * dim..(b + 1) * dim]) {
                         *a += x;
                     }
                 }
-                (Some(acc), None, Some(t)) => {
+                (Some(acc), ColumnValues::Tokens(t)) => {
                     let rows = &t[(b * width + 1) * dim..(b * width + 1 + s.len) * dim];
                     let sums = &mut acc.sums[c][s.start * dim..(s.start + s.len) * dim];
                     for (a, x) in sums.iter_mut().zip(rows) {
                         *a += x;
                     }
                 }
-                (_, None, None) => unreachable!("either pooled or per-token values are computed"),
             }
         }
     }
@@ -463,7 +552,6 @@ fn run_batch(
             }
         }
     }
-    Ok(())
 }
 
 fn finish_windows(columns: &[OutColumn], dim: usize, acc: Accumulator) -> Vec<Vec<f32>> {
