@@ -280,3 +280,60 @@ fn optimize_raises_the_score_and_is_seeded() {
     usage_error(&run(&["optimize", "--model", "smiles-small", "--objective", "qed + mww", "-o", out.to_str().unwrap()]), "unknown property `mww`");
     usage_error(&run(&["optimize", "--model", "smiles-small", "--objective", "sim_ref", "-o", out.to_str().unwrap()]), "--similar-to");
 }
+
+fn u64s(df: &DataFrame, name: &str) -> Vec<u64> {
+    df.column(name).unwrap().u64().unwrap().into_no_null_iter().collect()
+}
+
+#[test]
+fn generate_shards_are_blocks_of_one_run_that_merge_puts_back_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let gen = |extra: &[&str], out: &str| {
+        let mut args = vec!["generate", "--model", "smiles-small", "-n", "40", "--device", "cpu", "-o", out];
+        args.extend(extra);
+        if !extra.contains(&"--seed") {
+            args.extend(["--seed", "4"]);
+        }
+        run(&args)
+    };
+    ok(&gen(&[], &p("single.parquet")));
+    let single = read(&d.join("single.parquet"));
+    assert_eq!(u64s(&single, "index"), (0..40).collect::<Vec<u64>>(), "`index` is the sample number");
+    let smiles = strings(&single, "smiles");
+    // Shard I of 3 holds the samples floor(40 I / 3) .. floor(40 (I+1) / 3) - 1 of the same stream.
+    for (i, range) in [(0, 0..13u64), (1, 13..26), (2, 26..40)] {
+        ok(&gen(&["--shard", &format!("{i}/3")], &format!("{}/", p("parts"))));
+        let part = read(&d.join(format!("parts/part-{i:05}-of-00003.parquet")));
+        assert_eq!(u64s(&part, "index"), range.clone().collect::<Vec<u64>>(), "part {i}");
+        assert_eq!(strings(&part, "smiles"), smiles[range.start as usize..range.end as usize], "part {i}");
+    }
+    ok(&run(&["merge", &p("parts"), "-o", &p("merged.parquet")]));
+    let merged = read(&d.join("merged.parquet"));
+    assert_eq!(strings(&merged, "smiles"), smiles);
+    assert_eq!(strings(&merged, "canonical_smiles"), strings(&single, "canonical_smiles"));
+    for (x, y) in floats(&merged, "nll").iter().zip(floats(&single, "nll")) {
+        assert!((x.unwrap() - y.unwrap()).abs() < 1e-4, "{x:?} vs {y:?}");
+    }
+
+    // merge refuses a part sampled with another seed (biotorch.options differ).
+    ok(&gen(&["--shard", "1/3", "--seed", "5"], &format!("{}/", p("mixed"))));
+    for i in [0, 2] {
+        std::fs::copy(d.join(format!("parts/part-{i:05}-of-00003.parquet")), d.join(format!("mixed/part-{i:05}-of-00003.parquet"))).unwrap();
+    }
+    usage_error(&run(&["merge", &p("mixed"), "-o", &p("x.parquet")]), "different biotorch.options");
+
+    // More shards than samples: an empty part with the full schema.
+    let o = run(&["generate", "--model", "smiles-small", "-n", "2", "--shard", "0/3", "--device", "cpu", "-o", &format!("{}/", p("empty"))]);
+    ok(&o);
+    let empty = read(&d.join("empty/part-00000-of-00003.parquet"));
+    assert_eq!(empty.height(), 0);
+    assert_eq!(empty.get_column_names(), single.get_column_names());
+
+    // --unique-valid cannot be split into shards.
+    let o = run(&["generate", "--model", "smiles-small", "-n", "5", "--unique-valid", "--shard", "0/2", "-o", &p("u.parquet")]);
+    usage_error(&o, "cannot be split into shards");
+    assert!(stderr(&o).contains("select --unique"), "{}", stderr(&o));
+}
+

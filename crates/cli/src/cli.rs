@@ -356,9 +356,15 @@ pub(crate) struct GenerateArgs {
     /// Molecules to sample (with --unique-valid: valid, unique molecules to obtain).
     #[arg(short = 'n', long = "num", value_name = "N")]
     pub(crate) n: usize,
-    /// Output table (Parquet): one row per raw sample.
-    #[arg(short, long, value_name = "FILE")]
+    /// Output table (Parquet): one row per raw sample; or a dataset directory (a name ending in `/`, or an existing
+    /// directory) that gets part-IIIII-of-NNNNN.parquet (I/N from --shard).
+    #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,
+    /// Draw only shard I of N: the samples floor(I*n/N) to floor((I+1)*n/N) - 1 of the same seeded stream, so the N
+    /// shards together are exactly the samples of one run (`biotorch merge` puts them back in sample order).
+    /// `state` = duplicate is then per shard; `biotorch select --unique` removes duplicates across shards.
+    #[arg(long, value_name = "I/N", value_parser = crate::input::parse_shard_spec)]
+    pub(crate) shard: Option<(u64, u64)>,
     /// Sampling temperature; 0 is greedy decoding.
     #[arg(long, default_value_t = 1.0, value_name = "T")]
     pub(crate) temperature: f64,

@@ -6,7 +6,10 @@
 //! pass the filter, if one is given) exist. A summary of MOSES-style set metrics goes to stderr and `--summary-json`.
 //!
 //! The same seed, model and device give the same rows: sample i is drawn from the counter-based stream
-//! u(seed, i, step) (biotorch-models' sampling), whatever the batch size or cache setting.
+//! u(seed, i, step) (biotorch-models' sampling), whatever the batch size or cache setting. Row `index` is the
+//! sample number i. `--shard I/K` draws the contiguous block of sample numbers [floor(I*n/K), floor((I+1)*n/K)) of
+//! that stream, so the K parts are together the rows of one run; only `state` (duplicates are found within the
+//! part) and `passes` (false for those duplicates) depend on the part, and the summary describes the part.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -39,6 +42,8 @@ pub(crate) struct Generator {
     pub(crate) model: SmilesGpt,
     pub(crate) tokenizer: Box<dyn Tokenizer>,
     pub(crate) path: std::path::PathBuf,
+    /// The weights file (or the folder holding model.safetensors).
+    pub(crate) weights: std::path::PathBuf,
 }
 
 impl Generator {
@@ -55,7 +60,7 @@ impl Generator {
                 model.vocab_size()
             );
         }
-        Ok(Generator { model, tokenizer, path: dir })
+        Ok(Generator { model, tokenizer, path: dir, weights })
     }
 
     /// Draws samples `first..first + n` and decodes them: (SMILES, nll, finished).
@@ -130,6 +135,18 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if args.n == 0 {
         bad_input!("-n 0: ask for at least one molecule");
     }
+    if let (Some((i, k)), true) = (args.shard, args.unique_valid) {
+        bad_input!(
+            "--shard {i}/{k} with --unique-valid: --unique-valid stops at the sample that completes N unique molecules, \
+             which depends on every earlier sample, so it cannot be split into shards; sample a fixed number with \
+             -n N --shard I/K, merge the parts, and keep the unique ones with `biotorch select --unique`"
+        );
+    }
+    // The sample numbers this run draws: all of 0..n, or shard I's contiguous block of them.
+    let (start, end) = match args.shard {
+        Some((i, k)) => (block_start(i, k, args.n as u64), block_start(i + 1, k, args.n as u64)),
+        None => (0, args.n as u64),
+    };
     let device = super::embed::parse_device(&args.device)?;
     let filter = args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
     if let Some(f) = &filter {
@@ -179,9 +196,34 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         None => None,
     };
 
-    let mut out = TableOut::new(&args.output, "generate", &generator.path)
+    // What decides the rows (not the batch size or the cache, which do not change the samples; not the shard):
+    // `biotorch merge` refuses parts whose options, model or weights differ.
+    let settings = json!({
+        "n": args.n,
+        "seed": args.seed,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "max_length": args.max_length,
+        "filter": filter.as_ref().map(|f| f.to_string()),
+        "train_set": args.train_set.as_ref().map(|p| p.display().to_string()),
+        "train_smiles_column": args.train_smiles_column,
+        "device": if device.is_cuda() { "cuda" } else { "cpu" },
+    });
+    let shard = args.shard.map(|(index, count)| crate::input::Shard { index, count, by: crate::input::ShardBy::Index });
+    let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
+    let mut out = TableOut::new(&path, "generate", &generator.path)
+        .with_metadata("biotorch.model", args.model.clone())
+        .with_metadata("biotorch.weights_sha256", weights_sha256(&generator.weights)?)
+        .with_metadata("biotorch.options", settings.to_string())
         .with_metadata("biotorch.sampling", format!("{options:?}"))
         .with_metadata("biotorch.filter", filter.as_ref().map(|f| f.to_string()).unwrap_or_default());
+    if let Some((i, k)) = args.shard {
+        // A block of sample numbers, not the round-robin of the per-record commands (Shard::metadata says `index`).
+        out = out
+            .with_metadata("biotorch.shard", format!("{i}/{k}"))
+            .with_metadata("biotorch.shard_by", "sample_block".to_string());
+    }
     if let Some(r) = &reference {
         out = out.with_metadata(
             "biotorch.train_set",
@@ -193,7 +235,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
             ),
         );
     }
-    let target = args.n as u64;
+    let target = end - start;
     let budget = if args.unique_valid { args.max_samples.unwrap_or(target.saturating_mul(100).max(10_000)) } else { target };
     let bar = ctx.progress.steps(target);
     let started = Instant::now();
@@ -209,7 +251,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         } else {
             CHUNK.min((budget - stats.samples) as usize)
         };
-        let first = stats.samples;
+        let first = start + stats.samples;
         let t = Instant::now();
         let drawn = generator.draw(first, n, &options)?;
         sampling_seconds += t.elapsed().as_secs_f64();
@@ -217,6 +259,10 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         let df = score_round(&drawn, first, &mut stats, reference.as_ref(), filter.as_ref(), stop)?;
         out.write(df)?;
         bar.set_position(if args.unique_valid { goal(&stats).min(target) } else { stats.samples });
+    }
+    if !out.is_started() {
+        // An empty shard (more shards than samples) still writes its part, with the full schema.
+        out.write(score_round(&[], start, &mut stats, reference.as_ref(), filter.as_ref(), None)?)?;
     }
     bar.finish_and_clear();
     let (path, rows) = out.finish()?;
@@ -227,6 +273,8 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         "output": path.display().to_string(),
         "model": args.model,
         "rows": rows,
+        "shard": args.shard.map(|(i, k)| format!("{i}/{k}")),
+        "first_sample": start,
         "seed": args.seed,
         "temperature": args.temperature,
         "top_k": args.top_k,
@@ -356,7 +404,7 @@ pub(crate) fn score_round(
     let rows: Vec<&Scored> = scored.iter().take(n).collect();
     let similarity: Vec<Option<f64>> = similarity.into_iter().take(n).collect();
     let mut columns = vec![
-        Column::new("sample".into(), (first..first + n as u64).collect::<Vec<u64>>()),
+        Column::new("index".into(), (first..first + n as u64).collect::<Vec<u64>>()),
         Column::new("smiles".into(), drawn.iter().map(|d| d.0.as_str()).collect::<Vec<_>>()),
         Column::new("state".into(), state),
         Column::new("nll".into(), drawn.iter().map(|d| d.1).collect::<Vec<f64>>()),
@@ -367,6 +415,22 @@ pub(crate) fn score_round(
     ];
     columns.extend(property_columns(&rows));
     Ok(DataFrame::new(n, columns)?)
+}
+
+/// The first sample number of block `i` of `k` over samples `0..n`: floor(i * n / k) (blocks differ in size by at
+/// most one, and block `k` starts at `n`).
+fn block_start(i: u64, k: u64, n: u64) -> u64 {
+    (u128::from(i) * u128::from(n) / u128::from(k)) as u64
+}
+
+/// The SHA-256 of the decoder's weights file, so that parts sampled from different weights are never merged.
+fn weights_sha256(weights: &std::path::Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let file = if weights.is_file() { weights.to_path_buf() } else { weights.join("model.safetensors") };
+    let mut hasher = Sha256::new();
+    let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    std::io::copy(&mut f, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 fn print_summary(ctx: &Ctx, s: &serde_json::Value) {
