@@ -337,3 +337,77 @@ fn generate_shards_are_blocks_of_one_run_that_merge_puts_back_together() {
     assert!(stderr(&o).contains("select --unique"), "{}", stderr(&o));
 }
 
+#[test]
+fn select_keeps_valid_passing_rows_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |name: &str| d.join(name).to_str().unwrap().to_string();
+    // 200 ChEMBL molecules, the first 30 again (written as given: same canonical SMILES), and two invalid SMILES.
+    let text = std::fs::read_to_string(format!("{ROOT}/data/demo/chembl_2000.csv")).unwrap();
+    let mols: Vec<&str> = text.lines().skip(1).take(200).collect();
+    let mut csv = String::from("id,smiles\n");
+    for (i, m) in mols.iter().chain(&mols[..30]).enumerate() {
+        csv.push_str(&format!("m{i},\"{m}\"\n"));
+    }
+    csv.push_str("bad1,C1CC\nbad2,c1ccccc1C(C)(C)(C)(C)C\n");
+    std::fs::write(d.join("mols.csv"), csv).unwrap();
+    ok(&run(&["chem", &p("mols.csv"), "-o", &p("props.parquet")]));
+    let props = read(&d.join("props.parquet"));
+
+    let filter = "qed > 0.5 and not pains and mw < 450";
+    let o = run(&["select", &p("props.parquet"), "-o", &p("sel.parquet"), "--filter", filter, "--unique", "--summary-json", &p("sel.json")]);
+    ok(&o);
+    // The oracle: valid, passing, first occurrence of its canonical SMILES, in input order.
+    let (valid, qed, pains, mw) = (bools(&props, "valid"), floats(&props, "qed"), bools(&props, "pains"), floats(&props, "mw"));
+    let canonical = strings(&props, "canonical_smiles");
+    let mut seen = HashSet::new();
+    let (mut passing, mut expected) = (0, Vec::new());
+    for i in 0..props.height() {
+        if valid[i] == Some(true) && qed[i].unwrap() > 0.5 && pains[i] == Some(false) && mw[i].unwrap() < 450.0 {
+            passing += 1;
+            if seen.insert(canonical[i].clone().unwrap()) {
+                expected.push(i as u64);
+            }
+        }
+    }
+    let sel = read(&d.join("sel.parquet"));
+    assert_eq!(u64s(&sel, "index"), expected, "rows kept, in input order");
+    assert_eq!(sel.get_column_names(), props.get_column_names(), "every column kept");
+    let s = json(&d.join("sel.json"));
+    assert_eq!(s["rows"].as_u64(), Some(232));
+    assert_eq!(s["valid"].as_u64(), Some(230));
+    assert_eq!(s["passing"].as_u64(), Some(passing));
+    assert_eq!(s["kept"].as_u64(), Some(expected.len() as u64));
+    assert_eq!(s["duplicates"].as_u64(), Some(passing - expected.len() as u64));
+    assert!(s["duplicates"].as_u64().unwrap() > 0 && expected.len() > 30, "{s}");
+    assert!(stderr(&o).contains("dropped as duplicates"), "{}", stderr(&o));
+
+    // Without a filter: every valid row; a dataset directory of parts is read in part order.
+    for i in 0..2 {
+        ok(&run(&["chem", &p("mols.csv"), "--shard", &format!("{i}/2"), "-o", &format!("{}/", p("parts"))]));
+    }
+    ok(&run(&["select", &p("parts"), "-o", &p("all.parquet"), "--summary-json", &p("all.json")]));
+    let s = json(&d.join("all.json"));
+    assert_eq!((s["files"].as_u64(), s["rows"].as_u64(), s["kept"].as_u64()), (Some(2), Some(232), Some(230)));
+
+    // The set of keys seen grows with kept rows only: by id, a row that failed the filter does not hide a later
+    // row with the same id that passes. Ethanol (QED 0.41) fails, aspirin (0.55) is kept, paracetamol (0.60) is a
+    // duplicate of aspirin's id.
+    std::fs::write(d.join("ids.csv"), "id,smiles\nx,CCO\nx,CC(=O)Oc1ccccc1C(=O)O\nx,CC(=O)Nc1ccc(O)cc1\n").unwrap();
+    ok(&run(&["chem", &p("ids.csv"), "-o", &p("ids.parquet")]));
+    ok(&run(&["select", &p("ids.parquet"), "-o", &p("ids_sel.parquet"), "--filter", "qed > 0.5", "--unique=id"]));
+    assert_eq!(u64s(&read(&d.join("ids_sel.parquet")), "index"), vec![1]);
+
+    // Nothing passes: an empty table with the full schema.
+    ok(&run(&["select", &p("props.parquet"), "-o", &p("none.parquet"), "--filter", "mw < 1"]));
+    let none = read(&d.join("none.parquet"));
+    assert_eq!((none.height(), none.get_column_names()), (0, props.get_column_names()));
+
+    // A filter on a column the table lacks names the column and the file; so does --unique.
+    let o = run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--filter", "qed > 0.5 and nll < 30"]);
+    usage_error(&o, "has no `nll` column");
+    assert!(stderr(&o).contains("props.parquet"), "{}", stderr(&o));
+    usage_error(&run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--unique=inchikey"]), "has no `inchikey` column");
+    usage_error(&run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--filter", "qed >"]), "cannot parse --filter");
+    assert!(!d.join("x.parquet").exists());
+}

@@ -54,6 +54,9 @@ pub(crate) enum Command {
     Generate(GenerateArgs),
     /// Steer a SMILES language model toward a property score (augmented hill-climb reinforcement learning).
     Optimize(OptimizeArgs),
+    /// Keep the valid molecules of a chem or generate table that pass a property filter, optionally one row per
+    /// molecule (--unique): candidates from sampled or screened molecules.
+    Select(SelectArgs),
     /// Combine the part files of a Parquet dataset directory (written with --shard I/N) into one file, in input order.
     Merge(MergeArgs),
     /// Train a property-prediction head (MLP on pooled embeddings, encoder frozen or fine-tuned) on a labelled table.
@@ -410,6 +413,29 @@ pub(crate) struct GenerateArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub(crate) device: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SelectArgs {
+    /// A table written by `biotorch chem` or `biotorch generate` (or merged from their parts), or a dataset
+    /// directory of their parts (read in part order; merge round-robin parts first for input order).
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+    /// Output table (Parquet): the rows kept, with all their columns, in input order.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Keep only the valid rows meeting a property expression, e.g. "qed > 0.5 and mw < 500 and not pains" (syntax
+    /// of `generate --filter`; it reads the table's columns qed, sa, logp, mw, tpsa, hbd, hba, rotatable_bonds,
+    /// rings, aromatic_rings, heavy_atoms, formal_charge, nll, max_train_similarity, pains, brenk, novel, finished).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Drop a row whose canonical_smiles (or COL) equals that of a row already kept: the first occurrence wins.
+    /// Written `--unique` or `--unique=COL`.
+    #[arg(long, value_name = "COL", num_args = 0..=1, require_equals = true, default_missing_value = "canonical_smiles")]
+    pub(crate) unique: Option<String>,
+    /// Draw the QED, logP, MW and SA distributions of the kept molecules (PNG or SVG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod molecules;
 mod models;
 mod optimize;
 mod predict;
+mod select;
 mod stats;
 mod tokenize;
 mod train;
@@ -63,6 +64,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Chem(args) => chem::run(&ctx, args),
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Optimize(args) => optimize::run(&ctx, args),
+        Command::Select(args) => select::run(&ctx, args),
     }
 }
 
