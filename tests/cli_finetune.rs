@@ -4,7 +4,7 @@
 //! (ResFinder resistance genes by antibiotic class). Each head must beat the trivial baseline (mean predictor,
 //! majority class) on held-out rows by a clear margin. Also: the head folder's files, predict's table (pass-through
 //! columns, invalid rows flagged with a reason instead of failing, ensemble spread, class probabilities), and
-//! metrics printed by predict when the input holds the target.
+//! metrics printed by predict when the input holds the target. Sharding and --resume of predict: tests/cli_shard.rs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -83,7 +83,7 @@ fn solubility_regression_with_smiles_small_beats_the_mean_predictor() {
     let out = ok(&["predict", "--model", head.to_str().unwrap(), input.to_str().unwrap(), "-o", pred.to_str().unwrap(), "--device", "cpu"]);
     let df = read(&pred);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["name", "smiles", "logS", "valid", "reason", "logS_pred", "logS_std"]);
+    assert_eq!(names, ["index", "name", "smiles", "logS", "valid", "reason", "logS_pred", "logS_std"]);
     let flags = df.column("valid").unwrap().bool().unwrap().clone();
     let valid: Vec<bool> = (0..flags.len()).map(|i| flags.get(i).unwrap()).collect();
     assert_eq!(valid, [true, false, false, true]);
@@ -124,7 +124,7 @@ fn antimicrobial_peptide_classification_with_protein_small_beats_the_majority_cl
     ok(&["predict", "--model", head.to_str().unwrap(), fasta.to_str().unwrap(), "-o", pred.to_str().unwrap(), "--device", "cpu"]);
     let df = read(&pred);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["id", "description", "sequence", "valid", "reason", "label_pred", "label_prob_0", "label_prob_1"]);
+    assert_eq!(names, ["index", "id", "description", "sequence", "valid", "reason", "label_pred", "label_prob_0", "label_prob_1"]);
     let reason = df.column("reason").unwrap().str().unwrap().get(1).unwrap().to_string();
     assert!(reason.contains("'J'") && reason.contains("amino acid"), "{reason}");
     let p0 = df.column("label_prob_0").unwrap().f64().unwrap();

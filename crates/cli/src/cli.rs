@@ -635,9 +635,23 @@ pub(crate) struct PredictArgs {
     /// Input: CSV/TSV/Parquet with the head's sequence column, or FASTA (proteins, DNA).
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
-    /// Output table (Parquet): input columns, valid, reason, <target>_pred, <target>_std, <target>_prob_<class>.
-    #[arg(short, long, value_name = "FILE")]
+    /// Output table (Parquet): index, input columns, valid, reason, <target>_pred, <target>_std,
+    /// <target>_prob_<class>; or a dataset directory (a name ending in `/`, or an existing directory) that gets
+    /// part-IIIII-of-NNNNN.parquet (I/N from --shard).
+    #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,
+    /// Skip the work when the output file already exists, is a complete Parquet file and was written with the same
+    /// input, shard, head (weights and spec) and options (for re-running failed shards of a dataset).
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Process only shard I of N (0 <= I < N): row i when i mod N = I, or by a hash of the id (--shard-by id).
+    /// The N shards cover the input exactly once; `biotorch merge` puts them back together in input order.
+    #[arg(long, value_name = "I/N", value_parser = crate::input::parse_shard_spec)]
+    pub(crate) shard: Option<(u64, u64)>,
+    /// How --shard assigns rows: index (round-robin by row number) or id (FNV-1a hash of the FASTA id, of the
+    /// table's id column (id, name, mol_id or chembl_id) or, without one, of the sequence).
+    #[arg(long, value_enum, default_value = "index", requires = "shard")]
+    pub(crate) shard_by: ShardByArg,
     /// The column with the sequences or SMILES [default: the one the head was trained on].
     #[arg(long, value_name = "COL")]
     pub(crate) sequence_column: Option<String>,

@@ -108,10 +108,15 @@ pub(crate) fn parse_shard_spec(s: &str) -> Result<(u64, u64), String> {
 
 /// The shard asked for with `--shard I/N [--shard-by index|id]`, if any.
 pub(crate) fn shard(args: &InputArgs) -> Option<Shard> {
-    args.shard.map(|(index, count)| Shard {
+    shard_of(args.shard, args.shard_by)
+}
+
+/// The shard of a parsed `--shard I/N` and `--shard-by` (for commands whose input is not [`InputArgs`]).
+pub(crate) fn shard_of(spec: Option<(u64, u64)>, by: ShardByArg) -> Option<Shard> {
+    spec.map(|(index, count)| Shard {
         index,
         count,
-        by: match args.shard_by {
+        by: match by {
             ShardByArg::Index => ShardBy::Index,
             ShardByArg::Id => ShardBy::Id,
         },

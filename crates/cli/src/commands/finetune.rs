@@ -40,16 +40,24 @@ impl Table {
         self.columns.iter().position(|c| c == name)
     }
 
-    /// Reads a CSV/TSV/Parquet table (maybe gzipped) with `sequence_column`.
-    pub(crate) fn read(path: &Path, sequence_column: &str) -> Result<Table> {
+    /// Opens a CSV/TSV/Parquet table (maybe gzipped) with `sequence_column` for streaming: the reader yields one
+    /// record per row (`smiles` holds the sequence column's value, `fields` the whole row). CSV/TSV is read row by
+    /// row and Parquet in slices of rows, so memory does not grow with the table.
+    pub(crate) fn open(path: &Path, sequence_column: &str) -> Result<SmilesReader> {
         let options = SmilesOptions { smiles_column: Some(sequence_column.to_string()), ..SmilesOptions::default() };
         let reader = SmilesReader::open(path, &options).map_err(|e| {
             crate::exit::BadInput(format!("{e} (the sequences or SMILES are read from --sequence-column, default: sequence or smiles)"))
         })?;
-        let columns = reader.columns().to_vec();
-        if columns.is_empty() {
+        if reader.columns().is_empty() {
             bad_input!("{}: expected a table with a header (.csv, .tsv, .parquet)", path.display());
         }
+        Ok(reader)
+    }
+
+    /// Reads a whole CSV/TSV/Parquet table (maybe gzipped) with `sequence_column` (see [`Table::open`]).
+    pub(crate) fn read(path: &Path, sequence_column: &str) -> Result<Table> {
+        let reader = Table::open(path, sequence_column)?;
+        let columns = reader.columns().to_vec();
         let (mut rows, mut sequences, mut lines) = (Vec::new(), Vec::new(), Vec::new());
         for record in reader {
             let record = record?;

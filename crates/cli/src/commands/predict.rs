@@ -1,27 +1,35 @@
 //! `biotorch predict`: applies a head written by `biotorch finetune` to a table (CSV/TSV/Parquet, the head's
-//! sequence column) or a FASTA file. The input's columns pass through (as text; a name that clashes with an output
-//! column gets an `input_` prefix); then `valid` and `reason` (why a row could not be used: a letter outside the
-//! alphabet, a SMILES RDKit rejects or whose tokens the model lacks; such rows get null predictions, never an
-//! error), and per target `<target>_pred` (the value, or the most probable class), `<target>_std` (ensembles: the
-//! spread over members) and `<target>_prob_<class>` (classification). When the input holds a target's column, the
-//! metrics against it are printed. Rows are processed and written in chunks (one Parquet row group each).
+//! sequence column) or a FASTA file. The output starts with `index` (the row's 0-based position in the input); the
+//! input's columns pass through (as text; a name that clashes with an output column gets an `input_` prefix); then
+//! `valid` and `reason` (why a row could not be used: a letter outside the alphabet, a SMILES RDKit rejects or whose
+//! tokens the model lacks; such rows get null predictions, never an error), and per target `<target>_pred` (the
+//! value, or the most probable class), `<target>_std` (ensembles: the spread over members) and
+//! `<target>_prob_<class>` (classification). When the input holds a target's column, the metrics against it are
+//! printed.
+//!
+//! The input streams: rows are read, predicted and written in chunks of [`CHUNK`] rows (one Parquet row group
+//! each), so memory does not grow with the input. `--shard I/N` keeps one shard's rows (a dataset directory part
+//! that `biotorch merge` puts back in input order by `index`); `--resume` skips a complete output written with the
+//! same settings.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use biotorch_heads::head::{self, Mlp, TargetPrediction};
-use biotorch_heads::spec::{HeadSpec, Task, HEAD_WEIGHTS};
+use biotorch_heads::spec::{HeadSpec, Task, HEAD_JSON, HEAD_WEIGHTS};
 use biotorch_heads::{Backbone, Modality};
 use biotorch_io::polars::prelude::*;
-use biotorch_io::{FastaOptions, FastaReader, ModalityChoice};
+use biotorch_io::{FastaOptions, FastaReader, ModalityChoice, SmilesReader};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use super::finetune::{heads, parse_label, prepare_all, print_table, score, weights_sha256, Scores, Table};
+use super::finetune::{heads, parse_label, prepare_all, print_table, score, weights_sha256, Table};
 use super::{Ctx, TableOut};
 use crate::cli::PredictArgs;
 use crate::exit::bad_input;
+use crate::input::{self, Shard};
 
+/// Rows read, predicted and written at a time (one Parquet row group): what bounds memory.
 const CHUNK: usize = 8192;
 
 /// Loads the backbone(s) of a head: the fine-tuned encoders saved with it, or the original backbone, found by its
@@ -70,24 +78,107 @@ fn is_fasta(path: &Path) -> bool {
     )
 }
 
-/// A FASTA file as a table: id, description, sequence.
-fn read_fasta(path: &Path, modality: Modality) -> Result<Table> {
-    let options = FastaOptions {
-        modality: ModalityChoice::Fixed(if modality == Modality::Dna { biotorch_io::Modality::Dna } else { biotorch_io::Modality::Protein }),
-        case: biotorch_io::Case::Upper,
-        allow_duplicate_ids: true,
-        report_invalid: true,
-    };
-    let mut reader = FastaReader::from_path(path, options)?;
-    let mut record = biotorch_io::Record::default();
-    let mut table = Table { columns: vec!["id".into(), "description".into(), "sequence".into()], rows: Vec::new(), sequences: Vec::new(), lines: Vec::new() };
-    while reader.read_record(&mut record)? {
-        let seq = record.seq_str().to_string();
-        table.rows.push(vec![Some(record.id.clone()), Some(record.description.clone()), Some(seq.clone())]);
-        table.sequences.push(seq);
-        table.lines.push(record.line);
+/// SHA-256 over the files that decide a head's predictions (`head.json`, `head.safetensors`, then each fine-tuned
+/// encoder's weights): recorded in the output's options, so that `--resume` and `biotorch merge` tell heads apart.
+fn head_sha256(dir: &Path, spec: &HeadSpec) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut files = vec![dir.join(HEAD_JSON), dir.join(HEAD_WEIGHTS)];
+    files.extend(spec.encoders.iter().map(|e| dir.join(e).join("model.safetensors")));
+    let mut hasher = Sha256::new();
+    for file in files {
+        let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        std::io::copy(&mut f, &mut hasher).with_context(|| format!("cannot read {}", file.display()))?;
     }
-    Ok(table)
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// One input row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    /// 0-based position in the input.
+    index: u64,
+    /// What `--shard-by id` hashes: the FASTA id; for a table, its id column (id, name, mol_id or chembl_id, as
+    /// `biotorch chem`), else the sequence.
+    key: String,
+    /// The sequence or SMILES.
+    sequence: String,
+    /// The row's fields as text, in [`Rows::columns`] order (FASTA: id, description, sequence).
+    fields: Vec<Option<String>>,
+}
+
+/// The input, read row by row: FASTA records, or the rows of a CSV/TSV (streamed by the csv crate) or Parquet
+/// table (read in slices of rows), both through [`Table::open`]. Nothing here holds more than the current row (and
+/// the current Parquet slice), so [`Rows::read_chunk`] bounds memory by the chunk size, whatever the input's size.
+enum Rows {
+    Fasta { reader: Box<FastaReader<Box<dyn std::io::BufRead + Send>>>, record: biotorch_io::Record },
+    Table(SmilesReader),
+}
+
+impl Rows {
+    /// Opens a FASTA file (checked against the head's modality) or a table with `sequence_column`.
+    fn open(path: &Path, modality: Modality, sequence_column: Option<&str>) -> Result<Rows> {
+        match sequence_column {
+            None => {
+                let options = FastaOptions {
+                    modality: ModalityChoice::Fixed(if modality == Modality::Dna {
+                        biotorch_io::Modality::Dna
+                    } else {
+                        biotorch_io::Modality::Protein
+                    }),
+                    case: biotorch_io::Case::Upper,
+                    allow_duplicate_ids: true,
+                    report_invalid: true,
+                };
+                let reader = Box::new(FastaReader::from_path(path, options)?);
+                Ok(Rows::Fasta { reader, record: biotorch_io::Record::default() })
+            }
+            Some(column) => Ok(Rows::Table(Table::open(path, column)?)),
+        }
+    }
+
+    /// The input's column names (FASTA: id, description, sequence).
+    fn columns(&self) -> Vec<String> {
+        match self {
+            Rows::Fasta { .. } => vec!["id".into(), "description".into(), "sequence".into()],
+            Rows::Table(reader) => reader.columns().to_vec(),
+        }
+    }
+
+    fn next_row(&mut self) -> Result<Option<Row>> {
+        Ok(match self {
+            Rows::Fasta { reader, record } => {
+                if !reader.read_record(record)? {
+                    return Ok(None);
+                }
+                let sequence = record.seq_str().into_owned();
+                Some(Row {
+                    index: record.index,
+                    key: record.id.clone(),
+                    fields: vec![Some(record.id.clone()), Some(record.description.clone()), Some(sequence.clone())],
+                    sequence,
+                })
+            }
+            Rows::Table(reader) => match reader.next().transpose()? {
+                None => None,
+                Some(r) => Some(Row { index: r.index, key: r.id.unwrap_or_else(|| r.smiles.clone()), sequence: r.smiles, fields: r.fields }),
+            },
+        })
+    }
+
+    /// Replaces `chunk` with the next (up to) `n` rows of `shard` (every row without one). Returns how many rows
+    /// were read in all, kept or not; `chunk` is left empty at the end of the input.
+    fn read_chunk(&mut self, n: usize, shard: Option<&Shard>, chunk: &mut Vec<Row>) -> Result<u64> {
+        chunk.clear();
+        let mut read = 0;
+        while chunk.len() < n {
+            let Some(row) = self.next_row()? else { break };
+            read += 1;
+            if shard.is_none_or(|s| s.keep(row.index, &row.key)) {
+                chunk.push(row);
+            }
+        }
+        Ok(read)
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
@@ -97,6 +188,51 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     let device = super::embed::parse_device(&args.device)?;
     let dir = args.model.clone();
     let spec = heads(HeadSpec::read(&dir))?;
+    let modality = spec.backbone.modality;
+    let sequence_column = if is_fasta(&args.input) {
+        if modality == Modality::Molecule {
+            bad_input!("{}: a FASTA file, but the head predicts from SMILES", args.input.display());
+        }
+        None
+    } else {
+        Some(args.sequence_column.clone().unwrap_or_else(|| spec.sequence_column.clone()))
+    };
+    let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 4096 } else { 16_384 });
+    let shard = input::shard_of(args.shard, args.shard_by);
+    let output = crate::dataset::output_file(&args.output, shard.as_ref())?;
+    let head_sha = head_sha256(&dir, &spec)?;
+    let options = json!({
+        "head_sha256": head_sha, "sequence_column": sequence_column, "batch_tokens": batch_tokens,
+        "device": format!("{device:?}"),
+    });
+    // What decides the values in the output: --resume skips the work when an existing file was written with these,
+    // and `biotorch merge` refuses parts that differ in them (a part of another head differs in its options).
+    let mut settings = vec![
+        ("biotorch.command".to_string(), "predict".to_string()),
+        ("biotorch.input".to_string(), args.input.display().to_string()),
+        ("biotorch.weights_sha256".to_string(), spec.backbone.sha256.clone()),
+        ("biotorch.options".to_string(), options.to_string()),
+    ];
+    settings.extend(shard.map(|s| s.metadata()).unwrap_or_default());
+    if args.resume {
+        match crate::dataset::matches_settings(&output, &settings) {
+            Ok(rows) => {
+                ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", output.display()));
+                return ctx.write_summary(&json!({
+                    "input": args.input.display().to_string(),
+                    "output": output.display().to_string(),
+                    "head": dir.display().to_string(),
+                    "head_sha256": head_sha,
+                    "rows": rows,
+                    "skipped": true,
+                }));
+            }
+            Err(why) if output.exists() => ctx.info(format!("{}: recomputing it: {why}", output.display())),
+            Err(_) => {}
+        }
+    }
+    // The input is opened first, so that a bad input fails before the model loads.
+    let mut reader = Rows::open(&args.input, modality, sequence_column.as_deref())?;
     let backbones = load_backbones(ctx, &dir, &spec, device)?;
     let mlps: Vec<Mlp> = heads(head::load_members(
         &dir.join(HEAD_WEIGHTS),
@@ -108,45 +244,45 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     if !spec.encoders.is_empty() && spec.encoders.len() != mlps.len() {
         bad_input!("{}: {} encoders for {} head members", dir.display(), spec.encoders.len(), mlps.len());
     }
-    let modality = spec.backbone.modality;
-    let table = if is_fasta(&args.input) {
-        if modality == Modality::Molecule {
-            bad_input!("{}: a FASTA file, but the head predicts from SMILES", args.input.display());
-        }
-        read_fasta(&args.input, modality)?
-    } else {
-        let column = args.sequence_column.clone().unwrap_or_else(|| spec.sequence_column.clone());
-        Table::read(&args.input, &column)?
-    };
     let started = std::time::Instant::now();
 
     // Output column names; input columns that clash get a prefix.
-    let mut generated = vec!["valid".to_string(), "reason".to_string()];
+    let mut generated = vec!["index".to_string(), "valid".to_string(), "reason".to_string()];
     for t in &spec.targets {
         generated.push(format!("{}_pred", t.name));
         generated.push(format!("{}_std", t.name));
         generated.extend(t.classes.iter().map(|c| format!("{}_prob_{c}", t.name)));
     }
-    let out_names: Vec<String> =
-        table.columns.iter().map(|c| if generated.contains(c) { format!("input_{c}") } else { c.clone() }).collect();
-    let target_cols: Vec<Option<usize>> = spec.targets.iter().map(|t| table.column(&t.name)).collect();
+    let columns = reader.columns();
+    let out_names: Vec<String> = columns.iter().map(|c| if generated.contains(c) { format!("input_{c}") } else { c.clone() }).collect();
+    let target_cols: Vec<Option<usize>> = spec.targets.iter().map(|t| columns.iter().position(|c| *c == t.name)).collect();
 
-    let mut out = TableOut::new(&args.output, "predict", &args.input)
+    let mut out = TableOut::new(&output, "predict", &args.input)
         .with_metadata("biotorch.head", dir.display().to_string())
         .with_metadata("biotorch.backbone", spec.backbone.model.clone())
-        .with_metadata("biotorch.weights_sha256", spec.backbone.sha256.clone());
+        .with_metadata("biotorch.weights_sha256", spec.backbone.sha256.clone())
+        .with_metadata("biotorch.options", options.to_string())
+        .with_shard(shard.as_ref());
     let bar = ctx.progress.records("predicting");
-    let mut n_invalid = 0u64;
-    // For metrics: per target, (predictions, labels) of the valid rows with a label.
+    let (mut seen, mut n_invalid) = (0u64, 0u64);
+    // For metrics: per target, the (prediction, label) pairs of the valid rows, the one thing kept across chunks
+    // (a number, or the class probabilities, and a label per row; never the input rows themselves).
     let mut scored: Vec<(TargetPrediction, Vec<Option<f64>>)> = spec.targets.iter().map(|_| Default::default()).collect();
     let members = mlps.len();
-    for start in (0..table.rows.len()).step_by(CHUNK) {
-        let end = (start + CHUNK).min(table.rows.len());
-        let prepared = prepare_all(&backbones[0], &table.sequences[start..end], spec.max_length, spec.long);
+    let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
+    loop {
+        seen += reader.read_chunk(CHUNK, shard.as_ref(), &mut chunk)?;
+        // An empty shard still writes its (empty) part, with the full schema.
+        if chunk.is_empty() && (seen == 0 || out.is_started()) {
+            break;
+        }
+        // The sequences are only needed here (the pass-through fields hold them too).
+        let sequences: Vec<String> = chunk.iter_mut().map(|r| std::mem::take(&mut r.sequence)).collect();
+        let prepared = prepare_all(&backbones[0], &sequences, spec.max_length, spec.long);
+        drop(sequences);
         let valid: Vec<usize> = (0..prepared.len()).filter(|&i| prepared[i].is_valid()).collect();
         n_invalid += (prepared.len() - valid.len()) as u64;
         let tokens: Vec<&[i64]> = valid.iter().map(|&i| prepared[i].tokens.as_slice()).collect();
-        let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 4096 } else { 16_384 });
         let mut outputs: Vec<Tensor> = Vec::new();
         if !tokens.is_empty() {
             let shared = (backbones.len() == 1).then(|| backbones[0].embed_all(&tokens, spec.max_length, batch_tokens, &mut |_| {})).transpose()?;
@@ -166,10 +302,10 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         for (j, &i) in valid.iter().enumerate() {
             at[i] = Some(j);
         }
-        let rows = end - start;
-        let mut columns: Vec<Column> = Vec::new();
+        let rows = chunk.len();
+        let mut columns: Vec<Column> = vec![Column::new("index".into(), chunk.iter().map(|r| r.index).collect::<Vec<_>>())];
         for (c, name) in out_names.iter().enumerate() {
-            columns.push(Column::new(name.as_str().into(), table.rows[start..end].iter().map(|r| r.get(c).cloned().flatten()).collect::<Vec<_>>()));
+            columns.push(Column::new(name.as_str().into(), chunk.iter().map(|r| r.fields.get(c).cloned().flatten()).collect::<Vec<_>>()));
         }
         columns.push(Column::new("valid".into(), prepared.iter().map(|p| p.is_valid()).collect::<Vec<_>>()));
         columns.push(Column::new("reason".into(), prepared.iter().map(|p| p.reason.clone()).collect::<Vec<_>>()));
@@ -196,7 +332,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
             if let Some(col) = target_cols[t] {
                 let (acc, labels) = &mut scored[t];
                 for (j, &i) in valid.iter().enumerate() {
-                    labels.push(parse_label(ts, table.rows[start + i][col].as_deref()));
+                    labels.push(parse_label(ts, chunk[i].fields.get(col).cloned().flatten().as_deref()));
                     match ts.task {
                         Task::Regression => acc.values.push(p.values[j]),
                         Task::Classification => acc.probs.push(p.probs[j].clone()),
@@ -208,7 +344,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         bar.inc(rows as u64);
     }
     bar.finish_and_clear();
-    if table.rows.is_empty() {
+    if seen == 0 {
         bad_input!("{}: no rows", args.input.display());
     }
     let (path, rows) = out.finish()?;
@@ -228,15 +364,102 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         if let Some(s) = score(ts, pred, &positions, labels) {
             print_table(ctx, &format!("{} against the input's {} column:", ts.name, ts.name), ts.task, &[("head".to_string(), s)]);
             metrics.insert(ts.name.clone(), s.json());
-            let _ = matches!(s, Scores::Regression(_));
         }
     }
     ctx.write_summary(&json!({
         "input": args.input.display().to_string(),
         "output": path.display().to_string(),
         "head": dir.display().to_string(),
+        "head_sha256": head_sha,
         "rows": rows,
         "invalid": n_invalid,
         "metrics": metrics,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::ShardBy;
+
+    /// Every row of `rows`, read in chunks of `n` (of `shard`).
+    fn chunked(mut rows: Rows, n: usize, shard: Option<&Shard>) -> (Vec<Row>, u64) {
+        let (mut all, mut chunk, mut read) = (Vec::new(), Vec::new(), 0);
+        loop {
+            read += rows.read_chunk(n, shard, &mut chunk).unwrap();
+            if chunk.is_empty() {
+                return (all, read);
+            }
+            assert!(chunk.len() <= n);
+            all.append(&mut chunk);
+        }
+    }
+
+    /// The rows of a whole read with `Table::read`, for comparison.
+    fn whole(path: &Path, column: &str) -> Vec<(String, Vec<Option<String>>)> {
+        let table = Table::read(path, column).unwrap();
+        table.sequences.into_iter().zip(table.rows).collect()
+    }
+
+    fn same_rows(chunks: &[Row], whole: &[(String, Vec<Option<String>>)]) {
+        assert_eq!(chunks.len(), whole.len());
+        for (i, (row, (sequence, fields))) in chunks.iter().zip(whole).enumerate() {
+            assert_eq!((row.index, &row.sequence, &row.fields), (i as u64, sequence, fields), "row {i}");
+        }
+    }
+
+    #[test]
+    fn chunked_reading_yields_the_rows_of_a_whole_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // CSV: chunks that do not divide the row count.
+        let csv = dir.path().join("t.csv");
+        let text: String = std::iter::once("name,smiles,y\n".to_string()).chain((0..10).map(|i| format!("m{i},{},{i}\n", "C".repeat(i + 1)))).collect();
+        std::fs::write(&csv, text).unwrap();
+        let (rows, read) = chunked(Rows::open(&csv, Modality::Molecule, Some("smiles")).unwrap(), 3, None);
+        assert_eq!(read, 10);
+        same_rows(&rows, &whole(&csv, "smiles"));
+        assert_eq!(rows[2].key, "m2", "the id column (here: name) is the --shard-by id key");
+
+        // Parquet larger than the reader's slices (65,536 rows), without an id column: the key is the sequence.
+        let parquet = dir.path().join("t.parquet");
+        let n = 70_000;
+        let seqs: Vec<String> = (0..n).map(|i| format!("MK{}", i % 977)).collect();
+        let values: Vec<u32> = (0..n as u32).collect();
+        let mut df = df!("sequence" => seqs, "v" => values).unwrap();
+        biotorch_io::write_parquet(&parquet, &mut df, vec![]).unwrap();
+        let (rows, read) = chunked(Rows::open(&parquet, Modality::Protein, Some("sequence")).unwrap(), CHUNK, None);
+        assert_eq!(read, n as u64);
+        same_rows(&rows, &whole(&parquet, "sequence"));
+        assert_eq!((rows[69_999].key.as_str(), rows[69_999].fields[1].as_deref()), ("MK632", Some("69999")));
+
+        // FASTA: id, description and sequence, keyed by the id.
+        let fasta = dir.path().join("t.faa");
+        std::fs::write(&fasta, ">a first\nMKT\nAA\n>b\nMKV\n>c third one\nmkw\n").unwrap();
+        let (rows, read) = chunked(Rows::open(&fasta, Modality::Protein, None).unwrap(), 2, None);
+        assert_eq!(read, 3);
+        let got: Vec<(u64, &str, &str)> = rows.iter().map(|r| (r.index, r.key.as_str(), r.sequence.as_str())).collect();
+        assert_eq!(got, [(0, "a", "MKTAA"), (1, "b", "MKV"), (2, "c", "MKW")]);
+        assert_eq!(rows[2].fields, [Some("c".into()), Some("third one".into()), Some("MKW".into())]);
+    }
+
+    #[test]
+    fn chunked_shards_cover_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("t.csv");
+        let text: String = std::iter::once("id,smiles\n".to_string()).chain((0..50).map(|i| format!("mol{i},C{}\n", "C".repeat(i % 7)))).collect();
+        std::fs::write(&csv, text).unwrap();
+        for by in [ShardBy::Index, ShardBy::Id] {
+            let mut seen = Vec::new();
+            for index in 0..3 {
+                let shard = Shard { index, count: 3, by };
+                let (rows, read) = chunked(Rows::open(&csv, Modality::Molecule, Some("smiles")).unwrap(), 4, Some(&shard));
+                assert_eq!(read, 50, "every shard reads the whole input");
+                assert!(rows.windows(2).all(|w| w[0].index < w[1].index), "a shard keeps input order");
+                assert!(rows.iter().all(|r| shard.keep(r.index, &format!("mol{}", r.index))), "keyed by the id column");
+                seen.extend(rows.iter().map(|r| r.index));
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..50).collect::<Vec<u64>>(), "shards by {by:?}");
+        }
+    }
 }
