@@ -345,9 +345,14 @@ pub(crate) struct TokenizeArgs {
 pub(crate) struct ChemArgs {
     #[command(flatten)]
     pub(crate) input: InputArgs,
-    /// Output table (Parquet): the input's columns, then validity, canonical SMILES and the properties.
-    #[arg(short, long, value_name = "FILE")]
+    /// Output table (Parquet): the input's columns, then validity, canonical SMILES and the properties; or a
+    /// dataset directory (a name ending in `/`, or an existing directory) that gets part-IIIII-of-NNNNN.parquet.
+    #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,
+    /// Skip the work when the output file already exists, is a complete Parquet file and was written with the same
+    /// input, shard, RDKit version and options (for re-running failed shards of a dataset).
+    #[arg(long)]
+    pub(crate) resume: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! `biotorch chem`: RDKit properties of every molecule of a SMILES file (`.smi`, CSV/TSV, Parquet), streamed in
 //! batches computed on every core and written as Parquet row groups. The input's columns pass through (as text;
 //! one whose name clashes with a computed column is renamed `input_<name>`); an invalid SMILES is a row with
-//! `valid = false` and RDKit's reason.
+//! `valid = false` and RDKit's reason. With `--shard I/N` it writes one part of a dataset directory; `--resume`
+//! skips an output that is complete and was written with the same input, shard, RDKit version and options.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,34 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
             args.input.input.display()
         );
     }
+    let shard = input::shard(&args.input);
+    let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
+    let rdkit = biotorch_chem::rdkit_version().to_string();
+    let options = json!({"smiles_column": args.input.smiles_column, "id_column": args.input.id_column});
+    // What decides the values in the output: --resume skips the work when an existing file was written with these.
+    let mut settings = vec![
+        ("biotorch.command".to_string(), "chem".to_string()),
+        ("biotorch.input".to_string(), args.input.input.display().to_string()),
+        ("biotorch.rdkit".to_string(), rdkit.clone()),
+        ("biotorch.options".to_string(), options.to_string()),
+    ];
+    settings.extend(shard.map(|s| s.metadata()).unwrap_or_default());
+    if args.resume {
+        match crate::dataset::matches_settings(&path, &settings) {
+            Ok(rows) => {
+                ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", path.display()));
+                return ctx.write_summary(&json!({
+                    "input": args.input.input.display().to_string(),
+                    "output": path.display().to_string(),
+                    "records": rows,
+                    "rdkit": rdkit,
+                    "skipped": true,
+                }));
+            }
+            Err(why) if path.exists() => ctx.info(format!("{}: recomputing it: {why}", path.display())),
+            Err(_) => {}
+        }
+    }
     let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;
     let input_columns: Vec<String> = reader.columns().to_vec();
     let computed: Vec<String> = property_columns(&[]).iter().map(|c| c.name().to_string()).collect();
@@ -32,11 +61,10 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     let out_names: Vec<String> =
         input_columns.iter().map(|c| if reserved(c) { format!("input_{c}") } else { c.clone() }).collect();
 
-    let shard = input::shard(&args.input);
-    let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
     let mut out = TableOut::new(&path, "chem", &args.input.input)
         .with_shard(shard.as_ref())
-        .with_metadata("biotorch.rdkit", biotorch_chem::rdkit_version().to_string());
+        .with_metadata("biotorch.rdkit", rdkit)
+        .with_metadata("biotorch.options", options.to_string());
     let mut seen = 0u64;
     let bar = ctx.progress.records("molecules");
     let (mut n, mut valid) = (0u64, 0u64);
