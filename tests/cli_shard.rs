@@ -1,5 +1,6 @@
-//! End-to-end tests of `--shard I/N`, Parquet dataset directories, `biotorch merge` and `embed --resume` on the
-//! shipped demo files with the bundled protein-small model.
+//! End-to-end tests of `--shard I/N`, Parquet dataset directories, `biotorch merge` and `--resume` (embed, chem,
+//! predict) on the shipped demo files with the bundled protein-small model, and on data/tasks/ with small heads
+//! trained in the test.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -192,4 +193,196 @@ fn stats_and_tokenize_shards_and_empty_shards() {
     std::fs::create_dir(&dir).unwrap();
     ok(&["stats", s(&fasta), "-o", s(&dir)]);
     assert_eq!(read(&dir.join("part-00000-of-00001.parquet")).height(), 3);
+}
+
+fn tasks(name: &str) -> String {
+    format!("{ROOT}/data/tasks/{name}")
+}
+
+/// Trains a small head quickly (3 epochs, a subset of the data) into `dir`: smiles-small on 300 Huuskonen
+/// molecules (logS, 2 members) or protein-small on 200 peptides (AMP label).
+fn tiny_head(dir: &Path, kind: &str, seed: u64) -> PathBuf {
+    let (data, target, model, keep) = match kind {
+        "logS" => (tasks("huuskonen_solubility_1282.csv"), "logS", "smiles-small", 300),
+        _ => (tasks("amp_vs_uniprot_5200.csv"), "label", "protein-small", 200),
+    };
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines = text.lines();
+    let mut subset = format!("{}\n", lines.next().unwrap());
+    let rows: Vec<&str> = lines.collect();
+    // Evenly spaced rows, so that a classification subset holds both classes.
+    for row in rows.iter().step_by(rows.len() / keep).take(keep) {
+        subset.push_str(row);
+        subset.push('\n');
+    }
+    let csv = dir.join(format!("{kind}-{seed}.csv"));
+    std::fs::write(&csv, subset).unwrap();
+    let head = dir.join(format!("head-{kind}-{seed}"));
+    let seed = seed.to_string();
+    let mut args = vec!["--threads", "1", "finetune", "--model", model, "--data", s(&csv), "--target", target, "--epochs", "3"];
+    args.extend(["--seed", &seed, "--device", "cpu", "-o", s(&head)]);
+    if kind == "logS" {
+        args.extend(["--ensemble", "2"]);
+    }
+    ok(&args);
+    head
+}
+
+/// Runs predict; returns its stdout (metrics) and stderr (progress lines) together.
+fn predict(head: &Path, input: &str, extra: &[&str]) -> String {
+    let mut args = vec!["--threads", "1", "predict", "--model", s(head), input, "--device", "cpu"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "biotorch {}: {stderr}", args.join(" "));
+    format!("{}{stderr}", String::from_utf8_lossy(&o.stdout))
+}
+
+/// A merged table equals the single run: the same columns and types; index, pass-through, valid and reason
+/// exactly; predictions at the same rows. Their values agree to float32 rounding only: a shard's batches hold other
+/// rows than the single run's, and BLAS results depend on the matrix shapes (as for embed above).
+fn assert_same_predictions(merged: &DataFrame, single: &DataFrame) {
+    assert_eq!(merged.schema(), single.schema());
+    assert_eq!(merged.height(), single.height());
+    for (a, b) in merged.columns().iter().zip(single.columns()) {
+        if a.dtype() == &DataType::Float64 {
+            let (a, b) = (a.f64().unwrap(), b.f64().unwrap());
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                match (x, y) {
+                    (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{} row {i}: {x} vs {y}", a.name()),
+                    (x, y) => assert_eq!(x, y, "{} row {i}", a.name()),
+                }
+            }
+        } else {
+            assert!(a.equals_missing(b), "column {} differs", a.name());
+        }
+    }
+}
+
+#[test]
+fn predict_shards_by_index_and_id_merge_back_into_the_single_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = tiny_head(tmp.path(), "logS", 0);
+    let input = tasks("huuskonen_solubility_1282.csv");
+    let single = tmp.path().join("single.parquet");
+    let msg = predict(&head, &input, &["-o", s(&single)]);
+    assert!(msg.contains("against the input's logS column"), "{msg}");
+    let single = read(&single);
+    assert_eq!(single.get_column_names()[..2], ["index", "split"]);
+    assert_eq!(indices(&single), (0..1282).collect::<Vec<u64>>());
+    for (by, n) in [("index", 3u64), ("id", 4)] {
+        let dir = tmp.path().join(format!("by-{by}"));
+        for i in 0..n {
+            let out = format!("{}/", dir.display());
+            let msg = predict(&head, &input, &["--shard", &format!("{i}/{n}"), "--shard-by", by, "-o", &out]);
+            assert!(msg.contains("against the input's logS column"), "each shard prints its metrics: {msg}");
+        }
+        let mut total = 0;
+        for i in 0..n {
+            let part = read(&dir.join(format!("part-{i:05}-of-{n:05}.parquet")));
+            let idx = indices(&part);
+            assert!(idx.windows(2).all(|w| w[0] < w[1]), "a part keeps input order");
+            if by == "index" {
+                assert!(idx.iter().all(|&k| k % n == i), "round-robin by row index");
+            }
+            total += part.height();
+        }
+        assert_eq!(total, 1282, "the {n} shards by {by} cover the input exactly once");
+        let merged = tmp.path().join(format!("merged-{by}.parquet"));
+        let msg = ok(&["merge", s(&dir), "-o", s(&merged)]);
+        assert!(msg.contains(&format!("1282 rows from {n} parts")), "{msg}");
+        assert_same_predictions(&read(&merged), &single);
+    }
+
+    // FASTA with a protein head, sharded by record id.
+    let amp = tiny_head(tmp.path(), "label", 0);
+    let fasta = demo("swissprot_100.fasta");
+    let single = tmp.path().join("fasta.parquet");
+    predict(&amp, &fasta, &["-o", s(&single)]);
+    let dir = tmp.path().join("fasta");
+    for i in 0..3 {
+        predict(&amp, &fasta, &["--shard", &format!("{i}/3"), "--shard-by", "id", "-o", &format!("{}/", dir.display())]);
+    }
+    let merged = tmp.path().join("fasta-merged.parquet");
+    ok(&["merge", s(&dir), "-o", s(&merged)]);
+    let (merged, single) = (read(&merged), read(&single));
+    assert_eq!(ids(&merged).len(), 100);
+    assert_same_predictions(&merged, &single);
+
+    // A part written by another head (same backbone, other seed) is not a part of this run.
+    let other = tiny_head(tmp.path(), "label", 1);
+    predict(&other, &fasta, &["--shard", "2/3", "--shard-by", "id", "-o", s(&dir)]);
+    let out = tmp.path().join("refused.parquet");
+    let e = fails(&["merge", s(&dir), "-o", s(&out)], 2);
+    assert!(e.contains("were written with different biotorch.options"), "{e}");
+    assert!(!out.exists());
+}
+
+/// Modification time and bytes of a file, to show that --resume left it alone.
+fn stamp(path: &Path) -> (std::time::SystemTime, Vec<u8>) {
+    (std::fs::metadata(path).unwrap().modified().unwrap(), std::fs::read(path).unwrap())
+}
+
+#[test]
+fn chem_resume_skips_a_complete_part_with_the_same_settings_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("mols.csv");
+    std::fs::write(&csv, "id,name,smiles\n1,ethanol,CCO\n2,benzene,c1ccccc1\n3,broken,C1CC(\n4,acetic acid,CC(=O)O\n").unwrap();
+    let dir = format!("{}/ds/", tmp.path().display());
+    let part = tmp.path().join("ds/part-00001-of-00002.parquet");
+    let call = |extra: &[&str]| {
+        let mut a = vec!["chem", s(&csv), "--shard", "1/2", "--resume", "-o", dir.as_str()];
+        a.extend_from_slice(extra);
+        ok(&a)
+    };
+    let first = call(&[]);
+    assert!(first.contains("wrote") && first.contains("part-00001-of-00002.parquet (2 rows)"), "{first}");
+    let before = stamp(&part);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = call(&[]);
+    assert!(again.contains("part-00001-of-00002.parquet: complete (2 rows)") && again.contains("skipped (--resume)"), "{again}");
+    assert!(!again.contains("wrote"), "{again}");
+    assert_eq!(stamp(&part), before, "a skipped part is not rewritten");
+    // Other options, another shard assignment, a broken file: recomputed.
+    let other = call(&["--id-column", "name"]);
+    assert!(other.contains("recomputing it: its biotorch.options is") && other.contains("wrote"), "{other}");
+    assert_eq!(ids(&read(&part)), ["benzene", "acetic acid"]);
+    let by_id = call(&["--id-column", "name", "--shard-by", "id"]);
+    assert!(by_id.contains("recomputing it: its biotorch.shard_by is index, not id"), "{by_id}");
+    std::fs::write(&part, b"PAR1 not really").unwrap();
+    let broken = call(&["--id-column", "name", "--shard-by", "id"]);
+    assert!(broken.contains("recomputing it") && broken.contains("not a complete Parquet file") && broken.contains("wrote"), "{broken}");
+    assert!(call(&["--id-column", "name", "--shard-by", "id"]).contains("skipped (--resume)"));
+}
+
+#[test]
+fn predict_resume_skips_a_complete_part_with_the_same_settings_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = tiny_head(tmp.path(), "logS", 0);
+    let input = tasks("huuskonen_solubility_1282.csv");
+    let dir = format!("{}/ds/", tmp.path().display());
+    let part = tmp.path().join("ds/part-00000-of-00002.parquet");
+    let call = |head: &Path, extra: &[&str]| {
+        let mut a = vec!["--shard", "0/2", "--resume", "-o", dir.as_str()];
+        a.extend_from_slice(extra);
+        predict(head, &input, &a)
+    };
+    let first = call(&head, &[]);
+    assert!(first.contains("wrote") && first.contains("part-00000-of-00002.parquet (641 rows"), "{first}");
+    let before = stamp(&part);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = call(&head, &[]);
+    assert!(again.contains("part-00000-of-00002.parquet: complete (641 rows)") && again.contains("skipped (--resume)"), "{again}");
+    assert!(!again.contains("wrote") && !again.contains("backbone"), "nothing is loaded: {again}");
+    assert_eq!(stamp(&part), before, "a skipped part is not rewritten");
+    // Another head (other seed), other options: recomputed.
+    let other = tiny_head(tmp.path(), "logS", 1);
+    let msg = call(&other, &[]);
+    assert!(msg.contains("recomputing it: its biotorch.options is") && msg.contains("wrote"), "{msg}");
+    assert!(call(&other, &[]).contains("skipped (--resume)"));
+    let msg = call(&other, &["--batch-tokens", "512"]);
+    assert!(msg.contains("recomputing it: its biotorch.options is") && msg.contains("wrote"), "{msg}");
+    // Without --resume the part is always rewritten.
+    let msg = predict(&other, &input, &["--shard", "0/2", "--batch-tokens", "512", "-o", dir.as_str()]);
+    assert!(msg.contains("wrote") && !msg.contains("skipped"), "{msg}");
 }
