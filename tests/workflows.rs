@@ -45,7 +45,8 @@ fn biotorch(args: &[&str]) {
 }
 
 /// Asserts that two tables have the same columns and values; the float columns named in `close` may differ by
-/// `1e-4` (a sample's nll depends slightly on which samples were decoded in the same batch).
+/// `1e-4` (a sample's nll, or a prediction, depends slightly on which rows were batched together), nulls in the
+/// same rows.
 fn assert_same_table(a: &DataFrame, b: &DataFrame, close: &[&str]) {
     assert_eq!(a.get_column_names(), b.get_column_names());
     assert_eq!(a.height(), b.height());
@@ -53,7 +54,11 @@ fn assert_same_table(a: &DataFrame, b: &DataFrame, close: &[&str]) {
         if close.contains(&x.name().as_str()) {
             let (x, y) = (x.f64().unwrap(), y.f64().unwrap());
             for (u, v) in x.iter().zip(y.iter()) {
-                assert!((u.unwrap() - v.unwrap()).abs() < 1e-4, "{}: {u:?} vs {v:?}", x.name());
+                let close = match (u, v) {
+                    (Some(u), Some(v)) => (u - v).abs() < 1e-4,
+                    (u, v) => u.is_none() && v.is_none(),
+                };
+                assert!(close, "{}: {u:?} vs {v:?}", x.name());
             }
         } else {
             if !x.equals_missing(y) {
@@ -210,4 +215,44 @@ fn generate_and_score_workflow_on_a_smiles_file_equals_chem_and_select() {
     let s = json(&out.join("select.json"));
     assert_eq!((s["rows"].as_u64(), s["valid"].as_u64()), (Some(342), Some(340)));
     assert!(s["duplicates"].as_u64().unwrap() > 0, "{s}");
+}
+
+#[test]
+fn finetune_and_predict_workflow_in_3_shards_equals_one_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = format!("{ROOT}/data/tasks/huuskonen_solubility_1282.csv");
+    // A small, fast head: frozen smiles-small, 30 epochs, two ensemble members (so `logS_std` is there too).
+    let config = [
+        format!("data={data}"),
+        "target=logS".into(),
+        "model=smiles-small".into(),
+        "finetune_args=--split column --epochs 30 --ensemble 2 --device cpu".into(),
+        "predict_args=--device cpu".into(),
+        "shards=3".into(),
+        "outdir=out".into(),
+    ];
+    let config: Vec<&str> = config.iter().map(String::as_str).collect();
+    let log = snakemake("finetune-and-predict", tmp.path(), &config);
+    let out = tmp.path().join("out");
+    assert!(out.join("head/head.json").is_file() && out.join("head/metrics.json").is_file());
+    assert!(log.contains("RMSE") && log.contains("mean of training values"), "the head's metrics at the end:\n{log}");
+    for i in 0..3 {
+        assert!(out.join(format!("parts-of-3/part-{i:05}-of-00003.parquet")).exists(), "part {i}");
+    }
+
+    // One predict process with the same head.
+    let single = tmp.path().join("single.parquet");
+    let head = out.join("head");
+    biotorch(&["predict", "--model", head.to_str().unwrap(), &data, "-o", single.to_str().unwrap(), "--device", "cpu"]);
+    let (merged, one) = (read(&out.join("predictions.parquet")), read(&single));
+    assert_eq!(merged.height(), 1282);
+    let idx = |c: &Column| c.u64().unwrap().into_no_null_iter().collect::<Vec<_>>();
+    assert_eq!(column(&merged, idx, "index"), (0..1282).collect::<Vec<u64>>());
+    let invalid = merged.column("valid").unwrap().bool().unwrap().iter().filter(|v| *v == Some(false)).count();
+    assert!(invalid > 0, "some molecules the backbone cannot read stay as invalid rows");
+    assert_same_table(&merged, &one, &["logS_pred", "logS_std"]);
+
+    // A second run has nothing to do.
+    let log = snakemake("finetune-and-predict", tmp.path(), &config);
+    assert!(log.contains("Nothing to be done"), "{log}");
 }
