@@ -377,7 +377,7 @@ pub(crate) fn score_round(
             stats.sums[2] += p.logp;
             stats.sums[3] += p.mw;
             if stats.sample.len() < PLOT_SAMPLE {
-                stats.sample.push(p.clone());
+                stats.sample.push(*p);
             }
         }
         let pass = filter.map(|f| {
@@ -455,4 +455,25 @@ fn print_summary(ctx: &Ctx, s: &serde_json::Value) {
         s["samples_per_second"].as_f64().unwrap_or(0.0),
         s["output"].as_str().unwrap_or("")
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_start;
+
+    #[test]
+    fn shard_blocks_cover_every_sample_once_and_differ_by_at_most_one() {
+        for n in [1u64, 2, 7, 600, 10_007] {
+            for k in [1u64, 2, 3, 8, 13] {
+                let sizes: Vec<u64> = (0..k).map(|i| block_start(i + 1, k, n) - block_start(i, k, n)).collect();
+                assert_eq!(block_start(0, k, n), 0);
+                assert_eq!(block_start(k, k, n), n, "n {n}, k {k}");
+                assert_eq!(sizes.iter().sum::<u64>(), n);
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "n {n}, k {k}: {sizes:?}");
+            }
+        }
+        // No overflow for sample counts near u64::MAX.
+        assert_eq!(block_start(3, 4, u64::MAX), u64::MAX / 4 * 3 + 2);
+    }
 }

@@ -216,9 +216,12 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
     for &p in &numerics {
         let column = numeric_column(p);
         match schema.get(column) {
-            None => bad_input!("--filter {text}: {shown} has no `{column}` column (for `{}`){}", p.name(), column_hint(column)),
+            None => {
+                let named = if p.name() == column { String::new() } else { format!(" (for `{}`)", p.name()) };
+                bad_input!("--filter \"{text}\": {shown} has no `{column}` column{named}{}", column_hint(column))
+            }
             Some(t) if !t.is_primitive_numeric() && !t.is_null() => {
-                bad_input!("--filter {text}: the `{column}` column of {shown} holds {t}, not numbers")
+                bad_input!("--filter \"{text}\": the `{column}` column of {shown} holds {t}, not numbers")
             }
             Some(_) => {}
         }
@@ -226,9 +229,9 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
     for &f in &flags {
         let column = flag_column(f);
         match schema.get(column) {
-            None => bad_input!("--filter {text}: {shown} has no `{column}` column{}", column_hint(column)),
+            None => bad_input!("--filter \"{text}\": {shown} has no `{column}` column{}", column_hint(column)),
             Some(t) if *t != DataType::Boolean && !t.is_null() => {
-                bad_input!("--filter {text}: the `{column}` column of {shown} holds {t}, not true/false")
+                bad_input!("--filter \"{text}\": the `{column}` column of {shown} holds {t}, not true/false")
             }
             Some(_) => {}
         }
@@ -285,7 +288,8 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
                 columns.numbers.insert(p, col.f64()?.iter().collect());
             }
             for &fl in &flags {
-                columns.flags.insert(fl, df.column(flag_column(fl))?.bool()?.iter().collect());
+                let col = df.column(flag_column(fl))?.cast(&DataType::Boolean)?;
+                columns.flags.insert(fl, col.bool()?.iter().collect());
             }
             let keys: Option<Vec<Option<String>>> = match &args.unique {
                 Some(col) => {
