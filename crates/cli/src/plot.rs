@@ -101,15 +101,16 @@ const ORANGE: RGBColor = RGBColor(230, 120, 30);
 /// training molecules when given: a 2 x 2 grid.
 pub(crate) fn property_distributions(
     path: &Path,
-    generated: &[biotorch_chem::Properties],
+    label: &str,
+    molecules: &[biotorch_chem::Properties],
     training: Option<&[biotorch_chem::Properties]>,
 ) -> Result<()> {
     let size = (1100, 800);
     render(
         path,
         size,
-        |root| draw_properties(root, generated, training),
-        |root| draw_properties(root, generated, training),
+        |root| draw_properties(root, label, molecules, training),
+        |root| draw_properties(root, label, molecules, training),
     )
 }
 
@@ -117,6 +118,7 @@ type Getter = fn(&biotorch_chem::Properties) -> f64;
 
 fn draw_properties<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
+    label: &str,
     generated: &[biotorch_chem::Properties],
     training: Option<&[biotorch_chem::Properties]>,
 ) -> Result<()>
@@ -172,7 +174,7 @@ where
         chart
             .draw_series(LineSeries::new(steps(&g), BLUE.stroke_width(2)))
             .map_err(err)?
-            .label(format!("generated ({})", gen.len()))
+            .label(format!("{label} ({})", gen.len()))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(2)));
         chart
             .configure_series_labels()

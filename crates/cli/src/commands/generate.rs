@@ -301,7 +301,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     }
     if let Some(plot) = &args.plot {
         let reference_props = reference.as_ref().map(|r| r.sample.as_slice());
-        crate::plot::property_distributions(plot, &stats.sample, reference_props)
+        crate::plot::property_distributions(plot, "generated", &stats.sample, reference_props)
             .with_context(|| format!("cannot draw {}", plot.display()))?;
         ctx.info(format!("wrote {}", plot.display()));
     }

@@ -364,7 +364,7 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
         }
     }
     if let Some(plot) = &args.plot {
-        crate::plot::property_distributions(plot, &plotted, None).with_context(|| format!("cannot draw {}", plot.display()))?;
+        crate::plot::property_distributions(plot, "selected", &plotted, None).with_context(|| format!("cannot draw {}", plot.display()))?;
         ctx.info(format!("wrote {}", plot.display()));
     }
     ctx.write_summary(&json!({
