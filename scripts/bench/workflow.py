@@ -5,6 +5,9 @@
 2. Per-shard overhead: the workflow with 1, 8 and 32 shards (--cores 2, 1 thread each), and the same shards run one
    after another by hand without Snakemake, both against 1 shard: (T_N - T_1) / (N - 1) per extra shard.
 The merged table is checked against the single process (same ids in order, vectors within 1e-6).
+3. generate-and-score (workflows/generate-and-score): `snakemake --cores 2` with 2 sampling shards x 1 thread, merge
+   and select, against one `biotorch --threads 2 generate` process + the same `select`; the candidates must be equal.
+   (--generate 0 skips it; --only-generate runs only this part.)
 """
 
 import argparse
@@ -44,6 +47,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--shards", default="1,8,32", help="shard counts for the overhead measurement")
     ap.add_argument("--workdir", default="/tmp/biotorch-bench-workflow")
+    ap.add_argument("--generate", type=int, default=20000, help="samples for the generate-and-score part (0: skip)")
+    ap.add_argument("--only-generate", action="store_true")
     a = ap.parse_args()
     bt = str(Path(a.biotorch).resolve())
     a.input = str(Path(a.input).resolve())
@@ -77,6 +82,8 @@ def main():
         subprocess.run([bt, "-q", "merge", str(d), "-o", str(work / f"hand{shards}.parquet")], check=True)
         return time.perf_counter() - t
 
+    if a.only_generate:
+        return generate_and_score(a, bt, snakemake, work)
     # Warm the page cache and the model files.
     single(2, work / "warm.parquet")
     t_single = statistics.median(single(2, work / "single.parquet") for _ in range(a.repeats))
@@ -102,6 +109,38 @@ def main():
     for n in counts[1:]:
         print(f"overhead per extra shard ({n0} -> {n}): snakemake --cores 2 {(wf[n] - wf[n0]) / (n - n0):.3f} s, "
               f"by hand {(hand[n] - hand[n0]) / (n - n0):.3f} s")
+    if a.generate > 0:
+        generate_and_score(a, bt, snakemake, work)
+
+
+def generate_and_score(a, bt, snakemake, work):
+    n, filt = a.generate, "qed > 0.5 and not pains"
+
+    def single():
+        t = time.perf_counter()
+        subprocess.run([bt, "--threads", "2", "-q", "generate", "--model", "smiles-small", "-n", str(n), "--seed", "0",
+                        "-o", str(work / "gen.parquet")], check=True)
+        subprocess.run([bt, "-q", "select", str(work / "gen.parquet"), "--filter", filt, "--unique",
+                        "-o", str(work / "gen_candidates.parquet")], check=True)
+        return time.perf_counter() - t
+
+    def workflow(r):
+        d = work / f"gas_{r}"
+        shutil.rmtree(d, ignore_errors=True)
+        t = timed([snakemake, "--cores", "2", "-s", str(ROOT / "workflows/generate-and-score/Snakefile"), "--directory",
+                   str(d), "--config", f"samples={n}", "shards=2", "seed=0", f"biotorch={bt}", "threads=1",
+                   f"filter={filt}", "plot=false", "outdir=out"])
+        return t, d / "out/candidates.parquet"
+
+    t_single = statistics.median(single() for _ in range(a.repeats))
+    runs = [workflow(r) for r in range(a.repeats)]
+    t_wf = statistics.median(t for t, _ in runs)
+    ref, got = pq.read_table(work / "gen_candidates.parquet"), pq.read_table(runs[0][1])
+    assert ref["canonical_smiles"].to_pylist() == got["canonical_smiles"].to_pylist(), "candidates differ"
+    print(f"generate-and-score, {n} samples of smiles-small, filter '{filt}', {ref.num_rows} candidates:")
+    print(f"  one process (generate --threads 2, select): {t_single:7.2f} s")
+    print(f"  snakemake --cores 2, 2 shards x 1 thread:   {t_wf:7.2f} s  -> speed-up {t_single / t_wf:.2f}x "
+          f"(same candidates)", flush=True)
 
 
 if __name__ == "__main__":
