@@ -59,6 +59,25 @@ fn embed_shards(dir: &Path, n: u64, by: &str) {
     }
 }
 
+/// Checks the N parts of a dataset directory (each in input order; round-robin when sharded by index; together every
+/// record once), merges them with `biotorch merge` and returns the merged table.
+fn merged_parts(dir: &Path, n: u64, by: &str, records: usize, merged: &Path) -> DataFrame {
+    let mut total = 0;
+    for i in 0..n {
+        let part = read(&dir.join(format!("part-{i:05}-of-{n:05}.parquet")));
+        let idx = indices(&part);
+        assert!(idx.windows(2).all(|w| w[0] < w[1]), "a part keeps input order");
+        if by == "index" {
+            assert!(idx.iter().all(|&k| k % n == i), "round-robin by record index");
+        }
+        total += part.height();
+    }
+    assert_eq!(total, records, "the {n} shards by {by} cover the input exactly once");
+    let msg = ok(&["merge", s(dir), "-o", s(merged)]);
+    assert!(msg.contains(&format!("{records} rows from {n} parts")), "{msg}");
+    read(merged)
+}
+
 #[test]
 fn shards_by_index_and_id_merge_back_into_the_single_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -69,21 +88,7 @@ fn shards_by_index_and_id_merge_back_into_the_single_run() {
     for (by, n) in [("index", 3u64), ("id", 4)] {
         let dir = tmp.path().join(format!("by-{by}"));
         embed_shards(&dir, n, by);
-        let mut total = 0;
-        for i in 0..n {
-            let part = read(&dir.join(format!("part-{i:05}-of-{n:05}.parquet")));
-            let idx = indices(&part);
-            assert!(idx.windows(2).all(|w| w[0] < w[1]), "a part keeps input order");
-            if by == "index" {
-                assert!(idx.iter().all(|&k| k % n == i), "round-robin by record index");
-            }
-            total += part.height();
-        }
-        assert_eq!(total, 100, "the {n} shards by {by} cover the input exactly once");
-        let merged = tmp.path().join(format!("merged-{by}.parquet"));
-        let msg = ok(&["merge", s(&dir), "-o", s(&merged)]);
-        assert!(msg.contains(&format!("100 rows from {n} parts")), "{msg}");
-        let merged = read(&merged);
+        let merged = merged_parts(&dir, n, by, 100, &tmp.path().join(format!("merged-{by}.parquet")));
         assert_eq!(merged.get_column_names(), single.get_column_names());
         assert_eq!(indices(&merged), indices(&single));
         assert_eq!(ids(&merged), ids(&single));
@@ -277,21 +282,8 @@ fn predict_shards_by_index_and_id_merge_back_into_the_single_run() {
             let msg = predict(&head, &input, &["--shard", &format!("{i}/{n}"), "--shard-by", by, "-o", &out]);
             assert!(msg.contains("against the input's logS column"), "each shard prints its metrics: {msg}");
         }
-        let mut total = 0;
-        for i in 0..n {
-            let part = read(&dir.join(format!("part-{i:05}-of-{n:05}.parquet")));
-            let idx = indices(&part);
-            assert!(idx.windows(2).all(|w| w[0] < w[1]), "a part keeps input order");
-            if by == "index" {
-                assert!(idx.iter().all(|&k| k % n == i), "round-robin by row index");
-            }
-            total += part.height();
-        }
-        assert_eq!(total, 1282, "the {n} shards by {by} cover the input exactly once");
-        let merged = tmp.path().join(format!("merged-{by}.parquet"));
-        let msg = ok(&["merge", s(&dir), "-o", s(&merged)]);
-        assert!(msg.contains(&format!("1282 rows from {n} parts")), "{msg}");
-        assert_same_predictions(&read(&merged), &single);
+        let merged = merged_parts(&dir, n, by, 1282, &tmp.path().join(format!("merged-{by}.parquet")));
+        assert_same_predictions(&merged, &single);
     }
 
     // FASTA with a protein head, sharded by record id.

@@ -70,6 +70,43 @@ pub(crate) fn matches_settings(path: &Path, expected: &[(String, String)]) -> Re
     Ok(rows)
 }
 
+/// What decides the values of a per-record output: the command, its input, what it computed with (`provenance`: a
+/// metadata key and value, e.g. the weights' SHA-256), its options and its shard. `--resume` skips the work when an
+/// existing file was written with these, and `biotorch merge` refuses parts that differ in them.
+pub(crate) fn settings(
+    command: &str,
+    input: &Path,
+    provenance: (&str, String),
+    options: &serde_json::Value,
+    shard: Option<&Shard>,
+) -> Vec<(String, String)> {
+    let mut settings = vec![
+        ("biotorch.command".to_string(), command.to_string()),
+        ("biotorch.input".to_string(), input.display().to_string()),
+        (provenance.0.to_string(), provenance.1),
+        ("biotorch.options".to_string(), options.to_string()),
+    ];
+    settings.extend(shard.map(Shard::metadata).unwrap_or_default());
+    settings
+}
+
+/// `--resume`: `Some(rows)` when `path` is complete and was written with `settings` (said on stderr: the caller
+/// skips the work); `None` when the work is to be done (saying why when the file exists).
+pub(crate) fn resumable(ctx: &crate::commands::Ctx, path: &Path, settings: &[(String, String)]) -> Option<u64> {
+    match matches_settings(path, settings) {
+        Ok(rows) => {
+            ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", path.display()));
+            Some(rows)
+        }
+        Err(why) => {
+            if path.exists() {
+                ctx.info(format!("{}: recomputing it: {why}", path.display()));
+            }
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,28 +30,16 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
     let rdkit = biotorch_chem::rdkit_version().to_string();
     let options = json!({"smiles_column": args.input.smiles_column, "id_column": args.input.id_column});
-    // What decides the values in the output: --resume skips the work when an existing file was written with these.
-    let mut settings = vec![
-        ("biotorch.command".to_string(), "chem".to_string()),
-        ("biotorch.input".to_string(), args.input.input.display().to_string()),
-        ("biotorch.rdkit".to_string(), rdkit.clone()),
-        ("biotorch.options".to_string(), options.to_string()),
-    ];
-    settings.extend(shard.map(|s| s.metadata()).unwrap_or_default());
+    let settings = crate::dataset::settings("chem", &args.input.input, ("biotorch.rdkit", rdkit.clone()), &options, shard.as_ref());
     if args.resume {
-        match crate::dataset::matches_settings(&path, &settings) {
-            Ok(rows) => {
-                ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", path.display()));
-                return ctx.write_summary(&json!({
-                    "input": args.input.input.display().to_string(),
-                    "output": path.display().to_string(),
-                    "records": rows,
-                    "rdkit": rdkit,
-                    "skipped": true,
-                }));
-            }
-            Err(why) if path.exists() => ctx.info(format!("{}: recomputing it: {why}", path.display())),
-            Err(_) => {}
+        if let Some(rows) = crate::dataset::resumable(ctx, &path, &settings) {
+            return ctx.write_summary(&json!({
+                "input": args.input.input.display().to_string(),
+                "output": path.display().to_string(),
+                "records": rows,
+                "rdkit": rdkit,
+                "skipped": true,
+            }));
         }
     }
     let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;

@@ -250,32 +250,21 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         "batch_tokens": batch_tokens, "dtype": args.dtype,
         "device": if devices.len() == 1 { format!("{device:?}") } else { format!("{devices:?}") },
     });
-    // What decides the values in the output: --resume skips the work when an existing file was written with these.
-    let mut settings = vec![
-        ("biotorch.command".to_string(), "embed".to_string()),
-        ("biotorch.input".to_string(), args.input.input.display().to_string()),
-        ("biotorch.weights_sha256".to_string(), hash.clone()),
-        ("biotorch.options".to_string(), options.to_string()),
-    ];
-    settings.extend(shard.map(|s| s.metadata()).unwrap_or_default());
+    let settings =
+        crate::dataset::settings("embed", &args.input.input, ("biotorch.weights_sha256", hash.clone()), &options, shard.as_ref());
     if args.resume {
-        match crate::dataset::matches_settings(&output, &settings) {
-            Ok(rows) => {
-                ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", output.display()));
-                if let Some(plot) = &args.plot {
-                    crate::pca::plot_embeddings(ctx, &output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
-                }
-                return ctx.write_summary(&json!({
-                    "input": args.input.input.display().to_string(),
-                    "output": output.display().to_string(),
-                    "model": args.model,
-                    "weights_sha256": hash,
-                    "records": rows,
-                    "skipped": true,
-                }));
+        if let Some(rows) = crate::dataset::resumable(ctx, &output, &settings) {
+            if let Some(plot) = &args.plot {
+                crate::pca::plot_embeddings(ctx, &output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
             }
-            Err(why) if output.exists() => ctx.info(format!("{}: recomputing it: {why}", output.display())),
-            Err(_) => {}
+            return ctx.write_summary(&json!({
+                "input": args.input.input.display().to_string(),
+                "output": output.display().to_string(),
+                "model": args.model,
+                "weights_sha256": hash,
+                "records": rows,
+                "skipped": true,
+            }));
         }
     }
     let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, false))?;

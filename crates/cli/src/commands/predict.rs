@@ -205,30 +205,24 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         "head_sha256": head_sha, "sequence_column": sequence_column, "batch_tokens": batch_tokens,
         "device": format!("{device:?}"),
     });
-    // What decides the values in the output: --resume skips the work when an existing file was written with these,
-    // and `biotorch merge` refuses parts that differ in them (a part of another head differs in its options).
-    let mut settings = vec![
-        ("biotorch.command".to_string(), "predict".to_string()),
-        ("biotorch.input".to_string(), args.input.display().to_string()),
-        ("biotorch.weights_sha256".to_string(), spec.backbone.sha256.clone()),
-        ("biotorch.options".to_string(), options.to_string()),
-    ];
-    settings.extend(shard.map(|s| s.metadata()).unwrap_or_default());
+    // A part of another head differs in its options (head_sha256).
+    let settings = crate::dataset::settings(
+        "predict",
+        &args.input,
+        ("biotorch.weights_sha256", spec.backbone.sha256.clone()),
+        &options,
+        shard.as_ref(),
+    );
     if args.resume {
-        match crate::dataset::matches_settings(&output, &settings) {
-            Ok(rows) => {
-                ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", output.display()));
-                return ctx.write_summary(&json!({
-                    "input": args.input.display().to_string(),
-                    "output": output.display().to_string(),
-                    "head": dir.display().to_string(),
-                    "head_sha256": head_sha,
-                    "rows": rows,
-                    "skipped": true,
-                }));
-            }
-            Err(why) if output.exists() => ctx.info(format!("{}: recomputing it: {why}", output.display())),
-            Err(_) => {}
+        if let Some(rows) = crate::dataset::resumable(ctx, &output, &settings) {
+            return ctx.write_summary(&json!({
+                "input": args.input.display().to_string(),
+                "output": output.display().to_string(),
+                "head": dir.display().to_string(),
+                "head_sha256": head_sha,
+                "rows": rows,
+                "skipped": true,
+            }));
         }
     }
     // The input is opened first, so that a bad input fails before the model loads.
