@@ -378,3 +378,49 @@ fn predict_resume_skips_a_complete_part_with_the_same_settings_only() {
     let msg = predict(&other, &input, &["--shard", "0/2", "--batch-tokens", "512", "-o", dir.as_str()]);
     assert!(msg.contains("wrote") && !msg.contains("skipped"), "{msg}");
 }
+
+#[test]
+fn evaluate_scores_predictions_and_their_parts_like_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A classification head (AMP vs UniProt), predicting its own labelled table: predict prints its metrics.
+    let head = tiny_head(tmp.path(), "label", 0);
+    let table = tmp.path().join("label-0.csv");
+    let (single, summary) = (tmp.path().join("single.parquet"), tmp.path().join("single.json"));
+    predict(&head, s(&table), &["-o", s(&single), "--summary-json", s(&summary)]);
+    let json = |p: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let expected = json(&summary)["metrics"]["label"].clone();
+    assert!(expected["auroc"].as_f64().is_some(), "{expected}");
+
+    // The same table: the same figures, exactly.
+    let metrics = tmp.path().join("metrics.json");
+    let o = run(&["evaluate", s(&single), "--model", s(&head), "-o", s(&metrics)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("AUROC"), "the metrics table goes to stdout");
+    assert_eq!(json(&metrics)["metrics"]["label"], expected);
+
+    // Its parts (a dataset directory, round-robin order): the same figures up to float32 rounding.
+    let dir = tmp.path().join("parts");
+    for i in 0..3 {
+        predict(&head, s(&table), &["--shard", &format!("{i}/3"), "-o", &format!("{}/", dir.display())]);
+    }
+    let parts = tmp.path().join("parts.json");
+    ok(&["evaluate", s(&dir), "--model", s(&head), "-o", s(&parts)]);
+    let got = json(&parts)["metrics"]["label"].clone();
+    assert_eq!(got["n"], expected["n"]);
+    for key in ["auroc", "auprc", "accuracy", "f1"] {
+        let (a, b) = (got[key].as_f64().unwrap(), expected[key].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-6, "{key}: parts {a} vs one run {b}");
+    }
+
+    // Tables without the labels or the predictions are usage errors that say what is missing.
+    let chem = tmp.path().join("chem.parquet");
+    ok(&["chem", &demo("chembl_2000.csv"), "-o", s(&chem)]);
+    let e = fails(&["evaluate", s(&chem), "--model", s(&head)], 2);
+    assert!(e.contains("no column `label`, the head's target"), "{e}");
+    let e = fails(&["evaluate", s(&table), "--model", s(&head)], 2);
+    assert!(e.contains("not a Parquet file"), "{e}");
+    let unlabelled = tmp.path().join("unlabelled.parquet");
+    predict(&head, &demo("swissprot_100.fasta"), &["-o", s(&unlabelled)]);
+    let e = fails(&["evaluate", s(&unlabelled), "--model", s(&head)], 2);
+    assert!(e.contains("no column `label`"), "{e}");
+}

@@ -228,6 +228,7 @@ fn finetune_and_predict_workflow_in_3_shards_equals_one_predict() {
         "model=smiles-small".into(),
         "finetune_args=--split column --epochs 30 --ensemble 2 --device cpu".into(),
         "predict_args=--device cpu".into(),
+        "evaluate=true".into(),
         "shards=3".into(),
         "outdir=out".into(),
     ];
@@ -251,6 +252,18 @@ fn finetune_and_predict_workflow_in_3_shards_equals_one_predict() {
     let invalid = merged.column("valid").unwrap().bool().unwrap().iter().filter(|v| *v == Some(false)).count();
     assert!(invalid > 0, "some molecules the backbone cannot read stay as invalid rows");
     assert_same_table(&merged, &one, &["logS_pred", "logS_std"]);
+
+    // Whole-table metrics of the merged predictions (biotorch evaluate) equal those one predict process prints
+    // against the same labels, within the float32 rounding of the predictions.
+    let summary = tmp.path().join("single.json");
+    biotorch(&["--summary-json", summary.to_str().unwrap(), "predict", "--model", head.to_str().unwrap(), &data, "-o", single.to_str().unwrap(), "--device", "cpu"]);
+    let (workflow, one) = (json(&out.join("metrics.json")), json(&summary));
+    assert_eq!(workflow["rows"], 1282);
+    for key in ["rmse", "mae", "r2", "spearman"] {
+        let (a, b) = (workflow["metrics"]["logS"][key].as_f64().unwrap(), one["metrics"]["logS"][key].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-5, "{key}: workflow {a} vs one predict {b}");
+    }
+    assert_eq!(workflow["metrics"]["logS"]["n"], one["metrics"]["logS"]["n"]);
 
     // A second run has nothing to do.
     let log = snakemake("finetune-and-predict", tmp.path(), &config);

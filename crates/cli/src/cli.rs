@@ -57,6 +57,8 @@ pub(crate) enum Command {
     /// Keep the valid molecules of a chem or generate table that pass a property filter, optionally one row per
     /// molecule (--unique): candidates from sampled or screened molecules.
     Select(SelectArgs),
+    /// Score a table written by `biotorch predict` (or merged from its parts) against its label columns.
+    Evaluate(EvaluateArgs),
     /// Combine the part files of a Parquet dataset directory (written with --shard I/N) into one file, in input order.
     Merge(MergeArgs),
     /// Train a property-prediction head (MLP on pooled embeddings, encoder frozen or fine-tuned) on a labelled table.
@@ -441,6 +443,20 @@ pub(crate) struct SelectArgs {
     /// Draw the QED, logP, MW and SA distributions of the kept molecules (PNG or SVG).
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvaluateArgs {
+    /// A table written by `biotorch predict` that holds the labels (the head's target columns), merged or not, or a
+    /// dataset directory of its parts.
+    #[arg(value_name = "PREDICTIONS")]
+    pub(crate) input: PathBuf,
+    /// The head folder the predictions came from (its targets, tasks and classes).
+    #[arg(long, value_name = "HEAD_DIR")]
+    pub(crate) model: PathBuf,
+    /// Also write the metrics as JSON here.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use biotorch_io::polars::prelude::*;
 
+use crate::exit::bad_input;
 use crate::input::Shard;
 
 /// The file name of part `index` of `count`.
@@ -105,6 +106,70 @@ pub(crate) fn resumable(ctx: &crate::commands::Ctx, path: &Path, settings: &[(St
             None
         }
     }
+}
+
+/// One Parquet file read row group by row group.
+pub(crate) struct Groups {
+    path: PathBuf,
+    metadata: biotorch_io::polars::io::parquet::metadata::FileMetadataRef,
+    next_group: usize,
+    next_offset: usize,
+}
+
+impl Groups {
+    pub(crate) fn open(path: &Path) -> Result<(Groups, Schema)> {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut reader = ParquetReader::new(file);
+        let schema = match reader.schema() {
+            Ok(schema) => Schema::from_arrow_schema(schema.as_ref()),
+            Err(e) => bad_input!("{}: not a Parquet file ({e})", path.display()),
+        };
+        let metadata = reader.get_metadata()?.clone();
+        Ok((Groups { path: path.to_path_buf(), metadata, next_group: 0, next_offset: 0 }, schema))
+    }
+
+    pub(crate) fn next(&mut self) -> Result<Option<DataFrame>> {
+        let Some(group) = self.metadata.row_groups.get(self.next_group) else { return Ok(None) };
+        let rows = group.num_rows();
+        let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
+        reader.set_metadata(self.metadata.clone());
+        let df = reader.with_slice(Some((self.next_offset, rows))).finish();
+        let df = anyhow::Context::with_context(df, || format!("{}: cannot read row group {}", self.path.display(), self.next_group))?;
+        self.next_group += 1;
+        self.next_offset += rows;
+        Ok(Some(df))
+    }
+}
+
+/// The files to read: INPUT itself, or the parts of a dataset directory in part order (all N of one count).
+pub(crate) fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
+    if !input.exists() {
+        bad_input!("{}: no such file or directory", input.display());
+    }
+    if !is_dataset_dir(input) {
+        return Ok(vec![input.to_path_buf()]);
+    }
+    let mut parts: BTreeMap<u64, PathBuf> = BTreeMap::new();
+    let mut counts: BTreeMap<u64, String> = BTreeMap::new();
+    for entry in std::fs::read_dir(input).with_context(|| format!("cannot list {}", input.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some((i, n)) = parse_part_name(&name) {
+            counts.entry(n).or_insert_with(|| name.clone());
+            parts.insert(i, input.join(&name));
+        }
+    }
+    let Some(&n) = counts.keys().next() else {
+        bad_input!("{}: no part-IIIII-of-NNNNN.parquet files in the directory", input.display());
+    };
+    if counts.len() > 1 {
+        let names: Vec<&str> = counts.values().map(String::as_str).collect();
+        bad_input!("{}: parts of different shard counts ({}): remove the parts of the runs you do not want", input.display(), names.join(", "));
+    }
+    let missing: Vec<String> = (0..n).filter(|i| !parts.contains_key(i)).map(|i| part_name(i, n)).collect();
+    if !missing.is_empty() {
+        bad_input!("{}: {} of {n} parts missing ({}{})", input.display(), missing.len(), missing[0], if missing.len() > 1 { ", ..." } else { "" });
+    }
+    Ok(parts.into_values().collect())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod chem;
 mod embed;
+mod evaluate;
 mod finetune;
 mod merge;
 mod generate;
@@ -65,6 +66,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Optimize(args) => optimize::run(&ctx, args),
         Command::Select(args) => select::run(&ctx, args),
+        Command::Evaluate(args) => evaluate::run(&ctx, args),
     }
 }
 

@@ -11,8 +11,7 @@
 //! occurrence wins, and the set of keys seen grows with the unique molecules kept only (not with every row). A null
 //! key is never a duplicate.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use biotorch_chem::Properties;
@@ -21,7 +20,7 @@ use serde_json::json;
 
 use super::{Ctx, TableOut};
 use crate::cli::SelectArgs;
-use crate::dataset::{is_dataset_dir, parse_part_name, part_name, read_metadata};
+use crate::dataset::{input_files, is_dataset_dir, read_metadata, Groups};
 use crate::exit::bad_input;
 use crate::filter::{Filter, Flag, Numeric, PropertySource};
 
@@ -122,69 +121,6 @@ enum Validity {
     Valid,
     /// `state != "invalid"` (a generate table without `valid`).
     State,
-}
-
-/// One Parquet file read row group by row group.
-struct Groups {
-    path: PathBuf,
-    metadata: biotorch_io::polars::io::parquet::metadata::FileMetadataRef,
-    next_group: usize,
-    next_offset: usize,
-}
-
-impl Groups {
-    fn open(path: &Path) -> Result<(Groups, Schema)> {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut reader = ParquetReader::new(file);
-        let schema = Schema::from_arrow_schema(
-            anyhow::Context::with_context(reader.schema(), || format!("{}: not a Parquet file", path.display()))?.as_ref(),
-        );
-        let metadata = reader.get_metadata()?.clone();
-        Ok((Groups { path: path.to_path_buf(), metadata, next_group: 0, next_offset: 0 }, schema))
-    }
-
-    fn next(&mut self) -> Result<Option<DataFrame>> {
-        let Some(group) = self.metadata.row_groups.get(self.next_group) else { return Ok(None) };
-        let rows = group.num_rows();
-        let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
-        reader.set_metadata(self.metadata.clone());
-        let df = reader.with_slice(Some((self.next_offset, rows))).finish();
-        let df = anyhow::Context::with_context(df, || format!("{}: cannot read row group {}", self.path.display(), self.next_group))?;
-        self.next_group += 1;
-        self.next_offset += rows;
-        Ok(Some(df))
-    }
-}
-
-/// The files to read: INPUT itself, or the parts of a dataset directory in part order (all N of one count).
-fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
-    if !input.exists() {
-        bad_input!("{}: no such file or directory", input.display());
-    }
-    if !is_dataset_dir(input) {
-        return Ok(vec![input.to_path_buf()]);
-    }
-    let mut parts: BTreeMap<u64, PathBuf> = BTreeMap::new();
-    let mut counts: BTreeMap<u64, String> = BTreeMap::new();
-    for entry in std::fs::read_dir(input).with_context(|| format!("cannot list {}", input.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if let Some((i, n)) = parse_part_name(&name) {
-            counts.entry(n).or_insert_with(|| name.clone());
-            parts.insert(i, input.join(&name));
-        }
-    }
-    let Some(&n) = counts.keys().next() else {
-        bad_input!("{}: no part-IIIII-of-NNNNN.parquet files in the directory", input.display());
-    };
-    if counts.len() > 1 {
-        let names: Vec<&str> = counts.values().map(String::as_str).collect();
-        bad_input!("{}: parts of different shard counts ({}): remove the parts of the runs you do not want", input.display(), names.join(", "));
-    }
-    let missing: Vec<String> = (0..n).filter(|i| !parts.contains_key(i)).map(|i| part_name(i, n)).collect();
-    if !missing.is_empty() {
-        bad_input!("{}: {} of {n} parts missing ({}{})", input.display(), missing.len(), missing[0], if missing.len() > 1 { ", ..." } else { "" });
-    }
-    Ok(parts.into_values().collect())
 }
 
 pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {

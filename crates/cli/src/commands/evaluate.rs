@@ -1,0 +1,135 @@
+//! `biotorch evaluate PREDICTIONS --model HEAD_DIR [-o metrics.json]`: scores a table written by `biotorch predict`
+//! (one file, a merged one, or a dataset directory of its parts) against the label columns it carries, per target
+//! of the head: RMSE, MAE, R², Spearman for regression; AUROC, AUPRC, accuracy, F1 for classification, with the
+//! definitions of `finetune` and `predict`. This is how sharded predictions of a labelled table get whole-table
+//! metrics (each `predict --shard` only scores its own rows).
+//!
+//! Streams the table one row group at a time; what it keeps is one prediction and one label per valid, labelled
+//! row. Rows with `valid = false` (no prediction) and rows without a label are left out and counted.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use biotorch_heads::head::TargetPrediction;
+use biotorch_heads::spec::{HeadSpec, Task, TargetSpec};
+use biotorch_io::polars::prelude::*;
+use serde_json::json;
+
+use super::finetune::{heads, parse_label, print_table, score};
+use super::Ctx;
+use crate::cli::EvaluateArgs;
+use crate::dataset::{input_files, Groups};
+use crate::exit::bad_input;
+
+/// The columns one target is scored from.
+struct TargetColumns<'a> {
+    spec: &'a TargetSpec,
+    /// Regression: `<target>_pred`; classification: `<target>_prob_<class>` for every class, in the head's order.
+    predictions: Vec<String>,
+}
+
+/// A column as `f64` values (nulls as NaN).
+fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// A column as text (labels pass through `predict` as text; a numeric column is printed).
+fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
+    let spec = heads(HeadSpec::read(&args.model))?;
+    let files = input_files(&args.input)?;
+    let targets: Vec<TargetColumns> = spec
+        .targets
+        .iter()
+        .map(|t| TargetColumns {
+            spec: t,
+            predictions: match t.task {
+                Task::Regression => vec![format!("{}_pred", t.name)],
+                Task::Classification => t.classes.iter().map(|c| format!("{}_prob_{c}", t.name)).collect(),
+            },
+        })
+        .collect();
+    // Per target: predictions and labels of the valid rows.
+    let mut collected: Vec<(TargetPrediction, Vec<Option<f64>>)> = targets.iter().map(|_| Default::default()).collect();
+    let (mut rows, mut valid) = (0u64, 0u64);
+    for file in &files {
+        let (mut groups, schema) = Groups::open(file)?;
+        let show = || if files.len() > 1 { file.display().to_string() } else { args.input.display().to_string() };
+        let mut needed = vec!["valid".to_string()];
+        for t in &targets {
+            needed.push(t.spec.name.clone());
+            needed.extend(t.predictions.iter().cloned());
+        }
+        if let Some(missing) = needed.iter().find(|c| schema.get(c.as_str()).is_none()) {
+            if targets.iter().any(|t| &t.spec.name == missing) {
+                bad_input!(
+                    "{}: no column `{missing}`, the head's target: nothing to score the predictions against (predict a \
+                     table that holds the labels)",
+                    show()
+                );
+            }
+            bad_input!(
+                "{}: no column `{missing}`: not a table that `biotorch predict` wrote with the head {} (its columns: {})",
+                show(),
+                args.model.display(),
+                schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        while let Some(df) = groups.next()? {
+            rows += df.height() as u64;
+            let ok: Vec<bool> = df.column("valid")?.bool()?.iter().map(|v| v == Some(true)).collect();
+            valid += ok.iter().filter(|&&v| v).count() as u64;
+            for (t, (pred, labels)) in targets.iter().zip(&mut collected) {
+                let label_text = texts(&df, &t.spec.name)?;
+                let values: Vec<Vec<f64>> = t.predictions.iter().map(|c| floats(&df, c)).collect::<Result<_>>()?;
+                for (i, _) in ok.iter().enumerate().filter(|(_, &v)| v) {
+                    labels.push(parse_label(t.spec, label_text[i].as_deref()));
+                    match t.spec.task {
+                        Task::Regression => pred.values.push(values[0][i]),
+                        Task::Classification => pred.probs.push(values.iter().map(|v| v[i]).collect()),
+                    }
+                }
+            }
+        }
+    }
+    if rows == 0 {
+        bad_input!("{}: no rows", args.input.display());
+    }
+    let mut metrics = serde_json::Map::new();
+    for (t, (pred, labels)) in targets.iter().zip(&collected) {
+        let positions: Vec<usize> = (0..labels.len()).collect();
+        match score(t.spec, pred, &positions, labels) {
+            Some(s) => {
+                print_table(ctx, &format!("{} against the {} column of {}:", t.spec.name, t.spec.name, args.input.display()), t.spec.task, &[("head".to_string(), s)]);
+                metrics.insert(t.spec.name.clone(), s.json());
+            }
+            None => ctx.info(format!("{}: no valid row has a {} label; nothing to score", args.input.display(), t.spec.name)),
+        }
+    }
+    if metrics.is_empty() {
+        bad_input!("{}: no valid row has a label of the head's target(s): nothing to score", args.input.display());
+    }
+    ctx.info(format!("{rows} rows, {valid} with predictions; {} invalid rows left out", rows - valid));
+    let summary = json!({
+        "input": args.input.display().to_string(),
+        "head": args.model.display().to_string(),
+        "rows": rows,
+        "valid": valid,
+        "metrics": metrics,
+    });
+    if let Some(path) = &args.output {
+        write_json(path, &summary)?;
+        ctx.info(format!("wrote {}", path.display()));
+    }
+    ctx.write_summary(&summary)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    biotorch_io::write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}
