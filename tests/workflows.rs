@@ -112,11 +112,15 @@ fn embed_workflow_in_4_shards_equals_one_process() {
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
     assert!(worst <= 1e-6, "workflow vs one process: max abs diff {worst}");
 
-    // The parts directory is one table for pyarrow's dataset reader (polars and DuckDB read it the same way).
+    // The parts directory is one table for pyarrow's dataset reader, polars and DuckDB (pinned in .venv).
     let py = venv_tool("python");
-    let script = "import sys, pyarrow.dataset as ds\n\
+    let script = "import sys, pyarrow.dataset as ds, polars as pl, duckdb\n\
                   t = ds.dataset(sys.argv[1], format='parquet').to_table()\n\
                   assert sorted(t['index'].to_pylist()) == list(range(100)), t['index']\n\
+                  p = pl.read_parquet(sys.argv[1] + '/*.parquet')\n\
+                  assert sorted(p['index'].to_list()) == list(range(100)) and p.columns == t.column_names, p\n\
+                  d = duckdb.sql(f\"select count(distinct index), min(index), max(index), count(*) from read_parquet('{sys.argv[1]}/*.parquet')\").fetchall()\n\
+                  assert d == [(100, 0, 99, 100)], d\n\
                   print(t.num_rows)";
     let o = Command::new(py).args(["-c", script]).arg(out.join("parts-of-4")).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
