@@ -412,6 +412,12 @@ fn evaluate_scores_predictions_and_their_parts_like_predict() {
         assert!((a - b).abs() <= 1e-6, "{key}: parts {a} vs one run {b}");
     }
 
+    // A part of another run (another head) in the directory is refused, not mixed in.
+    let other = tiny_head(tmp.path(), "label", 1);
+    predict(&other, s(&table), &["--shard", "2/3", "-o", &format!("{}/", dir.display())]);
+    let e = fails(&["evaluate", s(&dir), "--model", s(&head)], 2);
+    assert!(e.contains("were written with different biotorch.options") && e.contains("not parts of one run"), "{e}");
+
     // Tables without the labels or the predictions are usage errors that say what is missing.
     let chem = tmp.path().join("chem.parquet");
     ok(&["chem", &demo("chembl_2000.csv"), "-o", s(&chem)]);

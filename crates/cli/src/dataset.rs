@@ -10,6 +10,17 @@ use biotorch_io::polars::prelude::*;
 use crate::exit::bad_input;
 use crate::input::Shard;
 
+/// Metadata that must agree between the parts (what they computed and from what). Others (argv, shard) may differ.
+pub(crate) const SAME_IN_EVERY_PART: &[&str] = &[
+    "biotorch.command",
+    "biotorch.input",
+    "biotorch.model",
+    "biotorch.weights_sha256",
+    "biotorch.options",
+    "biotorch.tokenizer",
+    "biotorch.shard_by",
+];
+
 /// The file name of part `index` of `count`.
 pub(crate) fn part_name(index: u64, count: u64) -> String {
     format!("part-{index:05}-of-{count:05}.parquet")
@@ -169,7 +180,23 @@ pub(crate) fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
     if !missing.is_empty() {
         bad_input!("{}: {} of {n} parts missing ({}{})", input.display(), missing.len(), missing[0], if missing.len() > 1 { ", ..." } else { "" });
     }
-    Ok(parts.into_values().collect())
+    // Parts of one run only (footers only): a part left from another run would mix in silently.
+    let files: Vec<PathBuf> = parts.into_values().collect();
+    let (first, _) = read_metadata(&files[0])?;
+    for file in &files[1..] {
+        let (kv, _) = read_metadata(file)?;
+        if let Some(key) = SAME_IN_EVERY_PART.iter().find(|k| kv.get(**k) != first.get(**k)) {
+            bad_input!(
+                "{}: {} and {} were written with different {key} ({} vs {}): they are not parts of one run",
+                input.display(),
+                file.file_name().unwrap_or_default().to_string_lossy(),
+                files[0].file_name().unwrap_or_default().to_string_lossy(),
+                kv.get(*key).map_or("none", String::as_str),
+                first.get(*key).map_or("none", String::as_str)
+            );
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

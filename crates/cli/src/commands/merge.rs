@@ -16,19 +16,9 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::MergeArgs;
-use crate::dataset::{parse_part_name, part_name, read_metadata};
+use crate::dataset::{parse_part_name, part_name, read_metadata, SAME_IN_EVERY_PART};
 use crate::exit::bad_input;
 
-/// Metadata that must agree between the parts (what they computed and from what). Others (argv, shard) may differ.
-const SAME_IN_EVERY_PART: &[&str] = &[
-    "biotorch.command",
-    "biotorch.input",
-    "biotorch.model",
-    "biotorch.weights_sha256",
-    "biotorch.options",
-    "biotorch.tokenizer",
-    "biotorch.shard_by",
-];
 
 /// One part file being read row group by row group.
 struct Part {
