@@ -11,7 +11,7 @@ use crate::exit::bad_input;
 use crate::input::Shard;
 
 /// Metadata that must agree between the parts (what they computed and from what). Others (argv, shard) may differ.
-pub(crate) const SAME_IN_EVERY_PART: &[&str] = &[
+const SAME_IN_EVERY_PART: &[&str] = &[
     "biotorch.command",
     "biotorch.input",
     "biotorch.model",
@@ -152,7 +152,55 @@ impl Groups {
     }
 }
 
-/// The files to read: INPUT itself, or the parts of a dataset directory in part order (all N of one count).
+/// The parts of a dataset directory, in part order, with their count N: checks that they form one complete set (one
+/// shard count, parts 0..N all there). Names starting with `.` or `_` (temporary files of running shards, _SUCCESS
+/// markers) are passed over; another `.parquet` name is an error.
+pub(crate) fn list_parts(dir: &Path) -> Result<(u64, Vec<PathBuf>)> {
+    let mut parts: BTreeMap<u64, PathBuf> = BTreeMap::new();
+    let mut counts: BTreeMap<u64, String> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        match parse_part_name(&name) {
+            Some((i, n)) => {
+                counts.entry(n).or_insert_with(|| name.clone());
+                parts.insert(i, dir.join(&name));
+            }
+            None if name.ends_with(".parquet") => {
+                bad_input!("{}: {name} is not named part-IIIII-of-NNNNN.parquet: move it out of the dataset directory", dir.display())
+            }
+            None => {}
+        }
+    }
+    let Some(&n) = counts.keys().next() else {
+        bad_input!("{}: no part-IIIII-of-NNNNN.parquet files in the directory", dir.display());
+    };
+    if counts.len() > 1 {
+        let names: Vec<&str> = counts.values().map(String::as_str).collect();
+        bad_input!(
+            "{}: parts of different shard counts ({}): remove the parts of the runs you do not want",
+            dir.display(),
+            names.join(", ")
+        );
+    }
+    let missing: Vec<String> = (0..n).filter(|i| !parts.contains_key(i)).map(|i| part_name(i, n)).collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        bad_input!(
+            "{}: {} of {n} parts missing: {}{} (run those shards, e.g. with --shard I/{n} --resume)",
+            dir.display(),
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > shown.len() { ", ..." } else { "" }
+        );
+    }
+    Ok((n, parts.into_values().collect()))
+}
+
+/// The files to read: INPUT itself, or the parts of a dataset directory in part order ([`list_parts`]), which must
+/// come from one run.
 pub(crate) fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
     if !input.exists() {
         bad_input!("{}: no such file or directory", input.display());
@@ -160,43 +208,33 @@ pub(crate) fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
     if !is_dataset_dir(input) {
         return Ok(vec![input.to_path_buf()]);
     }
-    let mut parts: BTreeMap<u64, PathBuf> = BTreeMap::new();
-    let mut counts: BTreeMap<u64, String> = BTreeMap::new();
-    for entry in std::fs::read_dir(input).with_context(|| format!("cannot list {}", input.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if let Some((i, n)) = parse_part_name(&name) {
-            counts.entry(n).or_insert_with(|| name.clone());
-            parts.insert(i, input.join(&name));
-        }
-    }
-    let Some(&n) = counts.keys().next() else {
-        bad_input!("{}: no part-IIIII-of-NNNNN.parquet files in the directory", input.display());
-    };
-    if counts.len() > 1 {
-        let names: Vec<&str> = counts.values().map(String::as_str).collect();
-        bad_input!("{}: parts of different shard counts ({}): remove the parts of the runs you do not want", input.display(), names.join(", "));
-    }
-    let missing: Vec<String> = (0..n).filter(|i| !parts.contains_key(i)).map(|i| part_name(i, n)).collect();
-    if !missing.is_empty() {
-        bad_input!("{}: {} of {n} parts missing ({}{})", input.display(), missing.len(), missing[0], if missing.len() > 1 { ", ..." } else { "" });
-    }
+    let (_, files) = list_parts(input)?;
     // Parts of one run only (footers only): a part left from another run would mix in silently.
-    let files: Vec<PathBuf> = parts.into_values().collect();
+    let name = |f: &Path| f.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let (first, _) = read_metadata(&files[0])?;
     for file in &files[1..] {
         let (kv, _) = read_metadata(file)?;
-        if let Some(key) = SAME_IN_EVERY_PART.iter().find(|k| kv.get(**k) != first.get(**k)) {
-            bad_input!(
-                "{}: {} and {} were written with different {key} ({} vs {}): they are not parts of one run",
-                input.display(),
-                file.file_name().unwrap_or_default().to_string_lossy(),
-                files[0].file_name().unwrap_or_default().to_string_lossy(),
-                kv.get(*key).map_or("none", String::as_str),
-                first.get(*key).map_or("none", String::as_str)
-            );
-        }
+        check_same_run(input, (&name(file), &kv), (&name(&files[0]), &first))?;
     }
     Ok(files)
+}
+
+/// Whether two parts of `dir` (name and key-value metadata each) were written by one run: the same
+/// [`SAME_IN_EVERY_PART`] metadata; otherwise a usage error naming the first that differs.
+pub(crate) fn check_same_run(
+    dir: &Path,
+    (name, kv): (&str, &BTreeMap<String, String>),
+    (ref_name, ref_kv): (&str, &BTreeMap<String, String>),
+) -> Result<()> {
+    if let Some(key) = SAME_IN_EVERY_PART.iter().find(|k| kv.get(**k) != ref_kv.get(**k)) {
+        bad_input!(
+            "{}: {name} and {ref_name} were written with different {key} ({} vs {}): they are not parts of one run",
+            dir.display(),
+            kv.get(*key).map_or("none", String::as_str),
+            ref_kv.get(*key).map_or("none", String::as_str)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,26 +7,20 @@
 //! exactly once. Memory holds one row group per part.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use biotorch_io::polars::prelude::*;
 use biotorch_io::ParquetSink;
 use serde_json::json;
 
 use super::Ctx;
 use crate::cli::MergeArgs;
-use crate::dataset::{parse_part_name, part_name, read_metadata, SAME_IN_EVERY_PART};
+use crate::dataset::{check_same_run, list_parts, read_metadata, Groups};
 use crate::exit::bad_input;
-
 
 /// One part file being read row group by row group.
 struct Part {
     name: String,
-    path: PathBuf,
-    metadata: biotorch_io::polars::io::parquet::metadata::FileMetadataRef,
-    next_group: usize,
-    next_offset: usize,
+    groups: Groups,
     buffer: DataFrame,
     indices: Vec<u64>,
     pos: usize,
@@ -36,16 +30,7 @@ impl Part {
     /// Loads row groups until there are unread rows; false when the part is exhausted.
     fn refill(&mut self) -> Result<bool> {
         while self.pos >= self.indices.len() {
-            let Some(group) = self.metadata.row_groups.get(self.next_group) else { return Ok(false) };
-            let rows = group.num_rows();
-            let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
-            reader.set_metadata(self.metadata.clone());
-            let df = reader
-                .with_slice(Some((self.next_offset, rows)))
-                .finish();
-            let df = anyhow::Context::with_context(df, || format!("{}: cannot read row group {}", self.path.display(), self.next_group))?;
-            self.next_group += 1;
-            self.next_offset += rows;
+            let Some(df) = self.groups.next()? else { return Ok(false) };
             let indices: Vec<u64> = df.column("index")?.u64()?.into_no_null_iter().collect();
             let mut prev = self.indices.last().copied();
             for &i in &indices {
@@ -67,54 +52,14 @@ pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
     if !dir.is_dir() {
         bad_input!("{}: not a directory (merge takes a dataset directory of part-IIIII-of-NNNNN.parquet files)", dir.display());
     }
-    // The part files, by shard number; checks that they form one complete set.
-    let mut parts: BTreeMap<u64, (String, u64)> = BTreeMap::new();
-    let mut counts: BTreeMap<u64, String> = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.starts_with('_') {
-            continue; // temporary files of running shards, _SUCCESS markers and the like
-        }
-        match parse_part_name(&name) {
-            Some((i, n)) => {
-                counts.entry(n).or_insert_with(|| name.clone());
-                parts.insert(i, (name, n));
-            }
-            None if name.ends_with(".parquet") => {
-                bad_input!("{}: {name} is not named part-IIIII-of-NNNNN.parquet: move it out of the dataset directory", dir.display())
-            }
-            None => {}
-        }
-    }
-    let Some(&n) = counts.keys().next() else {
-        bad_input!("{}: no part-IIIII-of-NNNNN.parquet files in the directory", dir.display());
-    };
-    if counts.len() > 1 {
-        let names: Vec<&str> = counts.values().map(String::as_str).collect();
-        bad_input!(
-            "{}: parts of different shard counts ({}): remove the parts of the runs you do not want",
-            dir.display(),
-            names.join(", ")
-        );
-    }
-    let missing: Vec<String> = (0..n).filter(|i| !parts.contains_key(i)).map(|i| part_name(i, n)).collect();
-    if !missing.is_empty() {
-        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
-        bad_input!(
-            "{}: {} of {n} parts missing: {}{} (run those shards, e.g. with --shard I/{n} --resume)",
-            dir.display(),
-            missing.len(),
-            shown.join(", "),
-            if missing.len() > shown.len() { ", ..." } else { "" }
-        );
-    }
+    let (n, parts) = list_parts(dir)?;
 
     // Metadata and schemas must agree.
     let mut opened: Vec<Part> = Vec::with_capacity(parts.len());
     let mut reference: Option<(String, BTreeMap<String, String>, Schema)> = None;
     let mut total_rows = 0u64;
-    for (&i, (name, _)) in &parts {
-        let path = dir.join(name);
+    for (i, path) in parts.into_iter().enumerate() {
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let (kv, rows) = read_metadata(&path)?;
         total_rows += rows;
         if let Some(shard) = kv.get("biotorch.shard") {
@@ -125,25 +70,14 @@ pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
                 );
             }
         }
-        let mut reader = ParquetReader::new(std::fs::File::open(&path)?);
-        let schema = Schema::from_arrow_schema(reader.schema()?.as_ref());
-        let metadata = reader.get_metadata()?.clone();
+        let (groups, schema) = Groups::open(&path)?;
         if !schema.contains("index") {
             bad_input!("{}: {name} has no `index` column (record positions): it cannot be merged in input order", dir.display());
         }
         match &reference {
             None => reference = Some((name.clone(), kv, schema)),
             Some((ref_name, ref_kv, ref_schema)) => {
-                for key in SAME_IN_EVERY_PART {
-                    if kv.get(*key) != ref_kv.get(*key) {
-                        bad_input!(
-                            "{}: {name} and {ref_name} were written with different {key} ({} vs {}): they are not parts of one run",
-                            dir.display(),
-                            kv.get(*key).map_or("none", String::as_str),
-                            ref_kv.get(*key).map_or("none", String::as_str)
-                        );
-                    }
-                }
+                check_same_run(dir, (&name, &kv), (ref_name, ref_kv))?;
                 if schema != *ref_schema {
                     let diff = schema
                         .iter()
@@ -155,16 +89,7 @@ pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
                 }
             }
         }
-        opened.push(Part {
-            name: name.clone(),
-            path,
-            metadata,
-            next_group: 0,
-            next_offset: 0,
-            buffer: DataFrame::empty(),
-            indices: Vec::new(),
-            pos: 0,
-        });
+        opened.push(Part { name, groups, buffer: DataFrame::empty(), indices: Vec::new(), pos: 0 });
     }
     let (_, ref_kv, schema) = reference.expect("at least one part");
 
