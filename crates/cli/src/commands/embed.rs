@@ -165,16 +165,6 @@ pub(crate) fn model_dir(spec: &str) -> Result<(std::path::PathBuf, std::path::Pa
     Ok((resolved.path, dir))
 }
 
-/// The SHA-256 of the weights file(s), for provenance in the output's metadata.
-fn weights_hash(dir: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let file = if dir.is_file() { dir.to_path_buf() } else { dir.join("model.safetensors") };
-    let mut hasher = Sha256::new();
-    let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    std::io::copy(&mut f, &mut hasher)?;
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
 pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let devices = parse_devices(&args.device)?;
     let device = devices[0];
@@ -192,7 +182,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let started = Instant::now();
     let hasher = {
         let dir = model_dir.clone();
-        std::thread::spawn(move || weights_hash(&dir))
+        std::thread::spawn(move || crate::dataset::weights_sha256(&dir))
     };
     // One replica per device; the first also answers the questions about the model.
     let mut models: Vec<(Esm2, Device)> =

@@ -215,16 +215,6 @@ pub(crate) fn print_table(ctx: &Ctx, title: &str, task: Task, rows: &[(String, S
     }
 }
 
-/// SHA-256 of a model's weights file.
-pub(crate) fn weights_sha256(model_path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let file = if model_path.is_file() { model_path.to_path_buf() } else { model_path.join("model.safetensors") };
-    let mut hasher = Sha256::new();
-    let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    std::io::copy(&mut f, &mut hasher)?;
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
 fn command_line() -> String {
     std::env::args()
         .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
@@ -259,7 +249,7 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     }
     let resolved = super::embed::resolver().resolve(&args.model)?;
     let backbone = heads(Backbone::load(&resolved.path, device)).with_context(|| format!("--model {}", args.model))?;
-    let sha = weights_sha256(&resolved.path)?;
+    let sha = crate::dataset::weights_sha256(&resolved.path)?;
     let modality = backbone.modality;
     if args.split == SplitArg::Scaffold && modality != Modality::Molecule {
         bad_input!("--split scaffold groups molecules by Murcko scaffold; {} is a {} model", args.model, modality.name());
@@ -269,7 +259,7 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 4096 } else { 16_384 });
     let sequence_column = args.sequence_column.clone().unwrap_or_else(|| default_sequence_column(modality).to_string());
     let table = Table::read(&args.data, &sequence_column)?;
-    let data_sha = weights_sha256(&args.data)?;
+    let data_sha = crate::dataset::files_sha256(&[args.data.clone()])?;
 
     // Targets and their tasks.
     let tasks: Vec<TaskArg> = match args.task.len() {

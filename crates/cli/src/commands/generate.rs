@@ -214,7 +214,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
     let mut out = TableOut::new(&path, "generate", &generator.path)
         .with_metadata("biotorch.model", args.model.clone())
-        .with_metadata("biotorch.weights_sha256", weights_sha256(&generator.weights)?)
+        .with_metadata("biotorch.weights_sha256", crate::dataset::weights_sha256(&generator.weights)?)
         .with_metadata("biotorch.options", settings.to_string())
         .with_metadata("biotorch.sampling", format!("{options:?}"))
         .with_metadata("biotorch.filter", filter.as_ref().map(|f| f.to_string()).unwrap_or_default());
@@ -421,16 +421,6 @@ pub(crate) fn score_round(
 /// most one, and block `k` starts at `n`).
 fn block_start(i: u64, k: u64, n: u64) -> u64 {
     (u128::from(i) * u128::from(n) / u128::from(k)) as u64
-}
-
-/// The SHA-256 of the decoder's weights file, so that parts sampled from different weights are never merged.
-fn weights_sha256(weights: &std::path::Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let file = if weights.is_file() { weights.to_path_buf() } else { weights.join("model.safetensors") };
-    let mut hasher = Sha256::new();
-    let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    std::io::copy(&mut f, &mut hasher)?;
-    Ok(format!("{:x}", hasher.finalize()))
 }
 
 fn print_summary(ctx: &Ctx, s: &serde_json::Value) {

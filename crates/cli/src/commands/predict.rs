@@ -23,7 +23,8 @@ use biotorch_io::{FastaOptions, FastaReader, ModalityChoice, SmilesReader};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use super::finetune::{heads, parse_label, prepare_all, print_table, score, weights_sha256, Table};
+use super::finetune::{heads, parse_label, prepare_all, print_table, score, Table};
+use crate::dataset::weights_sha256;
 use super::{Ctx, TableOut};
 use crate::cli::PredictArgs;
 use crate::exit::bad_input;
@@ -81,15 +82,9 @@ fn is_fasta(path: &Path) -> bool {
 /// SHA-256 over the files that decide a head's predictions (`head.json`, `head.safetensors`, then each fine-tuned
 /// encoder's weights): recorded in the output's options, so that `--resume` and `biotorch merge` tell heads apart.
 fn head_sha256(dir: &Path, spec: &HeadSpec) -> Result<String> {
-    use sha2::{Digest, Sha256};
     let mut files = vec![dir.join(HEAD_JSON), dir.join(HEAD_WEIGHTS)];
     files.extend(spec.encoders.iter().map(|e| dir.join(e).join("model.safetensors")));
-    let mut hasher = Sha256::new();
-    for file in files {
-        let mut f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        std::io::copy(&mut f, &mut hasher).with_context(|| format!("cannot read {}", file.display()))?;
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    crate::dataset::files_sha256(&files)
 }
 
 /// One input row.
@@ -326,7 +321,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
             if let Some(col) = target_cols[t] {
                 let (acc, labels) = &mut scored[t];
                 for (j, &i) in valid.iter().enumerate() {
-                    labels.push(parse_label(ts, chunk[i].fields.get(col).cloned().flatten().as_deref()));
+                    labels.push(parse_label(ts, chunk[i].fields.get(col).and_then(Option::as_deref)));
                     match ts.task {
                         Task::Regression => acc.values.push(p.values[j]),
                         Task::Classification => acc.probs.push(p.probs[j].clone()),
