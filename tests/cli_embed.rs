@@ -55,9 +55,32 @@ fn embed_matches_hf_mean_cls_and_inner_layer_in_input_order() {
     let g = golden();
     let model = fixture("esm_checkpoints/models/t6");
     let input = format!("{ROOT}/data/demo/swissprot_100.fasta");
-    let df = embed(&[&input, "--model", model.to_str().unwrap(), "--pooling", "mean,cls", "--layers", "-1,2", "--device", "cpu"]);
+    let df = embed(&[
+        &input,
+        "--model",
+        model.to_str().unwrap(),
+        "--pooling",
+        "mean,cls",
+        "--layers",
+        "-1,2",
+        "--device",
+        "cpu",
+    ]);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["index", "id", "description", "length", "truncated", "embedding", "embedding_cls_l6", "embedding_mean_l2", "embedding_cls_l2"]);
+    assert_eq!(
+        names,
+        [
+            "index",
+            "id",
+            "description",
+            "length",
+            "truncated",
+            "embedding",
+            "embedding_cls_l6",
+            "embedding_mean_l2",
+            "embedding_cls_l2"
+        ]
+    );
     assert_eq!(df.column("embedding").unwrap().dtype(), &DataType::Array(Box::new(DataType::Float32), 320));
     let rows = g["swissprot"]["rows"].as_array().unwrap();
     assert_eq!(df.height(), rows.len());
@@ -71,7 +94,10 @@ fn embed_matches_hf_mean_cls_and_inner_layer_in_input_order() {
         worst = worst.max(max_diff(&vector(&df, "embedding_mean_l2", i), &floats(&r["mean_l2"])));
     }
     assert!(worst < 1e-5, "max abs diff against HF: {worst}");
-    assert!(rows.iter().any(|r| r["truncated"].as_bool() == Some(true)), "the set must hold a sequence above 1022 residues");
+    assert!(
+        rows.iter().any(|r| r["truncated"].as_bool() == Some(true)),
+        "the set must hold a sequence above 1022 residues"
+    );
 }
 
 #[test]
@@ -86,7 +112,9 @@ fn batching_does_not_change_results_or_order() {
         (0..df.height()).map(|i| col.get(i).unwrap().to_string()).collect()
     };
     assert_eq!(ids(&one), ids(&big));
-    let worst = (0..one.height()).map(|i| max_diff(&vector(&one, "embedding", i), &vector(&big, "embedding", i))).fold(0.0, f32::max);
+    let worst = (0..one.height())
+        .map(|i| max_diff(&vector(&one, "embedding", i), &vector(&big, "embedding", i)))
+        .fold(0.0, f32::max);
     assert!(worst < 1e-5, "alone vs padded batches: {worst}");
 }
 
@@ -138,7 +166,16 @@ fn metadata_records_model_hash_and_options() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("e.parquet");
     let plot = dir.path().join("pca.svg");
-    let o = run(&["embed", &format!("{ROOT}/data/demo/swissprot_100.fasta"), "--model", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--plot", plot.to_str().unwrap()]);
+    let o = run(&[
+        "embed",
+        &format!("{ROOT}/data/demo/swissprot_100.fasta"),
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut reader = ParquetReader::new(std::fs::File::open(&out).unwrap());
     let meta = reader.get_metadata().unwrap().key_value_metadata().clone().unwrap();
@@ -161,7 +198,14 @@ fn embed_errors_are_clear() {
     let o = run(&["embed", &input, "--model", "/nonexistent/model", "-o", o_str]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     // A pickle-only checkpoint: safetensors only, said so.
-    let o = run(&["embed", &input, "--model", fixture("esm_checkpoints/models/err_bin_only").to_str().unwrap(), "-o", o_str]);
+    let o = run(&[
+        "embed",
+        &input,
+        "--model",
+        fixture("esm_checkpoints/models/err_bin_only").to_str().unwrap(),
+        "-o",
+        o_str,
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_ne!(o.status.code(), Some(0));
     assert!(err.contains("safetensors"), "{err}");
@@ -200,7 +244,21 @@ fn several_devices_give_the_same_rows_as_one() {
     // batch order) without GPUs; the result must be identical to one device, windows and per-token values included.
     let small = fixture("esm_checkpoints/models/small");
     let input = format!("{ROOT}/data/demo/swissprot_100.fasta");
-    let common = [input.as_str(), "--model", small.to_str().unwrap(), "--pooling", "mean,cls,per-token", "--max-length", "100", "--long", "window", "--batch-tokens", "600", "--lookahead", "16"];
+    let common = [
+        input.as_str(),
+        "--model",
+        small.to_str().unwrap(),
+        "--pooling",
+        "mean,cls,per-token",
+        "--max-length",
+        "100",
+        "--long",
+        "window",
+        "--batch-tokens",
+        "600",
+        "--lookahead",
+        "16",
+    ];
     let one = embed(&[&common[..], &["--device", "cpu"]].concat());
     let three = embed(&[&common[..], &["--device", "cpu,cpu,cpu"]].concat());
     assert_eq!(one.get_column_names(), three.get_column_names());
@@ -215,11 +273,21 @@ fn several_devices_give_the_same_rows_as_one() {
     // Device lists are checked before any work.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("e.parquet");
-    let o = run(&["embed", &input, "--model", small.to_str().unwrap(), "--device", "cpu,cuda:0", "-o", out.to_str().unwrap()]);
+    let o = run(&[
+        "embed",
+        &input,
+        "--model",
+        small.to_str().unwrap(),
+        "--device",
+        "cpu,cuda:0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--device cpu,cuda:0"), "{err}");
-    let o = run(&["generate", "--model", "smiles-small", "-n", "2", "--device", "cpu,cpu", "-o", out.to_str().unwrap()]);
+    let o =
+        run(&["generate", "--model", "smiles-small", "-n", "2", "--device", "cpu,cpu", "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("several devices are supported by `biotorch embed` only"));
     assert!(!out.exists());

@@ -35,7 +35,9 @@ fn metrics(dir: &Path) -> Value {
 }
 
 fn metric(m: &Value, target: &str, model: &str, name: &str) -> f64 {
-    m["targets"][target][model]["metrics"][name].as_f64().unwrap_or_else(|| panic!("no {target}/{model}/{name} in {m:#}"))
+    m["targets"][target][model]["metrics"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {target}/{model}/{name} in {m:#}"))
 }
 
 fn read(path: &Path) -> DataFrame {
@@ -52,8 +54,23 @@ fn solubility_regression_with_smiles_small_beats_the_mean_predictor() {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("head");
     let out = ok(&[
-        "finetune", "--model", "smiles-small", "--data", &data("huuskonen_solubility_1282.csv"), "--target", "logS",
-        "--split", "column", "--seed", "0", "--ensemble", "2", "--device", "cpu", "-o", head.to_str().unwrap(),
+        "finetune",
+        "--model",
+        "smiles-small",
+        "--data",
+        &data("huuskonen_solubility_1282.csv"),
+        "--target",
+        "logS",
+        "--split",
+        "column",
+        "--seed",
+        "0",
+        "--ensemble",
+        "2",
+        "--device",
+        "cpu",
+        "-o",
+        head.to_str().unwrap(),
     ]);
     for file in ["head.safetensors", "head.json", "metrics.json", "scatter_logS.png"] {
         assert!(head.join(file).is_file(), "missing {file}:\n{out}");
@@ -78,9 +95,22 @@ fn solubility_regression_with_smiles_small_beats_the_mean_predictor() {
 
     // predict: a few test molecules, one RDKit rejects and one with a token the model lacks (iodine).
     let input = dir.path().join("mols.csv");
-    std::fs::write(&input, "name,smiles,logS\nethanol,CCO,1.1\nbroken,C1CC(,\niodobenzene,Ic1ccccc1,-2.78\nbenzene,c1ccccc1,-1.64\n").unwrap();
+    std::fs::write(
+        &input,
+        "name,smiles,logS\nethanol,CCO,1.1\nbroken,C1CC(,\niodobenzene,Ic1ccccc1,-2.78\nbenzene,c1ccccc1,-1.64\n",
+    )
+    .unwrap();
     let pred = dir.path().join("pred.parquet");
-    let out = ok(&["predict", "--model", head.to_str().unwrap(), input.to_str().unwrap(), "-o", pred.to_str().unwrap(), "--device", "cpu"]);
+    let out = ok(&[
+        "predict",
+        "--model",
+        head.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
     let df = read(&pred);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     assert_eq!(names, ["index", "name", "smiles", "logS", "valid", "reason", "logS_pred", "logS_std"]);
@@ -104,8 +134,20 @@ fn antimicrobial_peptide_classification_with_protein_small_beats_the_majority_cl
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("amp");
     let out = ok(&[
-        "finetune", "--model", "protein-small", "--data", &data("amp_vs_uniprot_5200.csv"), "--target", "label",
-        "--seed", "1", "--baseline", "--device", "cpu", "-o", head.to_str().unwrap(),
+        "finetune",
+        "--model",
+        "protein-small",
+        "--data",
+        &data("amp_vs_uniprot_5200.csv"),
+        "--target",
+        "label",
+        "--seed",
+        "1",
+        "--baseline",
+        "--device",
+        "cpu",
+        "-o",
+        head.to_str().unwrap(),
     ]);
     let m = metrics(&head);
     let auroc = metric(&m, "label", "head", "auroc");
@@ -119,12 +161,25 @@ fn antimicrobial_peptide_classification_with_protein_small_beats_the_majority_cl
 
     // predict on FASTA: probabilities per class, an invalid letter flagged.
     let fasta = dir.path().join("p.faa");
-    std::fs::write(&fasta, ">amp magainin\nGIGKFLHSAKKFGKAFVGEIMNS\n>bad\nGIGKJLHS\n>rnd\nMSTEQLAARLNELEAKLAALE\n").unwrap();
+    std::fs::write(&fasta, ">amp magainin\nGIGKFLHSAKKFGKAFVGEIMNS\n>bad\nGIGKJLHS\n>rnd\nMSTEQLAARLNELEAKLAALE\n")
+        .unwrap();
     let pred = dir.path().join("p.parquet");
-    ok(&["predict", "--model", head.to_str().unwrap(), fasta.to_str().unwrap(), "-o", pred.to_str().unwrap(), "--device", "cpu"]);
+    ok(&[
+        "predict",
+        "--model",
+        head.to_str().unwrap(),
+        fasta.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
     let df = read(&pred);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["index", "id", "description", "sequence", "valid", "reason", "label_pred", "label_prob_0", "label_prob_1"]);
+    assert_eq!(
+        names,
+        ["index", "id", "description", "sequence", "valid", "reason", "label_pred", "label_prob_0", "label_prob_1"]
+    );
     let reason = df.column("reason").unwrap().str().unwrap().get(1).unwrap().to_string();
     assert!(reason.contains("'J'") && reason.contains("amino acid"), "{reason}");
     let p0 = df.column("label_prob_0").unwrap().f64().unwrap();
@@ -138,8 +193,21 @@ fn resistance_gene_classes_with_dna_small_beat_the_majority_class() {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("amr");
     let out = ok(&[
-        "finetune", "--model", "dna-small", "--data", &data("resfinder_amr_genes_by_class.csv.gz"), "--target",
-        "antibiotic_class", "--task", "classification", "--seed", "0", "--device", "cpu", "-o", head.to_str().unwrap(),
+        "finetune",
+        "--model",
+        "dna-small",
+        "--data",
+        &data("resfinder_amr_genes_by_class.csv.gz"),
+        "--target",
+        "antibiotic_class",
+        "--task",
+        "classification",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "-o",
+        head.to_str().unwrap(),
     ]);
     let m = metrics(&head);
     let acc = metric(&m, "antibiotic_class", "head", "accuracy");
@@ -159,13 +227,42 @@ fn resistance_gene_classes_with_dna_small_beat_the_majority_class() {
 fn finetune_and_predict_refuse_bad_usage_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("h");
-    let o = run(&["finetune", "--model", "protein-small", "--data", &data("amp_vs_uniprot_5200.csv"), "--target", "nope", "-o", head.to_str().unwrap()]);
+    let o = run(&[
+        "finetune",
+        "--model",
+        "protein-small",
+        "--data",
+        &data("amp_vs_uniprot_5200.csv"),
+        "--target",
+        "nope",
+        "-o",
+        head.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no column named 'nope'"));
-    let o = run(&["finetune", "--model", "protein-small", "--data", &data("amp_vs_uniprot_5200.csv"), "--target", "label", "--split", "scaffold", "-o", head.to_str().unwrap()]);
+    let o = run(&[
+        "finetune",
+        "--model",
+        "protein-small",
+        "--data",
+        &data("amp_vs_uniprot_5200.csv"),
+        "--target",
+        "label",
+        "--split",
+        "scaffold",
+        "-o",
+        head.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let missing = PathBuf::from(dir.path()).join("nothing");
-    let o = run(&["predict", "--model", missing.to_str().unwrap(), &data("amp_vs_uniprot_5200.csv"), "-o", dir.path().join("x.parquet").to_str().unwrap()]);
+    let o = run(&[
+        "predict",
+        "--model",
+        missing.to_str().unwrap(),
+        &data("amp_vs_uniprot_5200.csv"),
+        "-o",
+        dir.path().join("x.parquet").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!dir.path().join("x.parquet").exists());
 }
@@ -175,8 +272,24 @@ fn full_fine_tuning_saves_its_encoder_and_scaffold_folds_report_out_of_fold_metr
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full");
     ok(&[
-        "finetune", "--model", "smiles-small", "--data", &data("huuskonen_solubility_1282.csv"), "--target", "logS",
-        "--split", "column", "--mode", "full", "--train-layers", "2", "--epochs", "3", "--device", "cpu", "-o",
+        "finetune",
+        "--model",
+        "smiles-small",
+        "--data",
+        &data("huuskonen_solubility_1282.csv"),
+        "--target",
+        "logS",
+        "--split",
+        "column",
+        "--mode",
+        "full",
+        "--train-layers",
+        "2",
+        "--epochs",
+        "3",
+        "--device",
+        "cpu",
+        "-o",
         full.to_str().unwrap(),
     ]);
     assert!(full.join("encoder-0/model.safetensors").is_file());
@@ -188,14 +301,36 @@ fn full_fine_tuning_saves_its_encoder_and_scaffold_folds_report_out_of_fold_metr
     let input = dir.path().join("m.csv");
     std::fs::write(&input, "smiles\nCCO\nc1ccccc1\n").unwrap();
     let pred = dir.path().join("p.parquet");
-    ok(&["predict", "--model", full.to_str().unwrap(), input.to_str().unwrap(), "-o", pred.to_str().unwrap(), "--device", "cpu"]);
+    ok(&[
+        "predict",
+        "--model",
+        full.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
     assert_eq!(read(&pred).column("logS_pred").unwrap().f64().unwrap().null_count(), 0);
 
     // Two targets at once (regression and 3 classes), 3 scaffold folds: the head is the folds' ensemble.
     let folds = dir.path().join("folds");
     let out = ok(&[
-        "finetune", "--model", "smiles-small", "--data", &data("huuskonen_solubility_1282.csv"), "--target",
-        "logS,sol_class", "--split", "scaffold", "--folds", "3", "--device", "cpu", "-o", folds.to_str().unwrap(),
+        "finetune",
+        "--model",
+        "smiles-small",
+        "--data",
+        &data("huuskonen_solubility_1282.csv"),
+        "--target",
+        "logS,sol_class",
+        "--split",
+        "scaffold",
+        "--folds",
+        "3",
+        "--device",
+        "cpu",
+        "-o",
+        folds.to_str().unwrap(),
     ]);
     let m = metrics(&folds);
     assert_eq!(m["evaluated_on"], "out-of-fold");

@@ -52,12 +52,24 @@ fn stats_fasta_table_summary_and_plot() {
     let plot = dir.path().join("len.png");
     let summary = dir.path().join("s.json");
     let input = format!("{DEMO}/ecoli_proteins_500.faa");
-    let o = run(&["stats", &input, "-o", out.to_str().unwrap(), "--plot", plot.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()]);
+    let o = run(&[
+        "stats",
+        &input,
+        "-o",
+        out.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let df = read_parquet(&out);
     assert_eq!(df.height(), 500);
     let names: Vec<_> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["index", "id", "description", "length", "modality", "valid", "invalid_count", "invalid_chars", "gc_content"]);
+    assert_eq!(
+        names,
+        ["index", "id", "description", "length", "modality", "valid", "invalid_count", "invalid_chars", "gc_content"]
+    );
     assert_eq!(df.column("length").unwrap().dtype(), &DataType::UInt32);
     // The first record of the file, checked against the file itself.
     let text = std::fs::read_to_string(&input).unwrap();
@@ -119,14 +131,44 @@ fn bad_fasta_inputs_exit_2_with_clear_errors() {
         ("empty.fa", b"".to_vec(), vec![], "empty.fa: the file is empty: no FASTA records"),
         ("before.fa", b"MKT\n>a\nMKT\n".to_vec(), vec![], "before.fa:1: sequence data before the first '>' header"),
         ("noseq.fa", b">a\nMK\n>b desc\n>c\nMK\n".to_vec(), vec![], "noseq.fa:3: record \"b\": empty sequence"),
-        ("j.fa", b">a\nMKT\n>b\nMKJ\n".to_vec(), vec!["--modality", "protein"], "j.fa:4: record \"b\": character 'J' is not an amino acid"),
-        ("digit.fa", b">a\nMK1T\n".to_vec(), vec!["--modality", "protein"], "digit.fa:2: record \"a\": character '1' is not an amino acid"),
-        ("stop.fa", b">a\nMKT*\n".to_vec(), vec!["--modality", "protein"], "stop.fa:2: record \"a\": character '*' is not an amino acid"),
-        ("bin.fa", b">a\nMK\x00\x01\xff\n".to_vec(), vec!["--modality", "protein"], "bin.fa:2: record \"a\": character byte 0x00 is not an amino acid"),
+        (
+            "j.fa",
+            b">a\nMKT\n>b\nMKJ\n".to_vec(),
+            vec!["--modality", "protein"],
+            "j.fa:4: record \"b\": character 'J' is not an amino acid",
+        ),
+        (
+            "digit.fa",
+            b">a\nMK1T\n".to_vec(),
+            vec!["--modality", "protein"],
+            "digit.fa:2: record \"a\": character '1' is not an amino acid",
+        ),
+        (
+            "stop.fa",
+            b">a\nMKT*\n".to_vec(),
+            vec!["--modality", "protein"],
+            "stop.fa:2: record \"a\": character '*' is not an amino acid",
+        ),
+        (
+            "bin.fa",
+            b">a\nMK\x00\x01\xff\n".to_vec(),
+            vec!["--modality", "protein"],
+            "bin.fa:2: record \"a\": character byte 0x00 is not an amino acid",
+        ),
         ("utf8.fa", b">a\xc3\x28\nMK\n".to_vec(), vec![], "utf8.fa:1: the header is not valid UTF-8"),
         ("dup.fa", b">a\nMK\n>a\nMK\n".to_vec(), vec![], "dup.fa:3: record \"a\": duplicate id"),
-        ("lower.fa", b">a\nMKt\n".to_vec(), vec!["--strict-case"], "lower.fa:2: record \"a\": lowercase 't' is rejected"),
-        ("cut.fa.gz", gz[..gz.len() / 2].to_vec(), vec![], "cut.fa.gz: unexpected end of compressed data: the gzip file is truncated"),
+        (
+            "lower.fa",
+            b">a\nMKt\n".to_vec(),
+            vec!["--strict-case"],
+            "lower.fa:2: record \"a\": lowercase 't' is rejected",
+        ),
+        (
+            "cut.fa.gz",
+            gz[..gz.len() / 2].to_vec(),
+            vec![],
+            "cut.fa.gz: unexpected end of compressed data: the gzip file is truncated",
+        ),
     ];
     for (name, bytes, extra, expected) in cases {
         let input = write_file(dir.path(), name, &bytes);
@@ -139,12 +181,26 @@ fn bad_fasta_inputs_exit_2_with_clear_errors() {
         let at = err.find(expected).unwrap_or_else(|| panic!("{name}: expected {expected:?} in {err:?}"));
         assert!(err[..at].ends_with('/'), "{name}: the message must start with the path: {err}");
         assert!(!out.exists(), "{name}: a failed run must not leave an output file");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+                .count(),
+            0
+        );
     }
     // --allow-duplicate-ids accepts the duplicate.
     let input = write_file(dir.path(), "dup2.fa", b">a\nMK\n>a\nMK\n");
     let out = dir.path().join("dup2.parquet");
-    let o = run(&["tokenize", input.to_str().unwrap(), "--tokenizer", "esm2", "--allow-duplicate-ids", "-o", out.to_str().unwrap()]);
+    let o = run(&[
+        "tokenize",
+        input.to_str().unwrap(),
+        "--tokenizer",
+        "esm2",
+        "--allow-duplicate-ids",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_parquet(&out).height(), 2);
 }
@@ -178,7 +234,11 @@ fn tokenize_esm2_matches_the_library_and_keeps_order() {
     let df = read_parquet(&out);
     assert_eq!(df.height(), 100);
     let tok = biotorch_tokenizers::from_spec("esm2").unwrap();
-    let records: Vec<_> = biotorch_io::FastaReader::from_path(&input, Default::default()).unwrap().records().collect::<Result<_, _>>().unwrap();
+    let records: Vec<_> = biotorch_io::FastaReader::from_path(&input, Default::default())
+        .unwrap()
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let ids = df.column("token_ids").unwrap().list().unwrap();
     for (i, r) in records.iter().enumerate() {
         assert_eq!(df.column("id").unwrap().str().unwrap().get(i), Some(r.id.as_str()));
@@ -198,7 +258,8 @@ fn tokenize_smiles_builds_vocab_and_round_trips() {
     let tok = biotorch_tokenizers::from_spec(&format!("smiles:{}", vocab.display())).unwrap();
     let df = read_parquet(&out);
     let ids = df.column("token_ids").unwrap().list().unwrap();
-    let smiles: Vec<String> = biotorch_io::SmilesReader::open(&input, &Default::default()).unwrap().map(|r| r.unwrap().smiles).collect();
+    let smiles: Vec<String> =
+        biotorch_io::SmilesReader::open(&input, &Default::default()).unwrap().map(|r| r.unwrap().smiles).collect();
     assert_eq!(df.height(), smiles.len());
     for (i, s) in smiles.iter().enumerate() {
         let got: Vec<u32> = ids.get_as_series(i).unwrap().u32().unwrap().into_no_null_iter().collect();
@@ -206,15 +267,30 @@ fn tokenize_smiles_builds_vocab_and_round_trips() {
     }
     // A character the regex does not cover is an error naming it, with the line.
     let bad = write_file(dir.path(), "bad.smi", b"CCO\nCC&C\n");
-    let o = run(&["tokenize", bad.to_str().unwrap(), "--tokenizer", "smiles", "-o", dir.path().join("b.parquet").to_str().unwrap()]);
+    let o = run(&[
+        "tokenize",
+        bad.to_str().unwrap(),
+        "--tokenizer",
+        "smiles",
+        "-o",
+        dir.path().join("b.parquet").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("bad.smi:2: record #2: SMILES \"CC&C\": character '&' at position 2 is not covered"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bad.smi:2: record #2: SMILES \"CC&C\": character '&' at position 2 is not covered"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn stats_smiles_flags_invalid_rows_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write_file(dir.path(), "m.smi", b"smiles name\nCCO ethanol\nC1CC ring\nCC(C)(C)(C)(C)C fivebonds\nc1ccccc1 benzene\nC((C\n");
+    let input = write_file(
+        dir.path(),
+        "m.smi",
+        b"smiles name\nCCO ethanol\nC1CC ring\nCC(C)(C)(C)(C)C fivebonds\nc1ccccc1 benzene\nC((C\n",
+    );
     let out = dir.path().join("m.parquet");
     let o = run(&["stats", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -13,7 +13,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_biotorch");
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).arg("--threads").arg("2").args(args).env_remove("BIOTORCH_MODELS_PATH").output().expect("run biotorch")
+    Command::new(BIN)
+        .arg("--threads")
+        .arg("2")
+        .args(args)
+        .env_remove("BIOTORCH_MODELS_PATH")
+        .output()
+        .expect("run biotorch")
 }
 
 fn stderr(o: &Output) -> String {
@@ -68,7 +74,14 @@ fn chem_scores_every_molecule_and_flags_invalid_ones() {
     std::fs::write(&input, csv).unwrap();
     let out = dir.path().join("props.parquet");
     let summary = dir.path().join("s.json");
-    let o = run(&["chem", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()]);
+    let o = run(&[
+        "chem",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
     ok(&o);
     let df = read(&out);
     assert_eq!(df.height(), 302);
@@ -120,7 +133,15 @@ fn chem_scores_every_molecule_and_flags_invalid_ones() {
 fn generate(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value, Output) {
     let out = dir.join(format!("{name}.parquet"));
     let summary = dir.join(format!("{name}.json"));
-    let mut args = vec!["generate", "--model", "smiles-small", "-o", out.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()];
+    let mut args = vec![
+        "generate",
+        "--model",
+        "smiles-small",
+        "-o",
+        out.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ];
     args.extend(extra);
     let o = run(&args);
     ok(&o);
@@ -137,9 +158,11 @@ fn generate_is_seeded_counts_every_sample_and_filters() {
     let text = {
         use std::io::Read;
         let mut s = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(format!("{ROOT}/data/train/moses_train_every5th.csv.gz")).unwrap())
-            .read_to_string(&mut s)
-            .unwrap();
+        flate2::read::GzDecoder::new(
+            std::fs::File::open(format!("{ROOT}/data/train/moses_train_every5th.csv.gz")).unwrap(),
+        )
+        .read_to_string(&mut s)
+        .unwrap();
         s
     };
     let train_mols: Vec<&str> = text.lines().skip(1).take(3000).collect();
@@ -147,7 +170,8 @@ fn generate_is_seeded_counts_every_sample_and_filters() {
 
     let (a, sa, o) = generate(d, "a", &["-n", "300", "--seed", "7", "--train-set", train.to_str().unwrap()]);
     assert!(stderr(&o).contains("validity"), "{}", stderr(&o));
-    let (b, _, _) = generate(d, "b", &["-n", "300", "--seed", "7", "--train-set", train.to_str().unwrap(), "--batch-size", "64"]);
+    let (b, _, _) =
+        generate(d, "b", &["-n", "300", "--seed", "7", "--train-set", train.to_str().unwrap(), "--batch-size", "64"]);
     let (c, _, _) = generate(d, "c", &["-n", "300", "--seed", "7", "--no-cache"]);
     let (other, _, _) = generate(d, "other", &["-n", "300", "--seed", "8"]);
     let (dfa, dfb, dfc) = (read(&a), read(&b), read(&c));
@@ -208,14 +232,21 @@ fn generate_is_seeded_counts_every_sample_and_filters() {
     assert!(sim.iter().flatten().all(|s| (0.0..=1.0).contains(s)));
 
     // --filter marks the molecules that pass; --unique-valid keeps sampling until N pass.
-    let (f, sf, _) = generate(d, "f", &["-n", "50", "--seed", "3", "--unique-valid", "--filter", "qed > 0.7 and mw < 400 and not pains"]);
+    let (f, sf, _) = generate(
+        d,
+        "f",
+        &["-n", "50", "--seed", "3", "--unique-valid", "--filter", "qed > 0.7 and mw < 400 and not pains"],
+    );
     let df = read(&f);
     let passes = bools(&df, "passes");
     let (qed, mw, pains) = (floats(&df, "qed"), floats(&df, "mw"), bools(&df, "pains"));
     let state = strings(&df, "state");
     let mut n_pass = 0;
     for i in 0..df.height() {
-        let expect = state[i].as_deref() == Some("valid") && qed[i].unwrap() > 0.7 && mw[i].unwrap() < 400.0 && pains[i] == Some(false);
+        let expect = state[i].as_deref() == Some("valid")
+            && qed[i].unwrap() > 0.7
+            && mw[i].unwrap() < 400.0
+            && pains[i] == Some(false);
         assert_eq!(passes[i], Some(expect), "row {i}");
         n_pass += usize::from(expect);
     }
@@ -225,7 +256,17 @@ fn generate_is_seeded_counts_every_sample_and_filters() {
 
     // Errors: a filter that does not parse, a filter on novelty without a training set, a model that is not a decoder.
     let out = d.join("x.parquet");
-    let o = run(&["generate", "--model", "smiles-small", "-n", "5", "-o", out.to_str().unwrap(), "--filter", "qed > 0.5 and mww < 3"]);
+    let o = run(&[
+        "generate",
+        "--model",
+        "smiles-small",
+        "-n",
+        "5",
+        "-o",
+        out.to_str().unwrap(),
+        "--filter",
+        "qed > 0.5 and mww < 3",
+    ]);
     usage_error(&o, "unknown property `mww`");
     assert!(stderr(&o).contains('^'), "{}", stderr(&o));
     let o = run(&["generate", "--model", "smiles-small", "-n", "5", "-o", out.to_str().unwrap(), "--filter", "novel"]);
@@ -244,9 +285,29 @@ fn optimize_raises_the_score_and_is_seeded() {
         let out = d.join(format!("{name}.parquet"));
         let summary = d.join(format!("{name}.json"));
         let o = run(&[
-            "optimize", "--model", "smiles-small", "--objective", "qed + 0.5*sim_ref", "--similar-to", "CC(=O)Nc1ccc(O)cc1",
-            "--min-similarity", "0.3", "--steps", "12", "--batch-size", "48", "--lr", "1e-3", "--seed", "4", "--top", "20",
-            "-o", out.to_str().unwrap(), "--summary-json", summary.to_str().unwrap(),
+            "optimize",
+            "--model",
+            "smiles-small",
+            "--objective",
+            "qed + 0.5*sim_ref",
+            "--similar-to",
+            "CC(=O)Nc1ccc(O)cc1",
+            "--min-similarity",
+            "0.3",
+            "--steps",
+            "12",
+            "--batch-size",
+            "48",
+            "--lr",
+            "1e-3",
+            "--seed",
+            "4",
+            "--top",
+            "20",
+            "-o",
+            out.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
         ]);
         ok(&o);
         (out, json(&summary))
@@ -277,8 +338,14 @@ fn optimize_raises_the_score_and_is_seeded() {
     assert!(sa["best_score"].as_f64().unwrap() >= score[0].unwrap() - 1e-12 || meets[0] == Some(true));
 
     let out = d.join("x.parquet");
-    usage_error(&run(&["optimize", "--model", "smiles-small", "--objective", "qed + mww", "-o", out.to_str().unwrap()]), "unknown property `mww`");
-    usage_error(&run(&["optimize", "--model", "smiles-small", "--objective", "sim_ref", "-o", out.to_str().unwrap()]), "--similar-to");
+    usage_error(
+        &run(&["optimize", "--model", "smiles-small", "--objective", "qed + mww", "-o", out.to_str().unwrap()]),
+        "unknown property `mww`",
+    );
+    usage_error(
+        &run(&["optimize", "--model", "smiles-small", "--objective", "sim_ref", "-o", out.to_str().unwrap()]),
+        "--similar-to",
+    );
 }
 
 fn u64s(df: &DataFrame, name: &str) -> Vec<u64> {
@@ -320,19 +387,46 @@ fn generate_shards_are_blocks_of_one_run_that_merge_puts_back_together() {
     // merge refuses a part sampled with another seed (biotorch.options differ).
     ok(&gen(&["--shard", "1/3", "--seed", "5"], &format!("{}/", p("mixed"))));
     for i in [0, 2] {
-        std::fs::copy(d.join(format!("parts/part-{i:05}-of-00003.parquet")), d.join(format!("mixed/part-{i:05}-of-00003.parquet"))).unwrap();
+        std::fs::copy(
+            d.join(format!("parts/part-{i:05}-of-00003.parquet")),
+            d.join(format!("mixed/part-{i:05}-of-00003.parquet")),
+        )
+        .unwrap();
     }
     usage_error(&run(&["merge", &p("mixed"), "-o", &p("x.parquet")]), "different biotorch.options");
 
     // More shards than samples: an empty part with the full schema.
-    let o = run(&["generate", "--model", "smiles-small", "-n", "2", "--shard", "0/3", "--device", "cpu", "-o", &format!("{}/", p("empty"))]);
+    let o = run(&[
+        "generate",
+        "--model",
+        "smiles-small",
+        "-n",
+        "2",
+        "--shard",
+        "0/3",
+        "--device",
+        "cpu",
+        "-o",
+        &format!("{}/", p("empty")),
+    ]);
     ok(&o);
     let empty = read(&d.join("empty/part-00000-of-00003.parquet"));
     assert_eq!(empty.height(), 0);
     assert_eq!(empty.get_column_names(), single.get_column_names());
 
     // --unique-valid cannot be split into shards.
-    let o = run(&["generate", "--model", "smiles-small", "-n", "5", "--unique-valid", "--shard", "0/2", "-o", &p("u.parquet")]);
+    let o = run(&[
+        "generate",
+        "--model",
+        "smiles-small",
+        "-n",
+        "5",
+        "--unique-valid",
+        "--shard",
+        "0/2",
+        "-o",
+        &p("u.parquet"),
+    ]);
     usage_error(&o, "cannot be split into shards");
     assert!(stderr(&o).contains("select --unique"), "{}", stderr(&o));
 }
@@ -355,10 +449,21 @@ fn select_keeps_valid_passing_rows_once_in_order() {
     let props = read(&d.join("props.parquet"));
 
     let filter = "qed > 0.5 and not pains and mw < 450";
-    let o = run(&["select", &p("props.parquet"), "-o", &p("sel.parquet"), "--filter", filter, "--unique", "--summary-json", &p("sel.json")]);
+    let o = run(&[
+        "select",
+        &p("props.parquet"),
+        "-o",
+        &p("sel.parquet"),
+        "--filter",
+        filter,
+        "--unique",
+        "--summary-json",
+        &p("sel.json"),
+    ]);
     ok(&o);
     // The oracle: valid, passing, first occurrence of its canonical SMILES, in input order.
-    let (valid, qed, pains, mw) = (bools(&props, "valid"), floats(&props, "qed"), bools(&props, "pains"), floats(&props, "mw"));
+    let (valid, qed, pains, mw) =
+        (bools(&props, "valid"), floats(&props, "qed"), bools(&props, "pains"), floats(&props, "mw"));
     let canonical = strings(&props, "canonical_smiles");
     let mut seen = HashSet::new();
     let (mut passing, mut expected) = (0, Vec::new());
@@ -407,7 +512,13 @@ fn select_keeps_valid_passing_rows_once_in_order() {
     let o = run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--filter", "qed > 0.5 and nll < 30"]);
     usage_error(&o, "has no `nll` column");
     assert!(stderr(&o).contains("props.parquet"), "{}", stderr(&o));
-    usage_error(&run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--unique=inchikey"]), "has no `inchikey` column");
-    usage_error(&run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--filter", "qed >"]), "cannot parse --filter");
+    usage_error(
+        &run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--unique=inchikey"]),
+        "has no `inchikey` column",
+    );
+    usage_error(
+        &run(&["select", &p("props.parquet"), "-o", &p("x.parquet"), "--filter", "qed >"]),
+        "cannot parse --filter",
+    );
     assert!(!d.join("x.parquet").exists());
 }

@@ -55,7 +55,20 @@ fn embed_shards(dir: &Path, n: u64, by: &str) {
     for i in 0..n {
         let shard = format!("{i}/{n}");
         let out = format!("{}/", dir.display());
-        ok(&["--threads", "1", "embed", &demo("swissprot_100.fasta"), "--model", "protein-small", "--shard", &shard, "--shard-by", by, "-o", &out]);
+        ok(&[
+            "--threads",
+            "1",
+            "embed",
+            &demo("swissprot_100.fasta"),
+            "--model",
+            "protein-small",
+            "--shard",
+            &shard,
+            "--shard-by",
+            by,
+            "-o",
+            &out,
+        ]);
     }
 }
 
@@ -114,12 +127,36 @@ fn merge_names_missing_foreign_and_mismatched_parts() {
     assert!(e.contains("part-00002-of-00004.parquet holds shard 1/4"), "{e}");
     std::fs::rename(tmp.path().join("away.parquet"), dir.join("part-00002-of-00004.parquet")).unwrap();
     // A stale part of another shard count.
-    ok(&["--threads", "1", "embed", &demo("swissprot_100.fasta"), "--model", "protein-small", "--shard", "0/2", "-o", s(&dir)]);
+    ok(&[
+        "--threads",
+        "1",
+        "embed",
+        &demo("swissprot_100.fasta"),
+        "--model",
+        "protein-small",
+        "--shard",
+        "0/2",
+        "-o",
+        s(&dir),
+    ]);
     let e = fails(&["merge", s(&dir), "-o", s(&out)], 2);
     assert!(e.contains("parts of different shard counts") && e.contains("part-00000-of-00002.parquet"), "{e}");
     std::fs::remove_file(dir.join("part-00000-of-00002.parquet")).unwrap();
     // A part written with other settings.
-    ok(&["--threads", "1", "embed", &demo("swissprot_100.fasta"), "--model", "protein-small", "--shard", "3/4", "--pooling", "cls", "-o", s(&dir)]);
+    ok(&[
+        "--threads",
+        "1",
+        "embed",
+        &demo("swissprot_100.fasta"),
+        "--model",
+        "protein-small",
+        "--shard",
+        "3/4",
+        "--pooling",
+        "cls",
+        "-o",
+        s(&dir),
+    ]);
     let e = fails(&["merge", s(&dir), "-o", s(&out)], 2);
     assert!(e.contains("were written with different biotorch.options"), "{e}");
     assert!(!out.exists());
@@ -127,7 +164,9 @@ fn merge_names_missing_foreign_and_mismatched_parts() {
 
 #[test]
 fn bad_shard_specs_are_usage_errors() {
-    for (spec, says) in [("4/4", "must be below N"), ("0/0", "at least 1"), ("1", "expected I/N"), ("x/2", "not a shard number")] {
+    for (spec, says) in
+        [("4/4", "must be below N"), ("0/0", "at least 1"), ("1", "expected I/N"), ("x/2", "not a shard number")]
+    {
         let e = fails(&["stats", &demo("swissprot_100.fasta"), "--shard", spec], 2);
         assert!(e.contains(says), "--shard {spec}: {e}");
     }
@@ -139,7 +178,19 @@ fn resume_skips_a_complete_part_with_the_same_settings_only() {
     let dir = format!("{}/ds/", tmp.path().display());
     let input = demo("swissprot_100.fasta");
     let call = |extra: &[&str]| {
-        let mut a = vec!["--threads", "1", "embed", input.as_str(), "--model", "protein-small", "--shard", "1/2", "--resume", "-o", dir.as_str()];
+        let mut a = vec![
+            "--threads",
+            "1",
+            "embed",
+            input.as_str(),
+            "--model",
+            "protein-small",
+            "--shard",
+            "1/2",
+            "--resume",
+            "-o",
+            dir.as_str(),
+        ];
         a.extend_from_slice(extra);
         ok(&a)
     };
@@ -163,7 +214,16 @@ fn stats_and_tokenize_shards_and_empty_shards() {
     // SMILES stats in 3 shards by id (rows without ids go by their SMILES) make a dataset that merges back.
     let dir = tmp.path().join("stats");
     for i in 0..3 {
-        ok(&["stats", &demo("chembl_2000.csv"), "--shard", &format!("{i}/3"), "--shard-by", "id", "-o", &format!("{}/", dir.display())]);
+        ok(&[
+            "stats",
+            &demo("chembl_2000.csv"),
+            "--shard",
+            &format!("{i}/3"),
+            "--shard-by",
+            "id",
+            "-o",
+            &format!("{}/", dir.display()),
+        ]);
     }
     let merged = tmp.path().join("stats.parquet");
     ok(&["merge", s(&dir), "-o", s(&merged)]);
@@ -176,7 +236,16 @@ fn stats_and_tokenize_shards_and_empty_shards() {
     std::fs::write(&fasta, ">a\nMKT\n>b\nMKV\n>c\nMKW\n").unwrap();
     let dir = tmp.path().join("tok");
     for i in 0..5 {
-        ok(&["tokenize", s(&fasta), "--tokenizer", "esm2", "--shard", &format!("{i}/5"), "-o", &format!("{}/", dir.display())]);
+        ok(&[
+            "tokenize",
+            s(&fasta),
+            "--tokenizer",
+            "esm2",
+            "--shard",
+            &format!("{i}/5"),
+            "-o",
+            &format!("{}/", dir.display()),
+        ]);
     }
     let empty = read(&dir.join("part-00004-of-00005.parquet"));
     assert_eq!(empty.height(), 0);
@@ -187,7 +256,18 @@ fn stats_and_tokenize_shards_and_empty_shards() {
     // The same for embed, whose empty table must still have typed vector columns.
     let dir = tmp.path().join("emb");
     for i in [0, 4] {
-        ok(&["embed", s(&fasta), "--model", "protein-small", "--pooling", "mean,per-token", "--shard", &format!("{i}/5"), "-o", &format!("{}/", dir.display())]);
+        ok(&[
+            "embed",
+            s(&fasta),
+            "--model",
+            "protein-small",
+            "--pooling",
+            "mean,per-token",
+            "--shard",
+            &format!("{i}/5"),
+            "-o",
+            &format!("{}/", dir.display()),
+        ]);
     }
     let empty = read(&dir.join("part-00004-of-00005.parquet"));
     let full = read(&dir.join("part-00000-of-00005.parquet"));
@@ -224,7 +304,8 @@ fn tiny_head(dir: &Path, kind: &str, seed: u64) -> PathBuf {
     std::fs::write(&csv, subset).unwrap();
     let head = dir.join(format!("head-{kind}-{seed}"));
     let seed = seed.to_string();
-    let mut args = vec!["--threads", "1", "finetune", "--model", model, "--data", s(&csv), "--target", target, "--epochs", "3"];
+    let mut args =
+        vec!["--threads", "1", "finetune", "--model", model, "--data", s(&csv), "--target", target, "--epochs", "3"];
     args.extend(["--seed", &seed, "--device", "cpu", "-o", s(&head)]);
     if kind == "logS" {
         args.extend(["--ensemble", "2"]);
@@ -254,7 +335,9 @@ fn assert_same_predictions(merged: &DataFrame, single: &DataFrame) {
             let (a, b) = (a.f64().unwrap(), b.f64().unwrap());
             for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
                 match (x, y) {
-                    (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{} row {i}: {x} vs {y}", a.name()),
+                    (Some(x), Some(y)) => {
+                        assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{} row {i}: {x} vs {y}", a.name())
+                    }
                     (x, y) => assert_eq!(x, y, "{} row {i}", a.name()),
                 }
             }
@@ -293,7 +376,11 @@ fn predict_shards_by_index_and_id_merge_back_into_the_single_run() {
     predict(&amp, &fasta, &["-o", s(&single)]);
     let dir = tmp.path().join("fasta");
     for i in 0..3 {
-        predict(&amp, &fasta, &["--shard", &format!("{i}/3"), "--shard-by", "id", "-o", &format!("{}/", dir.display())]);
+        predict(
+            &amp,
+            &fasta,
+            &["--shard", &format!("{i}/3"), "--shard-by", "id", "-o", &format!("{}/", dir.display())],
+        );
     }
     let merged = tmp.path().join("fasta-merged.parquet");
     ok(&["merge", s(&dir), "-o", s(&merged)]);
@@ -319,7 +406,8 @@ fn stamp(path: &Path) -> (std::time::SystemTime, Vec<u8>) {
 fn chem_resume_skips_a_complete_part_with_the_same_settings_only() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("mols.csv");
-    std::fs::write(&csv, "id,name,smiles\n1,ethanol,CCO\n2,benzene,c1ccccc1\n3,broken,C1CC(\n4,acetic acid,CC(=O)O\n").unwrap();
+    std::fs::write(&csv, "id,name,smiles\n1,ethanol,CCO\n2,benzene,c1ccccc1\n3,broken,C1CC(\n4,acetic acid,CC(=O)O\n")
+        .unwrap();
     let dir = format!("{}/ds/", tmp.path().display());
     let part = tmp.path().join("ds/part-00001-of-00002.parquet");
     let call = |extra: &[&str]| {
@@ -332,7 +420,10 @@ fn chem_resume_skips_a_complete_part_with_the_same_settings_only() {
     let before = stamp(&part);
     std::thread::sleep(std::time::Duration::from_millis(20));
     let again = call(&[]);
-    assert!(again.contains("part-00001-of-00002.parquet: complete (2 rows)") && again.contains("skipped (--resume)"), "{again}");
+    assert!(
+        again.contains("part-00001-of-00002.parquet: complete (2 rows)") && again.contains("skipped (--resume)"),
+        "{again}"
+    );
     assert!(!again.contains("wrote"), "{again}");
     assert_eq!(stamp(&part), before, "a skipped part is not rewritten");
     // Other options, another shard assignment, a broken file: recomputed.
@@ -343,7 +434,10 @@ fn chem_resume_skips_a_complete_part_with_the_same_settings_only() {
     assert!(by_id.contains("recomputing it: its biotorch.shard_by is index, not id"), "{by_id}");
     std::fs::write(&part, b"PAR1 not really").unwrap();
     let broken = call(&["--id-column", "name", "--shard-by", "id"]);
-    assert!(broken.contains("recomputing it") && broken.contains("not a complete Parquet file") && broken.contains("wrote"), "{broken}");
+    assert!(
+        broken.contains("recomputing it") && broken.contains("not a complete Parquet file") && broken.contains("wrote"),
+        "{broken}"
+    );
     assert!(call(&["--id-column", "name", "--shard-by", "id"]).contains("skipped (--resume)"));
 }
 
@@ -364,7 +458,10 @@ fn predict_resume_skips_a_complete_part_with_the_same_settings_only() {
     let before = stamp(&part);
     std::thread::sleep(std::time::Duration::from_millis(20));
     let again = call(&head, &[]);
-    assert!(again.contains("part-00000-of-00002.parquet: complete (641 rows)") && again.contains("skipped (--resume)"), "{again}");
+    assert!(
+        again.contains("part-00000-of-00002.parquet: complete (641 rows)") && again.contains("skipped (--resume)"),
+        "{again}"
+    );
     assert!(!again.contains("wrote") && !again.contains("backbone"), "nothing is loaded: {again}");
     assert_eq!(stamp(&part), before, "a skipped part is not rewritten");
     // Another head (other seed), other options: recomputed.

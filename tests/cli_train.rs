@@ -79,8 +79,22 @@ fn json(path: &Path) -> Value {
 }
 
 const TRAIN: [&str; 16] = [
-    "--steps", "8", "--eval-every", "3", "--batch-tokens", "1024", "--max-length", "64", "--lr", "2e-3", "--warmup",
-    "2", "--seed", "3", "--valid-fraction", "0.2",
+    "--steps",
+    "8",
+    "--eval-every",
+    "3",
+    "--batch-tokens",
+    "1024",
+    "--max-length",
+    "64",
+    "--lr",
+    "2e-3",
+    "--warmup",
+    "2",
+    "--seed",
+    "3",
+    "--valid-fraction",
+    "0.2",
 ];
 
 #[test]
@@ -90,7 +104,8 @@ fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
     let fasta = fasta.to_str().unwrap();
     let full = dir.path().join("full");
     let summary = dir.path().join("summary.json");
-    let mut args = vec!["train", "--objective", "mlm", "--arch", "esm2-tiny", "--train", fasta, "-o", full.to_str().unwrap()];
+    let mut args =
+        vec!["train", "--objective", "mlm", "--arch", "esm2-tiny", "--train", fasta, "-o", full.to_str().unwrap()];
     args.extend(TRAIN);
     let mut with_summary = args.clone();
     with_summary.extend(["--summary-json", summary.to_str().unwrap()]);
@@ -99,7 +114,15 @@ fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
     assert!(stderr(&o).contains("best validation loss"), "{}", stderr(&o));
 
     // The folder: HF model + tokenizer, provenance, metrics, plot, checkpoint.
-    for f in ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "biotorch.json", "metrics.parquet", "loss.png"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "tokenizer_config.json",
+        "biotorch.json",
+        "metrics.parquet",
+        "loss.png",
+    ] {
         assert!(full.join(f).is_file(), "{f} missing");
     }
     for f in ["model.safetensors", "optimizer.safetensors", "trainer_state.json"] {
@@ -111,7 +134,10 @@ fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
     assert!(prov["command"].as_str().unwrap().contains("train --objective mlm --arch esm2-tiny"), "{prov}");
     assert_eq!(prov["seed"], 3);
     assert_eq!(prov["training"]["steps"], 8);
-    assert_eq!(prov["data"]["train"]["records"].as_u64().unwrap() + prov["data"]["valid"]["records"].as_u64().unwrap(), 40);
+    assert_eq!(
+        prov["data"]["train"]["records"].as_u64().unwrap() + prov["data"]["valid"]["records"].as_u64().unwrap(),
+        40
+    );
     assert_eq!(prov["data"]["train"]["sha256"].as_str().unwrap().len(), 64);
     let s = json(&summary);
     assert_eq!((s["step"].as_u64(), s["finished"].as_bool()), (Some(8), Some(true)));
@@ -119,7 +145,10 @@ fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
 
     let df = metrics(&full);
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, ["step", "epoch", "lr", "train_loss", "tokens", "tokens_per_s", "valid_loss", "valid_ppl", "valid_acc"]);
+    assert_eq!(
+        names,
+        ["step", "epoch", "lr", "train_loss", "tokens", "tokens_per_s", "valid_loss", "valid_ppl", "valid_acc"]
+    );
     assert_eq!(df.height(), 9, "step 0 and 8 steps");
     assert_eq!(df.column("step").unwrap().dtype(), &DataType::UInt64);
     let valid = column(&df, "valid_loss");
@@ -152,7 +181,10 @@ fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
             }
         }
     }
-    assert_eq!(std::fs::read(full.join("model.safetensors")).unwrap(), std::fs::read(split.join("model.safetensors")).unwrap());
+    assert_eq!(
+        std::fs::read(full.join("model.safetensors")).unwrap(),
+        std::fs::read(split.join("model.safetensors")).unwrap()
+    );
 
     // A finished run resumed again has nothing to do.
     let o = run(&again);
@@ -177,13 +209,27 @@ fn train_writes_the_model_folder_and_resume_across_processes_equals_one_run() {
     usage_error(&o, "model.safetensors");
     assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
     let embed_out = dir.path().join("e.parquet");
-    let o = run(&["embed", fasta, "--model", split.join("checkpoint").to_str().unwrap(), "-o", embed_out.to_str().unwrap()]);
+    let o = run(&[
+        "embed",
+        fasta,
+        "--model",
+        split.join("checkpoint").to_str().unwrap(),
+        "-o",
+        embed_out.to_str().unwrap(),
+    ]);
     usage_error(&o, "truncated or corrupt");
 
     // `biotorch models` lists a trained folder placed among the bundled models, with its summary.
     let bundled = dir.path().join("bundled");
     std::fs::create_dir_all(bundled.join("tiny-test")).unwrap();
-    for f in ["config.json", "model.safetensors", "vocab.txt", "special_tokens_map.json", "tokenizer_config.json", "biotorch.json"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+        "biotorch.json",
+    ] {
         std::fs::copy(full.join(f), bundled.join("tiny-test").join(f)).unwrap();
     }
     let hf = dir.path().join("hf");
@@ -221,7 +267,10 @@ fn train_usage_errors_exit_2_with_a_clear_message() {
         v.extend_from_slice(extra);
         run(&v)
     };
-    usage_error(&run(&["train", "--objective", "clm", "--arch", "esm2-tiny", "--train", fasta, "-o", out]), "unknown decoder architecture `esm2-tiny`");
+    usage_error(
+        &run(&["train", "--objective", "clm", "--arch", "esm2-tiny", "--train", fasta, "-o", out]),
+        "unknown decoder architecture `esm2-tiny`",
+    );
     usage_error(&with(&[]), "give --arch");
     usage_error(&with(&["--arch", "esm3"]), "unknown architecture `esm3`");
     usage_error(&with(&["--arch", "esm2-tiny", "--resume"]), "nothing to resume");
@@ -232,12 +281,26 @@ fn train_usage_errors_exit_2_with_a_clear_message() {
     usage_error(&with(&["--arch", "esm2-tiny", "--tokenizer", "dna", "--steps", "1"]), "ecoli.faa");
     // An HF config.json whose vocabulary does not fit the tokenizer.
     let small = fixture("esm_checkpoints/models/small");
-    usage_error(&with(&["--arch", small.join("config.json").to_str().unwrap(), "--tokenizer", "dna"]), "vocab_size is 33");
+    usage_error(
+        &with(&["--arch", small.join("config.json").to_str().unwrap(), "--tokenizer", "dna"]),
+        "vocab_size is 33",
+    );
     usage_error(&with(&["--init", small.to_str().unwrap(), "--tokenizer", "dna"]), "uses the esm2 tokenizer");
     assert!(!Path::new(out).join("checkpoint").exists(), "failed starts leave no checkpoint");
 
     // --init continues an HF-written checkpoint (its shape, its vocab.txt).
-    let o = with(&["--init", small.to_str().unwrap(), "--steps", "2", "--batch-tokens", "512", "--max-length", "32", "--valid-fraction", "0.25"]);
+    let o = with(&[
+        "--init",
+        small.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-tokens",
+        "512",
+        "--max-length",
+        "32",
+        "--valid-fraction",
+        "0.25",
+    ]);
     ok(&o);
     let config = json(&Path::new(out).join("config.json"));
     assert_eq!((config["num_hidden_layers"].as_i64(), config["hidden_size"].as_i64()), (Some(3), Some(64)));
@@ -262,7 +325,8 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
     let csv = chembl_slice(dir.path(), 300);
     let csv = csv.to_str().unwrap();
     let full = dir.path().join("full");
-    let mut args = vec!["train", "--objective", "clm", "--arch", "gpt-tiny", "--train", csv, "-o", full.to_str().unwrap()];
+    let mut args =
+        vec!["train", "--objective", "clm", "--arch", "gpt-tiny", "--train", csv, "-o", full.to_str().unwrap()];
     args.extend(CLM);
     let o = run(&args);
     ok(&o);
@@ -277,7 +341,10 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
     assert_eq!(config["vocab_size"].as_u64().unwrap() as usize, vocab["tokens"].as_array().unwrap().len());
     let prov = json(&full.join("biotorch.json"));
     assert_eq!(prov["objective"], "clm");
-    assert_eq!(prov["data"]["train"]["records"].as_u64().unwrap() + prov["data"]["valid"]["records"].as_u64().unwrap(), 300);
+    assert_eq!(
+        prov["data"]["train"]["records"].as_u64().unwrap() + prov["data"]["valid"]["records"].as_u64().unwrap(),
+        300
+    );
 
     // The validation loss goes down from the random start; perplexity is its exponential.
     let df = metrics(&full);
@@ -316,7 +383,10 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
             }
         }
     }
-    assert_eq!(std::fs::read(full.join("model.safetensors")).unwrap(), std::fs::read(split.join("model.safetensors")).unwrap());
+    assert_eq!(
+        std::fs::read(full.join("model.safetensors")).unwrap(),
+        std::fs::read(split.join("model.safetensors")).unwrap()
+    );
     let mut mlm = again.clone();
     mlm[2] = "mlm";
     usage_error(&run(&mlm), "trains with --objective clm, not mlm");
@@ -337,12 +407,33 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
     ok(&run(&with_aug));
     assert_eq!(column(&metrics(&aug2), "train_loss"), aug_loss);
     let aug3 = dir.path().join("aug3");
-    let mlm_aug = ["train", "--objective", "mlm", "--arch", "esm2-tiny", "--train", csv, "-o", aug3.to_str().unwrap(), "--augment"];
+    let mlm_aug = [
+        "train",
+        "--objective",
+        "mlm",
+        "--arch",
+        "esm2-tiny",
+        "--train",
+        csv,
+        "-o",
+        aug3.to_str().unwrap(),
+        "--augment",
+    ];
     usage_error(&run(&mlm_aug), "--augment");
 
     // --init continues from the trained folder; a molecule the vocabulary lacks is refused with its line.
     let more = dir.path().join("more");
-    let mut init = vec!["train", "--objective", "clm", "--init", full.to_str().unwrap(), "--train", csv, "-o", more.to_str().unwrap()];
+    let mut init = vec![
+        "train",
+        "--objective",
+        "clm",
+        "--init",
+        full.to_str().unwrap(),
+        "--train",
+        csv,
+        "-o",
+        more.to_str().unwrap(),
+    ];
     init.extend(["--steps", "2", "--eval-every", "2"]);
     ok(&run(&init));
     let odd = dir.path().join("odd.smi");

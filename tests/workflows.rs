@@ -11,12 +11,18 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 fn venv_tool(name: &str) -> PathBuf {
     let p = Path::new(ROOT).join(".venv/bin").join(name);
-    assert!(p.exists(), "{} is missing: run `make setup` (scripts/setup.sh installs scripts/requirements.txt into .venv)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `make setup` (scripts/setup.sh installs scripts/requirements.txt into .venv)",
+        p.display()
+    );
     p
 }
 
 fn read(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).finish().unwrap()
+    ParquetReader::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .finish()
+        .unwrap()
 }
 
 fn column<T: Clone>(df: &DataFrame, f: impl Fn(&Column) -> Vec<T>, name: &str) -> Vec<T> {
@@ -81,7 +87,14 @@ fn embed_workflow_in_4_shards_equals_one_process() {
     let o = Command::new(&snakemake)
         .args(["--cores", "2", "-s", &format!("{ROOT}/workflows/embed/Snakefile"), "--directory"])
         .arg(tmp.path())
-        .args(["--config", &format!("input={input}"), "shards=4", &format!("biotorch={BIN}"), "model=protein-small", "outdir=out"])
+        .args([
+            "--config",
+            &format!("input={input}"),
+            "shards=4",
+            &format!("biotorch={BIN}"),
+            "model=protein-small",
+            "outdir=out",
+        ])
         .output()
         .expect("run snakemake");
     assert!(
@@ -97,7 +110,11 @@ fn embed_workflow_in_4_shards_equals_one_process() {
     assert!(std::fs::metadata(out.join("pca.png")).unwrap().len() > 1000, "the PCA plot");
 
     let single = tmp.path().join("single.parquet");
-    let o = Command::new(BIN).args(["--threads", "2", "embed", &input, "--model", "protein-small", "-o"]).arg(&single).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["--threads", "2", "embed", &input, "--model", "protein-small", "-o"])
+        .arg(&single)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let (merged, single) = (read(&out.join("embeddings.parquet")), read(&single));
@@ -130,7 +147,14 @@ fn embed_workflow_in_4_shards_equals_one_process() {
     let o = Command::new(&snakemake)
         .args(["--cores", "2", "-s", &format!("{ROOT}/workflows/embed/Snakefile"), "--directory"])
         .arg(tmp.path())
-        .args(["--config", &format!("input={input}"), "shards=4", &format!("biotorch={BIN}"), "model=protein-small", "outdir=out"])
+        .args([
+            "--config",
+            &format!("input={input}"),
+            "shards=4",
+            &format!("biotorch={BIN}"),
+            "model=protein-small",
+            "outdir=out",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success());
@@ -157,13 +181,21 @@ fn generate_and_score_workflow_in_3_shards_equals_one_process() {
     // One process: generate the 600 samples, then select.
     let single = tmp.path().join("single.parquet");
     let single_candidates = tmp.path().join("single_candidates.parquet");
-    let mut args = vec!["generate", "--model", "smiles-small", "-n", "600", "--seed", "11", "-o", single.to_str().unwrap()];
+    let mut args =
+        vec!["generate", "--model", "smiles-small", "-n", "600", "--seed", "11", "-o", single.to_str().unwrap()];
     args.extend(sampling.split(' '));
     biotorch(&args);
     let summary = tmp.path().join("single_select.json");
     biotorch(&[
-        "select", single.to_str().unwrap(), "-o", single_candidates.to_str().unwrap(), "--filter", filter, "--unique",
-        "--summary-json", summary.to_str().unwrap(),
+        "select",
+        single.to_str().unwrap(),
+        "-o",
+        single_candidates.to_str().unwrap(),
+        "--filter",
+        filter,
+        "--unique",
+        "--summary-json",
+        summary.to_str().unwrap(),
     ]);
 
     // The merged samples are the single run's, in sample order; only `state` differs, duplicates being found
@@ -173,8 +205,14 @@ fn generate_and_score_workflow_in_3_shards_equals_one_process() {
     assert_eq!(column(&merged, idx, "index"), (0..600).collect::<Vec<u64>>());
     let without_state = |df: &DataFrame| df.drop("state").unwrap();
     assert_same_table(&without_state(&merged), &without_state(&one), &["nll"]);
-    let dups = |df: &DataFrame| df.column("state").unwrap().str().unwrap().iter().filter(|s| *s == Some("duplicate")).count();
-    assert!(dups(&one) > dups(&merged), "duplicates across shards: {} in one run, {} within shards", dups(&one), dups(&merged));
+    let dups =
+        |df: &DataFrame| df.column("state").unwrap().str().unwrap().iter().filter(|s| *s == Some("duplicate")).count();
+    assert!(
+        dups(&one) > dups(&merged),
+        "duplicates across shards: {} in one run, {} within shards",
+        dups(&one),
+        dups(&merged)
+    );
 
     // The candidates are the same rows with the same values.
     let (a, b) = (read(&out.join("candidates.parquet")), read(&single_candidates));
@@ -204,7 +242,13 @@ fn generate_and_score_workflow_on_a_smiles_file_equals_chem_and_select() {
     let input = tmp.path().join("library.csv");
     std::fs::write(&input, csv).unwrap();
     let filter = "qed > 0.5 and not pains";
-    let config = [format!("input={}", input.display()), "shards=3".into(), format!("filter={filter}"), "plot=false".into(), "outdir=out".into()];
+    let config = [
+        format!("input={}", input.display()),
+        "shards=3".into(),
+        format!("filter={filter}"),
+        "plot=false".into(),
+        "outdir=out".into(),
+    ];
     snakemake("generate-and-score", tmp.path(), &config.iter().map(String::as_str).collect::<Vec<_>>());
     let out = tmp.path().join("out");
     assert!(out.join("chem-parts-of-3/part-00002-of-00003.parquet").exists());
@@ -260,11 +304,23 @@ fn finetune_and_predict_workflow_in_3_shards_equals_one_predict() {
     // Whole-table metrics of the merged predictions (biotorch evaluate) equal those one predict process prints
     // against the same labels, within the float32 rounding of the predictions.
     let summary = tmp.path().join("single.json");
-    biotorch(&["--summary-json", summary.to_str().unwrap(), "predict", "--model", head.to_str().unwrap(), &data, "-o", single.to_str().unwrap(), "--device", "cpu"]);
+    biotorch(&[
+        "--summary-json",
+        summary.to_str().unwrap(),
+        "predict",
+        "--model",
+        head.to_str().unwrap(),
+        &data,
+        "-o",
+        single.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
     let (workflow, one) = (json(&out.join("metrics.json")), json(&summary));
     assert_eq!(workflow["rows"], 1282);
     for key in ["rmse", "mae", "r2", "spearman"] {
-        let (a, b) = (workflow["metrics"]["logS"][key].as_f64().unwrap(), one["metrics"]["logS"][key].as_f64().unwrap());
+        let (a, b) =
+            (workflow["metrics"]["logS"][key].as_f64().unwrap(), one["metrics"]["logS"][key].as_f64().unwrap());
         assert!((a - b).abs() <= 1e-5, "{key}: workflow {a} vs one predict {b}");
     }
     assert_eq!(workflow["metrics"]["logS"]["n"], one["metrics"]["logS"]["n"]);

@@ -32,13 +32,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=RDKIT_LIB_DIR");
     println!("cargo:rerun-if-env-changed=BOOST_INCLUDE_DIR");
 
-    let include_dir = env::var_os("RDKIT_INCLUDE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/include/rdkit"));
-    if !include_dir
-        .join("GraphMol/SmilesParse/SmilesParse.h")
-        .is_file()
-    {
+    let include_dir =
+        env::var_os("RDKIT_INCLUDE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/include/rdkit"));
+    if !include_dir.join("GraphMol/SmilesParse/SmilesParse.h").is_file() {
         fail(&format!(
             "RDKit headers not found in {}: run `apt-get install -y librdkit-dev` (or `make setup`), \
              or set RDKIT_INCLUDE_DIR to the folder holding GraphMol/ and RDGeneral/",

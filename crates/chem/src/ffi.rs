@@ -74,11 +74,7 @@ extern "C" {
     ) -> BtStatus;
     pub(crate) fn bt_mol_num_heavy_atoms(mol: *const BtMol) -> u32;
     pub(crate) fn bt_mol_num_atoms(mol: *const BtMol) -> u32;
-    pub(crate) fn bt_mol_properties(
-        mol: *const BtMol,
-        out: *mut BtProperties,
-        err: *mut *mut c_char,
-    ) -> BtStatus;
+    pub(crate) fn bt_mol_properties(mol: *const BtMol, out: *mut BtProperties, err: *mut *mut c_char) -> BtStatus;
     pub(crate) fn bt_mol_qed_properties(
         mol: *const BtMol,
         out: *mut BtQedProperties,
@@ -107,11 +103,7 @@ extern "C" {
         n_rings: *mut u32,
         err: *mut *mut c_char,
     ) -> BtStatus;
-    pub(crate) fn bt_mol_brics_smiles(
-        mol: *const BtMol,
-        out: *mut *mut c_char,
-        err: *mut *mut c_char,
-    ) -> BtStatus;
+    pub(crate) fn bt_mol_brics_smiles(mol: *const BtMol, out: *mut *mut c_char, err: *mut *mut c_char) -> BtStatus;
     pub(crate) fn bt_mol_alerts(
         mol: *const BtMol,
         pains: *mut *mut c_char,

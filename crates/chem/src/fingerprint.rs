@@ -14,10 +14,7 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// An all-zero fingerprint of `n_bits` bits.
     pub fn zeros(n_bits: u32) -> Fingerprint {
-        Fingerprint {
-            n_bits,
-            words: vec![0; words_for(n_bits)],
-        }
+        Fingerprint { n_bits, words: vec![0; words_for(n_bits)] }
     }
 
     /// A fingerprint of `n_bits` bits with the given bits set (e.g. the
@@ -88,11 +85,7 @@ impl Fingerprint {
             "fingerprints of different lengths ({} and {} bits)",
             self.n_bits, other.n_bits
         );
-        self.words
-            .iter()
-            .zip(&other.words)
-            .map(|(a, b)| (a & b).count_ones())
-            .sum()
+        self.words.iter().zip(&other.words).map(|(a, b)| (a & b).count_ones()).sum()
     }
 
     /// Tanimoto (Jaccard) similarity, as RDKit's

@@ -58,10 +58,7 @@ pub fn novelty(canonical_valid_unique: &[String], train_canonical: &HashSet<Stri
     if gen.is_empty() {
         return f64::NAN;
     }
-    let novel = gen
-        .iter()
-        .filter(|s| !train_canonical.contains(**s))
-        .count();
+    let novel = gen.iter().filter(|s| !train_canonical.contains(**s)).count();
     novel as f64 / gen.len() as f64
 }
 
@@ -122,11 +119,7 @@ pub fn internal_diversity(fps: &[Fingerprint], p: f64) -> f64 {
 ///
 /// If the fingerprints have different lengths.
 pub fn max_similarity_to(fp: &Fingerprint, reference: &[Fingerprint]) -> f64 {
-    reference
-        .par_iter()
-        .map(|r| tanimoto_moses(fp, r))
-        .reduce_with(f64::max)
-        .unwrap_or(f64::NAN)
+    reference.par_iter().map(|r| tanimoto_moses(fp, r)).reduce_with(f64::max).unwrap_or(f64::NAN)
 }
 
 /// MOSES SNN: the mean over `gen` of [`max_similarity_to`] `reference`; NaN
@@ -137,12 +130,7 @@ pub fn snn(gen: &[Fingerprint], reference: &[Fingerprint]) -> f64 {
     }
     let sum: f64 = gen
         .par_iter()
-        .map(|fp| {
-            reference
-                .iter()
-                .map(|r| tanimoto_moses(fp, r))
-                .fold(f64::NEG_INFINITY, f64::max)
-        })
+        .map(|fp| reference.iter().map(|r| tanimoto_moses(fp, r)).fold(f64::NEG_INFINITY, f64::max))
         .sum();
     sum / gen.len() as f64
 }
@@ -154,10 +142,7 @@ pub fn cosine_similarity<K: Eq + Hash>(a: &HashMap<K, usize>, b: &HashMap<K, usi
     if a.is_empty() || b.is_empty() {
         return f64::NAN;
     }
-    let dot: f64 = a
-        .iter()
-        .filter_map(|(k, &x)| b.get(k).map(|&y| x as f64 * y as f64))
-        .sum();
+    let dot: f64 = a.iter().filter_map(|(k, &x)| b.get(k).map(|&y| x as f64 * y as f64)).sum();
     let norm = |m: &HashMap<K, usize>| m.values().map(|&x| x as f64 * x as f64).sum::<f64>();
     dot / (norm(a) * norm(b)).sqrt()
 }
@@ -169,10 +154,7 @@ where
     T: Send,
     F: Fn(&Molecule) -> Option<T> + Sync,
 {
-    smiles
-        .par_iter()
-        .filter_map(|s| Molecule::from_smiles(s.as_ref()).ok().and_then(|m| f(&m)))
-        .collect()
+    smiles.par_iter().filter_map(|s| Molecule::from_smiles(s.as_ref()).ok().and_then(|m| f(&m))).collect()
 }
 
 fn count<T: Eq + Hash>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
@@ -197,11 +179,7 @@ pub fn scaffold_counts<S: AsRef<str> + Sync>(smiles: &[S]) -> HashMap<String, us
 /// BRICS fragment counts as MOSES `compute_fragments(mols)`: every fragment
 /// of every molecule ([`Molecule::fragments`]); invalid SMILES are skipped.
 pub fn fragment_counts<S: AsRef<str> + Sync>(smiles: &[S]) -> HashMap<String, usize> {
-    count(
-        per_molecule(smiles, |m| m.try_fragments().ok())
-            .into_iter()
-            .flatten(),
-    )
+    count(per_molecule(smiles, |m| m.try_fragments().ok()).into_iter().flatten())
 }
 
 /// MOSES Scaf: cosine similarity of the scaffold counts

@@ -59,9 +59,7 @@ impl Molecule {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: the pointer and length describe `smiles`, which outlives
         // the call; `out` and `err` are valid places for the shim to write.
-        let status = unsafe {
-            ffi::bt_mol_from_smiles(smiles.as_ptr().cast(), smiles.len(), &mut out, &mut err)
-        };
+        let status = unsafe { ffi::bt_mol_from_smiles(smiles.as_ptr().cast(), smiles.len(), &mut out, &mut err) };
         // SAFETY: `err` is null or a string the shim allocated for us.
         let reason = unsafe { take_shim_string(err) };
         match (status, NonNull::new(out)) {
@@ -105,9 +103,7 @@ impl Molecule {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: `self.raw` is a live molecule that only this thread can
         // reach (`Molecule` is not Sync); `out` and `err` are valid places.
-        let status = unsafe {
-            ffi::bt_mol_to_smiles(self.raw.as_ptr(), i32::from(isomeric), &mut out, &mut err)
-        };
+        let status = unsafe { ffi::bt_mol_to_smiles(self.raw.as_ptr(), i32::from(isomeric), &mut out, &mut err) };
         // SAFETY: both are null or strings the shim allocated for us.
         let (smiles, reason) = unsafe { (take_shim_string(out), take_shim_string(err)) };
         match (status, smiles) {
@@ -171,16 +167,8 @@ pub struct Validation {
 pub fn validate(smiles: &str) -> Validation {
     let canonical = Molecule::from_smiles(smiles).and_then(|mol| mol.try_canonical_smiles(true));
     match canonical {
-        Ok(canonical) => Validation {
-            valid: true,
-            canonical: Some(canonical),
-            reason: None,
-        },
-        Err(err) => Validation {
-            valid: false,
-            canonical: None,
-            reason: Some(err.reason().to_owned()),
-        },
+        Ok(canonical) => Validation { valid: true, canonical: Some(canonical), reason: None },
+        Err(err) => Validation { valid: false, canonical: None, reason: Some(err.reason().to_owned()) },
     }
 }
 
@@ -220,11 +208,7 @@ mod tests {
 
     #[test]
     fn links_debian_rdkit_2022_09() {
-        assert!(
-            rdkit_version().starts_with("2022.09"),
-            "linked RDKit {}",
-            rdkit_version()
-        );
+        assert!(rdkit_version().starts_with("2022.09"), "linked RDKit {}", rdkit_version());
     }
 
     #[test]
@@ -234,10 +218,7 @@ mod tests {
         assert_eq!(mol.num_heavy_atoms(), 7);
         let mol = Molecule::from_smiles("F/C=C/[C@H](Cl)[13CH3]").unwrap();
         assert_eq!(mol.canonical_smiles(false), "CC(Cl)C=CF");
-        assert_eq!(
-            format!("{mol:?}"),
-            r#"Molecule { smiles: "[13CH3][C@@H](Cl)/C=C/F" }"#
-        );
+        assert_eq!(format!("{mol:?}"), r#"Molecule { smiles: "[13CH3][C@@H](Cl)/C=C/F" }"#);
     }
 
     #[test]
@@ -252,14 +233,8 @@ mod tests {
         assert!(reason("c1cccc1").contains("kekulize"));
         assert!(reason("C1CC").contains("unclosed ring"));
         let syntax = reason("C1CC(");
-        assert!(
-            syntax.starts_with("SMILES Parse Error: syntax error"),
-            "{syntax}"
-        );
-        assert!(
-            !syntax.contains('\n') && !syntax.contains("] "),
-            "not one clean line: {syntax}"
-        );
+        assert!(syntax.starts_with("SMILES Parse Error: syntax error"), "{syntax}");
+        assert!(!syntax.contains('\n') && !syntax.contains("] "), "not one clean line: {syntax}");
     }
 
     #[test]
@@ -271,10 +246,7 @@ mod tests {
     #[test]
     fn error_display_names_smiles_and_reason() {
         let err = Molecule::from_smiles("C1CC").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"invalid SMILES "C1CC": SMILES Parse Error: unclosed ring for input: 'C1CC'"#
-        );
+        assert_eq!(err.to_string(), r#"invalid SMILES "C1CC": SMILES Parse Error: unclosed ring for input: 'C1CC'"#);
     }
 
     // Each failed parse reports only its own message: nothing left over from
@@ -292,23 +264,13 @@ mod tests {
             // "WARNING: not removing hydrogen atom with dummy atom neighbors").
             assert!(validate("C/C=C(/F)/Cl").valid);
             assert!(validate("[H]*").valid);
-            assert_eq!(
-                reason("C1CC"),
-                "SMILES Parse Error: unclosed ring for input: 'C1CC'"
-            );
+            assert_eq!(reason("C1CC"), "SMILES Parse Error: unclosed ring for input: 'C1CC'");
         }
     }
 
     #[test]
     fn validate_reports_canonical_or_reason() {
-        assert_eq!(
-            validate("OCC"),
-            Validation {
-                valid: true,
-                canonical: Some("CCO".to_owned()),
-                reason: None
-            }
-        );
+        assert_eq!(validate("OCC"), Validation { valid: true, canonical: Some("CCO".to_owned()), reason: None });
         let bad = validate("CC)C");
         assert!(!bad.valid && bad.canonical.is_none());
         assert!(bad.reason.unwrap().contains("extra close parentheses"));
@@ -319,9 +281,7 @@ mod tests {
         fn assert_send<T: Send>() {}
         assert_send::<Molecule>();
         let mol = Molecule::from_smiles("CCN").unwrap();
-        let smiles = std::thread::spawn(move || mol.canonical_smiles(true))
-            .join()
-            .unwrap();
+        let smiles = std::thread::spawn(move || mol.canonical_smiles(true)).join().unwrap();
         assert_eq!(smiles, "CCN");
     }
 }

@@ -265,11 +265,7 @@ impl Molecule {
                 cap = n;
                 continue;
             }
-            let fragments: Vec<(u32, u32)> = ids[..n]
-                .iter()
-                .copied()
-                .zip(counts[..n].iter().copied())
-                .collect();
+            let fragments: Vec<(u32, u32)> = ids[..n].iter().copied().zip(counts[..n].iter().copied()).collect();
             return sa_from_inputs(&fragments, &inputs).ok_or_else(|| Error::Rdkit {
                 operation: "SA score",
                 reason: "the Morgan fingerprint has no features".to_owned(),
@@ -303,8 +299,7 @@ impl Molecule {
     /// assert!(a.tanimoto(&b) > 0.2 && a.tanimoto(&b) < 1.0);
     /// ```
     pub fn morgan_fingerprint(&self, radius: u32, n_bits: u32) -> Fingerprint {
-        self.try_morgan_fingerprint(radius, n_bits)
-            .unwrap_or_else(|err| panic!("{err}"))
+        self.try_morgan_fingerprint(radius, n_bits).unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// [`Molecule::morgan_fingerprint`], returning the failure instead of
@@ -318,14 +313,7 @@ impl Molecule {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: `words` holds ceil(n_bits / 64) words, as the shim checks.
         let status = unsafe {
-            ffi::bt_mol_morgan_bits(
-                self.raw.as_ptr(),
-                radius,
-                n_bits,
-                words.as_mut_ptr(),
-                words.len(),
-                &mut err,
-            )
+            ffi::bt_mol_morgan_bits(self.raw.as_ptr(), radius, n_bits, words.as_mut_ptr(), words.len(), &mut err)
         };
         check(status, err, "Morgan fingerprint")?;
         Ok(Fingerprint::from_words(n_bits, words))
@@ -348,8 +336,7 @@ impl Molecule {
     /// assert_eq!(Molecule::from_smiles("CCO").unwrap().murcko_scaffold(), "");
     /// ```
     pub fn murcko_scaffold(&self) -> String {
-        self.try_murcko_scaffold()
-            .unwrap_or_else(|err| panic!("{err}"))
+        self.try_murcko_scaffold().unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// [`Molecule::murcko_scaffold`], returning RDKit's failure instead of
@@ -368,9 +355,7 @@ impl Molecule {
         let mut rings = 0u32;
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: as in `descriptors`.
-        let status = unsafe {
-            ffi::bt_mol_murcko_scaffold(self.raw.as_ptr(), &mut out, &mut rings, &mut err)
-        };
+        let status = unsafe { ffi::bt_mol_murcko_scaffold(self.raw.as_ptr(), &mut out, &mut rings, &mut err) };
         // SAFETY: null or a string the shim allocated for us.
         let smiles = unsafe { take_shim_string(out) };
         check(status, err, "MurckoScaffold")?;
@@ -392,8 +377,7 @@ impl Molecule {
     /// assert!(catechol.pains.iter().any(|name| name.starts_with("catechol")));
     /// ```
     pub fn structural_alerts(&self) -> Alerts {
-        self.try_structural_alerts()
-            .unwrap_or_else(|err| panic!("{err}"))
+        self.try_structural_alerts().unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// [`Molecule::structural_alerts`], returning RDKit's failure instead of
@@ -407,25 +391,17 @@ impl Molecule {
         let mut brenk: *mut c_char = ptr::null_mut();
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: as in `descriptors`.
-        let status =
-            unsafe { ffi::bt_mol_alerts(self.raw.as_ptr(), &mut pains, &mut brenk, &mut err) };
+        let status = unsafe { ffi::bt_mol_alerts(self.raw.as_ptr(), &mut pains, &mut brenk, &mut err) };
         // SAFETY: null or strings the shim allocated for us.
         let (pains, brenk) = unsafe { (take_shim_string(pains), take_shim_string(brenk)) };
         check(status, err, "FilterCatalog")?;
         let names = |text: Option<String>| {
-            let mut names: Vec<String> = text
-                .unwrap_or_default()
-                .split('\n')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let mut names: Vec<String> =
+                text.unwrap_or_default().split('\n').filter(|s| !s.is_empty()).map(str::to_owned).collect();
             names.sort_unstable();
             names
         };
-        Ok(Alerts {
-            pains: names(pains),
-            brenk: names(brenk),
-        })
+        Ok(Alerts { pains: names(pains), brenk: names(brenk) })
     }
 
     /// BRICS fragments as MOSES' fragment similarity uses them: the SMILES
@@ -454,11 +430,7 @@ impl Molecule {
         // SAFETY: null or a string the shim allocated for us.
         let smiles = unsafe { take_shim_string(out) };
         check(status, err, "FragmentOnBRICSBonds")?;
-        Ok(smiles
-            .unwrap_or_default()
-            .split('.')
-            .map(str::to_owned)
-            .collect())
+        Ok(smiles.unwrap_or_default().split('.').map(str::to_owned).collect())
     }
 
     /// A random, valid, non-canonical isomeric SMILES of this molecule,
@@ -485,8 +457,7 @@ impl Molecule {
     /// assert_eq!(back.canonical_smiles(true), mol.canonical_smiles(true));
     /// ```
     pub fn randomized_smiles(&self, seed: u64) -> String {
-        self.try_randomized_smiles(seed)
-            .unwrap_or_else(|err| panic!("{err}"))
+        self.try_randomized_smiles(seed).unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// [`Molecule::randomized_smiles`], returning RDKit's failure instead of
@@ -501,14 +472,7 @@ impl Molecule {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: `order` holds num_atoms elements, a permutation.
         let status = unsafe {
-            ffi::bt_mol_to_smiles_renumbered(
-                self.raw.as_ptr(),
-                order.as_ptr(),
-                order.len(),
-                1,
-                &mut out,
-                &mut err,
-            )
+            ffi::bt_mol_to_smiles_renumbered(self.raw.as_ptr(), order.as_ptr(), order.len(), 1, &mut out, &mut err)
         };
         // SAFETY: null or a string the shim allocated for us.
         let smiles = unsafe { take_shim_string(out) };
@@ -527,10 +491,7 @@ fn check(status: ffi::BtStatus, err: *mut c_char, operation: &'static str) -> Re
     if status == ffi::BT_OK {
         return Ok(());
     }
-    Err(Error::Rdkit {
-        operation,
-        reason: reason.unwrap_or_else(|| format!("shim status {status}")),
-    })
+    Err(Error::Rdkit { operation, reason: reason.unwrap_or_else(|| format!("shim status {status}")) })
 }
 
 /// `0..n` shuffled by Fisher–Yates driven by SplitMix64 seeded with `seed`.
@@ -697,16 +658,10 @@ fn parse_fragment_scores(text: &str) -> HashMap<u32, f64> {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        let (score, ids) = line
-            .split_once('\t')
-            .unwrap_or_else(|| panic!("SA fragment table line {}: no tab", n + 1));
-        let score: f64 = score
-            .parse()
-            .unwrap_or_else(|_| panic!("SA fragment table line {}: bad score", n + 1));
+        let (score, ids) = line.split_once('\t').unwrap_or_else(|| panic!("SA fragment table line {}: no tab", n + 1));
+        let score: f64 = score.parse().unwrap_or_else(|_| panic!("SA fragment table line {}: bad score", n + 1));
         for id in ids.split(' ') {
-            let id: u32 = id
-                .parse()
-                .unwrap_or_else(|_| panic!("SA fragment table line {}: bad id {id:?}", n + 1));
+            let id: u32 = id.parse().unwrap_or_else(|_| panic!("SA fragment table line {}: bad id {id:?}", n + 1));
             // Later lines win, as in sascorer.readFragmentScores.
             table.insert(id, score);
         }
@@ -734,20 +689,11 @@ fn sa_from_inputs(fragments: &[(u32, u32)], inputs: &ffi::BtSaInputs) -> Option<
     let stereo_penalty = (f64::from(inputs.chiral_centers) + 1.0).log10();
     let spiro_penalty = (f64::from(inputs.spiro) + 1.0).log10();
     let bridge_penalty = (f64::from(inputs.bridgeheads) + 1.0).log10();
-    let macrocycle_penalty = if inputs.macrocycles > 0 {
-        2f64.log10()
-    } else {
-        0.0
-    };
-    let score2 =
-        0.0 - size_penalty - stereo_penalty - spiro_penalty - bridge_penalty - macrocycle_penalty;
+    let macrocycle_penalty = if inputs.macrocycles > 0 { 2f64.log10() } else { 0.0 };
+    let score2 = 0.0 - size_penalty - stereo_penalty - spiro_penalty - bridge_penalty - macrocycle_penalty;
 
     let num_bits = fragments.len() as f64;
-    let score3 = if n_atoms > num_bits {
-        (n_atoms / num_bits).ln() * 0.5
-    } else {
-        0.0
-    };
+    let score3 = if n_atoms > num_bits { (n_atoms / num_bits).ln() * 0.5 } else { 0.0 };
 
     let raw = score1 + score2 + score3;
     let (min, max) = (-4.0, 2.5);
@@ -794,8 +740,7 @@ mod tests {
     #[test]
     fn sa_score_orders_easy_and_hard() {
         let easy = mol("CCO").sa_score();
-        let hard = mol("C[C@H]1C[C@@]23CC[C@@H]4[C@@]5(C)CC[C@H](O)C[C@@H]5CC[C@]4(C2)[C@@H]3C1")
-            .sa_score();
+        let hard = mol("C[C@H]1C[C@@]23CC[C@@H]4[C@@]5(C)CC[C@H](O)C[C@@H]5CC[C@]4(C2)[C@@H]3C1").sa_score();
         assert!((1.0..=10.0).contains(&easy) && (1.0..=10.0).contains(&hard));
         assert!(easy < 2.5 && hard > 4.0, "easy {easy}, hard {hard}");
     }

@@ -28,11 +28,7 @@ const KNOWN_VALIDITY_DIFFERENCES: &[(&str, bool, &str)] = &[
         true,
         "RDKit 2024.09 (rdkit PR #7491) removed valence 6 for Al",
     ),
-    (
-        "CCCCNCCCC.F[Si](F)(F)(F)(F)F",
-        true,
-        "RDKit 2024.09 (rdkit PR #7491) removed valence 6 for neutral Si",
-    ),
+    ("CCCCNCCCC.F[Si](F)(F)(F)(F)F", true, "RDKit 2024.09 (rdkit PR #7491) removed valence 6 for neutral Si"),
     (
         "CCCCCCCCCCCCCCCC[N+](C)(C)CC1=CC=CC=C1.F[P](F)(F)(F)(F)F",
         true,
@@ -70,43 +66,26 @@ fn golden_records() -> (String, Vec<(&'static str, Record)>) {
 }
 
 fn canonical(smiles: &str, isomeric: bool) -> Option<String> {
-    Molecule::from_smiles(smiles)
-        .ok()
-        .map(|mol| mol.canonical_smiles(isomeric))
+    Molecule::from_smiles(smiles).ok().map(|mol| mol.canonical_smiles(isomeric))
 }
 
 #[test]
 fn helpers_parse_smiles_brackets() {
-    assert_eq!(
-        bracket_elements("[13CH3][Co+3]([se]1)[NH2][Cl-]"),
-        ["C", "Co", "se", "N", "Cl"]
-    );
-    assert_eq!(
-        strip_organic_brackets("C[CH2][Hg][Cl].[NH4+].[c]1cc[nH]c1"),
-        "CC[Hg]Cl.[NH4+].c1ccnc1"
-    );
+    assert_eq!(bracket_elements("[13CH3][Co+3]([se]1)[NH2][Cl-]"), ["C", "Co", "se", "N", "Cl"]);
+    assert_eq!(strip_organic_brackets("C[CH2][Hg][Cl].[NH4+].[c]1cc[nH]c1"), "CC[Hg]Cl.[NH4+].c1ccnc1");
     assert!(explained_by_metal_brackets("CC[Hg]Cl", "C[CH2][Hg][Cl]"));
-    assert!(
-        !explained_by_metal_brackets("CCCl", "C[CH2][Cl]"),
-        "no metal, no excuse"
-    );
+    assert!(!explained_by_metal_brackets("CCCl", "C[CH2][Cl]"), "no metal, no excuse");
 }
 
 #[test]
 fn validity_agrees_with_pypi_rdkit() {
     let (oracle, records) = golden_records();
-    assert!(
-        rdkit_version().starts_with("2022.09"),
-        "linked RDKit {}",
-        rdkit_version()
-    );
+    assert!(rdkit_version().starts_with("2022.09"), "linked RDKit {}", rdkit_version());
     let mut problems = Vec::new();
     let mut seen_known = HashSet::new();
     for (set, r) in &records {
         let ours = validate(&r.smiles);
-        let known = KNOWN_VALIDITY_DIFFERENCES
-            .iter()
-            .find(|(smiles, ..)| *smiles == r.smiles);
+        let known = KNOWN_VALIDITY_DIFFERENCES.iter().find(|(smiles, ..)| *smiles == r.smiles);
         if let Some((smiles, ours_valid, _)) = known {
             seen_known.insert(*smiles);
             if ours.valid != *ours_valid || r.valid == *ours_valid {
@@ -119,10 +98,7 @@ fn validity_agrees_with_pypi_rdkit() {
         } else if r.valid && r.num_atoms == Some(0) {
             // biotorch's policy: no atoms is not a molecule.
             if ours.reason.as_deref() != Some("empty SMILES") {
-                problems.push(format!(
-                    "{set} {:?}: expected \"empty SMILES\", got {ours:?}",
-                    r.smiles
-                ));
+                problems.push(format!("{set} {:?}: expected \"empty SMILES\", got {ours:?}", r.smiles));
             }
         } else if ours.valid != r.valid {
             problems.push(format!(
@@ -133,17 +109,10 @@ fn validity_agrees_with_pypi_rdkit() {
     }
     for (smiles, ..) in KNOWN_VALIDITY_DIFFERENCES {
         if !seen_known.contains(smiles) {
-            problems.push(format!(
-                "{smiles:?} in KNOWN_VALIDITY_DIFFERENCES is not in the golden file"
-            ));
+            problems.push(format!("{smiles:?} in KNOWN_VALIDITY_DIFFERENCES is not in the golden file"));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} validity problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} validity problems:\n{}", problems.len(), problems.join("\n"));
 }
 
 #[test]
@@ -151,8 +120,7 @@ fn heavy_atom_counts_agree_with_pypi_rdkit() {
     let (_, records) = golden_records();
     let mut checked = 0;
     for (set, r) in &records {
-        let (Ok(mol), Some(expected)) = (Molecule::from_smiles(&r.smiles), r.num_heavy_atoms)
-        else {
+        let (Ok(mol), Some(expected)) = (Molecule::from_smiles(&r.smiles), r.num_heavy_atoms) else {
             continue;
         };
         assert_eq!(mol.num_heavy_atoms(), expected, "{set} {:?}", r.smiles);
@@ -171,9 +139,7 @@ fn canonical_smiles_agree_with_pypi_rdkit() {
         let Ok(mol) = Molecule::from_smiles(&r.smiles) else {
             continue;
         };
-        let known = KNOWN_CANONICAL_DIFFERENCES
-            .iter()
-            .find(|(smiles, _)| *smiles == r.smiles);
+        let known = KNOWN_CANONICAL_DIFFERENCES.iter().find(|(smiles, _)| *smiles == r.smiles);
         let mut differs = false;
         for (isomeric, expected) in [(true, &r.canonical), (false, &r.canonical_nonisomeric)] {
             let Some(expected) = expected else { continue }; // invalid in the oracle
@@ -183,9 +149,7 @@ fn canonical_smiles_agree_with_pypi_rdkit() {
             // canonical SMILES, so both name the same molecule.
             let theirs_reread = canonical(expected, isomeric);
             let ours_reread = canonical(&ours, isomeric);
-            if theirs_reread.as_deref() != Some(ours.as_str())
-                || ours_reread.as_deref() != Some(ours.as_str())
-            {
+            if theirs_reread.as_deref() != Some(ours.as_str()) || ours_reread.as_deref() != Some(ours.as_str()) {
                 problems.push(format!(
                     "{set} {:?} (isomeric={isomeric}): not the same molecule: ours {ours} \
                      (re-read: {ours_reread:?}), RDKit {oracle} {expected} (re-read: {theirs_reread:?})",
@@ -212,29 +176,20 @@ fn canonical_smiles_agree_with_pypi_rdkit() {
         if let Some((smiles, _)) = known {
             seen_known.insert(*smiles);
             if !differs {
-                problems.push(format!(
-                    "{smiles:?} in KNOWN_CANONICAL_DIFFERENCES no longer differs"
-                ));
+                problems.push(format!("{smiles:?} in KNOWN_CANONICAL_DIFFERENCES no longer differs"));
             }
         }
     }
     for (smiles, _) in KNOWN_CANONICAL_DIFFERENCES {
         if !seen_known.contains(smiles) {
-            problems.push(format!(
-                "{smiles:?} in KNOWN_CANONICAL_DIFFERENCES is not in the golden file"
-            ));
+            problems.push(format!("{smiles:?} in KNOWN_CANONICAL_DIFFERENCES is not in the golden file"));
         }
     }
     eprintln!(
         "canonical SMILES vs RDKit {oracle}: {exact} identical, {metal_brackets} differ only by \
          metal-neighbour brackets, {listed} listed differences"
     );
-    assert!(
-        problems.is_empty(),
-        "{} canonical SMILES problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} canonical SMILES problems:\n{}", problems.len(), problems.join("\n"));
     assert!(exact > 13_500, "only {exact} identical canonical SMILES");
 }
 
@@ -267,25 +222,16 @@ fn broken_smiles_are_rejected_with_the_right_reason() {
         let reason = match Molecule::from_smiles(&r.smiles) {
             Err(Error::InvalidSmiles { reason, .. }) => reason,
             other => {
-                problems.push(format!(
-                    "{kind} {:?}: expected InvalidSmiles, got {other:?}",
-                    r.smiles
-                ));
+                problems.push(format!("{kind} {:?}: expected InvalidSmiles, got {other:?}", r.smiles));
                 continue;
             }
         };
         if !mentions.iter().any(|m| reason.contains(m)) || reason.contains('\n') {
-            problems.push(format!(
-                "{kind} {:?}: our reason {reason:?} mentions none of {mentions:?}",
-                r.smiles
-            ));
+            problems.push(format!("{kind} {:?}: our reason {reason:?} mentions none of {mentions:?}", r.smiles));
         }
         if let Some(theirs) = &r.reason {
             if !mentions.iter().any(|m| theirs.contains(m)) {
-                problems.push(format!(
-                    "{kind} {:?}: oracle reason {theirs:?} mentions none of {mentions:?}",
-                    r.smiles
-                ));
+                problems.push(format!("{kind} {:?}: oracle reason {theirs:?} mentions none of {mentions:?}", r.smiles));
             }
         }
     }

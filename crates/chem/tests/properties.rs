@@ -19,10 +19,7 @@ use serde::Deserialize;
 
 use common::smiles::{differs_only_in_bond_directions, explained_by_metal_brackets};
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../.fixtures/rdkit_props/rdkit_props.json"
-);
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.fixtures/rdkit_props/rdkit_props.json");
 
 #[derive(Debug, Deserialize)]
 struct Golden {
@@ -144,28 +141,18 @@ const MAX_SCAFFOLD_WRITER_DIFFERENCES: usize = 79;
 const MAX_BRICS_WRITER_DIFFERENCES: usize = 135;
 
 fn canonical(smiles: &str) -> Option<String> {
-    Molecule::from_smiles(smiles)
-        .ok()
-        .map(|m| m.canonical_smiles(true))
+    Molecule::from_smiles(smiles).ok().map(|m| m.canonical_smiles(true))
 }
 
 /// True when `ours` and `oracle` (dot-joined SMILES) name the same molecule
 /// for our RDKit and differ only in a documented writer change.
 fn writer_difference(ours: &str, oracle: &str) -> bool {
     let same = canonical(ours).is_some() && canonical(ours) == canonical(oracle);
-    let mut a: Vec<String> = ours
-        .split('.')
-        .map(|f| f.replace(['/', '\\'], ""))
-        .collect();
-    let mut b: Vec<String> = oracle
-        .split('.')
-        .map(|f| f.replace(['/', '\\'], ""))
-        .collect();
+    let mut a: Vec<String> = ours.split('.').map(|f| f.replace(['/', '\\'], "")).collect();
+    let mut b: Vec<String> = oracle.split('.').map(|f| f.replace(['/', '\\'], "")).collect();
     a.sort_unstable();
     b.sort_unstable();
-    same && (explained_by_metal_brackets(ours, oracle)
-        || differs_only_in_bond_directions(ours, oracle)
-        || a == b)
+    same && (explained_by_metal_brackets(ours, oracle) || differs_only_in_bond_directions(ours, oracle) || a == b)
 }
 
 fn close(ours: f64, theirs: f64, rel: f64, abs: f64) -> bool {
@@ -200,48 +187,28 @@ fn differences(r: &Record, mol: &Molecule) -> Vec<(&'static str, String)> {
         }
     }
     if p.formal_charge != r.formal_charge {
-        out.push((
-            "formal_charge",
-            format!("ours {}, oracle {}", p.formal_charge, r.formal_charge),
-        ));
+        out.push(("formal_charge", format!("ours {}, oracle {}", p.formal_charge, r.formal_charge)));
     }
     let bits = mol.morgan_fingerprint(2, 2048).on_bits();
     if bits != r.morgan2048 {
-        out.push((
-            "morgan2048",
-            format!("ours {bits:?}, oracle {:?}", r.morgan2048),
-        ));
+        out.push(("morgan2048", format!("ours {bits:?}, oracle {:?}", r.morgan2048)));
     }
     let scaffold = mol.murcko_scaffold();
     if scaffold != r.scaffold {
-        let name = if writer_difference(&scaffold, &r.scaffold) {
-            "scaffold (writer)"
-        } else {
-            "scaffold"
-        };
+        let name = if writer_difference(&scaffold, &r.scaffold) { "scaffold (writer)" } else { "scaffold" };
         out.push((name, format!("ours {scaffold}, oracle {}", r.scaffold)));
     }
     let brics = mol.fragments();
     if brics != r.brics {
-        let name = if writer_difference(&brics.join("."), &r.brics.join(".")) {
-            "brics (writer)"
-        } else {
-            "brics"
-        };
+        let name = if writer_difference(&brics.join("."), &r.brics.join(".")) { "brics (writer)" } else { "brics" };
         out.push((name, format!("ours {brics:?}, oracle {:?}", r.brics)));
     }
     let alerts = mol.structural_alerts();
     if alerts.pains != r.pains {
-        out.push((
-            "pains",
-            format!("ours {:?}, oracle {:?}", alerts.pains, r.pains),
-        ));
+        out.push(("pains", format!("ours {:?}, oracle {:?}", alerts.pains, r.pains)));
     }
     if alerts.brenk != r.brenk {
-        out.push((
-            "brenk",
-            format!("ours {:?}, oracle {:?}", alerts.brenk, r.brenk),
-        ));
+        out.push(("brenk", format!("ours {:?}, oracle {:?}", alerts.brenk, r.brenk)));
     }
     out
 }
@@ -249,13 +216,8 @@ fn differences(r: &Record, mol: &Molecule) -> Vec<(&'static str, String)> {
 #[test]
 fn properties_agree_with_pypi_rdkit() {
     let golden = load();
-    let records: Vec<(&str, &Record)> = golden
-        .sets
-        .nci
-        .iter()
-        .map(|r| ("nci", r))
-        .chain(golden.sets.chembl.iter().map(|r| ("chembl", r)))
-        .collect();
+    let records: Vec<(&str, &Record)> =
+        golden.sets.nci.iter().map(|r| ("nci", r)).chain(golden.sets.chembl.iter().map(|r| ("chembl", r))).collect();
     let results: Vec<_> = records
         .par_iter()
         .map(|(set, r)| match Molecule::from_smiles(&r.smiles) {
@@ -281,9 +243,7 @@ fn properties_agree_with_pypi_rdkit() {
             if name.ends_with("(writer)") {
                 continue;
             }
-            let known = KNOWN_DIFFERENCES
-                .iter()
-                .find(|(p, s, _)| p == name && *s == r.smiles);
+            let known = KNOWN_DIFFERENCES.iter().find(|(p, s, _)| p == name && *s == r.smiles);
             match known {
                 Some(k) => {
                     seen_known.insert((k.0, k.1));
@@ -304,23 +264,15 @@ fn properties_agree_with_pypi_rdkit() {
         golden.oracle.rdkit
     );
     assert!(checked > 6900, "only {checked} molecules checked");
-    for (name, max) in [
-        ("scaffold (writer)", MAX_SCAFFOLD_WRITER_DIFFERENCES),
-        ("brics (writer)", MAX_BRICS_WRITER_DIFFERENCES),
-    ] {
+    for (name, max) in
+        [("scaffold (writer)", MAX_SCAFFOLD_WRITER_DIFFERENCES), ("brics (writer)", MAX_BRICS_WRITER_DIFFERENCES)]
+    {
         let n = per_property.get(name).copied().unwrap_or(0);
         if n > max {
-            problems.push(format!(
-                "{n} {name} differences, more than the {max} expected"
-            ));
+            problems.push(format!("{n} {name} differences, more than the {max} expected"));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }
 
 fn chembl_canonical(golden: &Golden) -> Vec<String> {
@@ -328,19 +280,12 @@ fn chembl_canonical(golden: &Golden) -> Vec<String> {
         .sets
         .chembl
         .iter()
-        .map(|r| {
-            Molecule::from_smiles(&r.smiles)
-                .expect("every ChEMBL sample parses")
-                .canonical_smiles(true)
-        })
+        .map(|r| Molecule::from_smiles(&r.smiles).expect("every ChEMBL sample parses").canonical_smiles(true))
         .collect()
 }
 
 fn assert_close(name: &str, ours: f64, theirs: f64) {
-    assert!(
-        (ours - theirs).abs() <= 1e-9,
-        "{name}: ours {ours}, MOSES reference {theirs}"
-    );
+    assert!((ours - theirs).abs() <= 1e-9, "{name}: ours {ours}, MOSES reference {theirs}");
 }
 
 /// The metric functions on the oracle's own fingerprints and counts: checks
@@ -352,22 +297,10 @@ fn metrics_match_moses_definitions() {
     let fp = |i: &usize| Fingerprint::from_on_bits(1024, &m.morgan1024[&i.to_string()]);
     let gen_fps: Vec<Fingerprint> = m.gen_indices.iter().map(fp).collect();
     let train_fps: Vec<Fingerprint> = m.train_indices.iter().map(fp).collect();
-    assert_close(
-        "IntDiv1",
-        metrics::internal_diversity(&gen_fps, 1.0),
-        m.intdiv1,
-    );
-    assert_close(
-        "IntDiv2",
-        metrics::internal_diversity(&gen_fps, 2.0),
-        m.intdiv2,
-    );
+    assert_close("IntDiv1", metrics::internal_diversity(&gen_fps, 1.0), m.intdiv1);
+    assert_close("IntDiv2", metrics::internal_diversity(&gen_fps, 2.0), m.intdiv2);
     for (i, expected) in m.max_similarity_first50.iter().enumerate() {
-        assert_close(
-            "max similarity",
-            metrics::max_similarity_to(&gen_fps[i], &train_fps),
-            *expected,
-        );
+        assert_close("max similarity", metrics::max_similarity_to(&gen_fps[i], &train_fps), *expected);
     }
     assert_close(
         "Scaf (oracle counts)",
@@ -397,78 +330,31 @@ fn metrics_end_to_end_match_moses() {
     let golden = load();
     let m = &golden.metrics;
     let canonical = chembl_canonical(&golden);
-    let gen: Vec<String> = m
-        .gen_indices
-        .iter()
-        .map(|&i| canonical[i].clone())
-        .collect();
-    let train: Vec<String> = m
-        .train_indices
-        .iter()
-        .map(|&i| canonical[i].clone())
-        .collect();
+    let gen: Vec<String> = m.gen_indices.iter().map(|&i| canonical[i].clone()).collect();
+    let train: Vec<String> = m.train_indices.iter().map(|&i| canonical[i].clone()).collect();
     let train_set: HashSet<String> = train.iter().cloned().collect();
-    assert_close(
-        "unique@1000",
-        metrics::unique_at_k(&gen, 1000),
-        m.unique_at_1000,
-    );
-    assert_close(
-        "unique@10000",
-        metrics::unique_at_k(&gen, 10000),
-        m.unique_at_10000,
-    );
+    assert_close("unique@1000", metrics::unique_at_k(&gen, 1000), m.unique_at_1000);
+    assert_close("unique@10000", metrics::unique_at_k(&gen, 10000), m.unique_at_10000);
     assert_close("novelty", metrics::novelty(&gen, &train_set), m.novelty);
     assert_eq!(metrics::validity(1990, 2000), 0.995);
 
-    let fps: Vec<Fingerprint> = gen
-        .iter()
-        .map(|s| {
-            Molecule::from_smiles(s)
-                .unwrap()
-                .morgan_fingerprint(2, 1024)
-        })
-        .collect();
+    let fps: Vec<Fingerprint> =
+        gen.iter().map(|s| Molecule::from_smiles(s).unwrap().morgan_fingerprint(2, 1024)).collect();
     assert_close("IntDiv1", metrics::internal_diversity(&fps, 1.0), m.intdiv1);
     assert_close("IntDiv2", metrics::internal_diversity(&fps, 2.0), m.intdiv2);
 
-    let raw: Vec<&str> = golden
-        .sets
-        .chembl
-        .iter()
-        .map(|r| r.smiles.as_str())
-        .collect();
+    let raw: Vec<&str> = golden.sets.chembl.iter().map(|r| r.smiles.as_str()).collect();
     let gen_raw: Vec<&str> = m.gen_indices.iter().map(|&i| raw[i]).collect();
     let train_raw: Vec<&str> = m.train_indices.iter().map(|&i| raw[i]).collect();
     // Keys through our canonicalization, since the two RDKit versions may
     // write the same scaffold or fragment differently (see
     // `properties_agree_with_pypi_rdkit`).
-    assert_eq!(
-        recanonical(&metrics::scaffold_counts(&gen_raw)),
-        recanonical(&m.scaffold_counts_gen)
-    );
-    assert_eq!(
-        recanonical(&metrics::scaffold_counts(&train_raw)),
-        recanonical(&m.scaffold_counts_train)
-    );
-    assert_close(
-        "Scaf",
-        metrics::scaffold_similarity(&gen_raw, &train_raw),
-        m.scaf,
-    );
-    assert_eq!(
-        recanonical(&metrics::fragment_counts(&gen_raw)),
-        recanonical(&m.fragment_counts_gen)
-    );
-    assert_eq!(
-        recanonical(&metrics::fragment_counts(&train_raw)),
-        recanonical(&m.fragment_counts_train)
-    );
-    assert_close(
-        "Frag",
-        metrics::fragment_similarity(&gen_raw, &train_raw),
-        m.frag,
-    );
+    assert_eq!(recanonical(&metrics::scaffold_counts(&gen_raw)), recanonical(&m.scaffold_counts_gen));
+    assert_eq!(recanonical(&metrics::scaffold_counts(&train_raw)), recanonical(&m.scaffold_counts_train));
+    assert_close("Scaf", metrics::scaffold_similarity(&gen_raw, &train_raw), m.scaf);
+    assert_eq!(recanonical(&metrics::fragment_counts(&gen_raw)), recanonical(&m.fragment_counts_gen));
+    assert_eq!(recanonical(&metrics::fragment_counts(&train_raw)), recanonical(&m.fragment_counts_train));
+    assert_close("Frag", metrics::fragment_similarity(&gen_raw, &train_raw), m.frag);
 }
 
 #[test]
@@ -480,42 +366,23 @@ fn randomized_smiles_round_trip_on_chembl() {
         let canonical = mol.canonical_smiles(true);
         let a = mol.randomized_smiles(1);
         let b = mol.randomized_smiles(2);
-        assert_eq!(
-            a,
-            mol.randomized_smiles(1),
-            "{:?}: seed 1 not reproducible",
-            r.smiles
-        );
+        assert_eq!(a, mol.randomized_smiles(1), "{:?}: seed 1 not reproducible", r.smiles);
         for random in [&a, &b] {
-            let back = Molecule::from_smiles(random).unwrap_or_else(|e| {
-                panic!("{:?}: randomized {random:?} does not parse: {e}", r.smiles)
-            });
-            assert_eq!(
-                back.canonical_smiles(true),
-                canonical,
-                "{:?} via {random:?}",
-                r.smiles
-            );
+            let back = Molecule::from_smiles(random)
+                .unwrap_or_else(|e| panic!("{:?}: randomized {random:?} does not parse: {e}", r.smiles));
+            assert_eq!(back.canonical_smiles(true), canonical, "{:?} via {random:?}", r.smiles);
         }
         if a != b {
             distinct_pairs += 1;
         }
     }
-    assert!(
-        distinct_pairs >= 195,
-        "seeds 1 and 2 agree too often ({distinct_pairs}/200 differ)"
-    );
+    assert!(distinct_pairs >= 195, "seeds 1 and 2 agree too often ({distinct_pairs}/200 differ)");
 }
 
 #[test]
 fn parallel_properties_match_sequential() {
     let golden = load();
-    let smiles: Vec<&str> = golden
-        .sets
-        .chembl
-        .iter()
-        .map(|r| r.smiles.as_str())
-        .collect();
+    let smiles: Vec<&str> = golden.sets.chembl.iter().map(|r| r.smiles.as_str()).collect();
     let compute = |s: &&str| -> (Properties, Vec<u32>, String, String) {
         let mol = Molecule::from_smiles(s).unwrap();
         let alerts = mol.structural_alerts();
@@ -523,21 +390,12 @@ fn parallel_properties_match_sequential() {
             mol.properties(),
             mol.morgan_fingerprint(2, 2048).on_bits(),
             mol.murcko_scaffold(),
-            format!(
-                "{:?}{:?}{}",
-                alerts.pains,
-                alerts.brenk,
-                mol.randomized_smiles(5)
-            ),
+            format!("{:?}{:?}{}", alerts.pains, alerts.brenk, mol.randomized_smiles(5)),
         )
     };
     let sequential: Vec<_> = smiles.iter().map(compute).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(8)
-        .build()
-        .unwrap();
-    let parallel: Vec<_> =
-        pool.install(|| smiles.par_iter().with_max_len(1).map(compute).collect());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
+    let parallel: Vec<_> = pool.install(|| smiles.par_iter().with_max_len(1).map(compute).collect());
     for ((s, a), b) in smiles.iter().zip(&sequential).zip(&parallel) {
         assert_eq!(a, b, "{s:?} differs between sequential and parallel");
     }

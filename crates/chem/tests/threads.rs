@@ -22,10 +22,7 @@ fn inputs() -> Vec<String> {
         .filter(|r| !r.valid || r.num_atoms == Some(0))
         .map(|r| r.smiles.as_str())
         .collect();
-    assert!(
-        invalid.len() > 20,
-        "too few invalid SMILES in the golden file"
-    );
+    assert!(invalid.len() > 20, "too few invalid SMILES in the golden file");
     let mut out = Vec::new();
     for (i, r) in golden.sets.chembl.iter().enumerate() {
         out.push(r.smiles.clone());
@@ -45,23 +42,12 @@ fn parallel_validation_matches_sequential() {
     let invalid = sequential.iter().filter(|v| !v.valid).count();
     assert!(invalid > 300, "only {invalid} invalid inputs");
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(THREADS)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(THREADS).build().unwrap();
     for round in 0..3 {
-        let parallel: Vec<Validation> = pool.install(|| {
-            inputs
-                .par_iter()
-                .with_max_len(1)
-                .map(|s| validate(s))
-                .collect()
-        });
+        let parallel: Vec<Validation> =
+            pool.install(|| inputs.par_iter().with_max_len(1).map(|s| validate(s)).collect());
         for ((smiles, seq), par) in inputs.iter().zip(&sequential).zip(&parallel) {
-            assert_eq!(
-                seq, par,
-                "round {round}: {smiles:?} differs between sequential and parallel"
-            );
+            assert_eq!(seq, par, "round {round}: {smiles:?} differs between sequential and parallel");
         }
     }
 }
@@ -76,23 +62,14 @@ fn scoped_threads_match_sequential() {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
                 let inputs = &inputs;
-                scope.spawn(move || {
-                    (t..inputs.len())
-                        .step_by(THREADS)
-                        .map(|i| (i, validate(&inputs[i])))
-                        .collect()
-                })
+                scope.spawn(move || (t..inputs.len()).step_by(THREADS).map(|i| (i, validate(&inputs[i]))).collect())
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut checked = 0;
     for (i, v) in results.into_iter().flatten() {
-        assert_eq!(
-            v, sequential[i],
-            "{:?} differs between sequential and threaded",
-            inputs[i]
-        );
+        assert_eq!(v, sequential[i], "{:?} differs between sequential and threaded", inputs[i]);
         checked += 1;
     }
     assert_eq!(checked, inputs.len());
@@ -101,20 +78,10 @@ fn scoped_threads_match_sequential() {
 #[test]
 fn molecules_move_between_threads() {
     let inputs = inputs();
-    let mols: Vec<Molecule> = inputs
-        .iter()
-        .filter_map(|s| Molecule::from_smiles(s).ok())
-        .collect();
+    let mols: Vec<Molecule> = inputs.iter().filter_map(|s| Molecule::from_smiles(s).ok()).collect();
     let expected: Vec<String> = mols.iter().map(|m| m.canonical_smiles(true)).collect();
     // Parsed on this thread, written and dropped on the pool's.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(THREADS)
-        .build()
-        .unwrap();
-    let written: Vec<String> = pool.install(|| {
-        mols.into_par_iter()
-            .map(|m| m.canonical_smiles(true))
-            .collect()
-    });
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(THREADS).build().unwrap();
+    let written: Vec<String> = pool.install(|| mols.into_par_iter().map(|m| m.canonical_smiles(true)).collect());
     assert_eq!(written, expected);
 }

@@ -55,7 +55,9 @@ pub(crate) fn output_file(path: &Path, shard: Option<&Shard>) -> Result<PathBuf>
 pub(crate) fn read_metadata(path: &Path) -> Result<(BTreeMap<String, String>, u64)> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut reader = ParquetReader::new(file);
-    let meta = anyhow::Context::with_context(reader.get_metadata(), || format!("{}: not a complete Parquet file", path.display()))?;
+    let meta = anyhow::Context::with_context(reader.get_metadata(), || {
+        format!("{}: not a complete Parquet file", path.display())
+    })?;
     let kv = meta
         .key_value_metadata
         .iter()
@@ -124,7 +126,10 @@ pub(crate) fn settings(
 pub(crate) fn resumable(ctx: &crate::commands::Ctx, path: &Path, settings: &[(String, String)]) -> Option<u64> {
     match matches_settings(path, settings) {
         Ok(rows) => {
-            ctx.info(format!("{}: complete ({rows} rows) and written with the same settings; skipped (--resume)", path.display()));
+            ctx.info(format!(
+                "{}: complete ({rows} rows) and written with the same settings; skipped (--resume)",
+                path.display()
+            ));
             Some(rows)
         }
         Err(why) => {
@@ -162,7 +167,9 @@ impl Groups {
         let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
         reader.set_metadata(self.metadata.clone());
         let df = reader.with_slice(Some((self.next_offset, rows))).finish();
-        let df = anyhow::Context::with_context(df, || format!("{}: cannot read row group {}", self.path.display(), self.next_group))?;
+        let df = anyhow::Context::with_context(df, || {
+            format!("{}: cannot read row group {}", self.path.display(), self.next_group)
+        })?;
         self.next_group += 1;
         self.next_offset += rows;
         Ok(Some(df))
@@ -186,7 +193,10 @@ pub(crate) fn list_parts(dir: &Path) -> Result<(u64, Vec<PathBuf>)> {
                 parts.insert(i, dir.join(&name));
             }
             None if name.ends_with(".parquet") => {
-                bad_input!("{}: {name} is not named part-IIIII-of-NNNNN.parquet: move it out of the dataset directory", dir.display())
+                bad_input!(
+                    "{}: {name} is not named part-IIIII-of-NNNNN.parquet: move it out of the dataset directory",
+                    dir.display()
+                )
             }
             None => {}
         }
@@ -263,7 +273,9 @@ mod tests {
         assert_eq!(part_name(3, 16), "part-00003-of-00016.parquet");
         assert_eq!(parse_part_name("part-00003-of-00016.parquet"), Some((3, 16)));
         assert_eq!(parse_part_name(&part_name(123_456, 200_000)), Some((123_456, 200_000)));
-        for bad in ["part-3-of-16.parquet", ".part-00003-of-00016.parquet.abc.tmp", "part-00003-of-00016.csv", "x.parquet"] {
+        for bad in
+            ["part-3-of-16.parquet", ".part-00003-of-00016.parquet.abc.tmp", "part-00003-of-00016.csv", "x.parquet"]
+        {
             assert_eq!(parse_part_name(bad), None, "{bad}");
         }
     }

@@ -78,7 +78,10 @@ impl Shard {
             ShardBy::Index => "index",
             ShardBy::Id => "id",
         };
-        vec![("biotorch.shard".to_string(), format!("{}/{}", self.index, self.count)), ("biotorch.shard_by".to_string(), by.to_string())]
+        vec![
+            ("biotorch.shard".to_string(), format!("{}/{}", self.index, self.count)),
+            ("biotorch.shard_by".to_string(), by.to_string()),
+        ]
     }
 }
 
@@ -94,9 +97,13 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// Parses `I/N` for `--shard` (clap turns an error into a usage error, exit code 2).
 pub(crate) fn parse_shard_spec(s: &str) -> Result<(u64, u64), String> {
-    let (i, n) = s.split_once('/').ok_or_else(|| format!("expected I/N (shard I of N, counting from 0), e.g. 0/4, not '{s}'"))?;
-    let i: u64 = i.trim().parse().map_err(|_| format!("'{i}' in '{s}' is not a shard number (expected I/N, e.g. 0/4)"))?;
-    let n: u64 = n.trim().parse().map_err(|_| format!("'{n}' in '{s}' is not a shard count (expected I/N, e.g. 0/4)"))?;
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected I/N (shard I of N, counting from 0), e.g. 0/4, not '{s}'"))?;
+    let i: u64 =
+        i.trim().parse().map_err(|_| format!("'{i}' in '{s}' is not a shard number (expected I/N, e.g. 0/4)"))?;
+    let n: u64 =
+        n.trim().parse().map_err(|_| format!("'{n}' in '{s}' is not a shard count (expected I/N, e.g. 0/4)"))?;
     if n == 0 {
         return Err(format!("'{s}': the shard count N must be at least 1"));
     }

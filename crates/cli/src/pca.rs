@@ -44,7 +44,13 @@ fn lookup<'a>(labels: &'a HashMap<String, String>, id: &str) -> Option<&'a Strin
     labels.get(id).or_else(|| id.split('|').rev().find_map(|part| labels.get(part)))
 }
 
-pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Option<&Path>, label_column: Option<&str>) -> Result<()> {
+pub(crate) fn plot_embeddings(
+    ctx: &Ctx,
+    parquet: &Path,
+    plot: &Path,
+    labels: Option<&Path>,
+    label_column: Option<&str>,
+) -> Result<()> {
     let labels = match (labels, label_column) {
         (Some(p), Some(c)) => Some(read_labels(p, c)?),
         (Some(p), None) => Some(read_labels(p, "label")?),
@@ -69,7 +75,8 @@ pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Op
     let top = Tensor::arange_start_step(dim as i64 - 1, dim as i64 - 1 - k, -1, (Kind::Int64, tch::Device::Cpu));
     let coords = x.matmul(&eigenvectors.index_select(1, &top));
     let total = f64::try_from(eigenvalues.clamp_min(0.0).sum(Kind::Double)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
-    let explained: Vec<f64> = (0..k).map(|i| f64::try_from(eigenvalues.get(dim as i64 - 1 - i)).unwrap_or(0.0) / total).collect();
+    let explained: Vec<f64> =
+        (0..k).map(|i| f64::try_from(eigenvalues.get(dim as i64 - 1 - i)).unwrap_or(0.0) / total).collect();
     let coords: Vec<f64> = Vec::<f64>::try_from(coords.contiguous().view(-1))?;
     let point = |i: usize| (coords[i * k as usize], if k > 1 { coords[i * k as usize + 1] } else { 0.0 });
 
@@ -81,7 +88,13 @@ pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Op
                 .and_then(|id| lookup(l, id))
                 .map(|s| s.trim())
                 .filter(|s| !s.is_empty())
-                .map(|s| if s.chars().count() > 40 { format!("{}...", s.chars().take(40).collect::<String>()) } else { s.to_string() })
+                .map(|s| {
+                    if s.chars().count() > 40 {
+                        format!("{}...", s.chars().take(40).collect::<String>())
+                    } else {
+                        s.to_string()
+                    }
+                })
                 .unwrap_or_else(|| "(no label)".into()),
             None => "all".into(),
         })
@@ -95,7 +108,12 @@ pub(crate) fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Op
     let shown: Vec<&str> = order.iter().take(MAX_CLASSES).map(|(c, _)| *c).collect();
     let group = |c: &str| shown.iter().position(|s| *s == c).unwrap_or(MAX_CLASSES);
 
-    let title = format!("PCA of {} ({} of {} rows)", parquet.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(), n, total_rows);
+    let title = format!(
+        "PCA of {} ({} of {} rows)",
+        parquet.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        n,
+        total_rows
+    );
     let axes = (
         format!("PC1 ({:.1}% of variance)", 100.0 * explained.first().copied().unwrap_or(0.0)),
         format!("PC2 ({:.1}% of variance)", 100.0 * explained.get(1).copied().unwrap_or(0.0)),
@@ -145,7 +163,13 @@ where
         .y_label_area_size(60)
         .build_cartesian_2d(range(|p| p.0), range(|p| p.1))
         .map_err(err)?;
-    chart.configure_mesh().x_desc(xl.as_str()).y_desc(yl.as_str()).label_style(("sans-serif", 13)).draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(xl.as_str())
+        .y_desc(yl.as_str())
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
     for (g, name) in legend.iter().enumerate() {
         let color = Palette99::pick(g).to_rgba();
         chart

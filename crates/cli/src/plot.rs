@@ -62,9 +62,10 @@ where
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(bins.iter().map(|(&start, &c)| {
-            Rectangle::new([(start, 0), (start + width, c)], RGBColor(52, 101, 164).filled())
-        }))
+        .draw_series(
+            bins.iter()
+                .map(|(&start, &c)| Rectangle::new([(start, 0), (start + width, c)], RGBColor(52, 101, 164).filled())),
+        )
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
@@ -156,7 +157,13 @@ where
             .y_label_area_size(55)
             .build_cartesian_2d(lo..hi, 0.0..ymax)
             .map_err(err)?;
-        chart.configure_mesh().y_desc("density").label_style(("sans-serif", 13)).disable_x_mesh().draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .y_desc("density")
+            .label_style(("sans-serif", 13))
+            .disable_x_mesh()
+            .draw()
+            .map_err(err)?;
         let width = (hi - lo) / BINS as f64;
         let steps = |d: &[f64]| -> Vec<(f64, f64)> {
             d.iter()

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-
 /// How progress is shown for this run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Progress {
@@ -19,7 +18,9 @@ impl Progress {
     /// A counter of records with a rate.
     pub(crate) fn records(&self, what: &str) -> ProgressBar {
         let bar = ProgressBar::with_draw_target(None, self.target());
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec}) {elapsed}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec}) {elapsed}").expect("valid template"),
+        );
         bar.set_message(what.to_string());
         bar
     }

@@ -28,11 +28,8 @@ pub fn features(modality: Modality, text: &str) -> Option<Vec<f32>> {
 
 /// Frequencies of every k-mer over `alphabet` for k = 1..=max_k (k-mers with other letters are skipped).
 fn kmers(text: &str, alphabet: &[u8], max_k: usize) -> Vec<f32> {
-    let seq: Vec<Option<usize>> = text
-        .trim()
-        .bytes()
-        .map(|b| alphabet.iter().position(|&a| a == b.to_ascii_uppercase()))
-        .collect();
+    let seq: Vec<Option<usize>> =
+        text.trim().bytes().map(|b| alphabet.iter().position(|&a| a == b.to_ascii_uppercase())).collect();
     let a = alphabet.len();
     let mut out = Vec::new();
     for k in 1..=max_k {

@@ -74,7 +74,13 @@ impl Prepared {
 }
 
 /// Turns one input string into tokens for a backbone of `modality` (thread-safe: no model needed).
-pub fn prepare(tokenizer: &dyn Tokenizer, modality: Modality, text: &str, max_length: usize, long: LongPolicy) -> Prepared {
+pub fn prepare(
+    tokenizer: &dyn Tokenizer,
+    modality: Modality,
+    text: &str,
+    max_length: usize,
+    long: LongPolicy,
+) -> Prepared {
     let text = text.trim();
     if text.is_empty() {
         return Prepared::invalid("empty input".into());
@@ -90,7 +96,8 @@ pub fn prepare(tokenizer: &dyn Tokenizer, modality: Modality, text: &str, max_le
                 Ok(p) => p,
                 Err(e) => return Prepared::invalid(e.to_string()),
             };
-            let mut unknown: Vec<&str> = pieces.iter().copied().filter(|t| tokenizer.token_to_id(t).is_none()).collect();
+            let mut unknown: Vec<&str> =
+                pieces.iter().copied().filter(|t| tokenizer.token_to_id(t).is_none()).collect();
             unknown.sort_unstable();
             unknown.dedup();
             if !unknown.is_empty() {
@@ -115,7 +122,10 @@ pub fn prepare(tokenizer: &dyn Tokenizer, modality: Modality, text: &str, max_le
                 ("ACGTNRYSWKMBDHV", "a DNA nucleotide", "ACGTN and the IUPAC codes RYSWKMBDHV")
             };
             if let Some((at, c)) = upper.char_indices().find(|&(_, c)| !letters.contains(c)) {
-                return Prepared::invalid(format!("character {c:?} at position {} is not {noun} (allowed: {allowed})", at + 1));
+                return Prepared::invalid(format!(
+                    "character {c:?} at position {} is not {noun} (allowed: {allowed})",
+                    at + 1
+                ));
             }
             match tokenizer.encode_no_special(&upper) {
                 Ok(ids) => Prepared { tokens: ids.into_iter().map(i64::from).collect(), ..Prepared::default() },
@@ -190,11 +200,17 @@ impl Backbone {
         let modality = match (&model, tokenizer.name()) {
             (Model::Gpt(_), "smiles") => Modality::Molecule,
             (Model::Gpt(_), other) => {
-                return Err(Error::Input(format!("{}: a decoder with the {other} tokenizer: only SMILES decoders are supported", dir.display())))
+                return Err(Error::Input(format!(
+                    "{}: a decoder with the {other} tokenizer: only SMILES decoders are supported",
+                    dir.display()
+                )))
             }
             (Model::Esm(_), name) if name.starts_with("dna") => Modality::Dna,
             (Model::Esm(_), "smiles") => {
-                return Err(Error::Input(format!("{}: an ESM encoder with a SMILES vocabulary is not supported", dir.display())))
+                return Err(Error::Input(format!(
+                    "{}: an ESM encoder with a SMILES vocabulary is not supported",
+                    dir.display()
+                )))
             }
             (Model::Esm(_), _) => Modality::Protein,
         };
@@ -261,7 +277,8 @@ impl Backbone {
                 false
             } else if let Some(i) = layer_index(&name) {
                 i >= first
-            } else if name.contains("emb_layer_norm_after") || name.starts_with("model.norm") || name.contains(".norm.") {
+            } else if name.contains("emb_layer_norm_after") || name.starts_with("model.norm") || name.contains(".norm.")
+            {
                 true
             } else {
                 // Embeddings.
@@ -363,7 +380,13 @@ impl Backbone {
 
     /// Pooled embeddings of many items without gradients, in length-sorted batches under a token budget; returns
     /// `[items.len(), hidden]` on the CPU, in the items' order. `progress` gets the number of items done so far.
-    pub fn embed_all(&self, items: &[&[i64]], max_length: usize, batch_tokens: usize, progress: &mut dyn FnMut(usize)) -> Result<Tensor> {
+    pub fn embed_all(
+        &self,
+        items: &[&[i64]],
+        max_length: usize,
+        batch_tokens: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let mut order: Vec<usize> = (0..items.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(items[i].len()));

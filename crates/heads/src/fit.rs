@@ -115,7 +115,9 @@ pub fn fit_frozen(
         }
         let train_loss = sum / count.max(1) as f64;
         let valid_loss = match (&valid_x, &valid_labels) {
-            (Some(vx), Some(vl)) => Some(tch::no_grad(|| f64::try_from(&head::loss(&mlp.forward_t(vx, false), vl, targets)))?),
+            (Some(vx), Some(vl)) => {
+                Some(tch::no_grad(|| f64::try_from(&head::loss(&mlp.forward_t(vx, false), vl, targets)))?)
+            }
             _ => None,
         };
         report.history.push((train_loss, valid_loss));
@@ -160,7 +162,8 @@ pub fn fit_full(
     let device = mlp.vs.device();
     let labels = labels.to_device(device);
     let mut head_opt = nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(&mlp.vs, opts.lr)?;
-    let mut enc_opt = nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(backbone.var_store(), opts.encoder_lr)?;
+    let mut enc_opt =
+        nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(backbone.var_store(), opts.encoder_lr)?;
     let valid_tokens: Vec<&[i64]> = valid.iter().map(|&r| tokens[r]).collect();
     let lengths: Vec<usize> = tokens.iter().map(|t| t.len()).collect();
     let valid_labels = (!valid.is_empty()).then(|| labels.select(&index(valid, device)));

@@ -83,7 +83,9 @@ pub fn save_members(members: &[Mlp], path: &Path) -> Result<()> {
     for (k, m) in members.iter().enumerate() {
         let mut vars: Vec<(String, Tensor)> = m.vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        named.extend(vars.into_iter().map(|(n, t)| (format!("member{k}.{n}"), t.detach().to_device(Device::Cpu).contiguous())));
+        named.extend(
+            vars.into_iter().map(|(n, t)| (format!("member{k}.{n}"), t.detach().to_device(Device::Cpu).contiguous())),
+        );
     }
     let tmp = path.with_extension("safetensors.tmp");
     Tensor::write_safetensors(&named, &tmp)?;
@@ -92,8 +94,17 @@ pub fn save_members(members: &[Mlp], path: &Path) -> Result<()> {
 }
 
 /// Reads `members` MLPs of the given shape from a file written by [`save_members`].
-pub fn load_members(path: &Path, members: usize, shape: (i64, i64, i64), dropout: f64, device: Device) -> Result<Vec<Mlp>> {
-    let tensors = Tensor::read_safetensors(path).map_err(|e| Error::Head { path: path.to_path_buf(), reason: format!("cannot read the head's weights: {e}") })?;
+pub fn load_members(
+    path: &Path,
+    members: usize,
+    shape: (i64, i64, i64),
+    dropout: f64,
+    device: Device,
+) -> Result<Vec<Mlp>> {
+    let tensors = Tensor::read_safetensors(path).map_err(|e| Error::Head {
+        path: path.to_path_buf(),
+        reason: format!("cannot read the head's weights: {e}"),
+    })?;
     let mut out = Vec::new();
     for k in 0..members {
         let m = Mlp::new(shape.0, shape.1, shape.2, dropout, device);
@@ -176,7 +187,8 @@ pub fn loss(out: &Tensor, labels: &Labels, targets: &[TargetSpec]) -> Tensor {
             Task::Classification => {
                 let y = labels.cls.select(1, j as i64);
                 let mask = y.ge(0).to_kind(Kind::Float);
-                let nll = -logits.log_softmax(-1, Kind::Float).gather(1, &y.clamp_min(0).unsqueeze(1), false).squeeze_dim(1);
+                let nll =
+                    -logits.log_softmax(-1, Kind::Float).gather(1, &y.clamp_min(0).unsqueeze(1), false).squeeze_dim(1);
                 total = total + (nll * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
             }
         }

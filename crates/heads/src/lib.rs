@@ -26,4 +26,4 @@ pub mod split;
 pub use encoder::{Backbone, LongPolicy, Modality, Prepared};
 pub use error::{Error, Result};
 pub use head::{Mlp, TargetPrediction};
-pub use spec::{HeadSpec, Task, TargetSpec};
+pub use spec::{HeadSpec, TargetSpec, Task};

@@ -61,7 +61,8 @@ pub fn random(rows: &[usize], valid_fraction: f64, test_fraction: f64, seed: u64
     let mut order = rows.to_vec();
     Rng::new(seed, stream::SPLIT).shuffle(&mut order);
     let n_test = count(order.len(), test_fraction);
-    let n_valid = count(order.len() - n_test, valid_fraction * order.len() as f64 / (order.len() - n_test).max(1) as f64);
+    let n_valid =
+        count(order.len() - n_test, valid_fraction * order.len() as f64 / (order.len() - n_test).max(1) as f64);
     let test = order[..n_test].to_vec();
     let valid = order[n_test..n_test + n_valid].to_vec();
     let train = order[n_test + n_valid..].to_vec();

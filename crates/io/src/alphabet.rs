@@ -74,8 +74,12 @@ impl Modality {
                 " ('*' marks a stop codon: remove it, e.g. `sed '/^>/!s/\\*$//'`)".to_string()
             }
             b'-' | b'.' => " (alignment gaps are not sequence: remove them or use an unaligned FASTA)".to_string(),
-            b'0'..=b'9' => " (digits do not belong in a FASTA sequence: is this a numbered GenBank/EMBL record?)".to_string(),
-            b'J' if self == Modality::Protein => " ('J' (Leu/Ile) is not in the ESM-2 alphabet: replace it with X)".to_string(),
+            b'0'..=b'9' => {
+                " (digits do not belong in a FASTA sequence: is this a numbered GenBank/EMBL record?)".to_string()
+            }
+            b'J' if self == Modality::Protein => {
+                " ('J' (Leu/Ile) is not in the ESM-2 alphabet: replace it with X)".to_string()
+            }
             b'U' if self == Modality::Dna => " (U is RNA: use --modality rna)".to_string(),
             b'T' if self == Modality::Rna => " (T is DNA: use --modality dna)".to_string(),
             b if b.is_ascii_alphabetic() && self != Modality::Protein && Modality::Protein.table()[b as usize] => {

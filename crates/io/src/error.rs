@@ -73,7 +73,9 @@ impl Error {
                 "unexpected end of compressed data: the gzip file is truncated or corrupt".to_string()
             }
             std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
-                if err.to_string().contains("header") || err.to_string().contains("deflate") || err.to_string().contains("corrupt") =>
+                if err.to_string().contains("header")
+                    || err.to_string().contains("deflate")
+                    || err.to_string().contains("corrupt") =>
             {
                 format!("corrupt gzip data ({err})")
             }

@@ -264,8 +264,7 @@ impl<R: BufRead> FastaReader<R> {
             }
         } else if let Some(pos) = record.seq.iter().position(|&b| !self.table[b as usize]) {
             let byte = record.seq[pos];
-            let (start, line) =
-                self.line_starts[self.line_starts.partition_point(|&(start, _)| start <= pos) - 1];
+            let (start, line) = self.line_starts[self.line_starts.partition_point(|&(start, _)| start <= pos) - 1];
             let reason = format!(
                 "{} (residue {} of the record, column {} of the line)",
                 self.modality.expect("set above").explain(byte),
@@ -400,11 +399,14 @@ mod tests {
     fn error_cases_name_file_line_and_record() {
         assert_eq!(err_text(b"", protein()), "t.fa: the file is empty: no FASTA records");
         assert_eq!(err_text(b"\n\n", protein()), "t.fa: no FASTA records: the file has only blank lines");
-        assert!(err_text(b"\nMKT\n>a\nMK\n", protein()).starts_with("t.fa:2: sequence data before the first '>' header"));
+        assert!(
+            err_text(b"\nMKT\n>a\nMK\n", protein()).starts_with("t.fa:2: sequence data before the first '>' header")
+        );
         assert!(err_text(b">a\n>b\nMK\n", protein()).starts_with("t.fa:1: record \"a\": empty sequence"));
         assert!(err_text(b">a\nMK\n>b\n", protein()).starts_with("t.fa:3: record \"b\": empty sequence"));
-        assert!(err_text(b">a\nMK\nMKJ\n", protein())
-            .starts_with("t.fa:3: record \"a\": character 'J' is not an amino acid (allowed: ACDEFGHIKLMNPQRSTVWY and X B U Z O)"));
+        assert!(err_text(b">a\nMK\nMKJ\n", protein()).starts_with(
+            "t.fa:3: record \"a\": character 'J' is not an amino acid (allowed: ACDEFGHIKLMNPQRSTVWY and X B U Z O)"
+        ));
         assert!(err_text(b">a\nMK*\n", protein()).contains("stop codon"));
         assert!(err_text(b">a\nMK1\n", protein()).contains("character '1' is not an amino acid"));
         assert!(err_text(b">a\nMK\xff\xfe\n", protein()).contains("byte 0xff"));

@@ -63,9 +63,26 @@ pub struct SmilesRecord {
 }
 
 enum Source {
-    Smi { input: Input, buf: String, line: u64, header_checked: bool },
-    Delimited { rows: csv::StringRecordsIntoIter<Box<dyn std::io::BufRead + Send>>, smiles: usize, id: Option<usize> },
-    Parquet { path: std::path::PathBuf, total: usize, next: usize, chunk: Option<DataFrame>, at: usize, smiles: String, id: Option<String> },
+    Smi {
+        input: Input,
+        buf: String,
+        line: u64,
+        header_checked: bool,
+    },
+    Delimited {
+        rows: csv::StringRecordsIntoIter<Box<dyn std::io::BufRead + Send>>,
+        smiles: usize,
+        id: Option<usize>,
+    },
+    Parquet {
+        path: std::path::PathBuf,
+        total: usize,
+        next: usize,
+        chunk: Option<DataFrame>,
+        at: usize,
+        smiles: String,
+        id: Option<String>,
+    },
 }
 
 /// Streams [`SmilesRecord`]s from a file; see [`SmilesFormat`] for the layouts.
@@ -79,11 +96,19 @@ pub struct SmilesReader {
 
 const PARQUET_CHUNK: usize = 65_536;
 
-fn pick_column(columns: &[String], wanted: Option<&str>, defaults: &[&str], path: &str, what: &str) -> Result<Option<usize>> {
+fn pick_column(
+    columns: &[String],
+    wanted: Option<&str>,
+    defaults: &[&str],
+    path: &str,
+    what: &str,
+) -> Result<Option<usize>> {
     if let Some(w) = wanted {
-        return columns.iter().position(|c| c == w).map(Some).ok_or_else(|| {
-            Error::Usage(format!("{path}: no column named '{w}' (columns: {})", columns.join(", ")))
-        });
+        return columns
+            .iter()
+            .position(|c| c == w)
+            .map(Some)
+            .ok_or_else(|| Error::Usage(format!("{path}: no column named '{w}' (columns: {})", columns.join(", "))));
     }
     let found = defaults.iter().find_map(|d| columns.iter().position(|c| c.eq_ignore_ascii_case(d)));
     if found.is_none() && what == "SMILES" {
@@ -114,13 +139,26 @@ impl SmilesReader {
                     .flexible(false)
                     .from_reader(input.reader);
                 let headers = reader.headers().map_err(|e| csv_err(&name, e))?;
-                let columns: Vec<String> = headers.iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect();
+                let columns: Vec<String> =
+                    headers.iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect();
                 if columns.iter().all(String::is_empty) {
                     return Err(Error::Empty { path: name, what: "the file is empty: no header line".into() });
                 }
-                let smiles = pick_column(&columns, options.smiles_column.as_deref(), &["smiles", "canonical_smiles", "smi"], &name, "SMILES")?
-                    .expect("pick_column errors when SMILES is missing");
-                let id = pick_column(&columns, options.id_column.as_deref(), &["id", "name", "mol_id", "chembl_id"], &name, "id")?;
+                let smiles = pick_column(
+                    &columns,
+                    options.smiles_column.as_deref(),
+                    &["smiles", "canonical_smiles", "smi"],
+                    &name,
+                    "SMILES",
+                )?
+                .expect("pick_column errors when SMILES is missing");
+                let id = pick_column(
+                    &columns,
+                    options.id_column.as_deref(),
+                    &["id", "name", "mol_id", "chembl_id"],
+                    &name,
+                    "id",
+                )?;
                 (columns, Source::Delimited { rows: reader.into_records(), smiles, id })
             }
             SmilesFormat::Parquet => {
@@ -131,10 +169,23 @@ impl SmilesReader {
                     reason: format!("not a readable Parquet file: {e}"),
                 })?;
                 let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-                let total = reader.num_rows().map_err(|e| Error::Table { path: name.clone(), message: e.to_string() })?;
-                let smiles = pick_column(&columns, options.smiles_column.as_deref(), &["smiles", "canonical_smiles", "smi"], &name, "SMILES")?
-                    .expect("pick_column errors when SMILES is missing");
-                let id = pick_column(&columns, options.id_column.as_deref(), &["id", "name", "mol_id", "chembl_id"], &name, "id")?;
+                let total =
+                    reader.num_rows().map_err(|e| Error::Table { path: name.clone(), message: e.to_string() })?;
+                let smiles = pick_column(
+                    &columns,
+                    options.smiles_column.as_deref(),
+                    &["smiles", "canonical_smiles", "smi"],
+                    &name,
+                    "SMILES",
+                )?
+                .expect("pick_column errors when SMILES is missing");
+                let id = pick_column(
+                    &columns,
+                    options.id_column.as_deref(),
+                    &["id", "name", "mol_id", "chembl_id"],
+                    &name,
+                    "id",
+                )?;
                 let source = Source::Parquet {
                     path: path.to_path_buf(),
                     total,
@@ -167,7 +218,12 @@ impl SmilesReader {
                 buf.clear();
                 let n = std::io::BufRead::read_line(&mut input.reader, buf).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::InvalidData {
-                        Error::parse(&self.name, *line + 1, None, "the line is not valid UTF-8 text (is this a binary file?)")
+                        Error::parse(
+                            &self.name,
+                            *line + 1,
+                            None,
+                            "the line is not valid UTF-8 text (is this a binary file?)",
+                        )
                     } else {
                         Error::io(&self.name, &e)
                     }
@@ -247,11 +303,7 @@ trait CastAllToString {
 
 impl CastAllToString for DataFrame {
     fn lazy_cast_all_to_string(self) -> PolarsResult<DataFrame> {
-        let columns = self
-            .columns()
-            .iter()
-            .map(|c| c.cast(&DataType::String))
-            .collect::<PolarsResult<Vec<_>>>()?;
+        let columns = self.columns().iter().map(|c| c.cast(&DataType::String)).collect::<PolarsResult<Vec<_>>>()?;
         DataFrame::new(self.height(), columns)
     }
 }
@@ -332,7 +384,10 @@ mod tests {
         assert!(e.contains("no SMILES column found (columns: a, b)"), "{e}");
         let r = write(&dir, "r.csv", "smiles,y\nCCO,1\nCC,2,3\n");
         let e = SmilesReader::open(&r, &SmilesOptions::default()).unwrap().collect::<Result<Vec<_>>>().unwrap_err();
-        assert_eq!(e.to_string(), format!("{}:3: row has 3 fields but the header has 2 (a stray delimiter or quote?)", r.display()));
+        assert_eq!(
+            e.to_string(),
+            format!("{}:3: row has 3 fields but the header has 2 (a stray delimiter or quote?)", r.display())
+        );
     }
 
     #[test]

@@ -19,11 +19,7 @@ use crate::error::{Error, Result};
 pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const WEIGHTS_FILE: &str = "model.safetensors";
 pub(crate) const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
-const PICKLE_FILES: [&str; 3] = [
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-    "model.pt",
-];
+const PICKLE_FILES: [&str; 3] = ["pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt"];
 
 /// The config and weight files of a model folder.
 #[derive(Debug, Clone)]
@@ -39,10 +35,7 @@ impl ModelFiles {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.is_file() {
             let dir = path.parent().unwrap_or(Path::new("."));
-            return Ok(Self {
-                config: dir.join(CONFIG_FILE),
-                weights: vec![path.to_path_buf()],
-            });
+            return Ok(Self { config: dir.join(CONFIG_FILE), weights: vec![path.to_path_buf()] });
         }
         let dir = path;
         let config = dir.join(CONFIG_FILE);
@@ -53,23 +46,14 @@ impl ModelFiles {
         } else if index.exists() {
             shards_of_index(&index)?
         } else if let Some(file) = PICKLE_FILES.iter().find(|f| dir.join(f).exists()) {
-            return Err(Error::PickleOnly {
-                path: dir.join(file),
-                dir: dir.to_path_buf(),
-                file: (*file).to_owned(),
-            });
+            return Err(Error::PickleOnly { path: dir.join(file), dir: dir.to_path_buf(), file: (*file).to_owned() });
         } else {
-            return Err(Error::NoWeights {
-                dir: dir.to_path_buf(),
-            });
+            return Err(Error::NoWeights { dir: dir.to_path_buf() });
         };
         if !config.exists() {
             return Err(Error::io(
                 &config,
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no config.json next to the weights",
-                ),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no config.json next to the weights"),
             ));
         }
         Ok(Self { config, weights })
@@ -82,10 +66,8 @@ fn shards_of_index(index: &Path) -> Result<Vec<PathBuf>> {
         weight_map: BTreeMap<String, String>,
     }
     let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
-    let parsed: Index = serde_json::from_str(&text).map_err(|e| Error::CorruptCheckpoint {
-        path: index.to_path_buf(),
-        reason: format!("bad index: {e}"),
-    })?;
+    let parsed: Index = serde_json::from_str(&text)
+        .map_err(|e| Error::CorruptCheckpoint { path: index.to_path_buf(), reason: format!("bad index: {e}") })?;
     let dir = index.parent().unwrap_or(Path::new("."));
     let mut files: Vec<PathBuf> = parsed.weight_map.values().map(|f| dir.join(f)).collect();
     files.sort();
@@ -142,8 +124,7 @@ impl Checkpoint {
 
     /// The stored shape of `key`.
     pub(crate) fn shape(&self, key: &str) -> Option<Vec<i64>> {
-        self.info(key)
-            .map(|info| info.shape.iter().map(|&d| d as i64).collect())
+        self.info(key).map(|info| info.shape.iter().map(|&d| d as i64).collect())
     }
 
     /// Reads `key` into a CPU tensor of its stored dtype.
@@ -154,11 +135,7 @@ impl Checkpoint {
             tried: vec![key.to_owned()],
         })?;
         let shard = &mut self.shards[shard_index];
-        let info = shard
-            .metadata
-            .info(key)
-            .expect("indexed key has metadata")
-            .clone();
+        let info = shard.metadata.info(key).expect("indexed key has metadata").clone();
         let kind = kind_of(info.dtype).ok_or_else(|| Error::UnsupportedDtype {
             path: shard.path.clone(),
             key: key.to_owned(),
@@ -178,42 +155,25 @@ impl Checkpoint {
 
 impl Shard {
     fn open(path: &Path) -> Result<Self> {
-        let corrupt = |reason: String| Error::CorruptCheckpoint {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let corrupt = |reason: String| Error::CorruptCheckpoint { path: path.to_path_buf(), reason };
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut len_bytes = [0u8; 8];
-        file.read_exact(&mut len_bytes).map_err(|_| {
-            corrupt(format!(
-                "only {file_len} bytes, shorter than the 8-byte header length"
-            ))
-        })?;
+        file.read_exact(&mut len_bytes)
+            .map_err(|_| corrupt(format!("only {file_len} bytes, shorter than the 8-byte header length")))?;
         let header_len = u64::from_le_bytes(len_bytes);
         if header_len > 100_000_000 || 8 + header_len > file_len {
-            return Err(corrupt(format!(
-                "header length {header_len} does not fit in a file of {file_len} bytes"
-            )));
+            return Err(corrupt(format!("header length {header_len} does not fit in a file of {file_len} bytes")));
         }
         let mut header = vec![0u8; header_len as usize];
-        file.read_exact(&mut header)
-            .map_err(|e| Error::io(path, e))?;
-        let metadata: Metadata =
-            serde_json::from_slice(&header).map_err(|e| corrupt(format!("bad header: {e}")))?;
+        file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+        let metadata: Metadata = serde_json::from_slice(&header).map_err(|e| corrupt(format!("bad header: {e}")))?;
         let data_start = 8 + header_len;
         let expected = data_start + metadata.data_len() as u64;
         if expected != file_len {
-            return Err(corrupt(format!(
-                "the header describes {expected} bytes but the file has {file_len}"
-            )));
+            return Err(corrupt(format!("the header describes {expected} bytes but the file has {file_len}")));
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            file,
-            data_start,
-            metadata,
-        })
+        Ok(Self { path: path.to_path_buf(), file, data_start, metadata })
     }
 }
 
@@ -259,8 +219,8 @@ struct HostTensor {
 impl HostTensor {
     fn new(tensor: &Tensor) -> Result<Self> {
         let kind = tensor.kind();
-        let dtype = dtype_of(kind)
-            .ok_or_else(|| Error::Unsupported(format!("cannot save a tensor of kind {kind:?}")))?;
+        let dtype =
+            dtype_of(kind).ok_or_else(|| Error::Unsupported(format!("cannot save a tensor of kind {kind:?}")))?;
         let tensor = tensor.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
         let numel = tensor.numel();
         let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
@@ -288,30 +248,20 @@ impl View for &HostTensor {
 /// Writes `tensors` to `path` (with the `format: pt` metadata transformers expects), through a
 /// temporary file renamed into place.
 pub(crate) fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    let host = tensors
-        .iter()
-        .map(|(name, t)| Ok((name.clone(), HostTensor::new(t)?)))
-        .collect::<Result<Vec<_>>>()?;
+    let host = tensors.iter().map(|(name, t)| Ok((name.clone(), HostTensor::new(t)?))).collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
     let tmp = tmp_path(path);
-    safetensors::serialize_to_file(
-        host.iter().map(|(n, t)| (n.as_str(), t)),
-        Some(metadata),
-        &tmp,
-    )
-    .map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(e) => Error::io(&tmp, e),
-        other => Error::CorruptCheckpoint {
-            path: tmp.clone(),
-            reason: other.to_string(),
+    safetensors::serialize_to_file(host.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata), &tmp).map_err(
+        |e| match e {
+            safetensors::SafeTensorError::IoError(e) => Error::io(&tmp, e),
+            other => Error::CorruptCheckpoint { path: tmp.clone(), reason: other.to_string() },
         },
-    })?;
+    )?;
     // safetensors creates the file private (0600); model files are meant to be shared.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(&tmp, e))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
@@ -341,8 +291,6 @@ pub(crate) fn record_dtype(extra: &mut serde_json::Map<String, serde_json::Value
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

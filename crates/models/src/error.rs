@@ -39,11 +39,7 @@ pub enum Error {
         path.display(),
         dir = dir.display()
     )]
-    PickleOnly {
-        path: PathBuf,
-        dir: PathBuf,
-        file: String,
-    },
+    PickleOnly { path: PathBuf, dir: PathBuf, file: String },
 
     /// A safetensors file whose header or length is wrong (truncated download, other format).
     #[error(
@@ -58,31 +54,18 @@ pub enum Error {
         path.display(),
         tried.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
     )]
-    MissingTensor {
-        path: PathBuf,
-        key: String,
-        tried: Vec<String>,
-    },
+    MissingTensor { path: PathBuf, key: String, tried: Vec<String> },
 
     /// A tensor whose shape differs from what `config.json` implies.
     #[error(
         "{}: tensor `{key}` has shape {found:?}, but config.json implies {expected:?}",
         path.display()
     )]
-    ShapeMismatch {
-        path: PathBuf,
-        key: String,
-        expected: Vec<i64>,
-        found: Vec<i64>,
-    },
+    ShapeMismatch { path: PathBuf, key: String, expected: Vec<i64>, found: Vec<i64> },
 
     /// A tensor stored in a dtype libtorch cannot hold.
     #[error("{}: tensor `{key}` has unsupported dtype {dtype}", path.display())]
-    UnsupportedDtype {
-        path: PathBuf,
-        key: String,
-        dtype: String,
-    },
+    UnsupportedDtype { path: PathBuf, key: String, dtype: String },
 
     /// Logits were requested from a checkpoint saved without its LM head.
     #[error(
@@ -133,9 +116,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

@@ -28,9 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::checkpoint::{
-    write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE,
-};
+use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE};
 use crate::error::{Error, Result};
 
 /// The id of `<eos>` in the ESM alphabet; HF's contact head hard-codes it too.
@@ -157,15 +155,12 @@ impl Esm2Config {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            reason: format!("not an ESM config.json: {e}"),
-        })?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: format!("not an ESM config.json: {e}") })?;
         config.validate().map_err(|e| match e {
-            Error::Config { reason, .. } | Error::Unsupported(reason) => Error::Config {
-                path: path.to_path_buf(),
-                reason,
-            },
+            Error::Config { reason, .. } | Error::Unsupported(reason) => {
+                Error::Config { path: path.to_path_buf(), reason }
+            }
             other => other,
         })?;
         Ok(config)
@@ -173,21 +168,14 @@ impl Esm2Config {
 
     /// Checks that the configuration describes a model biotorch can build.
     pub fn validate(&self) -> Result<()> {
-        let bad = |reason: String| {
-            Err(Error::Config {
-                path: CONFIG_FILE.into(),
-                reason,
-            })
-        };
+        let bad = |reason: String| Err(Error::Config { path: CONFIG_FILE.into(), reason });
         if let Some(model_type) = self.extra.get("model_type").and_then(|v| v.as_str()) {
             if model_type != "esm" {
                 return bad(format!("model_type is `{model_type}`, expected `esm`"));
             }
         }
         if self.is_folding_model {
-            return Err(Error::Unsupported(
-                "ESMFold checkpoints (is_folding_model) are not supported".into(),
-            ));
+            return Err(Error::Unsupported("ESMFold checkpoints (is_folding_model) are not supported".into()));
         }
         match self.position_embedding_type {
             PositionEmbeddingType::Rotary | PositionEmbeddingType::Absolute => {}
@@ -216,32 +204,20 @@ impl Esm2Config {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.position_embedding_type == PositionEmbeddingType::Rotary && self.head_dim() % 2 != 0
-        {
-            return bad(format!(
-                "rotary embeddings need an even head size, found {}",
-                self.head_dim()
-            ));
+        if self.position_embedding_type == PositionEmbeddingType::Rotary && self.head_dim() % 2 != 0 {
+            return bad(format!("rotary embeddings need an even head size, found {}", self.head_dim()));
         }
-        for (name, id) in [
-            ("mask_token_id", self.mask_token_id),
-            ("pad_token_id", self.pad_token_id),
-        ] {
+        for (name, id) in [("mask_token_id", self.mask_token_id), ("pad_token_id", self.pad_token_id)] {
             if let Some(id) = id {
                 if id < 0 || id >= self.vocab_size {
-                    return bad(format!(
-                        "{name} {id} is outside the vocabulary (vocab_size {})",
-                        self.vocab_size
-                    ));
+                    return bad(format!("{name} {id} is outside the vocabulary (vocab_size {})", self.vocab_size));
                 }
             }
         }
         if self.token_dropout && self.mask_token_id.is_none() {
             return bad("token_dropout needs mask_token_id".into());
         }
-        if self.position_embedding_type == PositionEmbeddingType::Absolute
-            && self.pad_token_id.is_none()
-        {
+        if self.position_embedding_type == PositionEmbeddingType::Absolute && self.pad_token_id.is_none() {
             return bad("absolute position embeddings need pad_token_id".into());
         }
         Ok(())
@@ -262,10 +238,7 @@ struct Linear {
 
 impl Linear {
     fn new(vs: nn::Path, in_dim: i64, out_dim: i64) -> Self {
-        Self {
-            weight: vs.zeros("weight", &[out_dim, in_dim]),
-            bias: vs.zeros("bias", &[out_dim]),
-        }
+        Self { weight: vs.zeros("weight", &[out_dim, in_dim]), bias: vs.zeros("bias", &[out_dim]) }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -284,22 +257,11 @@ struct LayerNorm {
 
 impl LayerNorm {
     fn new(vs: nn::Path, dim: i64, eps: f64) -> Self {
-        Self {
-            weight: vs.ones("weight", &[dim]),
-            bias: vs.zeros("bias", &[dim]),
-            eps,
-            dim,
-        }
+        Self { weight: vs.ones("weight", &[dim]), bias: vs.zeros("bias", &[dim]), eps, dim }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.layer_norm(
-            [self.dim],
-            Some(&self.weight),
-            Some(&self.bias),
-            self.eps,
-            true,
-        )
+        x.layer_norm([self.dim], Some(&self.weight), Some(&self.bias), self.eps, true)
     }
 }
 
@@ -334,10 +296,8 @@ impl Embeddings {
         let absolute = cfg.position_embedding_type == PositionEmbeddingType::Absolute;
         Self {
             word_embeddings: (&vs / "word_embeddings").zeros("weight", &[cfg.vocab_size, hidden]),
-            position_embeddings: absolute.then(|| {
-                (&vs / "position_embeddings")
-                    .zeros("weight", &[cfg.max_position_embeddings, hidden])
-            }),
+            position_embeddings: absolute
+                .then(|| (&vs / "position_embeddings").zeros("weight", &[cfg.max_position_embeddings, hidden])),
             layer_norm: cfg
                 .emb_layer_norm_before
                 .unwrap_or(false)
@@ -358,10 +318,7 @@ impl Embeddings {
             x = x.masked_fill(&is_mask.unsqueeze(-1), 0.0);
             const MASK_RATIO_TRAIN: f64 = 0.15 * 0.8;
             let src_lengths = attention_mask.sum_dim_intlist(-1, false, None::<Kind>);
-            let observed = is_mask
-                .sum_dim_intlist(-1, false, None::<Kind>)
-                .to_kind(Kind::Float)
-                / src_lengths;
+            let observed = is_mask.sum_dim_intlist(-1, false, None::<Kind>).to_kind(Kind::Float) / src_lengths;
             let kept = -observed + 1.0;
             x = ((x * (1.0 - MASK_RATIO_TRAIN)) / kept.unsqueeze(-1).unsqueeze(-1)).to_kind(kind);
         }
@@ -389,9 +346,7 @@ struct RotaryEmbedding {
 
 impl RotaryEmbedding {
     fn new(vs: nn::Path, cfg: &Esm2Config) -> Self {
-        Self {
-            inv_freq: default_inv_freq(cfg.head_dim(), vs.device()),
-        }
+        Self { inv_freq: default_inv_freq(cfg.head_dim(), vs.device()) }
     }
 
     /// cos and sin tables `[1, 1, seq_len, head_dim]`.
@@ -413,9 +368,8 @@ impl RotaryEmbedding {
 
 /// `1 / 10000^(2i/d)`, what HF computes for a fresh model.
 fn default_inv_freq(head_dim: i64, device: Device) -> Tensor {
-    let exponents = Tensor::arange_start_step(0, head_dim, 2, (Kind::Int64, device))
-        .to_kind(Kind::Float)
-        / head_dim as f64;
+    let exponents =
+        Tensor::arange_start_step(0, head_dim, 2, (Kind::Int64, device)).to_kind(Kind::Float) / head_dim as f64;
     Tensor::pow_scalar(10000.0, &exponents).reciprocal()
 }
 
@@ -448,18 +402,9 @@ impl SelfAttention {
 
     /// Returns the context `[batch, seq, hidden]` and, when asked, the attention
     /// probabilities `[batch, heads, seq, seq]`.
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        want_probs: bool,
-        train: bool,
-    ) -> (Tensor, Option<Tensor>) {
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, want_probs: bool, train: bool) -> (Tensor, Option<Tensor>) {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
-        let heads = |t: Tensor| {
-            t.view([batch, seq, self.num_heads, self.head_dim])
-                .transpose(1, 2)
-        };
+        let heads = |t: Tensor| t.view([batch, seq, self.num_heads, self.head_dim]).transpose(1, 2);
         // ESM scales the query, not the scores, and does so before the rotary embedding.
         let mut q = heads(self.query.forward(x)) * (self.head_dim as f64).powf(-0.5);
         let mut k = heads(self.key.forward(x));
@@ -479,17 +424,10 @@ impl SelfAttention {
             let context = dropout(probs.shallow_clone(), p, train).matmul(&v);
             (context, Some(probs))
         } else {
-            let context =
-                Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, 1.0, false);
+            let context = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, 1.0, false);
             (context, None)
         };
-        (
-            context
-                .transpose(1, 2)
-                .contiguous()
-                .view([batch, seq, self.num_heads * self.head_dim]),
-            probs,
-        )
+        (context.transpose(1, 2).contiguous().view([batch, seq, self.num_heads * self.head_dim]), probs)
     }
 }
 
@@ -502,10 +440,7 @@ struct SelfOutput {
 
 impl SelfOutput {
     fn new(vs: nn::Path, cfg: &Esm2Config) -> Self {
-        Self {
-            dense: Linear::new(&vs / "dense", cfg.hidden_size, cfg.hidden_size),
-            dropout: cfg.hidden_dropout_prob,
-        }
+        Self { dense: Linear::new(&vs / "dense", cfg.hidden_size, cfg.hidden_size), dropout: cfg.hidden_dropout_prob }
     }
 
     fn forward(&self, x: &Tensor, residual: &Tensor, train: bool) -> Tensor {
@@ -530,17 +465,9 @@ impl Attention {
         }
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        want_probs: bool,
-        train: bool,
-    ) -> (Tensor, Option<Tensor>) {
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, want_probs: bool, train: bool) -> (Tensor, Option<Tensor>) {
         let normed = self.layer_norm.forward(x);
-        let (context, probs) = self
-            .self_attention
-            .forward(&normed, mask, want_probs, train);
+        let (context, probs) = self.self_attention.forward(&normed, mask, want_probs, train);
         (self.output.forward(&context, x, train), probs)
     }
 }
@@ -553,9 +480,7 @@ struct Intermediate {
 
 impl Intermediate {
     fn new(vs: nn::Path, cfg: &Esm2Config) -> Self {
-        Self {
-            dense: Linear::new(&vs / "dense", cfg.hidden_size, cfg.intermediate_size),
-        }
+        Self { dense: Linear::new(&vs / "dense", cfg.hidden_size, cfg.intermediate_size) }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -602,17 +527,9 @@ impl Layer {
         }
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        want_probs: bool,
-        train: bool,
-    ) -> (Tensor, Option<Tensor>) {
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, want_probs: bool, train: bool) -> (Tensor, Option<Tensor>) {
         let (attended, probs) = self.attention.forward(x, mask, want_probs, train);
-        let hidden = self
-            .intermediate
-            .forward(&self.layer_norm.forward(&attended));
+        let hidden = self.intermediate.forward(&self.layer_norm.forward(&attended));
         (self.output.forward(&hidden, &attended, train), probs)
     }
 }
@@ -628,14 +545,8 @@ impl Encoder {
     fn new(vs: nn::Path, cfg: &Esm2Config) -> Self {
         let layers = &vs / "layer";
         Self {
-            layer: (0..cfg.num_hidden_layers)
-                .map(|i| Layer::new(&layers / i, cfg))
-                .collect(),
-            emb_layer_norm_after: LayerNorm::new(
-                &vs / "emb_layer_norm_after",
-                cfg.hidden_size,
-                cfg.layer_norm_eps,
-            ),
+            layer: (0..cfg.num_hidden_layers).map(|i| Layer::new(&layers / i, cfg)).collect(),
+            emb_layer_norm_after: LayerNorm::new(&vs / "emb_layer_norm_after", cfg.hidden_size, cfg.layer_norm_eps),
         }
     }
 }
@@ -649,13 +560,7 @@ struct ContactHead {
 
 impl ContactHead {
     fn new(vs: nn::Path, cfg: &Esm2Config) -> Self {
-        Self {
-            regression: Linear::new(
-                &vs / "regression",
-                cfg.num_hidden_layers * cfg.num_attention_heads,
-                1,
-            ),
-        }
+        Self { regression: Linear::new(&vs / "regression", cfg.num_hidden_layers * cfg.num_attention_heads, 1) }
     }
 
     /// Adds layer `layer`'s share of the regression to `acc` (`[batch, seq-2, seq-2]`).
@@ -663,13 +568,7 @@ impl ContactHead {
     /// HF stacks the maps of all layers and applies the regression once; the regression is
     /// linear and APC works per map, so summing layer by layer gives the same numbers (up to
     /// float summation order) without holding every layer's maps.
-    fn accumulate(
-        &self,
-        acc: Option<Tensor>,
-        layer: i64,
-        probs: &Tensor,
-        pair_mask: &Tensor,
-    ) -> Tensor {
+    fn accumulate(&self, acc: Option<Tensor>, layer: i64, probs: &Tensor, pair_mask: &Tensor) -> Tensor {
         let (_, heads, seq, _) = probs.size4().expect("attention maps are 4-D");
         let maps = probs.to_kind(Kind::Float) * pair_mask;
         // Drop <cls> (first) and the last position (<eos> or padding).
@@ -679,12 +578,7 @@ impl ContactHead {
         let a2 = sym.sum_dim_intlist(-2, true, None::<Kind>);
         let a12 = sym.sum_dim_intlist([-1i64, -2].as_slice(), true, None::<Kind>);
         let apc = &sym - (a1 * a2) / a12;
-        let weights = self
-            .regression
-            .weight
-            .to_kind(Kind::Float)
-            .narrow(1, layer * heads, heads)
-            .squeeze_dim(0);
+        let weights = self.regression.weight.to_kind(Kind::Float).narrow(1, layer * heads, heads).squeeze_dim(0);
         let part = Tensor::einsum("bhij,h->bij", &[&apc, &weights], None::<i64>);
         match acc {
             Some(acc) => acc + part,
@@ -749,31 +643,19 @@ pub struct Esm2Request {
 impl Default for Esm2Request {
     /// The last hidden state only.
     fn default() -> Self {
-        Self {
-            hidden_states: Layers::Only(vec![-1]),
-            logits: false,
-            contacts: false,
-        }
+        Self { hidden_states: Layers::Only(vec![-1]), logits: false, contacts: false }
     }
 }
 
 impl Esm2Request {
     /// The given hidden states, nothing else.
     pub fn layers(layers: impl Into<Vec<i64>>) -> Self {
-        Self {
-            hidden_states: Layers::Only(layers.into()),
-            logits: false,
-            contacts: false,
-        }
+        Self { hidden_states: Layers::Only(layers.into()), logits: false, contacts: false }
     }
 
     /// Every hidden state, the logits and the contacts.
     pub fn everything() -> Self {
-        Self {
-            hidden_states: Layers::All,
-            logits: true,
-            contacts: true,
-        }
+        Self { hidden_states: Layers::All, logits: true, contacts: true }
     }
 
     pub fn with_logits(mut self) -> Self {
@@ -825,10 +707,7 @@ pub struct Esm2Output {
 impl Esm2Output {
     /// The hidden state with index `layer`, if it was requested.
     pub fn hidden_state(&self, layer: usize) -> Option<&Tensor> {
-        self.layers
-            .iter()
-            .position(|&l| l == layer)
-            .map(|i| &self.hidden_states[i])
+        self.layers.iter().position(|&l| l == layer).map(|i| &self.hidden_states[i])
     }
 }
 
@@ -850,20 +729,11 @@ impl Esm2 {
             let esm = &root / "esm";
             let embeddings = Embeddings::new(&esm / "embeddings", &config);
             let encoder = Encoder::new(&esm / "encoder", &config);
-            let contact_head =
-                contact_head.then(|| ContactHead::new(&esm / "contact_head", &config));
-            let lm_head = lm_head
-                .then(|| LmHead::new(&root / "lm_head", &config, &embeddings.word_embeddings));
+            let contact_head = contact_head.then(|| ContactHead::new(&esm / "contact_head", &config));
+            let lm_head = lm_head.then(|| LmHead::new(&root / "lm_head", &config, &embeddings.word_embeddings));
             (embeddings, encoder, contact_head, lm_head)
         };
-        Self {
-            vs,
-            config,
-            embeddings,
-            encoder,
-            contact_head,
-            lm_head,
-        }
+        Self { vs, config, embeddings, encoder, contact_head, lm_head }
     }
 
     /// A model with fresh weights, initialised like HF's `EsmForMaskedLM` (normal with
@@ -891,8 +761,8 @@ impl Esm2 {
                 let _ = tensor.fill_(1.0);
             } else {
                 let _ = tensor.normal_(0.0, std);
-                let embedding = name.ends_with("word_embeddings.weight")
-                    || name.ends_with("position_embeddings.weight");
+                let embedding =
+                    name.ends_with("word_embeddings.weight") || name.ends_with("position_embeddings.weight");
                 if let (true, Some(pad)) = (embedding, self.config.pad_token_id) {
                     let _ = tensor.get(pad).zero_();
                 }
@@ -931,15 +801,11 @@ impl Esm2 {
             return Err(Error::MissingTensor {
                 path: weights[0].clone(),
                 key: "esm.embeddings.word_embeddings.weight".into(),
-                tried: vec![
-                    "esm.embeddings.word_embeddings.weight".into(),
-                    "embeddings.word_embeddings.weight".into(),
-                ],
+                tried: vec!["esm.embeddings.word_embeddings.weight".into(), "embeddings.word_embeddings.weight".into()],
             });
         };
         let has_lm_head = checkpoint.keys().any(|k| k.starts_with("lm_head."));
-        let has_contact_head =
-            checkpoint.contains(&format!("{prefix}contact_head.regression.weight"));
+        let has_contact_head = checkpoint.contains(&format!("{prefix}contact_head.regression.weight"));
         let mut vs = nn::VarStore::new(device);
         vs.set_kind(kind);
         let mut model = Self::build(vs, config, has_lm_head, has_contact_head);
@@ -949,15 +815,11 @@ impl Esm2 {
         variables.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, mut var) in variables {
             let tried = checkpoint_keys(&name, prefix);
-            let key = tried
-                .iter()
-                .find(|k| checkpoint.contains(k))
-                .cloned()
-                .ok_or_else(|| Error::MissingTensor {
-                    path: checkpoint.path_of(&tried[0]).to_path_buf(),
-                    key: tried[0].clone(),
-                    tried: tried.clone(),
-                })?;
+            let key = tried.iter().find(|k| checkpoint.contains(k)).cloned().ok_or_else(|| Error::MissingTensor {
+                path: checkpoint.path_of(&tried[0]).to_path_buf(),
+                key: tried[0].clone(),
+                tried: tried.clone(),
+            })?;
             let found = checkpoint.shape(&key).unwrap_or_default();
             if found != var.size() {
                 return Err(Error::ShapeMismatch {
@@ -976,9 +838,7 @@ impl Esm2 {
     /// Sets every layer's rotary `inv_freq` from the checkpoint: the layer's own buffer, else
     /// a shared one (5.x layout), else another layer's; recomputed only when none is stored.
     fn load_inv_freq(&mut self, checkpoint: &mut Checkpoint, prefix: &str) -> Result<()> {
-        let layer_key = |i: usize| {
-            format!("{prefix}encoder.layer.{i}.attention.self.rotary_embeddings.inv_freq")
-        };
+        let layer_key = |i: usize| format!("{prefix}encoder.layer.{i}.attention.self.rotary_embeddings.inv_freq");
         let num_layers = self.encoder.layer.len();
         let shared = [
             format!("{prefix}rotary_embeddings.inv_freq"),
@@ -993,11 +853,7 @@ impl Esm2 {
                 continue;
             };
             let own = layer_key(i);
-            let key = if checkpoint.contains(&own) {
-                Some(own)
-            } else {
-                shared.clone()
-            };
+            let key = if checkpoint.contains(&own) { Some(own) } else { shared.clone() };
             let Some(key) = key else { continue };
             let found = checkpoint.shape(&key).unwrap_or_default();
             if found != expected {
@@ -1008,10 +864,7 @@ impl Esm2 {
                     found,
                 });
             }
-            rotary.inv_freq = checkpoint
-                .read(&key)?
-                .to_kind(Kind::Float)
-                .to_device(self.vs.device());
+            rotary.inv_freq = checkpoint.read(&key)?.to_kind(Kind::Float).to_device(self.vs.device());
         }
         Ok(())
     }
@@ -1029,16 +882,11 @@ impl Esm2 {
                 _ => name.to_owned(),
             }
         };
-        let mut tensors: Vec<(String, Tensor)> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (rename(&name), t.detach()))
-            .collect();
+        let mut tensors: Vec<(String, Tensor)> =
+            self.vs.variables().into_iter().map(|(name, t)| (rename(&name), t.detach())).collect();
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             if let Some(rotary) = &layer.attention.self_attention.rotary_embeddings {
-                let name =
-                    format!("esm.encoder.layer.{i}.attention.self.rotary_embeddings.inv_freq");
+                let name = format!("esm.encoder.layer.{i}.attention.self.rotary_embeddings.inv_freq");
                 tensors.push((rename(&name), rotary.inv_freq.shallow_clone()));
             }
         }
@@ -1046,14 +894,8 @@ impl Esm2 {
         write_safetensors(&dir.join(WEIGHTS_FILE), &tensors)?;
 
         let mut config = self.config.clone();
-        let architecture = if masked_lm {
-            "EsmForMaskedLM"
-        } else {
-            "EsmModel"
-        };
-        config
-            .extra
-            .insert("architectures".into(), serde_json::json!([architecture]));
+        let architecture = if masked_lm { "EsmForMaskedLM" } else { "EsmModel" };
+        config.extra.insert("architectures".into(), serde_json::json!([architecture]));
         config.extra.insert("model_type".into(), "esm".into());
         crate::checkpoint::record_dtype(&mut config.extra, self.kind());
         let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
@@ -1103,12 +945,7 @@ impl Esm2 {
     ///
     /// `input_ids` and `attention_mask` are `[batch, seq]` integer tensors (right padding,
     /// as HF's tokenizer pads); they are moved to the model's device.
-    pub fn forward(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        request: &Esm2Request,
-    ) -> Result<Esm2Output> {
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, request: &Esm2Request) -> Result<Esm2Output> {
         let _guard = tch::no_grad_guard();
         self.forward_t(input_ids, attention_mask, request, false)
     }
@@ -1133,15 +970,10 @@ impl Esm2 {
         };
         let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
         if contact_head.is_some() && input_ids.size()[1] < 2 {
-            return Err(Error::Input(
-                "contacts need at least <cls> and <eos> (2 tokens)".into(),
-            ));
+            return Err(Error::Input("contacts need at least <cls> and <eos> (2 tokens)".into()));
         }
-        let depth = if request.logits || contact_head.is_some() {
-            num_layers
-        } else {
-            layers.last().copied().unwrap_or(0)
-        };
+        let depth =
+            if request.logits || contact_head.is_some() { num_layers } else { layers.last().copied().unwrap_or(0) };
 
         let kind = self.kind();
         let has_padding = bool::try_from(attention_mask.eq(0).any())?;
@@ -1162,12 +994,7 @@ impl Esm2 {
         }
         let mut contacts_acc = None;
         for (i, layer) in self.encoder.layer.iter().take(depth).enumerate() {
-            let (next, probs) = layer.forward(
-                &hidden,
-                additive_mask.as_ref(),
-                contact_head.is_some(),
-                train,
-            );
+            let (next, probs) = layer.forward(&hidden, additive_mask.as_ref(), contact_head.is_some(), train);
             hidden = next;
             if let (Some(head), Some(probs), Some(pair_mask)) = (contact_head, probs, &pair_mask) {
                 contacts_acc = Some(head.accumulate(contacts_acc, i as i64, &probs, pair_mask));
@@ -1187,12 +1014,7 @@ impl Esm2 {
             (Some(head), Some(acc)) => Some(head.finish(acc)),
             _ => None,
         };
-        Ok(Esm2Output {
-            layers,
-            hidden_states,
-            logits,
-            contacts,
-        })
+        Ok(Esm2Output { layers, hidden_states, logits, contacts })
     }
 
     /// Masked-LM logits at the selected positions only: `[n, vocab]` for the `n` true entries
@@ -1211,17 +1033,9 @@ impl Esm2 {
         let Some(head) = &self.lm_head else {
             return Err(Error::NoLmHead);
         };
-        let request = Esm2Request {
-            hidden_states: Layers::Only(vec![-1]),
-            logits: false,
-            contacts: false,
-        };
+        let request = Esm2Request { hidden_states: Layers::Only(vec![-1]), logits: false, contacts: false };
         let out = self.forward_t(input_ids, attention_mask, &request, train)?;
-        let hidden = out
-            .hidden_states
-            .into_iter()
-            .next_back()
-            .expect("the last layer was requested");
+        let hidden = out.hidden_states.into_iter().next_back().expect("the last layer was requested");
         let width = hidden.size()[2];
         let rows = hidden
             .view([-1, width])
@@ -1229,16 +1043,10 @@ impl Esm2 {
         Ok(head.forward(&rows))
     }
 
-    fn check_inputs(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
+    fn check_inputs(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<(Tensor, Tensor)> {
         let size = input_ids.size();
         if size.len() != 2 || size[0] == 0 || size[1] == 0 {
-            return Err(Error::Input(format!(
-                "input_ids must be [batch, seq] and non-empty, found shape {size:?}"
-            )));
+            return Err(Error::Input(format!("input_ids must be [batch, seq] and non-empty, found shape {size:?}")));
         }
         if attention_mask.size() != size {
             return Err(Error::Input(format!(
@@ -1247,18 +1055,12 @@ impl Esm2 {
             )));
         }
         if input_ids.is_floating_point() {
-            return Err(Error::Input(format!(
-                "input_ids must hold integers, found {:?}",
-                input_ids.kind()
-            )));
+            return Err(Error::Input(format!("input_ids must hold integers, found {:?}", input_ids.kind())));
         }
         let device = self.device();
         let input_ids = input_ids.to_device(device).to_kind(Kind::Int64);
         let attention_mask = attention_mask.to_device(device).to_kind(Kind::Int64);
-        let (low, high) = (
-            i64::try_from(input_ids.min())?,
-            i64::try_from(input_ids.max())?,
-        );
+        let (low, high) = (i64::try_from(input_ids.min())?, i64::try_from(input_ids.max())?);
         if low < 0 || high >= self.config.vocab_size {
             return Err(Error::Input(format!(
                 "token ids must be in 0..{}, found {}",
@@ -1291,19 +1093,14 @@ pub fn mean_pool_residues(hidden: &Tensor, attention_mask: &Tensor) -> Tensor {
     let residues = mask.sum_dim_intlist(-1, true, None::<Kind>) - 2.0;
     let position = Tensor::arange(seq, (Kind::Float, device)).unsqueeze(0);
     let weights = (position.ge(1.0) * position.le_tensor(&residues)).to_kind(Kind::Float);
-    let sums = weights
-        .unsqueeze(1)
-        .bmm(&hidden.to_kind(Kind::Float))
-        .squeeze_dim(1);
+    let sums = weights.unsqueeze(1).bmm(&hidden.to_kind(Kind::Float)).squeeze_dim(1);
     sums / residues.clamp_min(1.0)
 }
 
 fn check_kind(kind: Kind) -> Result<()> {
     match kind {
         Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
-        other => Err(Error::Unsupported(format!(
-            "models run in f32, bf16, f16 or f64, not {other:?}"
-        ))),
+        other => Err(Error::Unsupported(format!("models run in f32, bf16, f16 or f64, not {other:?}"))),
     }
 }
 
@@ -1320,10 +1117,7 @@ fn finfo_min(kind: Kind) -> f64 {
 fn is_layer_norm(name: &str) -> bool {
     let mut parts = name.rsplit('.');
     let _param = parts.next();
-    matches!(
-        parts.next(),
-        Some("LayerNorm" | "layer_norm" | "emb_layer_norm_after")
-    )
+    matches!(parts.next(), Some("LayerNorm" | "layer_norm" | "emb_layer_norm_after"))
 }
 
 /// Where a VarStore variable may be in a checkpoint: under its HF name (with the detected
@@ -1350,25 +1144,15 @@ mod tests {
 
     #[test]
     fn layer_norm_names() {
-        assert!(is_layer_norm(
-            "esm.encoder.layer.0.attention.LayerNorm.weight"
-        ));
+        assert!(is_layer_norm("esm.encoder.layer.0.attention.LayerNorm.weight"));
         assert!(is_layer_norm("lm_head.layer_norm.bias"));
         assert!(is_layer_norm("esm.encoder.emb_layer_norm_after.weight"));
-        assert!(!is_layer_norm(
-            "esm.encoder.layer.0.attention.self.query.weight"
-        ));
+        assert!(!is_layer_norm("esm.encoder.layer.0.attention.self.query.weight"));
         assert_eq!(
             checkpoint_keys("esm.encoder.layer.3.LayerNorm.bias", ""),
-            [
-                "encoder.layer.3.LayerNorm.bias",
-                "encoder.layer.3.LayerNorm.beta"
-            ]
+            ["encoder.layer.3.LayerNorm.bias", "encoder.layer.3.LayerNorm.beta"]
         );
-        assert_eq!(
-            checkpoint_keys("lm_head.dense.weight", ""),
-            ["lm_head.dense.weight"]
-        );
+        assert_eq!(checkpoint_keys("lm_head.dense.weight", ""), ["lm_head.dense.weight"]);
     }
 
     #[test]
@@ -1382,8 +1166,9 @@ mod tests {
         let model = Esm2::new_random(config, Device::Cpu, Kind::Float).unwrap();
         let ids = Tensor::from_slice(&[0i64, 5, 6, 32, 7, 2, 0, 8, 9, 2, 1, 1]).view([2, 6]);
         let mask = ids.ne(1).to_kind(Kind::Int64);
-        let select = Tensor::from_slice(&[false, true, false, true, false, false, false, false, true, false, false, false])
-            .view([2, 6]);
+        let select =
+            Tensor::from_slice(&[false, true, false, true, false, false, false, false, true, false, false, false])
+                .view([2, 6]);
         let request = Esm2Request { hidden_states: Layers::None, logits: true, contacts: false };
         let full = model.forward(&ids, &mask, &request).unwrap().logits.unwrap();
         let _guard = tch::no_grad_guard();
@@ -1405,34 +1190,22 @@ mod tests {
 
     #[test]
     fn config_defaults_follow_hf() {
-        let config: Esm2Config =
-            serde_json::from_str(r#"{"vocab_size": 33, "extra_field": [1]}"#).unwrap();
+        let config: Esm2Config = serde_json::from_str(r#"{"vocab_size": 33, "extra_field": [1]}"#).unwrap();
         assert_eq!(config.hidden_size, 768);
         assert_eq!(config.layer_norm_eps, 1e-12);
-        assert_eq!(
-            config.position_embedding_type,
-            PositionEmbeddingType::Absolute
-        );
+        assert_eq!(config.position_embedding_type, PositionEmbeddingType::Absolute);
         assert!(config.tie_word_embeddings);
         assert_eq!(config.extra["extra_field"], serde_json::json!([1]));
-        let relative: Esm2Config = serde_json::from_str(
-            r#"{"vocab_size": 33, "position_embedding_type": "relative_key"}"#,
-        )
-        .unwrap();
-        assert!(relative
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        let relative: Esm2Config =
+            serde_json::from_str(r#"{"vocab_size": 33, "position_embedding_type": "relative_key"}"#).unwrap();
+        assert!(relative.validate().unwrap_err().to_string().contains("not supported"));
     }
 
     #[test]
     fn default_inv_freq_matches_hf_formula() {
         let inv_freq = default_inv_freq(16, Device::Cpu);
         let values: Vec<f32> = Vec::try_from(&inv_freq).unwrap();
-        let expected: Vec<f32> = (0..8)
-            .map(|i| 1.0 / 10000f32.powf(2.0 * i as f32 / 16.0))
-            .collect();
+        let expected: Vec<f32> = (0..8).map(|i| 1.0 / 10000f32.powf(2.0 * i as f32 / 16.0)).collect();
         for (v, e) in values.iter().zip(&expected) {
             assert!((v - e).abs() <= 1e-7 * e.abs().max(1.0), "{v} vs {e}");
         }

@@ -20,9 +20,7 @@ pub mod sampling;
 pub mod smiles_gpt;
 
 pub use error::{Error, Result};
-pub use esm2::{
-    mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType,
-};
+pub use esm2::{mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType};
 pub use resolve::{resolve, ModelSource, ResolvedModel, Resolver};
 pub use sampling::{Sample, SamplingOptions};
 pub use smiles_gpt::{KvCache, SmilesGpt, SmilesGptConfig};

@@ -25,11 +25,7 @@ pub enum ModelSource {
     /// A bundled model: `name` found in one of the bundled folders.
     Bundled { name: String },
     /// A snapshot in the HuggingFace cache.
-    HfCache {
-        repo_id: String,
-        revision: String,
-        commit: String,
-    },
+    HfCache { repo_id: String, revision: String, commit: String },
 }
 
 /// A model folder (or file) ready for `Esm2::load`.
@@ -50,11 +46,7 @@ pub struct Resolver {
 impl Resolver {
     /// A resolver with no bundled folders and the given HF hub cache folder.
     pub fn new(hf_hub_cache: impl Into<PathBuf>) -> Self {
-        Self {
-            bundled_dirs: Vec::new(),
-            hf_hub_cache: hf_hub_cache.into(),
-            offline: false,
-        }
+        Self { bundled_dirs: Vec::new(), hf_hub_cache: hf_hub_cache.into(), offline: false }
     }
 
     /// The HF cache from the environment, and bundled folders from `BIOTORCH_MODELS_PATH`.
@@ -93,10 +85,7 @@ impl Resolver {
     pub fn resolve(&self, spec: &str) -> Result<ResolvedModel> {
         let path = Path::new(spec);
         if !spec.is_empty() && path.exists() {
-            return Ok(ResolvedModel {
-                path: path.to_path_buf(),
-                source: ModelSource::Path,
-            });
+            return Ok(ResolvedModel { path: path.to_path_buf(), source: ModelSource::Path });
         }
         if is_plain_name(spec) {
             for dir in &self.bundled_dirs {
@@ -104,9 +93,7 @@ impl Resolver {
                 if candidate.is_dir() {
                     return Ok(ResolvedModel {
                         path: candidate,
-                        source: ModelSource::Bundled {
-                            name: spec.to_owned(),
-                        },
+                        source: ModelSource::Bundled { name: spec.to_owned() },
                     });
                 }
             }
@@ -117,16 +104,9 @@ impl Resolver {
         let searched = if self.bundled_dirs.is_empty() {
             "no bundled folders".to_owned()
         } else {
-            self.bundled_dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            self.bundled_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         };
-        Err(Error::UnknownModel {
-            spec: spec.to_owned(),
-            searched,
-        })
+        Err(Error::UnknownModel { spec: spec.to_owned(), searched })
     }
 
     fn find_in_hf_cache(&self, repo_id: &str, revision: Option<&str>) -> Result<ResolvedModel> {
@@ -175,9 +155,7 @@ impl Resolver {
             cache: self.hf_hub_cache.clone(),
             reason: "not in the cache".to_owned(),
         };
-        let repo = self
-            .hf_hub_cache
-            .join(format!("models--{}", repo_id.replace('/', "--")));
+        let repo = self.hf_hub_cache.join(format!("models--{}", repo_id.replace('/', "--")));
         let snapshots = repo.join("snapshots");
         let revision_name = revision.unwrap_or("main");
         let commit = match std::fs::read_to_string(repo.join("refs").join(revision_name)) {
@@ -193,11 +171,7 @@ impl Resolver {
         }
         Ok(ResolvedModel {
             path: dir,
-            source: ModelSource::HfCache {
-                repo_id: repo_id.to_owned(),
-                revision: revision_name.to_owned(),
-                commit,
-            },
+            source: ModelSource::HfCache { repo_id: repo_id.to_owned(), revision: revision_name.to_owned(), commit },
         })
     }
 }
@@ -208,9 +182,9 @@ pub fn hf_hub_cache_from(get: impl Fn(&str) -> Option<OsString>) -> PathBuf {
         return PathBuf::from(dir);
     }
     let hf_home = get("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = get("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(get("HOME").unwrap_or_else(|| ".".into())).join(".cache")
-        });
+        let cache = get("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(get("HOME").unwrap_or_else(|| ".".into())).join(".cache"));
         cache.join("huggingface")
     });
     hf_home.join("hub")
@@ -234,9 +208,7 @@ fn only_snapshot(snapshots: &Path) -> Option<String> {
 fn is_name_part(part: &str) -> bool {
     !part.is_empty()
         && !part.starts_with(['.', '-'])
-        && part
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn is_plain_name(spec: &str) -> bool {
@@ -260,10 +232,7 @@ mod tests {
 
     #[test]
     fn repo_ids() {
-        assert_eq!(
-            parse_repo_id("facebook/esm2_t6_8M_UR50D"),
-            Some(("facebook/esm2_t6_8M_UR50D", None))
-        );
+        assert_eq!(parse_repo_id("facebook/esm2_t6_8M_UR50D"), Some(("facebook/esm2_t6_8M_UR50D", None)));
         assert_eq!(
             parse_repo_id("facebook/esm2_t6_8M_UR50D@abc123"),
             Some(("facebook/esm2_t6_8M_UR50D", Some("abc123")))
@@ -277,25 +246,11 @@ mod tests {
     #[test]
     fn hub_cache_from_env() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| OsString::from(v))
-            }
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
         };
-        assert_eq!(
-            hf_hub_cache_from(env(&[("HOME", "/home/u")])),
-            PathBuf::from("/home/u/.cache/huggingface/hub")
-        );
-        assert_eq!(
-            hf_hub_cache_from(env(&[("HOME", "/home/u"), ("HF_HOME", "/hf")])),
-            PathBuf::from("/hf/hub")
-        );
-        assert_eq!(
-            hf_hub_cache_from(env(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/cache")])),
-            PathBuf::from("/cache")
-        );
+        assert_eq!(hf_hub_cache_from(env(&[("HOME", "/home/u")])), PathBuf::from("/home/u/.cache/huggingface/hub"));
+        assert_eq!(hf_hub_cache_from(env(&[("HOME", "/home/u"), ("HF_HOME", "/hf")])), PathBuf::from("/hf/hub"));
+        assert_eq!(hf_hub_cache_from(env(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/cache")])), PathBuf::from("/cache"));
         assert_eq!(
             hf_hub_cache_from(env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/xdg")])),
             PathBuf::from("/xdg/huggingface/hub")

@@ -42,15 +42,7 @@ pub struct SamplingOptions {
 
 impl Default for SamplingOptions {
     fn default() -> Self {
-        Self {
-            temperature: 1.0,
-            top_k: None,
-            top_p: None,
-            max_length: 128,
-            batch_size: 256,
-            seed: 0,
-            use_cache: true,
-        }
+        Self { temperature: 1.0, top_k: None, top_p: None, max_length: 128, batch_size: 256, seed: 0, use_cache: true }
     }
 }
 
@@ -60,10 +52,7 @@ impl SamplingOptions {
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::Input(reason));
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return bad(format!(
-                "temperature must be a finite number >= 0 (0 is greedy), found {}",
-                self.temperature
-            ));
+            return bad(format!("temperature must be a finite number >= 0 (0 is greedy), found {}", self.temperature));
         }
         if let Some(k) = self.top_k {
             if k < 0 {
@@ -72,16 +61,11 @@ impl SamplingOptions {
         }
         if let Some(p) = self.top_p {
             if !(p > 0.0 && p <= 1.0) {
-                return bad(format!(
-                    "top-p must be in (0, 1] (1 turns it off), found {p}"
-                ));
+                return bad(format!("top-p must be in (0, 1] (1 turns it off), found {p}"));
             }
         }
         if self.max_length < 1 {
-            return bad(format!(
-                "max_length must be at least 1, found {}",
-                self.max_length
-            ));
+            return bad(format!("max_length must be at least 1, found {}", self.max_length));
         }
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
@@ -143,9 +127,7 @@ pub fn uniforms(seed: u64, first: u64, batch: i64, steps: i64, device: Device) -
             values.push(uniform(seed, first + row, step));
         }
     }
-    Tensor::from_slice(&values)
-        .view([steps, batch])
-        .to_device(device)
+    Tensor::from_slice(&values).view([steps, batch]).to_device(device)
 }
 
 /// The logits after temperature, top-k and top-p, as Double `[batch, vocab]`; removed tokens
@@ -188,9 +170,7 @@ pub fn choose_tokens(logits: &Tensor, u: &Tensor, options: &SamplingOptions) -> 
     let cdf = scores.softmax(-1, Kind::Double).cumsum(-1, Kind::Double);
     let total = cdf.narrow(-1, vocab - 1, 1);
     let threshold = u.to_kind(Kind::Double).unsqueeze(-1) * total;
-    cdf.lt_tensor(&threshold)
-        .sum_dim_intlist(-1, false, Kind::Int64)
-        .clamp_max(vocab - 1)
+    cdf.lt_tensor(&threshold).sum_dim_intlist(-1, false, Kind::Int64).clamp_max(vocab - 1)
 }
 
 #[cfg(test)]
@@ -218,22 +198,10 @@ mod tests {
     fn options_are_checked() {
         assert!(SamplingOptions::default().validate().is_ok());
         for bad in [
-            SamplingOptions {
-                temperature: -1.0,
-                ..Default::default()
-            },
-            SamplingOptions {
-                top_p: Some(0.0),
-                ..Default::default()
-            },
-            SamplingOptions {
-                top_k: Some(-2),
-                ..Default::default()
-            },
-            SamplingOptions {
-                max_length: 0,
-                ..Default::default()
-            },
+            SamplingOptions { temperature: -1.0, ..Default::default() },
+            SamplingOptions { top_p: Some(0.0), ..Default::default() },
+            SamplingOptions { top_k: Some(-2), ..Default::default() },
+            SamplingOptions { max_length: 0, ..Default::default() },
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }

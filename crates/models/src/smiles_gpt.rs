@@ -26,9 +26,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::checkpoint::{
-    write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE,
-};
+use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE};
 use crate::error::{Error, Result};
 use crate::sampling::{choose_tokens, uniforms, Sample, SamplingOptions};
 
@@ -161,15 +159,12 @@ impl SmilesGptConfig {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            reason: format!("not a Llama config.json: {e}"),
-        })?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), reason: format!("not a Llama config.json: {e}") })?;
         config.validate().map_err(|e| match e {
-            Error::Config { reason, .. } | Error::Unsupported(reason) => Error::Config {
-                path: path.to_path_buf(),
-                reason,
-            },
+            Error::Config { reason, .. } | Error::Unsupported(reason) => {
+                Error::Config { path: path.to_path_buf(), reason }
+            }
             other => other,
         })?;
         Ok(config)
@@ -177,17 +172,10 @@ impl SmilesGptConfig {
 
     /// Checks that the configuration describes a model biotorch can build.
     pub fn validate(&self) -> Result<()> {
-        let bad = |reason: String| {
-            Err(Error::Config {
-                path: CONFIG_FILE.into(),
-                reason,
-            })
-        };
+        let bad = |reason: String| Err(Error::Config { path: CONFIG_FILE.into(), reason });
         if let Some(model_type) = self.extra.get("model_type").and_then(|v| v.as_str()) {
             if model_type != "llama" {
-                return bad(format!(
-                    "model_type is `{model_type}`, expected `llama` (a SMILES decoder)"
-                ));
+                return bad(format!("model_type is `{model_type}`, expected `llama` (a SMILES decoder)"));
             }
         }
         if !matches!(self.hidden_act.as_str(), "silu" | "swish") {
@@ -233,22 +221,13 @@ impl SmilesGptConfig {
             ));
         }
         if self.head_dim() % 2 != 0 {
-            return bad(format!(
-                "rotary embeddings need an even head_dim, found {}",
-                self.head_dim()
-            ));
+            return bad(format!("rotary embeddings need an even head_dim, found {}", self.head_dim()));
         }
         if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
-            return bad(format!(
-                "rope_theta must be positive, found {}",
-                self.rope_theta
-            ));
+            return bad(format!("rope_theta must be positive, found {}", self.rope_theta));
         }
         if !(0.0..1.0).contains(&self.attention_dropout) {
-            return bad(format!(
-                "attention_dropout must be in [0, 1), found {}",
-                self.attention_dropout
-            ));
+            return bad(format!("attention_dropout must be in [0, 1), found {}", self.attention_dropout));
         }
         for (name, id) in [
             ("pad_token_id", self.pad_token_id),
@@ -257,10 +236,7 @@ impl SmilesGptConfig {
         ] {
             if let Some(id) = id {
                 if id < 0 || id >= self.vocab_size {
-                    return bad(format!(
-                        "{name} {id} is outside the vocabulary (vocab_size {})",
-                        self.vocab_size
-                    ));
+                    return bad(format!("{name} {id} is outside the vocabulary (vocab_size {})", self.vocab_size));
                 }
             }
         }
@@ -269,8 +245,7 @@ impl SmilesGptConfig {
 
     /// The size of one attention head.
     pub fn head_dim(&self) -> i64 {
-        self.head_dim
-            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// The number of key/value heads.
@@ -288,10 +263,7 @@ struct Linear {
 
 impl Linear {
     fn new(vs: nn::Path, in_dim: i64, out_dim: i64, bias: bool) -> Self {
-        Self {
-            weight: vs.zeros("weight", &[out_dim, in_dim]),
-            bias: bias.then(|| vs.zeros("bias", &[out_dim])),
-        }
+        Self { weight: vs.zeros("weight", &[out_dim, in_dim]), bias: bias.then(|| vs.zeros("bias", &[out_dim])) }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -308,10 +280,7 @@ struct RmsNorm {
 
 impl RmsNorm {
     fn new(vs: nn::Path, dim: i64, eps: f64) -> Self {
-        Self {
-            weight: vs.ones("weight", &[dim]),
-            eps,
-        }
+        Self { weight: vs.ones("weight", &[dim]), eps }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -335,17 +304,14 @@ struct Rotary {
 impl Rotary {
     fn new(cfg: &SmilesGptConfig, device: Device) -> Self {
         let dim = cfg.head_dim();
-        let exponents = Tensor::arange_start_step(0, dim, 2, (Kind::Int64, device))
-            .to_kind(Kind::Float)
-            / dim as f64;
+        let exponents = Tensor::arange_start_step(0, dim, 2, (Kind::Int64, device)).to_kind(Kind::Float) / dim as f64;
         let inv_freq = Tensor::pow_scalar(cfg.rope_theta, &exponents).reciprocal();
         let (cos, sin) = Self::tables(&inv_freq, 0, cfg.max_position_embeddings);
         Self { inv_freq, cos, sin }
     }
 
     fn tables(inv_freq: &Tensor, start: i64, len: i64) -> (Tensor, Tensor) {
-        let positions = Tensor::arange_start(start, start + len, (Kind::Int64, inv_freq.device()))
-            .to_kind(Kind::Float);
+        let positions = Tensor::arange_start(start, start + len, (Kind::Int64, inv_freq.device())).to_kind(Kind::Float);
         let freqs = positions.outer(inv_freq);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
         (emb.cos(), emb.sin())
@@ -354,10 +320,7 @@ impl Rotary {
     /// cos and sin `[len, head_dim]` for positions `start..start + len`, in `kind`.
     fn cos_sin(&self, start: i64, len: i64, kind: Kind) -> (Tensor, Tensor) {
         let (cos, sin) = if start + len <= self.cos.size()[0] {
-            (
-                self.cos.narrow(0, start, len),
-                self.sin.narrow(0, start, len),
-            )
+            (self.cos.narrow(0, start, len), self.sin.narrow(0, start, len))
         } else {
             Self::tables(&self.inv_freq, start, len)
         };
@@ -391,9 +354,7 @@ fn repeat_kv(x: Tensor, groups: i64) -> Tensor {
         return x;
     }
     let (b, kv, s, d) = x.size4().expect("keys are 4-D");
-    x.unsqueeze(2)
-        .expand([b, kv, groups, s, d], false)
-        .reshape([b, kv * groups, s, d])
+    x.unsqueeze(2).expand([b, kv, groups, s, d], false).reshape([b, kv * groups, s, d])
 }
 
 /// `self_attn`: q/k/v/o projections with rotary embeddings.
@@ -411,12 +372,7 @@ struct Attention {
 
 impl Attention {
     fn new(vs: nn::Path, cfg: &SmilesGptConfig) -> Self {
-        let (hidden, heads, kv, dim) = (
-            cfg.hidden_size,
-            cfg.num_attention_heads,
-            cfg.num_kv_heads(),
-            cfg.head_dim(),
-        );
+        let (hidden, heads, kv, dim) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_kv_heads(), cfg.head_dim());
         let bias = cfg.attention_bias;
         Self {
             q_proj: Linear::new(&vs / "q_proj", hidden, heads * dim, bias),
@@ -443,8 +399,7 @@ impl Attention {
         train: bool,
     ) -> Tensor {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
-        let split =
-            |t: Tensor, heads: i64| t.view([batch, seq, heads, self.head_dim]).transpose(1, 2);
+        let split = |t: Tensor, heads: i64| t.view([batch, seq, heads, self.head_dim]).transpose(1, 2);
         let q = split(self.q_proj.forward(x), self.num_heads);
         let k = split(self.k_proj.forward(x), self.num_kv_heads);
         let v = split(self.v_proj.forward(x), self.num_kv_heads);
@@ -463,35 +418,13 @@ impl Attention {
         let p = if train { self.dropout } else { 0.0 };
         let scale = (self.head_dim as f64).powf(-0.5);
         let context = match mask {
-            Mask::None => Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                None::<&Tensor>,
-                p,
-                false,
-                scale,
-                false,
-            ),
-            Mask::Causal => Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                None::<&Tensor>,
-                p,
-                true,
-                scale,
-                false,
-            ),
+            Mask::None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p, false, scale, false),
+            Mask::Causal => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p, true, scale, false),
             Mask::Explicit(mask) => {
                 Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, scale, false)
             }
         };
-        let context =
-            context
-                .transpose(1, 2)
-                .contiguous()
-                .view([batch, seq, self.num_heads * self.head_dim]);
+        let context = context.transpose(1, 2).contiguous().view([batch, seq, self.num_heads * self.head_dim]);
         self.o_proj.forward(&context)
     }
 }
@@ -515,8 +448,7 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.down_proj
-            .forward(&(self.gate_proj.forward(x).silu() * self.up_proj.forward(x)))
+        self.down_proj.forward(&(self.gate_proj.forward(x).silu() * self.up_proj.forward(x)))
     }
 }
 
@@ -534,16 +466,8 @@ impl DecoderLayer {
         Self {
             self_attn: Attention::new(&vs / "self_attn", cfg),
             mlp: Mlp::new(&vs / "mlp", cfg),
-            input_layernorm: RmsNorm::new(
-                &vs / "input_layernorm",
-                cfg.hidden_size,
-                cfg.rms_norm_eps,
-            ),
-            post_attention_layernorm: RmsNorm::new(
-                &vs / "post_attention_layernorm",
-                cfg.hidden_size,
-                cfg.rms_norm_eps,
-            ),
+            input_layernorm: RmsNorm::new(&vs / "input_layernorm", cfg.hidden_size, cfg.rms_norm_eps),
+            post_attention_layernorm: RmsNorm::new(&vs / "post_attention_layernorm", cfg.hidden_size, cfg.rms_norm_eps),
         }
     }
 
@@ -556,17 +480,8 @@ impl DecoderLayer {
         cache: Option<(&Tensor, &Tensor, i64)>,
         train: bool,
     ) -> Tensor {
-        let attended = self.self_attn.forward(
-            &self.input_layernorm.forward(x),
-            cos,
-            sin,
-            mask,
-            cache,
-            train,
-        ) + x;
-        self.mlp
-            .forward(&self.post_attention_layernorm.forward(&attended))
-            + attended
+        let attended = self.self_attn.forward(&self.input_layernorm.forward(x), cos, sin, mask, cache, train) + x;
+        self.mlp.forward(&self.post_attention_layernorm.forward(&attended)) + attended
     }
 }
 
@@ -583,24 +498,15 @@ impl Decoder {
     fn new(vs: nn::Path, cfg: &SmilesGptConfig) -> Self {
         let layers = &vs / "layers";
         Self {
-            embed_tokens: (&vs / "embed_tokens")
-                .zeros("weight", &[cfg.vocab_size, cfg.hidden_size]),
-            layers: (0..cfg.num_hidden_layers)
-                .map(|i| DecoderLayer::new(&layers / i, cfg))
-                .collect(),
+            embed_tokens: (&vs / "embed_tokens").zeros("weight", &[cfg.vocab_size, cfg.hidden_size]),
+            layers: (0..cfg.num_hidden_layers).map(|i| DecoderLayer::new(&layers / i, cfg)).collect(),
             norm: RmsNorm::new(&vs / "norm", cfg.hidden_size, cfg.rms_norm_eps),
             padding_idx: cfg.pad_token_id.unwrap_or(-1),
         }
     }
 
     fn embed(&self, input_ids: &Tensor) -> Tensor {
-        Tensor::embedding(
-            &self.embed_tokens,
-            input_ids,
-            self.padding_idx,
-            false,
-            false,
-        )
+        Tensor::embedding(&self.embed_tokens, input_ids, self.padding_idx, false, false)
     }
 }
 
@@ -667,13 +573,7 @@ impl SmilesGpt {
             (&root / "lm_head").zeros("weight", &[config.vocab_size, config.hidden_size])
         };
         let rotary = Rotary::new(&config, vs.device());
-        Self {
-            vs,
-            config,
-            model,
-            lm_head,
-            rotary,
-        }
+        Self { vs, config, model, lm_head, rotary }
     }
 
     /// A model with fresh weights, initialised like HF's `LlamaForCausalLM` (normal with
@@ -702,10 +602,7 @@ impl SmilesGpt {
                 let _ = tensor.fill_(1.0);
             } else {
                 let _ = tensor.normal_(0.0, std);
-                if let (true, Some(pad)) = (
-                    name == "model.embed_tokens.weight",
-                    self.config.pad_token_id,
-                ) {
+                if let (true, Some(pad)) = (name == "model.embed_tokens.weight", self.config.pad_token_id) {
                     let _ = tensor.get(pad).zero_();
                 }
             }
@@ -730,10 +627,7 @@ impl SmilesGpt {
             return Err(Error::MissingTensor {
                 path: files.weights[0].clone(),
                 key: "model.embed_tokens.weight".into(),
-                tried: vec![
-                    "model.embed_tokens.weight".into(),
-                    "embed_tokens.weight".into(),
-                ],
+                tried: vec!["model.embed_tokens.weight".into(), "embed_tokens.weight".into()],
             });
         };
         let mut vs = nn::VarStore::new(device);
@@ -775,22 +669,15 @@ impl SmilesGpt {
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut tensors: Vec<(String, Tensor)> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (name, t.detach()))
-            .collect();
+        let mut tensors: Vec<(String, Tensor)> =
+            self.vs.variables().into_iter().map(|(name, t)| (name, t.detach())).collect();
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         write_safetensors(&dir.join(WEIGHTS_FILE), &tensors)?;
 
         let mut config = self.config.clone();
         config.num_key_value_heads = Some(config.num_kv_heads());
         config.head_dim = Some(config.head_dim());
-        config.extra.insert(
-            "architectures".into(),
-            serde_json::json!(["LlamaForCausalLM"]),
-        );
+        config.extra.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
         config.extra.insert("model_type".into(), "llama".into());
         crate::checkpoint::record_dtype(&mut config.extra, self.kind());
         let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
@@ -843,12 +730,7 @@ impl SmilesGpt {
     /// Positions are `0..seq` for every row. Logits at padded positions are computed (as HF
     /// does) and meaningless. Checking the ids and looking for padding cost two
     /// device-to-host synchronisations.
-    pub fn forward_t(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    pub fn forward_t(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
         let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
         let hidden = self.hidden_states(&input_ids, &attention_mask, train)?;
         Ok(hidden.linear(&self.lm_head, None::<&Tensor>))
@@ -858,23 +740,13 @@ impl SmilesGpt {
     /// property-prediction heads on molecule embeddings. Same inputs as [`SmilesGpt::forward_t`];
     /// records gradients (wrap in `tch::no_grad` for inference), with attention dropout when
     /// `train` is true. States at padded positions are meaningless.
-    pub fn final_hidden_states(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    pub fn final_hidden_states(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
         let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
         self.hidden_states(&input_ids, &attention_mask, train)
     }
 
     /// The final hidden states `[batch, seq, hidden]` after `model.norm`.
-    fn hidden_states(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    fn hidden_states(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
         let seq = input_ids.size()[1];
         let mut x = self.model.embed(input_ids);
         let (cos, sin) = self.rotary.cos_sin(0, seq, x.kind());
@@ -916,12 +788,7 @@ impl SmilesGpt {
     /// An empty KV cache for `batch` sequences and up to `capacity` positions (memory:
     /// `2 × layers × batch × kv_heads × capacity × head_dim` values of the model's kind).
     pub fn start_cache_with_capacity(&self, batch: i64, capacity: i64) -> KvCache {
-        let shape = [
-            batch,
-            self.config.num_kv_heads(),
-            capacity,
-            self.config.head_dim(),
-        ];
+        let shape = [batch, self.config.num_kv_heads(), capacity, self.config.head_dim()];
         let options = (self.kind(), self.device());
         let layers = self.model.layers.len();
         KvCache {
@@ -984,20 +851,10 @@ impl SmilesGpt {
                 (None, 1) => Mask::None,
                 (None, _) => Mask::Causal,
             };
-            x = layer.forward(
-                &x,
-                &cos,
-                &sin,
-                mask,
-                Some((&cache.keys[i], &cache.values[i], past)),
-                false,
-            );
+            x = layer.forward(&x, &cos, &sin, mask, Some((&cache.keys[i], &cache.values[i], past)), false);
         }
         cache.len += n;
-        self.model
-            .norm
-            .forward(&x)
-            .linear(&self.lm_head, None::<&Tensor>)
+        self.model.norm.forward(&x).linear(&self.lm_head, None::<&Tensor>)
     }
 
     /// Teacher-forced negative log-likelihood per sequence, `[batch]` Float, in nats, without
@@ -1011,33 +868,18 @@ impl SmilesGpt {
 
     /// [`SmilesGpt::nll`] recording gradients (for likelihood-based fine-tuning), with
     /// attention dropout when `train` is true.
-    pub fn nll_t(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    pub fn nll_t(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
         let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
         let seq = input_ids.size()[1];
         let hidden = self.hidden_states(&input_ids, &attention_mask, train)?;
         if seq < 2 {
-            return Ok(Tensor::zeros(
-                [input_ids.size()[0]],
-                (Kind::Float, self.device()),
-            ));
+            return Ok(Tensor::zeros([input_ids.size()[0]], (Kind::Float, self.device())));
         }
-        let logits = hidden
-            .narrow(1, 0, seq - 1)
-            .linear(&self.lm_head, None::<&Tensor>);
+        let logits = hidden.narrow(1, 0, seq - 1).linear(&self.lm_head, None::<&Tensor>);
         let log_probs = logits.log_softmax(-1, Kind::Float);
         let targets = input_ids.narrow(1, 1, seq - 1);
-        let token_log_probs = log_probs
-            .gather(2, &targets.unsqueeze(-1), false)
-            .squeeze_dim(-1);
-        let weights = attention_mask
-            .narrow(1, 1, seq - 1)
-            .ne(0)
-            .to_kind(Kind::Float);
+        let token_log_probs = log_probs.gather(2, &targets.unsqueeze(-1), false).squeeze_dim(-1);
+        let weights = attention_mask.narrow(1, 1, seq - 1).ne(0).to_kind(Kind::Float);
         Ok(-(token_log_probs * weights).sum_dim_intlist(-1, false, Kind::Float))
     }
 
@@ -1058,20 +900,11 @@ impl SmilesGpt {
     /// (the only device-to-host synchronisation of the loop besides the final copy) the batch
     /// stops if every sample has finished, and drops the finished samples from the computation
     /// once a quarter of those still decoding have finished.
-    pub fn sample_range(
-        &self,
-        first: u64,
-        n: usize,
-        options: &SamplingOptions,
-    ) -> Result<Vec<Sample>> {
+    pub fn sample_range(&self, first: u64, n: usize, options: &SamplingOptions) -> Result<Vec<Sample>> {
         options.validate()?;
         let (bos, eos) = match (self.config.bos_token_id, self.config.eos_token_id) {
             (Some(bos), Some(eos)) => (bos, eos),
-            _ => {
-                return Err(Error::Unsupported(
-                    "sampling needs bos_token_id and eos_token_id in config.json".into(),
-                ))
-            }
+            _ => return Err(Error::Unsupported("sampling needs bos_token_id and eos_token_id in config.json".into())),
         };
         if options.max_length > self.config.max_position_embeddings {
             return Err(Error::Input(format!(
@@ -1085,14 +918,7 @@ impl SmilesGpt {
         let mut start = 0;
         while start < n {
             let size = options.batch_size.min(n - start);
-            samples.extend(self.sample_batch(
-                first + start as u64,
-                size as i64,
-                options,
-                bos,
-                eos,
-                pad,
-            )?);
+            samples.extend(self.sample_batch(first + start as u64, size as i64, options, bos, eos, pad)?);
             start += size;
         }
         Ok(samples)
@@ -1121,9 +947,7 @@ impl SmilesGpt {
         let mut tokens = all_tokens.copy();
         let mut nll = all_nll.copy();
         let mut alive = Tensor::ones([batch], (Kind::Bool, device));
-        let mut cache = options
-            .use_cache
-            .then(|| self.start_cache_with_capacity(batch, steps));
+        let mut cache = options.use_cache.then(|| self.start_cache_with_capacity(batch, steps));
         // Without the cache: the whole prefix, <bos> then the tokens so far.
         let mut prefix = (!options.use_cache).then(|| {
             let prefix = Tensor::full([batch, steps], pad, int);
@@ -1139,12 +963,8 @@ impl SmilesGpt {
             };
             let logits = logits.to_kind(Kind::Float);
             let pad_ids = Tensor::full([active], pad, int);
-            let chosen =
-                choose_tokens(&logits, &draws.get(t), options).where_self(&alive, &pad_ids);
-            let log_prob = logits
-                .log_softmax(-1, Kind::Double)
-                .gather(1, &chosen.unsqueeze(1), false)
-                .squeeze_dim(1);
+            let chosen = choose_tokens(&logits, &draws.get(t), options).where_self(&alive, &pad_ids);
+            let log_prob = logits.log_softmax(-1, Kind::Double).gather(1, &chosen.unsqueeze(1), false).squeeze_dim(1);
             nll -= log_prob.where_self(&alive, &Tensor::zeros_like(&log_prob));
             tokens.narrow(1, t, 1).copy_(&chosen.unsqueeze(1));
             if let Some(prefix) = &prefix {
@@ -1188,27 +1008,17 @@ impl SmilesGpt {
             .map(|(row, nll)| {
                 let end = row.iter().position(|&id| id == eos);
                 let body = &row[..end.unwrap_or(row.len())];
-                Sample {
-                    tokens: body.iter().map(|&id| id as u32).collect(),
-                    nll,
-                    finished: end.is_some(),
-                }
+                Sample { tokens: body.iter().map(|&id| id as u32).collect(), nll, finished: end.is_some() }
             })
             .collect())
     }
 
     fn check_ids(&self, input_ids: &Tensor) -> Result<Tensor> {
         if input_ids.is_floating_point() {
-            return Err(Error::Input(format!(
-                "token ids must be integers, found {:?}",
-                input_ids.kind()
-            )));
+            return Err(Error::Input(format!("token ids must be integers, found {:?}", input_ids.kind())));
         }
         let input_ids = input_ids.to_device(self.device()).to_kind(Kind::Int64);
-        let (low, high) = (
-            i64::try_from(input_ids.min())?,
-            i64::try_from(input_ids.max())?,
-        );
+        let (low, high) = (i64::try_from(input_ids.min())?, i64::try_from(input_ids.max())?);
         if low < 0 || high >= self.config.vocab_size {
             return Err(Error::Input(format!(
                 "token ids must be in 0..{}, found {}",
@@ -1219,16 +1029,10 @@ impl SmilesGpt {
         Ok(input_ids)
     }
 
-    fn check_inputs(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
+    fn check_inputs(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<(Tensor, Tensor)> {
         let size = input_ids.size();
         if size.len() != 2 || size[0] == 0 || size[1] == 0 {
-            return Err(Error::Input(format!(
-                "input_ids must be [batch, seq] and non-empty, found shape {size:?}"
-            )));
+            return Err(Error::Input(format!("input_ids must be [batch, seq] and non-empty, found shape {size:?}")));
         }
         if attention_mask.size() != size {
             return Err(Error::Input(format!(
@@ -1251,9 +1055,7 @@ impl SmilesGpt {
 fn check_kind(kind: Kind) -> Result<()> {
     match kind {
         Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
-        other => Err(Error::Unsupported(format!(
-            "models run in f32, bf16, f16 or f64, not {other:?}"
-        ))),
+        other => Err(Error::Unsupported(format!("models run in f32, bf16, f16 or f64, not {other:?}"))),
     }
 }
 
@@ -1264,37 +1066,21 @@ mod tests {
     #[test]
     fn config_defaults_follow_hf() {
         let config: SmilesGptConfig =
-            serde_json::from_str(r#"{"vocab_size": 50, "model_type": "llama", "use_cache": true}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"vocab_size": 50, "model_type": "llama", "use_cache": true}"#).unwrap();
         assert_eq!(config.hidden_size, 4096);
         assert_eq!(config.rms_norm_eps, 1e-6);
         assert_eq!(config.num_kv_heads(), 32);
         assert_eq!(config.head_dim(), 128);
-        assert_eq!(
-            (config.bos_token_id, config.eos_token_id),
-            (Some(1), Some(2))
-        );
+        assert_eq!((config.bos_token_id, config.eos_token_id), (Some(1), Some(2)));
         assert!(!config.tie_word_embeddings);
         assert_eq!(config.extra["use_cache"], serde_json::json!(true));
         config.validate().unwrap();
         let esm: SmilesGptConfig = serde_json::from_str(r#"{"model_type": "esm"}"#).unwrap();
-        assert!(esm
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("expected `llama`"));
+        assert!(esm.validate().unwrap_err().to_string().contains("expected `llama`"));
         let scaled: SmilesGptConfig =
-            serde_json::from_str(r#"{"rope_scaling": {"rope_type": "linear", "factor": 2.0}}"#)
-                .unwrap();
-        assert!(scaled
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
-        let gqa = SmilesGptConfig {
-            num_key_value_heads: Some(3),
-            ..SmilesGptConfig::small(40)
-        };
+            serde_json::from_str(r#"{"rope_scaling": {"rope_type": "linear", "factor": 2.0}}"#).unwrap();
+        assert!(scaled.validate().unwrap_err().to_string().contains("not supported"));
+        let gqa = SmilesGptConfig { num_key_value_heads: Some(3), ..SmilesGptConfig::small(40) };
         assert!(gqa.validate().is_err());
         SmilesGptConfig::small(40).validate().unwrap();
     }

@@ -9,10 +9,7 @@ use biotorch_models::{mean_pool_residues, Error, Esm2, Esm2Config, Esm2Request, 
 use tch::{Device, Kind, Tensor};
 
 const TOL: f64 = 1e-5;
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../.fixtures/esm_checkpoints"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.fixtures/esm_checkpoints");
 
 fn fixture(relative: &str) -> PathBuf {
     let path = Path::new(FIXTURES).join(relative);
@@ -29,24 +26,17 @@ fn model_dir(name: &str) -> PathBuf {
 }
 
 fn load(name: &str) -> Esm2 {
-    Esm2::load(model_dir(name), Device::Cpu, Kind::Float)
-        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    Esm2::load(model_dir(name), Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
 fn references(name: &str) -> HashMap<String, Tensor> {
     let path = fixture(&format!("refs/{name}.safetensors"));
-    Tensor::read_safetensors(&path)
-        .unwrap()
-        .into_iter()
-        .collect()
+    Tensor::read_safetensors(&path).unwrap().into_iter().collect()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size(), "shapes differ");
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
 }
 
 /// Worst differences of one case, by output.
@@ -79,10 +69,7 @@ impl Diffs {
             ("contacts", self.contacts),
             ("mean", self.mean),
         ] {
-            assert!(
-                value <= tol,
-                "{what}: {name} differ from HF by {value:e} > {tol:e}"
-            );
+            assert!(value <= tol, "{what}: {name} differ from HF by {value:e} > {tol:e}");
         }
     }
 }
@@ -100,20 +87,13 @@ fn max_layer_diff(model: &Esm2, hidden_states: &[Tensor], expected: &Tensor) -> 
 /// Runs `model` on the inputs of case `prefix` and compares everything with the references:
 /// once without contacts (SDPA attention) and once with them (explicit softmax).
 fn compare_case(model: &Esm2, refs: &HashMap<String, Tensor>, prefix: &str) -> Diffs {
-    let get = |key: &str| {
-        refs.get(&format!("{prefix}.{key}"))
-            .unwrap_or_else(|| panic!("no {prefix}.{key}"))
-    };
+    let get = |key: &str| refs.get(&format!("{prefix}.{key}")).unwrap_or_else(|| panic!("no {prefix}.{key}"));
     let ids = get("input_ids");
     let mask = get("attention_mask");
     let expected_hidden = get("hidden_states");
     let mut diffs = Diffs::default();
 
-    let request = Esm2Request {
-        hidden_states: Layers::All,
-        logits: model.has_lm_head(),
-        contacts: false,
-    };
+    let request = Esm2Request { hidden_states: Layers::All, logits: model.has_lm_head(), contacts: false };
     let out = model.forward(ids, mask, &request).unwrap();
     assert_eq!(out.layers, (0..=model.num_layers()).collect::<Vec<_>>());
     assert!(out.contacts.is_none());
@@ -124,11 +104,7 @@ fn compare_case(model: &Esm2, refs: &HashMap<String, Tensor>, prefix: &str) -> D
     let last = out.hidden_states.last().unwrap();
     diffs.mean = max_abs_diff(&mean_pool_residues(last, mask), get("mean"));
 
-    let request = Esm2Request {
-        hidden_states: Layers::All,
-        logits: false,
-        contacts: true,
-    };
+    let request = Esm2Request { hidden_states: Layers::All, logits: false, contacts: true };
     let out = model.forward(ids, mask, &request).unwrap();
     diffs.hidden_with_contacts = max_layer_diff(model, &out.hidden_states, expected_hidden);
     diffs.contacts = max_abs_diff(out.contacts.as_ref().unwrap(), get("contacts"));
@@ -154,11 +130,7 @@ fn assert_parity(model: &Esm2, refs_name: &str) {
     }
     singles.assert_within(&format!("{refs_name} each sequence alone"), TOL);
     let long = compare_case(model, &refs, "long");
-    assert_eq!(
-        refs["long.input_ids"].size(),
-        [1, 1024],
-        "the long case is truncated to 1022 residues"
-    );
+    assert_eq!(refs["long.input_ids"].size(), [1, 1024], "the long case is truncated to 1022 residues");
     long.assert_within(&format!("{refs_name} 1022-residue truncated sequence"), TOL);
 }
 
@@ -180,11 +152,7 @@ fn bare_esm_model_matches_hf_without_lm_head() {
     assert_parity(&model, "bare");
     let refs = references("bare");
     let err = model
-        .forward(
-            &refs["batch.input_ids"],
-            &refs["batch.attention_mask"],
-            &Esm2Request::default().with_logits(),
-        )
+        .forward(&refs["batch.input_ids"], &refs["batch.attention_mask"], &Esm2Request::default().with_logits())
         .unwrap_err();
     assert!(matches!(err, Error::NoLmHead));
     assert!(err.to_string().contains("logits are unavailable"), "{err}");
@@ -205,22 +173,12 @@ fn transformers_5_layouts_give_identical_outputs() {
         for case in ["batch", "long"] {
             let ids = &refs[&format!("{case}.input_ids")];
             let mask = &refs[&format!("{case}.attention_mask")];
-            let a = reference
-                .forward(ids, mask, &Esm2Request::everything())
-                .unwrap();
-            let b = model
-                .forward(ids, mask, &Esm2Request::everything())
-                .unwrap();
+            let a = reference.forward(ids, mask, &Esm2Request::everything()).unwrap();
+            let b = model.forward(ids, mask, &Esm2Request::everything()).unwrap();
             for (x, y) in a.hidden_states.iter().zip(&b.hidden_states) {
-                assert!(
-                    x.equal(y),
-                    "{name} {case}: hidden states differ from the 4.x layout"
-                );
+                assert!(x.equal(y), "{name} {case}: hidden states differ from the 4.x layout");
             }
-            assert!(
-                a.logits.unwrap().equal(&b.logits.unwrap()),
-                "{name} {case}: logits differ"
-            );
+            assert!(a.logits.unwrap().equal(&b.logits.unwrap()), "{name} {case}: logits differ");
         }
     }
 }
@@ -238,11 +196,7 @@ fn scaled_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
 /// to the largest value of each compared tensor (the values reach ~12 in these checkpoints).
 #[test]
 fn padded_batch_equals_each_sequence_alone() {
-    let sdpa = Esm2Request {
-        hidden_states: Layers::All,
-        logits: true,
-        contacts: false,
-    };
+    let sdpa = Esm2Request { hidden_states: Layers::All, logits: true, contacts: false };
     let explicit = Esm2Request::everything();
     for name in ["t6", "small", "absolute"] {
         let model = load(name);
@@ -258,9 +212,7 @@ fn padded_batch_equals_each_sequence_alone() {
             };
             for (row, case) in single_cases(&refs).iter().enumerate() {
                 let ids = &refs[&format!("{case}.input_ids")];
-                let alone = model
-                    .forward(ids, &refs[&format!("{case}.attention_mask")], request)
-                    .unwrap();
+                let alone = model.forward(ids, &refs[&format!("{case}.attention_mask")], request).unwrap();
                 let len = ids.size()[1];
                 let row = row as i64;
                 for (b, a) in batch.hidden_states.iter().zip(&alone.hidden_states) {
@@ -268,24 +220,16 @@ fn padded_batch_equals_each_sequence_alone() {
                 }
                 let logits = batch.logits.as_ref().unwrap().get(row).narrow(0, 0, len);
                 track(&logits, &alone.logits.as_ref().unwrap().get(0));
-                if let (Some(batch_contacts), Some(alone_contacts)) =
-                    (&batch.contacts, &alone.contacts)
-                {
+                if let (Some(batch_contacts), Some(alone_contacts)) = (&batch.contacts, &alone.contacts) {
                     let residues = len - 2;
-                    let contacts = batch_contacts
-                        .get(row)
-                        .narrow(0, 0, residues)
-                        .narrow(1, 0, residues);
+                    let contacts = batch_contacts.get(row).narrow(0, 0, residues).narrow(1, 0, residues);
                     track(&contacts, &alone_contacts.get(0));
                 }
             }
             println!(
                 "{name} ({path}): batch vs alone over residue positions: max abs diff {worst:e}, relative {worst_scaled:e}"
             );
-            assert!(
-                worst_scaled <= TOL,
-                "{name} ({path}): padded batch and single sequences differ by {worst:e}"
-            );
+            assert!(worst_scaled <= TOL, "{name} ({path}): padded batch and single sequences differ by {worst:e}");
         }
     }
 }
@@ -299,11 +243,7 @@ fn hf_plain_call_differs_only_in_padded_rows_with_mask_tokens() {
     let refs = references("small");
     let ids = &refs["batch.input_ids"];
     let mask = &refs["batch.attention_mask"];
-    let ours = model
-        .forward(ids, mask, &Esm2Request::default().with_logits())
-        .unwrap()
-        .logits
-        .unwrap();
+    let ours = model.forward(ids, mask, &Esm2Request::default().with_logits()).unwrap().logits.unwrap();
     let plain = &refs["batch.logits_hf_plain"];
     let seq = ids.size()[1];
     for row in 0..ids.size()[0] {
@@ -311,10 +251,7 @@ fn hf_plain_call_differs_only_in_padded_rows_with_mask_tokens() {
         let padded = i64::try_from(mask.get(row).sum(Kind::Int64)).unwrap() < seq;
         let diff = max_abs_diff(&ours.get(row), &plain.get(row));
         if has_mask && padded {
-            assert!(
-                diff > 1e-3,
-                "row {row}: expected HF's padded-length mask ratio to differ, diff {diff:e}"
-            );
+            assert!(diff > 1e-3, "row {row}: expected HF's padded-length mask ratio to differ, diff {diff:e}");
         } else {
             assert!(diff <= TOL, "row {row}: differs from plain HF by {diff:e}");
         }
@@ -340,19 +277,12 @@ fn stored_inv_freq_is_used_not_recomputed() {
     let request = Esm2Request::default().with_logits();
     let (ids, mask) = (&refs["batch.input_ids"], &refs["batch.attention_mask"]);
     let with_stored = stored.forward(ids, mask, &request).unwrap().logits.unwrap();
-    let with_recomputed = recomputed
-        .forward(ids, mask, &request)
-        .unwrap()
-        .logits
-        .unwrap();
+    let with_recomputed = recomputed.forward(ids, mask, &request).unwrap().logits.unwrap();
     let good = max_abs_diff(&with_stored, &refs["batch.logits"]);
     let bad = max_abs_diff(&with_recomputed, &refs["batch.logits"]);
     println!("logits vs HF: stored inv_freq {good:e}, recomputed inv_freq {bad:e}");
     assert!(good <= TOL);
-    assert!(
-        bad > 100.0 * TOL,
-        "recomputing inv_freq should change the logits, diff only {bad:e}"
-    );
+    assert!(bad > 100.0 * TOL, "recomputing inv_freq should change the logits, diff only {bad:e}");
 }
 
 #[test]
@@ -361,33 +291,21 @@ fn selected_layers_only_and_early_stop() {
     let refs = references("t6");
     let (ids, mask) = (&refs["batch.input_ids"], &refs["batch.attention_mask"]);
     let expected = &refs["batch.hidden_states"];
-    let out = model
-        .forward(ids, mask, &Esm2Request::layers([-1, 2, 0]))
-        .unwrap();
+    let out = model.forward(ids, mask, &Esm2Request::layers([-1, 2, 0])).unwrap();
     assert_eq!(out.layers, [0, 2, 6]);
     assert!(out.logits.is_none() && out.contacts.is_none());
     for layer in [0usize, 2, 6] {
-        let diff = max_abs_diff(
-            out.hidden_state(layer).unwrap(),
-            &expected.get(layer as i64),
-        );
+        let diff = max_abs_diff(out.hidden_state(layer).unwrap(), &expected.get(layer as i64));
         assert!(diff <= TOL, "layer {layer}: {diff:e}");
     }
     // Only up to layer 3: the last layers are not run, and layer 3 is not the final norm.
     let out = model.forward(ids, mask, &Esm2Request::layers([3])).unwrap();
     assert!(max_abs_diff(&out.hidden_states[0], &expected.get(3)) <= TOL);
-    let none = Esm2Request {
-        hidden_states: Layers::None,
-        logits: true,
-        contacts: false,
-    };
+    let none = Esm2Request { hidden_states: Layers::None, logits: true, contacts: false };
     let out = model.forward(ids, mask, &none).unwrap();
     assert!(out.hidden_states.is_empty());
     assert!(max_abs_diff(out.logits.as_ref().unwrap(), &refs["batch.logits"]) <= TOL);
-    let err = model
-        .forward(ids, mask, &Esm2Request::layers([7]))
-        .unwrap_err()
-        .to_string();
+    let err = model.forward(ids, mask, &Esm2Request::layers([7])).unwrap_err().to_string();
     assert!(err.contains("layer 7 does not exist"), "{err}");
 }
 
@@ -411,28 +329,19 @@ fn reduced_precision_loads_and_stays_close() {
     for (kind, tol) in [(Kind::BFloat16, 0.5), (Kind::Half, 0.1)] {
         let model = Esm2::load(model_dir("small"), Device::Cpu, kind).unwrap();
         assert_eq!(model.kind(), kind);
-        let out = model
-            .forward(ids, mask, &Esm2Request::everything())
-            .unwrap();
+        let out = model.forward(ids, mask, &Esm2Request::everything()).unwrap();
         let logits = out.logits.unwrap();
         assert_eq!(logits.kind(), kind);
         let diff = max_abs_diff(&logits, &refs["batch.logits"]);
         let contacts = max_abs_diff(&out.contacts.unwrap(), &refs["batch.contacts"]);
         println!("{kind:?}: logits max abs diff {diff:e}, contacts {contacts:e}");
-        assert!(
-            diff < tol && contacts < tol,
-            "{kind:?}: logits {diff:e}, contacts {contacts:e}"
-        );
+        assert!(diff < tol && contacts < tol, "{kind:?}: logits {diff:e}, contacts {contacts:e}");
     }
 }
 
 /// The key names and shapes of a safetensors file.
 fn header(path: &Path) -> BTreeMap<String, Vec<i64>> {
-    Tensor::read_safetensors(path)
-        .unwrap()
-        .into_iter()
-        .map(|(name, t)| (name, t.size()))
-        .collect()
+    Tensor::read_safetensors(path).unwrap().into_iter().map(|(name, t)| (name, t.size())).collect()
 }
 
 #[test]
@@ -443,27 +352,15 @@ fn save_writes_hf_keys_and_round_trips() {
         model.save(dir.path()).unwrap();
         let mut original = header(&model_dir(name).join("model.safetensors"));
         original.retain(|key, _| !key.starts_with("pooler."));
-        assert_eq!(
-            header(&dir.path().join("model.safetensors")),
-            original,
-            "{name}: saved keys differ from HF's"
-        );
+        assert_eq!(header(&dir.path().join("model.safetensors")), original, "{name}: saved keys differ from HF's");
 
         let config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
         assert_eq!(config["model_type"], "esm");
-        let architecture = if name == "bare" {
-            "EsmModel"
-        } else {
-            "EsmForMaskedLM"
-        };
+        let architecture = if name == "bare" { "EsmModel" } else { "EsmForMaskedLM" };
         assert_eq!(config["architectures"][0], architecture);
         assert_eq!(config["position_embedding_type"], "rotary");
-        assert_eq!(
-            config["transformers_version"], "4.57.1",
-            "unknown fields are kept"
-        );
+        assert_eq!(config["transformers_version"], "4.57.1", "unknown fields are kept");
 
         let reloaded = Esm2::load(dir.path(), Device::Cpu, Kind::Float).unwrap();
         assert_eq!(reloaded.config(), model.config());
@@ -492,37 +389,20 @@ fn fresh_random_model_is_initialised_like_hf_and_round_trips() {
     let vars = model.var_store().variables();
     let word = &vars["esm.embeddings.word_embeddings.weight"];
     assert_eq!(word.size(), [33, 40]);
-    assert_eq!(
-        word.get(1).abs().sum(Kind::Float).double_value(&[]),
-        0.0,
-        "padding row is zero"
-    );
+    assert_eq!(word.get(1).abs().sum(Kind::Float).double_value(&[]), 0.0, "padding row is zero");
     let std = word.std(true).double_value(&[]);
     assert!((0.015..0.025).contains(&std), "embedding std {std}");
-    assert!(
-        vars["esm.encoder.layer.1.attention.LayerNorm.weight"]
-            .eq(1.0)
-            .all()
-            .int64_value(&[])
-            == 1
-    );
+    assert!(vars["esm.encoder.layer.1.attention.LayerNorm.weight"].eq(1.0).all().int64_value(&[]) == 1);
     assert!(vars["lm_head.bias"].eq(0.0).all().int64_value(&[]) == 1);
-    assert!(
-        !vars.contains_key("lm_head.decoder.weight"),
-        "decoder is tied to the word embeddings"
-    );
+    assert!(!vars.contains_key("lm_head.decoder.weight"), "decoder is tied to the word embeddings");
 
     let dir = tempfile::tempdir().unwrap();
     model.save(dir.path()).unwrap();
     let reloaded = Esm2::load(dir.path(), Device::Cpu, Kind::Float).unwrap();
     let ids = Tensor::from_slice(&[0i64, 20, 5, 32, 9, 2]).unsqueeze(0);
     let mask = ids.ones_like();
-    let a = model
-        .forward(&ids, &mask, &Esm2Request::everything())
-        .unwrap();
-    let b = reloaded
-        .forward(&ids, &mask, &Esm2Request::everything())
-        .unwrap();
+    let a = model.forward(&ids, &mask, &Esm2Request::everything()).unwrap();
+    let b = reloaded.forward(&ids, &mask, &Esm2Request::everything()).unwrap();
     assert!(a.logits.unwrap().equal(&b.logits.unwrap()));
     assert_eq!(a.contacts.unwrap().size(), [1, 4, 4]);
 }
@@ -540,10 +420,7 @@ fn loading_errors_name_the_problem() {
 
     let missing = Path::new(FIXTURES).join("models/does_not_exist");
     let err = error_text(cpu(&missing));
-    assert!(
-        err.contains("does_not_exist") && err.contains("No such file"),
-        "{err}"
-    );
+    assert!(err.contains("does_not_exist") && err.contains("No such file"), "{err}");
 
     let err = error_text(cpu(&model_dir("err_bin_only")));
     assert!(err.contains("pytorch_model.bin"), "{err}");
@@ -555,75 +432,42 @@ fn loading_errors_name_the_problem() {
     assert!(err.contains("truncated or corrupt"), "{err}");
 
     let err = error_text(cpu(&model_dir("err_bad_shape")));
-    assert!(
-        err.contains("`esm.encoder.layer.1.intermediate.dense.weight`"),
-        "{err}"
-    );
-    assert!(
-        err.contains("[99, 64]") && err.contains("[100, 64]"),
-        "{err}"
-    );
+    assert!(err.contains("`esm.encoder.layer.1.intermediate.dense.weight`"), "{err}");
+    assert!(err.contains("[99, 64]") && err.contains("[100, 64]"), "{err}");
 
     let err = error_text(cpu(&model_dir("err_missing_tensor")));
-    assert!(
-        err.contains("`esm.encoder.layer.2.attention.self.value.bias` is missing"),
-        "{err}"
-    );
+    assert!(err.contains("`esm.encoder.layer.2.attention.self.value.bias` is missing"), "{err}");
 
     // Weights without config.json; a folder without weights; a broken config.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        model_dir("small").join("model.safetensors"),
-        dir.path().join("model.safetensors"),
-    )
-    .unwrap();
+    std::fs::copy(model_dir("small").join("model.safetensors"), dir.path().join("model.safetensors")).unwrap();
     let err = error_text(cpu(dir.path()));
     assert!(err.contains("config.json"), "{err}");
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     let err = error_text(cpu(dir.path()));
     assert!(err.contains("no model.safetensors"), "{err}");
-    std::fs::copy(
-        model_dir("small").join("model.safetensors"),
-        dir.path().join("model.safetensors"),
-    )
-    .unwrap();
+    std::fs::copy(model_dir("small").join("model.safetensors"), dir.path().join("model.safetensors")).unwrap();
     std::fs::write(dir.path().join("config.json"), r#"{"hidden_size": 64}"#).unwrap();
     let err = error_text(cpu(dir.path()));
-    assert!(
-        err.contains("config.json") && err.contains("vocab_size"),
-        "{err}"
-    );
+    assert!(err.contains("config.json") && err.contains("vocab_size"), "{err}");
     std::fs::write(
         dir.path().join("config.json"),
         r#"{"vocab_size": 33, "position_embedding_type": "relative_key", "hidden_size": 64, "num_attention_heads": 4}"#,
     )
     .unwrap();
     let err = error_text(cpu(dir.path()));
-    assert!(
-        err.contains("relative") && err.contains("not supported"),
-        "{err}"
-    );
+    assert!(err.contains("relative") && err.contains("not supported"), "{err}");
 }
 
 #[test]
 fn bad_inputs_are_errors() {
     let model = load("small");
     let ids = Tensor::from_slice(&[0i64, 5, 40, 2]).unsqueeze(0);
-    let err = model
-        .forward(&ids, &ids.ones_like(), &Esm2Request::default())
-        .unwrap_err()
-        .to_string();
+    let err = model.forward(&ids, &ids.ones_like(), &Esm2Request::default()).unwrap_err().to_string();
     assert!(err.contains("token ids must be in 0..33"), "{err}");
     let ids = Tensor::from_slice(&[0i64, 5, 6, 2]).unsqueeze(0);
-    let err = model.forward(
-        &ids,
-        &Tensor::ones([1, 3], (Kind::Int64, Device::Cpu)),
-        &Esm2Request::default(),
-    );
-    assert!(err
-        .unwrap_err()
-        .to_string()
-        .contains("attention_mask has shape [1, 3]"));
+    let err = model.forward(&ids, &Tensor::ones([1, 3], (Kind::Int64, Device::Cpu)), &Esm2Request::default());
+    assert!(err.unwrap_err().to_string().contains("attention_mask has shape [1, 3]"));
 }
 
 /// A fake HF cache with one snapshot of the `small` checkpoint.
@@ -659,10 +503,7 @@ fn resolves_folders_bundled_names_and_hf_cache() {
     assert_eq!(resolved.path, bundled.join("esm2_tiny"));
 
     let resolved = resolver.resolve("test-org/tiny-esm").unwrap();
-    assert_eq!(
-        resolved.path,
-        hub.join("models--test-org--tiny-esm/snapshots/0123abcd")
-    );
+    assert_eq!(resolved.path, hub.join("models--test-org--tiny-esm/snapshots/0123abcd"));
     let model = Esm2::load(&resolved.path, Device::Cpu, Kind::Float).unwrap();
     assert_eq!(model.num_layers(), 3);
     assert!(resolver.resolve("test-org/tiny-esm@0123abcd").is_ok());
@@ -673,20 +514,16 @@ fn resolves_folders_bundled_names_and_hf_cache() {
     let hub2 = fake_hf_cache(tmp2.path(), false);
     assert!(Resolver::new(&hub2).offline(true).resolve("test-org/tiny-esm").is_ok());
 
-    let err = resolver
-        .resolve("facebook/esm2_t6_8M_UR50D")
-        .unwrap_err()
-        .to_string();
+    let err = resolver.resolve("facebook/esm2_t6_8M_UR50D").unwrap_err().to_string();
     assert!(err.contains("not in the HuggingFace cache"), "{err}");
     assert!(err.contains(&hub.display().to_string()), "{err}");
     assert!(
-        err.contains("huggingface-cli download facebook/esm2_t6_8M_UR50D --include config.json model.safetensors vocab.txt"),
+        err.contains(
+            "huggingface-cli download facebook/esm2_t6_8M_UR50D --include config.json model.safetensors vocab.txt"
+        ),
         "{err}"
     );
 
     let err = resolver.resolve("no_such_model").unwrap_err().to_string();
-    assert!(
-        err.contains("`no_such_model` not found") && err.contains("bundled"),
-        "{err}"
-    );
+    assert!(err.contains("`no_such_model` not found") && err.contains("bundled"), "{err}");
 }

@@ -17,9 +17,7 @@ const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const MODELS: [&str; 2] = ["tiny", "gqa_tied"];
 
 fn fixture(relative: &str) -> PathBuf {
-    let path = Path::new(REPO)
-        .join(".fixtures/smiles_gpt_hf")
-        .join(relative);
+    let path = Path::new(REPO).join(".fixtures/smiles_gpt_hf").join(relative);
     assert!(
         path.exists(),
         "missing test fixture {}: run `make fixtures` (scripts/oracle/smiles_gpt_hf.py) first",
@@ -34,27 +32,18 @@ fn load(name: &str) -> SmilesGpt {
 }
 
 fn references(name: &str) -> HashMap<String, Tensor> {
-    Tensor::read_safetensors(fixture(&format!("refs/{name}.safetensors")))
-        .unwrap()
-        .into_iter()
-        .collect()
+    Tensor::read_safetensors(fixture(&format!("refs/{name}.safetensors"))).unwrap().into_iter().collect()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size(), "shapes differ");
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
 }
 
 /// Token ids `[batch, seq]` in `5..vocab` after `<bos>`, no padding.
 fn random_ids(batch: i64, seq: i64, vocab: i64) -> Tensor {
     let body = Tensor::randint_low(5, vocab, [batch, seq - 1], (Kind::Int64, Device::Cpu));
-    Tensor::cat(
-        &[Tensor::ones([batch, 1], (Kind::Int64, Device::Cpu)), body],
-        1,
-    )
+    Tensor::cat(&[Tensor::ones([batch, 1], (Kind::Int64, Device::Cpu)), body], 1)
 }
 
 #[test]
@@ -67,16 +56,10 @@ fn logits_match_hf() {
         let logits = model.forward(ids, mask).unwrap();
         let batch = max_abs_diff(&logits, &refs["batch.logits"]);
         let single_ids = &refs["single.input_ids"];
-        let single = max_abs_diff(
-            &model.forward(single_ids, &single_ids.ones_like()).unwrap(),
-            &refs["single.logits"],
-        );
+        let single = max_abs_diff(&model.forward(single_ids, &single_ids.ones_like()).unwrap(), &refs["single.logits"]);
         let nll = max_abs_diff(&model.nll(ids, mask).unwrap(), &refs["batch.nll"]);
         println!("{name}: max |logits - HF| padded batch {batch:.3e}, single {single:.3e}; nll {nll:.3e}");
-        assert!(
-            batch <= TOL,
-            "{name}: padded-batch logits differ from HF by {batch:e}"
-        );
+        assert!(batch <= TOL, "{name}: padded-batch logits differ from HF by {batch:e}");
         assert!(single <= TOL, "{name}: logits differ from HF by {single:e}");
         assert!(nll <= 1e-4, "{name}: nll differs from HF by {nll:e}");
     }
@@ -112,16 +95,10 @@ fn kv_cache_steps_equal_the_full_forward() {
         println!("{name}: max |cached step logits - forward logits| = {worst:.3e}");
         assert!(worst <= TOL, "{name}: cached logits differ by {worst:e}");
 
-        let err = model
-            .step(&mut cache, &ids.select(1, 0))
-            .unwrap_err()
-            .to_string();
+        let err = model.step(&mut cache, &ids.select(1, 0)).unwrap_err().to_string();
         assert!(err.contains("do not fit"), "{err}");
         let mut cache = model.start_cache(2);
-        let err = model
-            .step(&mut cache, &ids.select(1, 0))
-            .unwrap_err()
-            .to_string();
+        let err = model.step(&mut cache, &ids.select(1, 0)).unwrap_err().to_string();
         assert!(err.contains("2 sequences"), "{err}");
         let bad = Tensor::from_slice(&[1i64, 99, 3]);
         let mut cache = model.start_cache(3);
@@ -133,21 +110,12 @@ fn kv_cache_steps_equal_the_full_forward() {
 fn greedy_decoding_matches_hf_generate() {
     for name in MODELS {
         let model = load(name);
-        let expected: Vec<i64> =
-            Vec::try_from(references(name)["greedy.sequences"].get(0)).unwrap();
+        let expected: Vec<i64> = Vec::try_from(references(name)["greedy.sequences"].get(0)).unwrap();
         let generated = &expected[1..];
         let eos = generated.iter().position(|&id| id == 2);
-        let want: Vec<u32> = generated[..eos.unwrap_or(generated.len())]
-            .iter()
-            .map(|&id| id as u32)
-            .collect();
+        let want: Vec<u32> = generated[..eos.unwrap_or(generated.len())].iter().map(|&id| id as u32).collect();
         for use_cache in [true, false] {
-            let options = SamplingOptions {
-                temperature: 0.0,
-                max_length: 40,
-                use_cache,
-                ..Default::default()
-            };
+            let options = SamplingOptions { temperature: 0.0, max_length: 40, use_cache, ..Default::default() };
             let samples = model.sample(2, &options).unwrap();
             for sample in &samples {
                 assert_eq!(sample.tokens, want, "{name} (cache {use_cache})");
@@ -178,15 +146,7 @@ fn assert_hf_round_trip(model: &SmilesGpt, what: &str) {
     let mask = &refs["batch.attention_mask"];
     let logits = model.forward(&ids, mask).unwrap();
     let expect = dir.path().join("expect.safetensors");
-    Tensor::write_safetensors(
-        &[
-            ("input_ids", &ids),
-            ("attention_mask", mask),
-            ("logits", &logits),
-        ],
-        &expect,
-    )
-    .unwrap();
+    Tensor::write_safetensors(&[("input_ids", &ids), ("attention_mask", mask), ("logits", &logits)], &expect).unwrap();
     let out = Command::new(python())
         .arg(Path::new(REPO).join("scripts/oracle/smiles_gpt_hf.py"))
         .arg("--verify")
@@ -210,10 +170,7 @@ fn assert_hf_round_trip(model: &SmilesGpt, what: &str) {
         c.extra = reloaded.config().extra.clone();
         c
     });
-    assert_eq!(
-        max_abs_diff(&reloaded.forward(&ids, mask).unwrap(), &logits),
-        0.0
-    );
+    assert_eq!(max_abs_diff(&reloaded.forward(&ids, mask).unwrap(), &logits), 0.0);
 }
 
 #[test]
@@ -235,11 +192,7 @@ fn saved_models_load_in_hf_with_the_same_logits() {
     config.tie_word_embeddings = true;
     config.num_key_value_heads = Some(2);
     let tied = SmilesGpt::new_random(config, Device::Cpu, Kind::Float).unwrap();
-    assert!(tied
-        .var_store()
-        .variables()
-        .keys()
-        .all(|k| !k.starts_with("lm_head")));
+    assert!(tied.var_store().variables().keys().all(|k| !k.starts_with("lm_head")));
     assert_hf_round_trip(&tied, "new_random tied, GQA");
     assert_hf_round_trip(&load("gqa_tied"), "HF gqa_tied re-saved");
 }
@@ -252,17 +205,10 @@ fn random_init_follows_hf() {
     let vars = model.var_store().variables();
     assert_eq!(vars.len(), 3 + 4 * 9);
     let embed = &vars["model.embed_tokens.weight"];
-    assert_eq!(
-        embed.get(0).abs().sum(Kind::Float).double_value(&[]),
-        0.0,
-        "pad row"
-    );
+    assert_eq!(embed.get(0).abs().sum(Kind::Float).double_value(&[]), 0.0, "pad row");
     let std = f64::try_from(vars["model.layers.1.mlp.up_proj.weight"].std(true)).unwrap();
     assert!((std - 0.02).abs() < 0.002, "std {std}");
-    assert_eq!(
-        f64::try_from(vars["model.norm.weight"].mean(Kind::Float)).unwrap(),
-        1.0
-    );
+    assert_eq!(f64::try_from(vars["model.norm.weight"].mean(Kind::Float)).unwrap(), 1.0);
     let err = SmilesGpt::load(fixture("refs"), Device::Cpu, Kind::Float).unwrap_err();
     assert!(matches!(err, Error::NoWeights { .. }), "{err}");
 }
@@ -274,85 +220,30 @@ fn tokens_of(samples: &[Sample]) -> Vec<Vec<u32>> {
 #[test]
 fn sampling_is_seeded_and_the_same_with_and_without_cache() {
     let model = load("tiny");
-    let options = SamplingOptions {
-        max_length: 48,
-        batch_size: 24,
-        seed: 5,
-        ..Default::default()
-    };
+    let options = SamplingOptions { max_length: 48, batch_size: 24, seed: 5, ..Default::default() };
     let a = model.sample(24, &options).unwrap();
     let b = model.sample(24, &options).unwrap();
     assert_eq!(a, b, "same seed, same samples");
     let distinct: std::collections::BTreeSet<_> = tokens_of(&a).into_iter().collect();
     assert!(distinct.len() > 20, "samples should differ from each other");
 
-    let no_cache = model
-        .sample(
-            24,
-            &SamplingOptions {
-                use_cache: false,
-                ..options.clone()
-            },
-        )
-        .unwrap();
-    assert_eq!(
-        tokens_of(&a),
-        tokens_of(&no_cache),
-        "KV cache changes the samples"
-    );
+    let no_cache = model.sample(24, &SamplingOptions { use_cache: false, ..options.clone() }).unwrap();
+    assert_eq!(tokens_of(&a), tokens_of(&no_cache), "KV cache changes the samples");
     for (x, y) in a.iter().zip(&no_cache) {
         assert_eq!(x.finished, y.finished);
         assert!((x.nll - y.nll).abs() < 1e-4, "{} vs {}", x.nll, y.nll);
     }
 
-    let small_batches = model
-        .sample(
-            24,
-            &SamplingOptions {
-                batch_size: 7,
-                ..options.clone()
-            },
-        )
-        .unwrap();
-    assert_eq!(
-        tokens_of(&a),
-        tokens_of(&small_batches),
-        "batch size changes the samples"
-    );
+    let small_batches = model.sample(24, &SamplingOptions { batch_size: 7, ..options.clone() }).unwrap();
+    assert_eq!(tokens_of(&a), tokens_of(&small_batches), "batch size changes the samples");
     // One at a time: no finished rows are ever dropped from a batch.
-    let single = model
-        .sample(
-            24,
-            &SamplingOptions {
-                batch_size: 1,
-                ..options.clone()
-            },
-        )
-        .unwrap();
-    assert_eq!(
-        tokens_of(&a),
-        tokens_of(&single),
-        "dropping finished rows changes the samples"
-    );
-    let early = a
-        .iter()
-        .filter(|s| s.finished && s.tokens.len() < 32)
-        .count();
-    assert!(
-        early >= 6,
-        "too few early finishers ({early}) to exercise dropping finished rows"
-    );
+    let single = model.sample(24, &SamplingOptions { batch_size: 1, ..options.clone() }).unwrap();
+    assert_eq!(tokens_of(&a), tokens_of(&single), "dropping finished rows changes the samples");
+    let early = a.iter().filter(|s| s.finished && s.tokens.len() < 32).count();
+    assert!(early >= 6, "too few early finishers ({early}) to exercise dropping finished rows");
     let tail = model.sample_range(10, 6, &options).unwrap();
     assert_eq!(tokens_of(&a[10..16]), tokens_of(&tail));
-    let other = model
-        .sample(
-            24,
-            &SamplingOptions {
-                seed: 6,
-                ..options.clone()
-            },
-        )
-        .unwrap();
+    let other = model.sample(24, &SamplingOptions { seed: 6, ..options.clone() }).unwrap();
     assert_ne!(tokens_of(&a), tokens_of(&other));
 
     // The reported NLL is the teacher-forced one of <bos> tokens (<eos>).
@@ -364,16 +255,10 @@ fn sampling_is_seeded_and_the_same_with_and_without_cache() {
             ids.push(2);
         }
         let ids = Tensor::from_slice(&ids).unsqueeze(0);
-        let nll = model
-            .nll(&ids, &ids.ones_like())
-            .unwrap()
-            .double_value(&[0]);
+        let nll = model.nll(&ids, &ids.ones_like()).unwrap().double_value(&[0]);
         worst = worst.max((nll - sample.nll).abs() / nll.max(1.0));
     }
-    assert!(
-        worst < 1e-5,
-        "sampled nll vs teacher-forced nll: relative {worst:e}"
-    );
+    assert!(worst < 1e-5, "sampled nll vs teacher-forced nll: relative {worst:e}");
     assert!(a.iter().any(|s| !s.finished) && a.iter().any(|s| s.finished));
     assert!(a.iter().all(|s| s.tokens.len() <= 48));
 }
@@ -381,39 +266,10 @@ fn sampling_is_seeded_and_the_same_with_and_without_cache() {
 #[test]
 fn low_temperature_and_top_k_1_are_greedy() {
     let model = load("gqa_tied");
-    let base = SamplingOptions {
-        max_length: 30,
-        batch_size: 4,
-        seed: 1,
-        ..Default::default()
-    };
-    let greedy = model
-        .sample(
-            4,
-            &SamplingOptions {
-                temperature: 0.0,
-                ..base.clone()
-            },
-        )
-        .unwrap();
-    let top1 = model
-        .sample(
-            4,
-            &SamplingOptions {
-                top_k: Some(1),
-                ..base.clone()
-            },
-        )
-        .unwrap();
-    let cold = model
-        .sample(
-            4,
-            &SamplingOptions {
-                temperature: 1e-6,
-                ..base.clone()
-            },
-        )
-        .unwrap();
+    let base = SamplingOptions { max_length: 30, batch_size: 4, seed: 1, ..Default::default() };
+    let greedy = model.sample(4, &SamplingOptions { temperature: 0.0, ..base.clone() }).unwrap();
+    let top1 = model.sample(4, &SamplingOptions { top_k: Some(1), ..base.clone() }).unwrap();
+    let cold = model.sample(4, &SamplingOptions { temperature: 1e-6, ..base.clone() }).unwrap();
     let warm = model.sample(4, &base).unwrap();
     assert_eq!(tokens_of(&greedy), tokens_of(&top1));
     assert_eq!(tokens_of(&greedy), tokens_of(&cold));
@@ -423,10 +279,7 @@ fn low_temperature_and_top_k_1_are_greedy() {
 
 /// Rows of the distribution 0.5, 0.2, 0.15, 0.1, 0.05 over 5 tokens.
 fn controlled(rows: i64) -> Tensor {
-    Tensor::from_slice(&[0.5f32, 0.2, 0.15, 0.1, 0.05])
-        .log()
-        .unsqueeze(0)
-        .expand([rows, 5], false)
+    Tensor::from_slice(&[0.5f32, 0.2, 0.15, 0.1, 0.05]).log().unsqueeze(0).expand([rows, 5], false)
 }
 
 fn frequencies(tokens: &Tensor) -> Vec<f64> {
@@ -445,36 +298,14 @@ fn top_k_and_top_p_restrict_the_choice() {
     let logits = controlled(rows);
     let cases: [(SamplingOptions, [f64; 5]); 5] = [
         (SamplingOptions::default(), [0.5, 0.2, 0.15, 0.1, 0.05]),
-        (
-            SamplingOptions {
-                top_k: Some(3),
-                ..Default::default()
-            },
-            [0.5 / 0.85, 0.2 / 0.85, 0.15 / 0.85, 0.0, 0.0],
-        ),
+        (SamplingOptions { top_k: Some(3), ..Default::default() }, [0.5 / 0.85, 0.2 / 0.85, 0.15 / 0.85, 0.0, 0.0]),
         // Sorted ascending, cumulative 0.05 0.15 0.3 0.5 1: with p = 0.6 the tokens at or
         // below 1 - p = 0.4 go, leaving the two most likely.
-        (
-            SamplingOptions {
-                top_p: Some(0.6),
-                ..Default::default()
-            },
-            [0.5 / 0.7, 0.2 / 0.7, 0.0, 0.0, 0.0],
-        ),
-        (
-            SamplingOptions {
-                top_p: Some(0.3),
-                ..Default::default()
-            },
-            [1.0, 0.0, 0.0, 0.0, 0.0],
-        ),
+        (SamplingOptions { top_p: Some(0.6), ..Default::default() }, [0.5 / 0.7, 0.2 / 0.7, 0.0, 0.0, 0.0]),
+        (SamplingOptions { top_p: Some(0.3), ..Default::default() }, [1.0, 0.0, 0.0, 0.0, 0.0]),
         (
             // top-k drops 0.05; renormalised, the 0.1 token (0.105) is at or below 1 - p.
-            SamplingOptions {
-                top_k: Some(4),
-                top_p: Some(0.8),
-                ..Default::default()
-            },
+            SamplingOptions { top_k: Some(4), top_p: Some(0.8), ..Default::default() },
             [0.5 / 0.85, 0.2 / 0.85, 0.15 / 0.85, 0.0, 0.0],
         ),
     ];
@@ -487,27 +318,17 @@ fn top_k_and_top_p_restrict_the_choice() {
             if e == 0.0 {
                 assert_eq!(f, 0.0, "{options:?}: token {i} drawn although filtered out");
             } else {
-                assert!(
-                    (f - e).abs() < 0.015,
-                    "{options:?}: token {i} freq {f} vs {e}"
-                );
+                assert!((f - e).abs() < 0.015, "{options:?}: token {i} freq {f} vs {e}");
             }
         }
     }
     // Temperature 2 samples from p^(1/2), renormalised.
     let p = [0.5f64, 0.2, 0.15, 0.1, 0.05];
     let z: f64 = p.iter().map(|x| x.sqrt()).sum();
-    let options = SamplingOptions {
-        temperature: 2.0,
-        ..Default::default()
-    };
+    let options = SamplingOptions { temperature: 2.0, ..Default::default() };
     let freq = frequencies(&choose_tokens(&logits, &u, &options));
     for (f, x) in freq.iter().zip(p) {
-        assert!(
-            (f - x.sqrt() / z).abs() < 0.015,
-            "temperature 2: {f} vs {}",
-            x.sqrt() / z
-        );
+        assert!((f - x.sqrt() / z).abs() < 0.015, "temperature 2: {f} vs {}", x.sqrt() / z);
     }
 }
 
@@ -515,18 +336,8 @@ fn top_k_and_top_p_restrict_the_choice() {
 fn model_samples_stay_within_top_k_and_top_p() {
     let model = load("tiny");
     for options in [
-        SamplingOptions {
-            top_k: Some(3),
-            max_length: 24,
-            seed: 2,
-            ..Default::default()
-        },
-        SamplingOptions {
-            top_p: Some(0.5),
-            max_length: 24,
-            seed: 2,
-            ..Default::default()
-        },
+        SamplingOptions { top_k: Some(3), max_length: 24, seed: 2, ..Default::default() },
+        SamplingOptions { top_p: Some(0.5), max_length: 24, seed: 2, ..Default::default() },
     ] {
         for sample in model.sample(16, &options).unwrap() {
             let mut ids: Vec<i64> = vec![1];
@@ -535,19 +346,13 @@ fn model_samples_stay_within_top_k_and_top_p() {
                 ids.push(2);
             }
             let ids = Tensor::from_slice(&ids).unsqueeze(0);
-            let logits = model
-                .forward(&ids, &ids.ones_like())
-                .unwrap()
-                .squeeze_dim(0);
+            let logits = model.forward(&ids, &ids.ones_like()).unwrap().squeeze_dim(0);
             let n = ids.size()[1];
             // The distribution before each generated token.
             let allowed = filter_logits(&logits.narrow(0, 0, n - 1), &options).isfinite();
             let chosen = ids.squeeze_dim(0).narrow(0, 1, n - 1).unsqueeze(1);
             let ok = allowed.gather(1, &chosen, false);
-            assert!(
-                bool::try_from(ok.all()).unwrap(),
-                "{options:?}: a token outside the allowed set"
-            );
+            assert!(bool::try_from(ok.all()).unwrap(), "{options:?}: a token outside the allowed set");
         }
     }
 }
@@ -557,11 +362,7 @@ fn chembl_smiles(n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("smiles"));
-    lines
-        .filter(|s| s.len() <= 50)
-        .take(n)
-        .map(str::to_owned)
-        .collect()
+    lines.filter(|s| s.len() <= 50).take(n).map(str::to_owned).collect()
 }
 
 #[test]
@@ -569,10 +370,7 @@ fn a_few_adamw_steps_on_real_smiles_reduce_the_loss() {
     let smiles = chembl_smiles(16);
     assert_eq!(smiles.len(), 16);
     let tokenizer = SmilesTokenizer::build_vocab(&smiles).unwrap();
-    let encoded: Vec<Vec<u32>> = smiles
-        .iter()
-        .map(|s| tokenizer.encode(s).unwrap())
-        .collect();
+    let encoded: Vec<Vec<u32>> = smiles.iter().map(|s| tokenizer.encode(s).unwrap()).collect();
     let width = encoded.iter().map(Vec::len).max().unwrap();
     let mut ids = vec![0i64; encoded.len() * width];
     let mut mask = vec![0i64; encoded.len() * width];
@@ -616,16 +414,7 @@ fn a_few_adamw_steps_on_real_smiles_reduce_the_loss() {
     assert!(losses.iter().all(|l| l.is_finite()));
 
     // The trained model decodes to SMILES tokens through the tokenizer.
-    let samples = model
-        .sample(
-            4,
-            &SamplingOptions {
-                max_length: 64,
-                seed: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let samples = model.sample(4, &SamplingOptions { max_length: 64, seed: 1, ..Default::default() }).unwrap();
     for sample in samples {
         tokenizer.decode(&sample.tokens).unwrap();
     }
@@ -651,31 +440,18 @@ fn loading_errors_name_the_problem() {
 
     let path = edited_copy("tiny", dir.path(), |c| c["intermediate_size"] = 100.into());
     match load(&path) {
-        Error::ShapeMismatch {
-            key,
-            expected,
-            found,
-            ..
-        } => {
+        Error::ShapeMismatch { key, expected, found, .. } => {
             assert_eq!(key, "model.layers.0.mlp.down_proj.weight");
             assert_eq!((expected, found), (vec![64, 100], vec![64, 172]));
         }
         other => panic!("{other}"),
     }
-    let path = edited_copy("gqa_tied", dir.path(), |c| {
-        c["tie_word_embeddings"] = false.into()
-    });
+    let path = edited_copy("gqa_tied", dir.path(), |c| c["tie_word_embeddings"] = false.into());
     let err = load(&path);
-    assert!(
-        matches!(&err, Error::MissingTensor { key, .. } if key == "lm_head.weight"),
-        "{err}"
-    );
+    assert!(matches!(&err, Error::MissingTensor { key, .. } if key == "lm_head.weight"), "{err}");
     let path = edited_copy("tiny", dir.path(), |c| c["model_type"] = "esm".into());
     let err = load(&path).to_string();
-    assert!(
-        err.contains("config.json") && err.contains("expected `llama`"),
-        "{err}"
-    );
+    assert!(err.contains("config.json") && err.contains("expected `llama`"), "{err}");
     let path = edited_copy("tiny", dir.path(), |c| c["hidden_act"] = "gelu".into());
     let err = load(&path).to_string();
     assert!(err.contains("hidden_act `gelu` is not supported"), "{err}");

@@ -104,10 +104,7 @@ impl DnaTokenizer {
                 // itertools.product("ATCG", repeat=k): the last position varies fastest.
                 let letters = ['A', 'T', 'C', 'G'];
                 for index in 0..4usize.pow(k as u32) {
-                    let kmer: String = (0..k)
-                        .rev()
-                        .map(|pos| letters[(index / 4usize.pow(pos as u32)) % 4])
-                        .collect();
+                    let kmer: String = (0..k).rev().map(|pos| letters[(index / 4usize.pow(pos as u32)) % 4]).collect();
                     tokens.push(kmer);
                 }
                 if k > 1 {
@@ -215,8 +212,7 @@ impl Tokenizer for DnaTokenizer {
         let k = self.k.unwrap_or(1);
         let mut ids = Vec::with_capacity(seq.len() / k + 3);
         ids.push(self.cls);
-        self.vocab
-            .encode_into(&Self::normalize(seq), self.unk, &mut ids);
+        self.vocab.encode_into(&Self::normalize(seq), self.unk, &mut ids);
         ids.push(self.eos);
         Ok(ids)
     }
@@ -224,8 +220,7 @@ impl Tokenizer for DnaTokenizer {
     fn encode_no_special(&self, seq: &str) -> Result<Vec<u32>> {
         let k = self.k.unwrap_or(1);
         let mut ids = Vec::with_capacity(seq.len() / k + 1);
-        self.vocab
-            .encode_into(&Self::normalize(seq), self.unk, &mut ids);
+        self.vocab.encode_into(&Self::normalize(seq), self.unk, &mut ids);
         Ok(ids)
     }
 
@@ -288,14 +283,7 @@ impl Tokenizer for DnaTokenizer {
         hf::save_esm_style(
             dir,
             &self.vocab,
-            HfSpecials {
-                bos: Some(BOS),
-                cls: CLS,
-                eos: EOS,
-                mask: MASK,
-                pad: PAD,
-                unk: UNK,
-            },
+            HfSpecials { bos: Some(BOS), cls: CLS, eos: EOS, mask: MASK, pad: PAD, unk: UNK },
         )
     }
 }

@@ -80,19 +80,13 @@ pub enum Error {
 impl Error {
     /// An [`Error::Io`] for `path` from an `std::io::Error`.
     pub(crate) fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            message: err.to_string(),
-        }
+        Error::Io { path: path.into(), message: err.to_string() }
     }
 
     /// Turns an [`Error::InvalidVocab`] into an [`Error::Vocab`] naming `path`.
     pub(crate) fn at_path(self, path: impl Into<PathBuf>) -> Self {
         match self {
-            Error::InvalidVocab { reason } => Error::Vocab {
-                path: path.into(),
-                reason,
-            },
+            Error::InvalidVocab { reason } => Error::Vocab { path: path.into(), reason },
             other => other,
         }
     }

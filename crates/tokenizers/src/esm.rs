@@ -8,9 +8,8 @@ use crate::{decode_tokens, Tokenizer};
 
 /// The 33-token vocabulary of every ESM-2 checkpoint (`facebook/esm2_*`), in id order.
 pub const ESM2_VOCAB: [&str; 33] = [
-    "<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K",
-    "Q", "N", "F", "Y", "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-", "<null_1>",
-    "<mask>",
+    "<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K", "Q", "N", "F", "Y",
+    "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-", "<null_1>", "<mask>",
 ];
 
 const CLS: &str = "<cls>";
@@ -190,14 +189,7 @@ impl Tokenizer for Esm2Tokenizer {
         hf::save_esm_style(
             dir,
             &self.vocab,
-            HfSpecials {
-                bos: None,
-                cls: CLS,
-                eos: EOS,
-                mask: MASK,
-                pad: PAD,
-                unk: UNK,
-            },
+            HfSpecials { bos: None, cls: CLS, eos: EOS, mask: MASK, pad: PAD, unk: UNK },
         )
     }
 }

@@ -44,15 +44,7 @@ fn python_splitlines(text: &str) -> Vec<&str> {
     while let Some((i, c)) = iter.next() {
         let boundary = matches!(
             c,
-            '\n' | '\r'
-                | '\u{0b}'
-                | '\u{0c}'
-                | '\u{1c}'
-                | '\u{1d}'
-                | '\u{1e}'
-                | '\u{85}'
-                | '\u{2028}'
-                | '\u{2029}'
+            '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
         );
         if boundary {
             lines.push(&text[start..i]);
@@ -77,10 +69,7 @@ fn python_splitlines(text: &str) -> Vec<&str> {
 /// (they still take an id).
 pub(crate) fn read_vocab_txt(path: &Path) -> Result<Vec<String>> {
     let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Ok(python_splitlines(&text)
-        .into_iter()
-        .map(|line| line.trim_matches(is_python_space).to_string())
-        .collect())
+    Ok(python_splitlines(&text).into_iter().map(|line| line.trim_matches(is_python_space).to_string()).collect())
 }
 
 /// Writes `vocab.txt` as `EsmTokenizer.save_vocabulary` does: tokens joined by `\n`, no
@@ -105,9 +94,7 @@ struct Trie {
 
 impl Trie {
     fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut trie = Trie {
-            nodes: vec![Node::default()],
-        };
+        let mut trie = Trie { nodes: vec![Node::default()] };
         for token in tokens {
             trie.add(token);
         }
@@ -134,11 +121,7 @@ impl Trie {
     }
 
     fn child(&self, node: u32, c: char) -> Option<u32> {
-        self.nodes[node as usize]
-            .children
-            .iter()
-            .find(|(k, _)| *k == c)
-            .map(|&(_, n)| n)
+        self.nodes[node as usize].children.iter().find(|(k, _)| *k == c).map(|&(_, n)| n)
     }
 
     fn terminal(&self, node: u32) -> bool {
@@ -256,15 +239,9 @@ impl TrieVocab {
     /// listed twice maps to its last id.
     pub(crate) fn new(tokens: Vec<String>) -> Result<Self> {
         if tokens.len() > u32::MAX as usize {
-            return Err(Error::InvalidVocab {
-                reason: format!("{} tokens do not fit in u32 ids", tokens.len()),
-            });
+            return Err(Error::InvalidVocab { reason: format!("{} tokens do not fit in u32 ids", tokens.len()) });
         }
-        let ids = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
+        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let trie = Trie::new(tokens.iter().map(String::as_str));
         Ok(TrieVocab { tokens, ids, trie })
     }
@@ -287,9 +264,7 @@ impl TrieVocab {
 
     /// The id of a token that must be in the vocabulary.
     pub(crate) fn require(&self, token: &str) -> Result<u32> {
-        self.id(token).ok_or_else(|| Error::InvalidVocab {
-            reason: format!("the special token {token:?} is missing"),
-        })
+        self.id(token).ok_or_else(|| Error::InvalidVocab { reason: format!("the special token {token:?} is missing") })
     }
 
     /// `EsmTokenizer.encode(text, add_special_tokens=False)`, appended to `out`.
@@ -363,10 +338,8 @@ struct TokenizerConfig<'a> {
 
 /// Writes `json` as Python's `json.dumps(indent=2, sort_keys=True) + "\n"` would.
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
     text.push('\n');
     fs::write(path, text).map_err(|e| Error::io(path, e))
 }
@@ -374,11 +347,7 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 /// Writes the three files `EsmTokenizer.save_pretrained` writes (transformers 4.57), byte for
 /// byte, so that `EsmTokenizer.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)`
 /// load the tokenizer. Creates `dir` if needed.
-pub(crate) fn save_esm_style(
-    dir: &Path,
-    vocab: &TrieVocab,
-    specials: HfSpecials<'_>,
-) -> Result<()> {
+pub(crate) fn save_esm_style(dir: &Path, vocab: &TrieVocab, specials: HfSpecials<'_>) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_vocab_txt(&dir.join(VOCAB_TXT), vocab.tokens())?;
     write_json(
@@ -439,19 +408,13 @@ mod tests {
 
     fn pieces(trie: &Trie, text: &str) -> Vec<String> {
         let chars: Vec<char> = text.chars().collect();
-        trie.split(&chars)
-            .into_iter()
-            .map(|(s, e)| chars[s..e].iter().collect())
-            .collect()
+        trie.split(&chars).into_iter().map(|(s, e)| chars[s..e].iter().collect()).collect()
     }
 
     #[test]
     fn trie_examples_from_the_transformers_docstring() {
         let trie = Trie::new(["[CLS]", "extra_id_1", "extra_id_100"]);
-        assert_eq!(
-            pieces(&trie, "[CLS] This is a extra_id_100"),
-            ["[CLS]", " This is a ", "extra_id_100"]
-        );
+        assert_eq!(pieces(&trie, "[CLS] This is a extra_id_100"), ["[CLS]", " This is a ", "extra_id_100"]);
         let trie = Trie::new(["blowing", "lower"]);
         assert_eq!(pieces(&trie, "blower"), ["b", "lower"]);
         let empty = Trie::new([]);
@@ -461,20 +424,14 @@ mod tests {
 
     #[test]
     fn python_whitespace_matches_the_oracle() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../.fixtures/esm_tokenizer_golden/esm2_golden.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.fixtures/esm_tokenizer_golden/esm2_golden.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|_| {
             panic!("missing test fixture {path}: run `make fixtures` (scripts/oracle/esm_tokenizer_golden.py)")
         });
         let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
         let python: Vec<u32> = serde_json::from_value(golden["python_whitespace"].clone()).unwrap();
-        let ours: Vec<u32> = (0..=char::MAX as u32)
-            .filter_map(char::from_u32)
-            .filter(|&c| is_python_space(c))
-            .map(u32::from)
-            .collect();
+        let ours: Vec<u32> =
+            (0..=char::MAX as u32).filter_map(char::from_u32).filter(|&c| is_python_space(c)).map(u32::from).collect();
         assert_eq!(ours, python);
     }
 

@@ -53,9 +53,7 @@ use std::str::FromStr;
 pub use dna::{DnaTokenizer, DNA_SPECIAL_TOKENS, MAX_KMER};
 pub use error::{Error, Result};
 pub use esm::{Esm2Tokenizer, ESM2_VOCAB};
-pub use smiles::{
-    SmilesTokenizer, SmilesVocabBuilder, SMILES_PATTERN, SMILES_SPECIAL_TOKENS, SMILES_VOCAB_FILE,
-};
+pub use smiles::{SmilesTokenizer, SmilesVocabBuilder, SMILES_PATTERN, SMILES_SPECIAL_TOKENS, SMILES_VOCAB_FILE};
 
 /// A tokenizer: text to token ids and back, with its vocabulary and special tokens.
 ///
@@ -119,11 +117,7 @@ pub trait Tokenizer: Send + Sync + fmt::Debug {
 }
 
 /// Concatenates the tokens of `ids`, skipping specials when asked.
-pub(crate) fn decode_tokens<T: Tokenizer + ?Sized>(
-    tok: &T,
-    ids: &[u32],
-    skip_special: bool,
-) -> Result<String> {
+pub(crate) fn decode_tokens<T: Tokenizer + ?Sized>(tok: &T, ids: &[u32], skip_special: bool) -> Result<String> {
     let mut out = String::with_capacity(ids.len());
     for &id in ids {
         let token = tok.id_to_token(id).ok_or_else(|| Error::UnknownId {
@@ -166,10 +160,7 @@ impl FromStr for TokenizerSpec {
     type Err = Error;
 
     fn from_str(spec: &str) -> Result<Self> {
-        let err = |reason: String| Error::Spec {
-            spec: spec.to_string(),
-            reason,
-        };
+        let err = |reason: String| Error::Spec { spec: spec.to_string(), reason };
         match spec.split_once(':') {
             None => match spec {
                 "esm2" => Ok(TokenizerSpec::Esm2),
@@ -180,14 +171,12 @@ impl FromStr for TokenizerSpec {
             },
             Some(("dna-kmer", k)) => match k.parse::<usize>() {
                 Ok(k) if (1..=MAX_KMER).contains(&k) => Ok(TokenizerSpec::DnaKmer(k)),
-                _ => Err(err(format!(
-                    "k-mer size {k:?} is not an integer in 1..={MAX_KMER}"
-                ))),
+                _ => Err(err(format!("k-mer size {k:?} is not an integer in 1..={MAX_KMER}"))),
             },
-            Some(("smiles", "")) => Err(err(
-                "missing the vocabulary path after `smiles:` (or write `smiles` to build one from the input)"
-                    .to_string(),
-            )),
+            Some(("smiles", "")) => {
+                Err(err("missing the vocabulary path after `smiles:` (or write `smiles` to build one from the input)"
+                    .to_string()))
+            }
             Some(("smiles", path)) => Ok(TokenizerSpec::Smiles(Some(PathBuf::from(path)))),
             Some(_) => Err(err(format!("unknown tokenizer ({SPEC_HELP})"))),
         }
@@ -218,10 +207,9 @@ impl TokenizerSpec {
             TokenizerSpec::Smiles(None) => {
                 return Err(Error::Spec {
                     spec: self.to_string(),
-                    reason:
-                        "the smiles tokenizer needs a vocabulary: give one as smiles:VOCAB.json, \
+                    reason: "the smiles tokenizer needs a vocabulary: give one as smiles:VOCAB.json, \
                              or build it from the input with SmilesTokenizer::build_vocab"
-                            .to_string(),
+                        .to_string(),
                 })
             }
         })
@@ -256,15 +244,10 @@ pub fn load(dir: impl AsRef<Path>) -> Result<Box<dyn Tokenizer>> {
         if let Ok(dna) = DnaTokenizer::from_vocab(&tokens) {
             return Ok(Box::new(dna));
         }
-        return Ok(Box::new(
-            Esm2Tokenizer::from_vocab(tokens).map_err(|e| e.at_path(&vocab_txt))?,
-        ));
+        return Ok(Box::new(Esm2Tokenizer::from_vocab(tokens).map_err(|e| e.at_path(&vocab_txt))?));
     }
     Err(Error::Vocab {
         path: dir.to_path_buf(),
-        reason: format!(
-            "no tokenizer found (expected {} or {SMILES_VOCAB_FILE})",
-            hf::VOCAB_TXT
-        ),
+        reason: format!("no tokenizer found (expected {} or {SMILES_VOCAB_FILE})", hf::VOCAB_TXT),
     })
 }

@@ -14,7 +14,8 @@ use crate::{decode_tokens, Tokenizer};
 /// The SMILES tokenization regex of Schwaller et al., "Molecular Transformer" (ACS Cent. Sci.
 /// 2019): bracket atoms, two-letter halogens, organic-subset and aromatic atoms, bonds,
 /// branches, ring closures (`%NN` and single digits) and the other SMILES/reaction symbols.
-pub const SMILES_PATTERN: &str = r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$|\%[0-9]{2}|[0-9])";
+pub const SMILES_PATTERN: &str =
+    r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$|\%[0-9]{2}|[0-9])";
 
 /// The special tokens of every SMILES vocabulary, at ids 0..=4 in this order.
 pub const SMILES_SPECIAL_TOKENS: [&str; 5] = ["<pad>", "<bos>", "<eos>", "<unk>", "<mask>"];
@@ -125,22 +126,16 @@ impl SmilesTokenizer {
         for (i, special) in SMILES_SPECIAL_TOKENS.iter().enumerate() {
             if tokens.get(i).map(String::as_str) != Some(*special) {
                 return Err(Error::InvalidVocab {
-                    reason: format!(
-                        "id {i} must be {special:?} (the specials {SMILES_SPECIAL_TOKENS:?} come first)"
-                    ),
+                    reason: format!("id {i} must be {special:?} (the specials {SMILES_SPECIAL_TOKENS:?} come first)"),
                 });
             }
         }
         if tokens.len() > u32::MAX as usize {
-            return Err(Error::InvalidVocab {
-                reason: format!("{} tokens do not fit in u32 ids", tokens.len()),
-            });
+            return Err(Error::InvalidVocab { reason: format!("{} tokens do not fit in u32 ids", tokens.len()) });
         }
         let mut ids = HashMap::with_capacity(tokens.len());
         for (i, token) in tokens.iter().enumerate() {
-            if i >= SMILES_SPECIAL_TOKENS.len()
-                && Self::tokenize(token).ok().as_deref() != Some(&[token.as_str()])
-            {
+            if i >= SMILES_SPECIAL_TOKENS.len() && Self::tokenize(token).ok().as_deref() != Some(&[token.as_str()]) {
                 return Err(Error::InvalidVocab {
                     reason: format!("token {token:?} at id {i} is not a single SMILES token"),
                 });
@@ -171,10 +166,7 @@ impl SmilesTokenizer {
         if file.version == 0 || file.version > VERSION {
             return Err(Error::Vocab {
                 path: path.to_path_buf(),
-                reason: format!(
-                    "version {} is not supported (this biotorch reads version {VERSION})",
-                    file.version
-                ),
+                reason: format!("version {} is not supported (this biotorch reads version {VERSION})", file.version),
             });
         }
         Self::from_tokens(file.tokens).map_err(|e| e.at_path(path))
@@ -184,15 +176,9 @@ impl SmilesTokenizer {
     /// `{"format": "biotorch-smiles-vocab", "version": 1, "tokens": ["<pad>", ...]}`.
     pub fn to_file(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let file = VocabFile {
-            format: FORMAT.to_string(),
-            version: VERSION,
-            tokens: self.tokens.clone(),
-        };
-        let mut text = serde_json::to_string_pretty(&file).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let file = VocabFile { format: FORMAT.to_string(), version: VERSION, tokens: self.tokens.clone() };
+        let mut text = serde_json::to_string_pretty(&file)
+            .map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
         text.push('\n');
         fs::write(path, text).map_err(|e| Error::io(path, e))
     }
@@ -265,16 +251,9 @@ impl SmilesVocabBuilder {
     pub fn build(self) -> SmilesTokenizer {
         let mut counted: Vec<(String, u64)> = self.counts.into_iter().collect();
         counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let tokens: Vec<String> = SMILES_SPECIAL_TOKENS
-            .iter()
-            .map(|t| t.to_string())
-            .chain(counted.into_iter().map(|(t, _)| t))
-            .collect();
-        let ids = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
+        let tokens: Vec<String> =
+            SMILES_SPECIAL_TOKENS.iter().map(|t| t.to_string()).chain(counted.into_iter().map(|(t, _)| t)).collect();
+        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         SmilesTokenizer { tokens, ids }
     }
 }
@@ -366,9 +345,8 @@ mod tests {
     #[test]
     fn every_pattern_alternative_is_one_token() {
         let all = [
-            "[nH]", "Br", "B", "Cl", "C", "N", "O", "S", "P", "F", "I", "b", "c", "n", "o", "s",
-            "p", "(", ")", ".", "=", "#", "-", "+", "\\", "/", ":", "~", "@", "?", ">", "*", "$",
-            "%12", "7",
+            "[nH]", "Br", "B", "Cl", "C", "N", "O", "S", "P", "F", "I", "b", "c", "n", "o", "s", "p", "(", ")", ".",
+            "=", "#", "-", "+", "\\", "/", ":", "~", "@", "?", ">", "*", "$", "%12", "7",
         ];
         for t in all {
             assert_eq!(SmilesTokenizer::tokenize(t).unwrap(), [t], "{t}");

@@ -3,11 +3,7 @@
 use biotorch_tokenizers::{load, DnaTokenizer, Error, Tokenizer, DNA_SPECIAL_TOKENS};
 
 fn tokens(tok: &DnaTokenizer, seq: &str) -> Vec<String> {
-    tok.encode_no_special(seq)
-        .unwrap()
-        .iter()
-        .map(|&i| tok.id_to_token(i).unwrap().to_string())
-        .collect()
+    tok.encode_no_special(seq).unwrap().iter().map(|&i| tok.id_to_token(i).unwrap().to_string()).collect()
 }
 
 #[test]
@@ -15,20 +11,14 @@ fn vocabulary_layout() {
     for k in 1..=8 {
         let tok = DnaTokenizer::kmer(k).unwrap();
         assert_eq!(&tok.tokens()[..6], DNA_SPECIAL_TOKENS);
-        assert_eq!(
-            tok.vocab_size(),
-            6 + 4usize.pow(k as u32) + if k == 1 { 12 } else { 16 }
-        );
+        assert_eq!(tok.vocab_size(), 6 + 4usize.pow(k as u32) + if k == 1 { 12 } else { 16 });
         assert_eq!(tok.tokens()[6], "A".repeat(k));
         assert_eq!(tok.tokens()[5 + 4usize.pow(k as u32)], "G".repeat(k));
         assert_eq!(tok.kmer_size(), Some(k));
     }
     let nt = DnaTokenizer::nucleotide();
     let letters: Vec<&str> = nt.tokens()[6..].iter().map(String::as_str).collect();
-    assert_eq!(
-        letters,
-        ["A", "C", "G", "T", "N", "R", "Y", "S", "W", "K", "M", "B", "D", "H", "V", "U"]
-    );
+    assert_eq!(letters, ["A", "C", "G", "T", "N", "R", "Y", "S", "W", "K", "M", "B", "D", "H", "V", "U"]);
     assert_eq!(nt.kmer_size(), None);
     assert_eq!(nt.name(), "dna");
 }
@@ -37,10 +27,7 @@ fn vocabulary_layout() {
 fn kmer_size_out_of_range_is_an_error() {
     assert_eq!(DnaTokenizer::kmer(0).unwrap_err(), Error::KmerSize { k: 0 });
     assert_eq!(DnaTokenizer::kmer(9).unwrap_err(), Error::KmerSize { k: 9 });
-    assert_eq!(
-        DnaTokenizer::kmer(9).unwrap_err().to_string(),
-        "k-mer size 9 is out of range (use 1..=8)"
-    );
+    assert_eq!(DnaTokenizer::kmer(9).unwrap_err().to_string(), "k-mer size 9 is out of range (use 1..=8)");
 }
 
 #[test]
@@ -69,10 +56,7 @@ fn lowercase_is_upper_cased_but_special_literals_are_kept() {
     assert_eq!(tokens(&tok, "acgtn"), ["AC", "GT", "N"]);
     assert_eq!(tokens(&tok, "ac<mask>gt"), ["AC", "<mask>", "GT"]);
     // Upper-case `<MASK>` is not the literal: its letters are IUPAC codes.
-    assert_eq!(
-        tokens(&tok, "AC<MASK>"),
-        ["AC", "<unk>", "M", "A", "S", "K", "<unk>"]
-    );
+    assert_eq!(tokens(&tok, "AC<MASK>"), ["AC", "<unk>", "M", "A", "S", "K", "<unk>"]);
 }
 
 #[test]
@@ -97,9 +81,7 @@ fn special_ids() {
     assert_eq!(tok.eos_id(), id("<eos>"));
     assert_eq!(tok.bos_id(), id("<bos>"));
     assert_eq!(tok.start_id(), tok.cls_id());
-    let specials: Vec<u32> = (0..tok.vocab_size() as u32)
-        .filter(|&i| tok.is_special(i))
-        .collect();
+    let specials: Vec<u32> = (0..tok.vocab_size() as u32).filter(|&i| tok.is_special(i)).collect();
     assert_eq!(specials, [0, 1, 2, 3, 4, 5]);
     let ids = tok.encode("ACGTAC").unwrap();
     assert_eq!(tok.decode_with_special(&ids).unwrap(), "<cls>ACGTAC<eos>");
@@ -109,18 +91,8 @@ fn special_ids() {
 fn decode_rejects_ids_outside_the_vocabulary() {
     let tok = DnaTokenizer::kmer(1).unwrap();
     let err = tok.decode(&[6, 999]).unwrap_err();
-    assert_eq!(
-        err,
-        Error::UnknownId {
-            tokenizer: "dna-kmer:1".into(),
-            id: 999,
-            vocab_size: 22
-        }
-    );
-    assert_eq!(
-        err.to_string(),
-        "dna-kmer:1: token id 999 is out of range (the vocabulary has 22 tokens)"
-    );
+    assert_eq!(err, Error::UnknownId { tokenizer: "dna-kmer:1".into(), id: 999, vocab_size: 22 });
+    assert_eq!(err.to_string(), "dna-kmer:1: token id 999 is out of range (the vocabulary has 22 tokens)");
 }
 
 #[test]

@@ -3,11 +3,7 @@
 use biotorch_tokenizers::{load, Error, Esm2Tokenizer, Tokenizer, ESM2_VOCAB};
 
 fn tokens(tok: &Esm2Tokenizer, seq: &str) -> Vec<String> {
-    tok.encode_no_special(seq)
-        .unwrap()
-        .iter()
-        .map(|&i| tok.id_to_token(i).unwrap().to_string())
-        .collect()
+    tok.encode_no_special(seq).unwrap().iter().map(|&i| tok.id_to_token(i).unwrap().to_string()).collect()
 }
 
 #[test]
@@ -20,10 +16,7 @@ fn documented_quirks() {
     assert_eq!(tokens(&tok, "J J"), ["<unk>", "<unk>"]);
     assert_eq!(tokens(&tok, "M K\nV"), ["M", "K", "V"]);
     // Upper-case `<MASK>` is not the literal: its letters are residues.
-    assert_eq!(
-        tokens(&tok, "<MASK>"),
-        ["<unk>", "M", "A", "S", "K", "<unk>"]
-    );
+    assert_eq!(tokens(&tok, "<MASK>"), ["<unk>", "M", "A", "S", "K", "<unk>"]);
     assert_eq!(tokens(&tok, "<mas"), ["<unk>"]);
     assert_eq!(tokens(&tok, "<mask >"), ["<unk>", "<unk>"]);
     assert!(tokens(&tok, "").is_empty());
@@ -49,14 +42,8 @@ fn special_ids_are_hf_roles() {
     }
     let ids = tok.encode("M<mask>.-").unwrap();
     assert_eq!(tok.decode(&ids).unwrap(), "M.-");
-    assert_eq!(
-        tok.decode_with_special(&ids).unwrap(),
-        "<cls>M<mask>.-<eos>"
-    );
-    assert!(matches!(
-        tok.decode(&[40]),
-        Err(Error::UnknownId { id: 40, .. })
-    ));
+    assert_eq!(tok.decode_with_special(&ids).unwrap(), "<cls>M<mask>.-<eos>");
+    assert!(matches!(tok.decode(&[40]), Err(Error::UnknownId { id: 40, .. })));
 }
 
 #[test]
@@ -68,10 +55,7 @@ fn save_then_load_round_trips_the_vocabulary() {
     assert_eq!(back.tokens(), ESM2_VOCAB);
     let any = load(dir.path()).unwrap();
     assert_eq!(any.name(), "esm2");
-    assert_eq!(
-        any.encode("MKV<mask>J").unwrap(),
-        tok.encode("MKV<mask>J").unwrap()
-    );
+    assert_eq!(any.encode("MKV<mask>J").unwrap(), tok.encode("MKV<mask>J").unwrap());
 }
 
 #[test]
@@ -91,10 +75,7 @@ fn a_vocabulary_without_the_specials_is_rejected() {
     std::fs::write(&path, "<cls>\n<pad>\n<eos>\n<unk>\nA").unwrap();
     assert_eq!(
         Esm2Tokenizer::load(dir.path()).unwrap_err(),
-        Error::Vocab {
-            path,
-            reason: r#"the special token "<mask>" is missing"#.into()
-        }
+        Error::Vocab { path, reason: r#"the special token "<mask>" is missing"#.into() }
     );
     let missing = Esm2Tokenizer::load(dir.path().join("nope")).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing}");

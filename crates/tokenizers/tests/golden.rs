@@ -45,9 +45,7 @@ struct DnaCase {
 }
 
 fn special_ids(tok: &dyn Tokenizer) -> Vec<u32> {
-    (0..tok.vocab_size() as u32)
-        .filter(|&i| tok.is_special(i))
-        .collect()
+    (0..tok.vocab_size() as u32).filter(|&i| tok.is_special(i)).collect()
 }
 
 /// Asserts that every case's ids match, listing all mismatches at once.
@@ -57,10 +55,8 @@ fn assert_esm_cases(tok: &dyn Tokenizer, golden: &EsmGolden) {
         let ids = tok.encode(&case.sequence).unwrap();
         let no_special = tok.encode_no_special(&case.sequence).unwrap();
         if ids != case.ids || no_special != case.ids_no_special {
-            mismatches.push(format!(
-                "{:?}: HF {:?} (tokens {:?}), biotorch {:?}",
-                case.sequence, case.ids, case.tokens, ids
-            ));
+            mismatches
+                .push(format!("{:?}: HF {:?} (tokens {:?}), biotorch {:?}", case.sequence, case.ids, case.tokens, ids));
         }
     }
     assert!(
@@ -98,20 +94,14 @@ fn esm2_loads_the_directory_hf_saved() {
 /// Every file in `hf_dir` (what `save_pretrained` wrote) equals, byte for byte, the file of
 /// the same name that biotorch's `save` wrote.
 fn assert_same_files(hf_dir: &Path, ours: &Path) {
-    let mut names: Vec<_> = fs::read_dir(hf_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let mut names: Vec<_> = fs::read_dir(hf_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names.len(), 3, "{names:?}");
     for name in names {
         let expected = fs::read_to_string(hf_dir.join(&name)).unwrap();
-        let actual = fs::read_to_string(ours.join(&name))
-            .unwrap_or_else(|e| panic!("{}: {e}", ours.join(&name).display()));
-        assert_eq!(
-            actual, expected,
-            "{name:?} differs from transformers' save_pretrained"
-        );
+        let actual =
+            fs::read_to_string(ours.join(&name)).unwrap_or_else(|e| panic!("{}: {e}", ours.join(&name).display()));
+        assert_eq!(actual, expected, "{name:?} differs from transformers' save_pretrained");
     }
 }
 
@@ -129,31 +119,18 @@ fn dna_ids_match_hf_esm_tokenizer_over_the_same_vocabulary() {
     for vocab in &golden.tokenizers {
         let tok = biotorch_tokenizers::from_spec(&vocab.spec).unwrap();
         assert_eq!(tok.name(), vocab.spec);
-        let ours: Vec<&str> = (0..tok.vocab_size() as u32)
-            .map(|i| tok.id_to_token(i).unwrap())
-            .collect();
+        let ours: Vec<&str> = (0..tok.vocab_size() as u32).map(|i| tok.id_to_token(i).unwrap()).collect();
         assert_eq!(ours, vocab.vocab, "{}: vocabulary", vocab.spec);
-        assert_eq!(
-            special_ids(tok.as_ref()),
-            vocab.special_ids,
-            "{}",
-            vocab.spec
-        );
+        assert_eq!(special_ids(tok.as_ref()), vocab.special_ids, "{}", vocab.spec);
         let mismatches: Vec<String> = vocab
             .cases
             .iter()
             .filter_map(|case| {
                 let ids = tok.encode(&case.sequence).unwrap();
-                (ids != case.ids)
-                    .then(|| format!("{:?}: HF {:?}, biotorch {ids:?}", case.sequence, case.ids))
+                (ids != case.ids).then(|| format!("{:?}: HF {:?}, biotorch {ids:?}", case.sequence, case.ids))
             })
             .collect();
-        assert!(
-            mismatches.is_empty(),
-            "{}:\n{}",
-            vocab.spec,
-            mismatches.join("\n")
-        );
+        assert!(mismatches.is_empty(), "{}:\n{}", vocab.spec, mismatches.join("\n"));
     }
 }
 

@@ -42,9 +42,7 @@ fn reference_kmers(seq: &str, k: usize) -> Vec<String> {
 }
 
 fn tokens_of(tok: &dyn Tokenizer, ids: &[u32]) -> Vec<String> {
-    ids.iter()
-        .map(|&i| tok.id_to_token(i).unwrap().to_string())
-        .collect()
+    ids.iter().map(|&i| tok.id_to_token(i).unwrap().to_string()).collect()
 }
 
 proptest! {

@@ -3,14 +3,10 @@
 use std::fs;
 
 use biotorch_tokenizers::{
-    load, Error, SmilesTokenizer, SmilesVocabBuilder, Tokenizer, SMILES_SPECIAL_TOKENS,
-    SMILES_VOCAB_FILE,
+    load, Error, SmilesTokenizer, SmilesVocabBuilder, Tokenizer, SMILES_SPECIAL_TOKENS, SMILES_VOCAB_FILE,
 };
 
-const CHEMBL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../data/demo/chembl_2000.csv"
-);
+const CHEMBL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/demo/chembl_2000.csv");
 
 fn chembl() -> Vec<String> {
     let text = fs::read_to_string(CHEMBL).unwrap();
@@ -37,28 +33,14 @@ fn all_2000_chembl_smiles_round_trip_losslessly() {
 #[test]
 fn uncovered_character_is_an_error_naming_it() {
     let err = SmilesTokenizer::tokenize("CC&C").unwrap_err();
-    assert_eq!(
-        err,
-        Error::UncoveredSmiles {
-            smiles: "CC&C".into(),
-            character: '&',
-            position: 2
-        }
-    );
-    assert_eq!(
-        err.to_string(),
-        r#"SMILES "CC&C": character '&' at position 2 is not covered by the SMILES tokenizer"#
-    );
+    assert_eq!(err, Error::UncoveredSmiles { smiles: "CC&C".into(), character: '&', position: 2 });
+    assert_eq!(err.to_string(), r#"SMILES "CC&C": character '&' at position 2 is not covered by the SMILES tokenizer"#);
 }
 
 #[test]
 fn uncovered_character_positions() {
     let position = |s: &str| match SmilesTokenizer::tokenize(s).unwrap_err() {
-        Error::UncoveredSmiles {
-            character,
-            position,
-            ..
-        } => (character, position),
+        Error::UncoveredSmiles { character, position, .. } => (character, position),
         other => panic!("{other}"),
     };
     assert_eq!(position("&CC"), ('&', 0));
@@ -77,20 +59,10 @@ fn uncovered_character_positions() {
 #[test]
 fn encode_fails_on_uncovered_characters_and_maps_unseen_tokens_to_unk() {
     let tok = SmilesTokenizer::build_vocab(["CCO"]).unwrap();
-    assert!(matches!(
-        tok.encode("CC&"),
-        Err(Error::UncoveredSmiles { .. })
-    ));
+    assert!(matches!(tok.encode("CC&"), Err(Error::UncoveredSmiles { .. })));
     let ids = tok.encode_no_special("CBrO").unwrap();
     let unk = tok.unk_id().unwrap();
-    assert_eq!(
-        ids,
-        [
-            tok.token_to_id("C").unwrap(),
-            unk,
-            tok.token_to_id("O").unwrap()
-        ]
-    );
+    assert_eq!(ids, [tok.token_to_id("C").unwrap(), unk, tok.token_to_id("O").unwrap()]);
     // Lossy: decode drops <unk>, decode_with_special shows it.
     assert_eq!(tok.decode(&ids).unwrap(), "CO");
     assert_eq!(tok.decode_with_special(&ids).unwrap(), "C<unk>O");
@@ -117,14 +89,7 @@ fn vocabulary_order_is_specials_then_count_then_bytes() {
 #[test]
 fn build_vocab_fails_on_the_first_bad_smiles() {
     let err = SmilesTokenizer::build_vocab(["CCO", "C C"]).unwrap_err();
-    assert_eq!(
-        err,
-        Error::UncoveredSmiles {
-            smiles: "C C".into(),
-            character: ' ',
-            position: 1
-        }
-    );
+    assert_eq!(err, Error::UncoveredSmiles { smiles: "C C".into(), character: ' ', position: 1 });
 }
 
 #[test]
@@ -148,8 +113,7 @@ fn save_then_load_round_trips_the_vocabulary() {
     let dir = tempfile::tempdir().unwrap();
     tok.save(dir.path()).unwrap();
     let path = dir.path().join(SMILES_VOCAB_FILE);
-    let json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["format"], "biotorch-smiles-vocab");
     assert_eq!(json["version"], 1);
     assert_eq!(json["tokens"].as_array().unwrap().len(), tok.vocab_size());
@@ -161,10 +125,7 @@ fn save_then_load_round_trips_the_vocabulary() {
     let from_spec = biotorch_tokenizers::from_spec(&format!("smiles:{}", path.display())).unwrap();
     for smiles in corpus.iter().take(50) {
         assert_eq!(any.encode(smiles).unwrap(), tok.encode(smiles).unwrap());
-        assert_eq!(
-            from_spec.encode(smiles).unwrap(),
-            tok.encode(smiles).unwrap()
-        );
+        assert_eq!(from_spec.encode(smiles).unwrap(), tok.encode(smiles).unwrap());
     }
 }
 
@@ -192,20 +153,14 @@ fn bad_vocabulary_files_are_errors_naming_the_file() {
         reason(r#"{"format":"biotorch-smiles-vocab","version":2,"tokens":[]}"#),
         "version 2 is not supported (this biotorch reads version 1)"
     );
-    assert!(
-        reason(r#"{"format":"biotorch-smiles-vocab","version":1,"tokens":["C"]}"#)
-            .starts_with("id 0 must be \"<pad>\"")
-    );
+    assert!(reason(r#"{"format":"biotorch-smiles-vocab","version":1,"tokens":["C"]}"#)
+        .starts_with("id 0 must be \"<pad>\""));
     assert_eq!(
-        reason(&format!(
-            r#"{{"format":"biotorch-smiles-vocab","version":1,"tokens":[{specials},"C","C"]}}"#
-        )),
+        reason(&format!(r#"{{"format":"biotorch-smiles-vocab","version":1,"tokens":[{specials},"C","C"]}}"#)),
         r#"token "C" is listed twice (again at id 6)"#
     );
     assert_eq!(
-        reason(&format!(
-            r#"{{"format":"biotorch-smiles-vocab","version":1,"tokens":[{specials},"CC"]}}"#
-        )),
+        reason(&format!(r#"{{"format":"biotorch-smiles-vocab","version":1,"tokens":[{specials},"CC"]}}"#)),
         r#"token "CC" at id 5 is not a single SMILES token"#
     );
     let missing = SmilesTokenizer::from_file(dir.path().join("nope.json")).unwrap_err();

@@ -12,10 +12,7 @@ fn specs_parse_and_print_back() {
         ("dna-kmer:1", TokenizerSpec::DnaKmer(1)),
         ("dna-kmer:8", TokenizerSpec::DnaKmer(8)),
         ("smiles", TokenizerSpec::Smiles(None)),
-        (
-            "smiles:dir/v.json",
-            TokenizerSpec::Smiles(Some(PathBuf::from("dir/v.json"))),
-        ),
+        ("smiles:dir/v.json", TokenizerSpec::Smiles(Some(PathBuf::from("dir/v.json")))),
     ];
     for (text, spec) in cases {
         assert_eq!(text.parse::<TokenizerSpec>().unwrap(), spec);
@@ -39,24 +36,15 @@ fn bad_specs_are_clear_errors() {
         message("protbert"),
         r#"tokenizer spec "protbert": unknown tokenizer (expected esm2, dna, dna-kmer:K (K in 1..=8), smiles or smiles:VOCAB.json)"#
     );
-    assert_eq!(
-        message("dna-kmer:9"),
-        r#"tokenizer spec "dna-kmer:9": k-mer size "9" is not an integer in 1..=8"#
-    );
+    assert_eq!(message("dna-kmer:9"), r#"tokenizer spec "dna-kmer:9": k-mer size "9" is not an integer in 1..=8"#);
     assert!(message("dna-kmer:x").contains("is not an integer in 1..=8"));
     assert!(message("dna-kmer").contains("missing the k-mer size"));
     assert!(message("smiles:").contains("missing the vocabulary path"));
     assert!(message("ESM2").contains("unknown tokenizer"));
     assert!(message("esm2:x").contains("unknown tokenizer"));
     assert!(message("smiles").contains("needs a vocabulary"));
-    assert!(matches!(
-        from_spec("smiles").unwrap_err(),
-        Error::Spec { .. }
-    ));
-    assert!(matches!(
-        from_spec("smiles:/no/such/vocab.json").unwrap_err(),
-        Error::Io { .. }
-    ));
+    assert!(matches!(from_spec("smiles").unwrap_err(), Error::Spec { .. }));
+    assert!(matches!(from_spec("smiles:/no/such/vocab.json").unwrap_err(), Error::Io { .. }));
 }
 
 #[test]

@@ -138,32 +138,22 @@ impl Checkpoint {
         if state.format != FORMAT {
             return Err(Error::corrupt(
                 &state_path,
-                format!(
-                    "layout version {} is not the {FORMAT} this biotorch reads",
-                    state.format
-                ),
+                format!("layout version {} is not the {FORMAT} this biotorch reads", state.format),
             ));
         }
         for name in [MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, OPTIMIZER_FILE] {
             if !state.files.contains_key(name) {
-                return Err(Error::corrupt(
-                    &state_path,
-                    format!("no digest recorded for {name}"),
-                ));
+                return Err(Error::corrupt(&state_path, format!("no digest recorded for {name}")));
             }
         }
         for (name, digest) in &state.files {
             let path = dir.join(name);
-            let bytes = std::fs::metadata(&path)
-                .map_err(|e| Error::corrupt(&path, format!("cannot read it ({e})")))?
-                .len();
+            let bytes =
+                std::fs::metadata(&path).map_err(|e| Error::corrupt(&path, format!("cannot read it ({e})")))?.len();
             if bytes != digest.bytes {
                 return Err(Error::corrupt(
                     &path,
-                    format!(
-                        "it has {bytes} bytes but the checkpoint recorded {} (truncated?)",
-                        digest.bytes
-                    ),
+                    format!("it has {bytes} bytes but the checkpoint recorded {} (truncated?)", digest.bytes),
                 ));
             }
             if sha256_file(&path)? != digest.sha256 {
@@ -191,9 +181,7 @@ impl Checkpoint {
         } else if current.exists() {
             Err(Error::corrupt(&current, format!("{STATE_FILE} is missing")))
         } else {
-            Err(Error::NoCheckpoint {
-                dir: out_dir.to_path_buf(),
-            })
+            Err(Error::NoCheckpoint { dir: out_dir.to_path_buf() })
         }
     }
 
@@ -231,16 +219,8 @@ pub(crate) fn write_checkpoint(
     state.files.clear();
     for name in [MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, OPTIMIZER_FILE] {
         let path = tmp.join(name);
-        let bytes = std::fs::metadata(&path)
-            .map_err(|e| Error::io(&path, e))?
-            .len();
-        state.files.insert(
-            name.to_owned(),
-            FileDigest {
-                bytes,
-                sha256: sha256_file(&path)?,
-            },
-        );
+        let bytes = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        state.files.insert(name.to_owned(), FileDigest { bytes, sha256: sha256_file(&path)? });
     }
     let mut json = serde_json::to_string_pretty(state).expect("the state serializes");
     json.push('\n');
@@ -260,18 +240,10 @@ pub(crate) fn write_checkpoint(
 
 /// The current time in UTC, as `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).

@@ -44,9 +44,7 @@ impl FromStr for Schedule {
         match s {
             "cosine" => Ok(Schedule::Cosine),
             "linear" => Ok(Schedule::Linear),
-            other => Err(Error::Setting(format!(
-                "unknown schedule `{other}`: use cosine or linear"
-            ))),
+            other => Err(Error::Setting(format!("unknown schedule `{other}`: use cosine or linear"))),
         }
     }
 }
@@ -149,10 +147,7 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::Setting(msg));
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!(
-                "the learning rate must be positive, found {}",
-                self.lr
-            ));
+            return bad(format!("the learning rate must be positive, found {}", self.lr));
         }
         if self.batch_tokens == 0 {
             return bad("--batch-tokens must be at least 1".into());
@@ -176,22 +171,13 @@ impl TrainConfig {
             return bad("--clip and --weight-decay must be 0 or more".into());
         }
         if !(0.0..1.0).contains(&self.valid_fraction) {
-            return bad(format!(
-                "--valid-fraction must be in [0, 1), found {}",
-                self.valid_fraction
-            ));
+            return bad(format!("--valid-fraction must be in [0, 1), found {}", self.valid_fraction));
         }
         if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
-            return bad(format!(
-                "the mask probability must be in (0, 1), found {}",
-                self.mask_prob
-            ));
+            return bad(format!("the mask probability must be in (0, 1), found {}", self.mask_prob));
         }
         if !(0.0..=1.0).contains(&self.min_lr_ratio) {
-            return bad(format!(
-                "the final lr ratio must be in [0, 1], found {}",
-                self.min_lr_ratio
-            ));
+            return bad(format!("the final lr ratio must be in [0, 1], found {}", self.min_lr_ratio));
         }
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
@@ -214,12 +200,8 @@ impl TrainConfig {
             .filter(|(k, _)| !RESUMABLE_CHANGES.contains(&k.as_str()))
             .filter_map(|(k, v)| {
                 let other = asked.get(k).unwrap_or(&serde_json::Value::Null);
-                (v != other).then(|| {
-                    format!(
-                        "--{} is {other} but the checkpoint was trained with {v}",
-                        k.replace('_', "-")
-                    )
-                })
+                (v != other)
+                    .then(|| format!("--{} is {other} but the checkpoint was trained with {v}", k.replace('_', "-")))
             })
             .collect()
     }
@@ -245,27 +227,16 @@ impl TrainConfig {
         let progress = ((step - warmup) as f64 / span as f64).clamp(0.0, 1.0);
         match self.schedule {
             Schedule::Linear => self.lr - (self.lr - min) * progress,
-            Schedule::Cosine => {
-                min + (self.lr - min) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
-            }
+            Schedule::Cosine => min + (self.lr - min) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
         }
     }
 }
 
 /// The names [`named_arch`] knows, with a description.
 pub const ARCH_NAMES: [(&str, &str); 3] = [
-    (
-        "esm2-tiny",
-        "2 layers, 64 wide, 4 heads, feed-forward 256 (tests, smoke runs)",
-    ),
-    (
-        "esm2-small",
-        "4 layers, 128 wide, 4 heads, feed-forward 512",
-    ),
-    (
-        "esm2_t6_8M",
-        "the shape of facebook/esm2_t6_8M_UR50D: 6 layers, 320 wide, 20 heads, feed-forward 1280",
-    ),
+    ("esm2-tiny", "2 layers, 64 wide, 4 heads, feed-forward 256 (tests, smoke runs)"),
+    ("esm2-small", "4 layers, 128 wide, 4 heads, feed-forward 512"),
+    ("esm2_t6_8M", "the shape of facebook/esm2_t6_8M_UR50D: 6 layers, 320 wide, 20 heads, feed-forward 1280"),
 ];
 
 /// An ESM-2 configuration by name (see [`ARCH_NAMES`]), sized for `tokenizer`'s vocabulary
@@ -296,18 +267,9 @@ pub fn named_arch(name: &str, tokenizer: &dyn Tokenizer) -> Result<Esm2Config> {
 /// The named shapes of the causal SMILES decoder (Llama layout), for `--arch NAME` with
 /// `--objective clm`.
 pub const DECODER_ARCH_NAMES: [(&str, &str); 3] = [
-    (
-        "gpt-tiny",
-        "2 layers, 64 wide, 4 heads, feed-forward 176 (tests, smoke runs)",
-    ),
-    (
-        "gpt-mini",
-        "4 layers, 128 wide, 4 heads, feed-forward 352 (the bundled smiles-small)",
-    ),
-    (
-        "gpt-small",
-        "4 layers, 256 wide, 8 heads, feed-forward 688",
-    ),
+    ("gpt-tiny", "2 layers, 64 wide, 4 heads, feed-forward 176 (tests, smoke runs)"),
+    ("gpt-mini", "4 layers, 128 wide, 4 heads, feed-forward 352 (the bundled smiles-small)"),
+    ("gpt-small", "4 layers, 256 wide, 8 heads, feed-forward 688"),
 ];
 
 /// A SMILES decoder configuration by name (see [`DECODER_ARCH_NAMES`]), sized for
@@ -356,9 +318,7 @@ pub fn check_decoder_fits(config: &SmilesGptConfig, tokenizer: &dyn Tokenizer) -
         ("eos_token_id", config.eos_token_id, "<eos>", tokenizer.eos_id()),
     ] {
         if value != id.map(i64::from) {
-            return Err(Error::Mismatch(format!(
-                "{field} is {value:?} but the tokenizer's {token} is {id:?}"
-            )));
+            return Err(Error::Mismatch(format!("{field} is {value:?} but the tokenizer's {token} is {id:?}")));
         }
     }
     Ok(())
@@ -379,10 +339,7 @@ fn need(id: Option<u32>, token: &str, tokenizer: &dyn Tokenizer) -> Result<u32> 
 
 fn need_for(id: Option<u32>, token: &str, tokenizer: &dyn Tokenizer, what: &str) -> Result<u32> {
     id.ok_or_else(|| {
-        Error::Mismatch(format!(
-            "the {} tokenizer has no {token} token, which {what} training needs",
-            tokenizer.name()
-        ))
+        Error::Mismatch(format!("the {} tokenizer has no {token} token, which {what} training needs", tokenizer.name()))
     })
 }
 
@@ -398,18 +355,8 @@ pub fn check_arch_fits(config: &Esm2Config, tokenizer: &dyn Tokenizer) -> Result
         )));
     }
     for (field, value, token, id) in [
-        (
-            "mask_token_id",
-            config.mask_token_id,
-            "<mask>",
-            tokenizer.mask_id(),
-        ),
-        (
-            "pad_token_id",
-            config.pad_token_id,
-            "<pad>",
-            tokenizer.pad_id(),
-        ),
+        ("mask_token_id", config.mask_token_id, "<mask>", tokenizer.mask_id()),
+        ("pad_token_id", config.pad_token_id, "<pad>", tokenizer.pad_id()),
     ] {
         let id = need(id, token, tokenizer)? as i64;
         if value != Some(id) {
@@ -420,12 +367,8 @@ pub fn check_arch_fits(config: &Esm2Config, tokenizer: &dyn Tokenizer) -> Result
             )));
         }
     }
-    if config.position_embedding_type == PositionEmbeddingType::Absolute
-        && config.max_position_embeddings < 3
-    {
-        return Err(Error::Mismatch(
-            "max_position_embeddings is too small".into(),
-        ));
+    if config.position_embedding_type == PositionEmbeddingType::Absolute && config.max_position_embeddings < 3 {
+        return Err(Error::Mismatch("max_position_embeddings is too small".into()));
     }
     Ok(())
 }
@@ -436,29 +379,15 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays_to_the_floor() {
-        let config = TrainConfig {
-            lr: 1.0,
-            warmup: Some(10),
-            min_lr_ratio: 0.1,
-            ..TrainConfig::default()
-        };
+        let config = TrainConfig { lr: 1.0, warmup: Some(10), min_lr_ratio: 0.1, ..TrainConfig::default() };
         assert!((config.lr_at(1, 100) - 0.1).abs() < 1e-12);
         assert!((config.lr_at(10, 100) - 1.0).abs() < 1e-12);
         assert!((config.lr_at(100, 100) - 0.1).abs() < 1e-12);
-        assert!(
-            (config.lr_at(55, 100) - 0.55).abs() < 1e-12,
-            "cosine midpoint"
-        );
-        let linear = TrainConfig {
-            schedule: Schedule::Linear,
-            ..config.clone()
-        };
+        assert!((config.lr_at(55, 100) - 0.55).abs() < 1e-12, "cosine midpoint");
+        let linear = TrainConfig { schedule: Schedule::Linear, ..config.clone() };
         assert!((linear.lr_at(55, 100) - 0.55).abs() < 1e-12);
         assert!((linear.lr_at(32, 100) - 0.78).abs() < 1e-12);
-        assert!(
-            config.lr_at(30, 100) > linear.lr_at(30, 100),
-            "cosine stays high longer"
-        );
+        assert!(config.lr_at(30, 100) > linear.lr_at(30, 100), "cosine stays high longer");
         for s in 11..100 {
             assert!(config.lr_at(s + 1, 100) <= config.lr_at(s, 100));
         }
@@ -467,12 +396,7 @@ mod tests {
     #[test]
     fn resume_differences_ignore_the_extendable_fields() {
         let a = TrainConfig::default();
-        let b = TrainConfig {
-            steps: Some(99),
-            patience: Some(3),
-            lr: 1e-3,
-            ..a.clone()
-        };
+        let b = TrainConfig { steps: Some(99), patience: Some(3), lr: 1e-3, ..a.clone() };
         let d = a.resume_differences(&b);
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].starts_with("--lr is 0.001"), "{d:?}");
@@ -486,16 +410,8 @@ mod tests {
         assert_eq!(config.mask_token_id, tok.mask_id().map(i64::from));
         check_arch_fits(&config, tok.as_ref()).unwrap();
         let esm = biotorch_tokenizers::from_spec("esm2").unwrap();
-        let err = check_arch_fits(&config, esm.as_ref())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(&format!(
-                "vocab_size is {} but the esm2 tokenizer has 33",
-                tok.vocab_size()
-            )),
-            "{err}"
-        );
+        let err = check_arch_fits(&config, esm.as_ref()).unwrap_err().to_string();
+        assert!(err.contains(&format!("vocab_size is {} but the esm2 tokenizer has 33", tok.vocab_size())), "{err}");
         assert!(named_arch("esm3", esm.as_ref()).is_err());
     }
 }

@@ -6,9 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use biotorch_io::{
-    FastaOptions, FastaReader, Modality, ModalityChoice, Record, SmilesOptions, SmilesReader,
-};
+use biotorch_io::{FastaOptions, FastaReader, Modality, ModalityChoice, Record, SmilesOptions, SmilesReader};
 use biotorch_tokenizers::Tokenizer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -59,29 +57,21 @@ impl Dataset {
         } else {
             ModalityChoice::Auto
         };
-        let options = FastaOptions {
-            modality,
-            ..FastaOptions::default()
-        };
+        let options = FastaOptions { modality, ..FastaOptions::default() };
         let mut reader = FastaReader::from_path(path, options)?;
         let mut record = Record::default();
         let mut sequences = Vec::new();
         while reader.read_record(&mut record)? {
-            let ids = tokenizer
-                .encode_no_special(&record.seq_str())
-                .map_err(|e| Error::Data {
-                    path: path.to_path_buf(),
-                    reason: format!("line {}: record \"{}\": {e}", record.line, record.id),
-                })?;
+            let ids = tokenizer.encode_no_special(&record.seq_str()).map_err(|e| Error::Data {
+                path: path.to_path_buf(),
+                reason: format!("line {}: record \"{}\": {e}", record.line, record.id),
+            })?;
             if !ids.is_empty() {
                 sequences.push(ids);
             }
         }
         if sequences.is_empty() {
-            return Err(Error::Data {
-                path: path.to_path_buf(),
-                reason: "no sequences to train on".into(),
-            });
+            return Err(Error::Data { path: path.to_path_buf(), reason: "no sequences to train on".into() });
         }
         Ok(Self::new(path.display().to_string(), sha256, sequences))
     }
@@ -90,11 +80,7 @@ impl Dataset {
     /// column is found as [`SmilesReader`] does, or named by `smiles_column`). The SMILES are
     /// taken as written (not canonicalized); a SMILES the tokenizer rejects fails with its
     /// line.
-    pub fn from_smiles(
-        path: impl AsRef<Path>,
-        tokenizer: &dyn Tokenizer,
-        smiles_column: Option<&str>,
-    ) -> Result<Self> {
+    pub fn from_smiles(path: impl AsRef<Path>, tokenizer: &dyn Tokenizer, smiles_column: Option<&str>) -> Result<Self> {
         let path = path.as_ref();
         if path == Path::new("-") {
             return Err(Error::Setting(
@@ -102,27 +88,19 @@ impl Dataset {
             ));
         }
         let sha256 = sha256_file(path)?;
-        let options = SmilesOptions {
-            smiles_column: smiles_column.map(str::to_owned),
-            ..SmilesOptions::default()
-        };
+        let options = SmilesOptions { smiles_column: smiles_column.map(str::to_owned), ..SmilesOptions::default() };
         let mut sequences = Vec::new();
         let mut texts = Vec::new();
         for record in SmilesReader::open(path, &options)? {
             let record = record?;
-            let ids = tokenizer
-                .encode_no_special(&record.smiles)
-                .map_err(|e| Error::Data {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "line {}: record {}: {e}",
-                        record.line,
-                        record
-                            .id
-                            .as_deref()
-                            .map_or_else(|| format!("{}", record.index + 1), |id| format!("\"{id}\""))
-                    ),
-                })?;
+            let ids = tokenizer.encode_no_special(&record.smiles).map_err(|e| Error::Data {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "line {}: record {}: {e}",
+                    record.line,
+                    record.id.as_deref().map_or_else(|| format!("{}", record.index + 1), |id| format!("\"{id}\""))
+                ),
+            })?;
             if let Some(unk) = tokenizer.unk_id().filter(|u| ids.contains(u)) {
                 let token = biotorch_tokenizers::SmilesTokenizer::tokenize(&record.smiles)
                     .ok()
@@ -143,10 +121,7 @@ impl Dataset {
             }
         }
         if sequences.is_empty() {
-            return Err(Error::Data {
-                path: path.to_path_buf(),
-                reason: "no molecules to train on".into(),
-            });
+            return Err(Error::Data { path: path.to_path_buf(), reason: "no molecules to train on".into() });
         }
         let mut data = Self::new(path.display().to_string(), sha256, sequences);
         data.texts = Some(texts);
@@ -154,24 +129,14 @@ impl Dataset {
     }
 
     /// A dataset from token ids already at hand (`name` and `sha256` are recorded as given).
-    pub fn from_sequences(
-        name: impl Into<String>,
-        sha256: impl Into<String>,
-        sequences: Vec<Vec<u32>>,
-    ) -> Self {
+    pub fn from_sequences(name: impl Into<String>, sha256: impl Into<String>, sequences: Vec<Vec<u32>>) -> Self {
         Self::new(name.into(), sha256.into(), sequences)
     }
 
     fn new(path: String, sha256: String, sequences: Vec<Vec<u32>>) -> Self {
         let tokens = sequences.iter().map(|s| s.len() as u64).sum();
         Self {
-            info: DataInfo {
-                path,
-                sha256,
-                records: sequences.len() as u64,
-                tokens,
-                holdout_fraction: None,
-            },
+            info: DataInfo { path, sha256, records: sequences.len() as u64, tokens, holdout_fraction: None },
             sequences,
             texts: None,
         }
@@ -190,19 +155,13 @@ impl Dataset {
                 ),
             });
         }
-        let draws: Vec<f64> = (0..n)
-            .map(|i| Rng::at(seed, &[stream::SPLIT, i as u64]).next_f64())
-            .collect();
+        let draws: Vec<f64> = (0..n).map(|i| Rng::at(seed, &[stream::SPLIT, i as u64]).next_f64()).collect();
         let mut held: Vec<bool> = draws.iter().map(|&d| d < fraction).collect();
         let count = held.iter().filter(|&&h| h).count();
         let by_draw = |pick_min: bool| {
             (0..n)
                 .min_by(|&a, &b| {
-                    let (x, y) = if pick_min {
-                        (draws[a], draws[b])
-                    } else {
-                        (draws[b], draws[a])
-                    };
+                    let (x, y) = if pick_min { (draws[a], draws[b]) } else { (draws[b], draws[a]) };
                     x.total_cmp(&y)
                 })
                 .expect("n >= 2")
@@ -320,22 +279,12 @@ pub(crate) fn pack(order: &[u32], lengths: &[usize], budget: usize) -> Vec<Vec<u
 /// The batches of one epoch, as record indices: records shuffled by (seed, epoch), sorted by
 /// length (longest first) within windows of `lookahead` records, packed under the budget;
 /// then the batches shuffled by (seed, epoch).
-pub(crate) fn plan_epoch(
-    lengths: &[usize],
-    budget: usize,
-    lookahead: usize,
-    seed: u64,
-    epoch: u64,
-) -> Vec<Vec<u32>> {
+pub(crate) fn plan_epoch(lengths: &[usize], budget: usize, lookahead: usize, seed: u64, epoch: u64) -> Vec<Vec<u32>> {
     let mut order: Vec<u32> = (0..lengths.len() as u32).collect();
     Rng::at(seed, &[stream::EPOCH_ORDER, epoch]).shuffle(&mut order);
     let mut batches = Vec::new();
     for window in order.chunks_mut(lookahead) {
-        window.sort_by(|&a, &b| {
-            lengths[b as usize]
-                .cmp(&lengths[a as usize])
-                .then(a.cmp(&b))
-        });
+        window.sort_by(|&a, &b| lengths[b as usize].cmp(&lengths[a as usize]).then(a.cmp(&b)));
         batches.extend(pack(window, lengths, budget));
     }
     Rng::at(seed, &[stream::BATCH_ORDER, epoch]).shuffle(&mut batches);
@@ -345,11 +294,7 @@ pub(crate) fn plan_epoch(
 /// Validation batches: every record once, sorted by length, packed under the budget.
 pub(crate) fn plan_eval(lengths: &[usize], budget: usize) -> Vec<Vec<u32>> {
     let mut order: Vec<u32> = (0..lengths.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        lengths[b as usize]
-            .cmp(&lengths[a as usize])
-            .then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| lengths[b as usize].cmp(&lengths[a as usize]).then(a.cmp(&b)));
     pack(&order, lengths, budget)
 }
 
@@ -387,9 +332,7 @@ mod tests {
 
     #[test]
     fn hold_out_is_deterministic_and_never_empty() {
-        let seqs: Vec<Vec<u32>> = (0..100)
-            .map(|i| vec![4 + (i % 20) as u32; 3 + i as usize % 7])
-            .collect();
+        let seqs: Vec<Vec<u32>> = (0..100).map(|i| vec![4 + (i % 20) as u32; 3 + i as usize % 7]).collect();
         let data = Dataset::from_sequences("x", "h", seqs.clone());
         let (t1, v1) = data.clone().hold_out(0.1, 5).unwrap();
         let (t2, v2) = data.clone().hold_out(0.1, 5).unwrap();
@@ -399,9 +342,7 @@ mod tests {
         assert!((3..=20).contains(&v1.len()), "{}", v1.len());
         let (_, v3) = data.clone().hold_out(0.1, 6).unwrap();
         assert_ne!(v1.sequences, v3.sequences);
-        let (t, v) = Dataset::from_sequences("y", "h", seqs[..2].to_vec())
-            .hold_out(0.0, 1)
-            .unwrap();
+        let (t, v) = Dataset::from_sequences("y", "h", seqs[..2].to_vec()).hold_out(0.0, 1).unwrap();
         assert_eq!((t.len(), v.len()), (1, 1));
         assert_eq!(v.info().holdout_fraction, Some(0.0));
     }

@@ -44,10 +44,7 @@ pub enum Error {
         dir.display(),
         differences.join("; ")
     )]
-    ResumeMismatch {
-        dir: PathBuf,
-        differences: Vec<String>,
-    },
+    ResumeMismatch { dir: PathBuf, differences: Vec<String> },
 
     /// The loss or the gradient norm became NaN or infinite; the weights were not updated.
     #[error(
@@ -60,12 +57,7 @@ pub enum Error {
             None => "no checkpoint was written yet: start again with a lower --lr or a --clip".to_owned(),
         }
     )]
-    NonFinite {
-        step: u64,
-        what: &'static str,
-        value: f64,
-        checkpoint: Option<(PathBuf, u64)>,
-    },
+    NonFinite { step: u64, what: &'static str, value: f64, checkpoint: Option<(PathBuf, u64)> },
 
     /// A problem reading FASTA input.
     #[error(transparent)]
@@ -89,17 +81,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::CorruptCheckpoint {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::CorruptCheckpoint { path: path.into(), reason: reason.into() }
     }
 
     /// Whether the error is about what the user asked for or gave (settings, data, a
@@ -114,10 +100,7 @@ impl Error {
             | Error::ResumeMismatch { .. }
             | Error::Tokenizer(_) => true,
             Error::Input(e) => e.is_bad_input(),
-            Error::Model(e) => !matches!(
-                e,
-                biotorch_models::Error::Torch(_) | biotorch_models::Error::Io { .. }
-            ),
+            Error::Model(e) => !matches!(e, biotorch_models::Error::Torch(_) | biotorch_models::Error::Io { .. }),
             Error::Io { .. } | Error::NonFinite { .. } | Error::Torch(_) => false,
         }
     }

@@ -47,12 +47,11 @@ mod rng;
 mod trainer;
 
 pub use checkpoint::{
-    Checkpoint, FileDigest, TrainerState, CHECKPOINT_DIR, METRICS_FILE, OPTIMIZER_FILE,
-    PROVENANCE_FILE, STATE_FILE,
+    Checkpoint, FileDigest, TrainerState, CHECKPOINT_DIR, METRICS_FILE, OPTIMIZER_FILE, PROVENANCE_FILE, STATE_FILE,
 };
 pub use config::{
-    check_arch_fits, check_decoder_fits, named_arch, named_decoder_arch, ObjectiveKind, Schedule,
-    TrainConfig, ARCH_NAMES, DECODER_ARCH_NAMES,
+    check_arch_fits, check_decoder_fits, named_arch, named_decoder_arch, ObjectiveKind, Schedule, TrainConfig,
+    ARCH_NAMES, DECODER_ARCH_NAMES,
 };
 pub use data::{sha256_file, DataInfo, Dataset};
 pub use error::{Error, Result};

@@ -32,59 +32,20 @@ pub struct MetricsRow {
 }
 
 /// Writes `rows` to a Parquet file atomically, with the given key-value metadata.
-pub fn write_metrics(
-    path: &Path,
-    rows: &[MetricsRow],
-    metadata: Vec<(String, String)>,
-) -> Result<()> {
+pub fn write_metrics(path: &Path, rows: &[MetricsRow], metadata: Vec<(String, String)>) -> Result<()> {
     let n = rows.len();
     let columns = vec![
-        Column::new(
-            "step".into(),
-            rows.iter().map(|r| r.step).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "epoch".into(),
-            rows.iter().map(|r| r.epoch).collect::<Vec<f64>>(),
-        ),
+        Column::new("step".into(), rows.iter().map(|r| r.step).collect::<Vec<u64>>()),
+        Column::new("epoch".into(), rows.iter().map(|r| r.epoch).collect::<Vec<f64>>()),
         Column::new("lr".into(), rows.iter().map(|r| r.lr).collect::<Vec<f64>>()),
-        Column::new(
-            "train_loss".into(),
-            rows.iter()
-                .map(|r| r.train_loss)
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "tokens".into(),
-            rows.iter().map(|r| r.tokens).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "tokens_per_s".into(),
-            rows.iter()
-                .map(|r| r.tokens_per_s)
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "valid_loss".into(),
-            rows.iter()
-                .map(|r| r.valid_loss)
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "valid_ppl".into(),
-            rows.iter()
-                .map(|r| r.valid_ppl)
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "valid_acc".into(),
-            rows.iter()
-                .map(|r| r.valid_acc)
-                .collect::<Vec<Option<f64>>>(),
-        ),
+        Column::new("train_loss".into(), rows.iter().map(|r| r.train_loss).collect::<Vec<Option<f64>>>()),
+        Column::new("tokens".into(), rows.iter().map(|r| r.tokens).collect::<Vec<u64>>()),
+        Column::new("tokens_per_s".into(), rows.iter().map(|r| r.tokens_per_s).collect::<Vec<Option<f64>>>()),
+        Column::new("valid_loss".into(), rows.iter().map(|r| r.valid_loss).collect::<Vec<Option<f64>>>()),
+        Column::new("valid_ppl".into(), rows.iter().map(|r| r.valid_ppl).collect::<Vec<Option<f64>>>()),
+        Column::new("valid_acc".into(), rows.iter().map(|r| r.valid_acc).collect::<Vec<Option<f64>>>()),
     ];
-    let mut df = DataFrame::new(n, columns)
-        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    let mut df = DataFrame::new(n, columns).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
     biotorch_io::write_parquet(path, &mut df, metadata)?;
     Ok(())
 }

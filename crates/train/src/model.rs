@@ -25,13 +25,7 @@ pub trait LanguageModel {
     /// Logits `[n, vocab]` at the `n` positions where `select` (`[batch, seq]` bool) is true,
     /// in row-major order: the rows of [`LanguageModel::logits`] there. Models whose output
     /// layer works per position override it to skip the positions that carry no loss.
-    fn logits_at(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        select: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    fn logits_at(&self, input_ids: &Tensor, attention_mask: &Tensor, select: &Tensor, train: bool) -> Result<Tensor> {
         let logits = self.logits(input_ids, attention_mask, train)?;
         let vocab = *logits.size().last().expect("logits have a vocabulary axis");
         let index = select.view([-1]).nonzero().view([-1]);
@@ -49,32 +43,18 @@ pub trait LanguageModel {
 
     /// The number of weights (tied weights counted once).
     fn num_parameters(&self) -> i64 {
-        self.var_store()
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum()
+        self.var_store().trainable_variables().iter().map(|t| t.numel() as i64).sum()
     }
 }
 
 impl LanguageModel for Esm2 {
     fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
-        let request = Esm2Request {
-            hidden_states: Layers::None,
-            logits: true,
-            contacts: false,
-        };
+        let request = Esm2Request { hidden_states: Layers::None, logits: true, contacts: false };
         let out = self.forward_t(input_ids, attention_mask, &request, train)?;
         Ok(out.logits.expect("logits were requested"))
     }
 
-    fn logits_at(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        select: &Tensor,
-        train: bool,
-    ) -> Result<Tensor> {
+    fn logits_at(&self, input_ids: &Tensor, attention_mask: &Tensor, select: &Tensor, train: bool) -> Result<Tensor> {
         Ok(self.lm_logits_at(input_ids, attention_mask, select, train)?)
     }
 

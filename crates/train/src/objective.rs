@@ -60,12 +60,7 @@ impl MaskedLm {
                 tokenizer.name()
             )));
         }
-        Ok(Self {
-            mask_id,
-            special,
-            replacements,
-            mask_prob,
-        })
+        Ok(Self { mask_id, special, replacements, mask_prob })
     }
 
     /// The tokens a selected position may be replaced with (10% of the time): the 20
@@ -83,10 +78,7 @@ fn standard_tokens(tokenizer: &dyn Tokenizer) -> Vec<u32> {
         Box::new(|t: &str| t.len() == 1 && "ACDEFGHIKLMNPQRSTVWY".contains(t))
     } else if name == "dna" {
         Box::new(|t: &str| t.len() == 1 && "ACGT".contains(t))
-    } else if let Some(k) = name
-        .strip_prefix("dna-kmer:")
-        .and_then(|k| k.parse::<usize>().ok())
-    {
+    } else if let Some(k) = name.strip_prefix("dna-kmer:").and_then(|k| k.parse::<usize>().ok()) {
         Box::new(move |t: &str| t.len() == k && t.bytes().all(|b| b"ACGT".contains(&b)))
     } else {
         Box::new(|_: &str| true)
@@ -105,22 +97,11 @@ impl Objective for MaskedLm {
     fn prepare(&self, tokens: &[u32], rng: &mut Rng) -> (Vec<i64>, Vec<i64>) {
         let inputs: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
         let mut labels = vec![IGNORE_INDEX; tokens.len()];
-        let candidates: Vec<usize> = (0..tokens.len())
-            .filter(|&i| {
-                !self
-                    .special
-                    .get(tokens[i] as usize)
-                    .copied()
-                    .unwrap_or(true)
-            })
-            .collect();
+        let candidates: Vec<usize> =
+            (0..tokens.len()).filter(|&i| !self.special.get(tokens[i] as usize).copied().unwrap_or(true)).collect();
         // One uniform draw per candidate, in order, whatever the outcome: the stream stays
         // aligned with positions.
-        let mut selected: Vec<usize> = candidates
-            .iter()
-            .copied()
-            .filter(|_| rng.next_f64() < self.mask_prob)
-            .collect();
+        let mut selected: Vec<usize> = candidates.iter().copied().filter(|_| rng.next_f64() < self.mask_prob).collect();
         if selected.is_empty() && !candidates.is_empty() {
             selected.push(candidates[rng.below(candidates.len() as u64) as usize]);
         }
@@ -177,17 +158,10 @@ mod tests {
             let (inputs, labels) = mlm.prepare(&tokens, &mut Rng::at(9, &[trial]));
             assert_eq!(inputs.len(), tokens.len());
             assert_eq!(labels[0], IGNORE_INDEX, "<cls> is never selected");
-            assert_eq!(
-                *labels.last().unwrap(),
-                IGNORE_INDEX,
-                "<eos> is never selected"
-            );
+            assert_eq!(*labels.last().unwrap(), IGNORE_INDEX, "<eos> is never selected");
             for i in 0..tokens.len() {
                 if labels[i] == IGNORE_INDEX {
-                    assert_eq!(
-                        inputs[i], tokens[i] as i64,
-                        "unselected tokens are untouched"
-                    );
+                    assert_eq!(inputs[i], tokens[i] as i64, "unselected tokens are untouched");
                     continue;
                 }
                 assert_eq!(labels[i], tokens[i] as i64);
@@ -206,18 +180,10 @@ mod tests {
         let rate = selected as f64 / residues as f64;
         assert!((0.14..0.16).contains(&rate), "selection rate {rate}");
         let frac = |n: usize| n as f64 / selected as f64;
-        assert!(
-            (0.78..0.82).contains(&frac(masked)),
-            "mask {}",
-            frac(masked)
-        );
+        assert!((0.78..0.82).contains(&frac(masked)), "mask {}", frac(masked));
         // A random replacement can draw the original token (1 in 20): kept ~ 0.1 + 0.005.
         assert!((0.085..0.12).contains(&frac(kept)), "kept {}", frac(kept));
-        assert!(
-            (0.08..0.115).contains(&frac(replaced)),
-            "replaced {}",
-            frac(replaced)
-        );
+        assert!((0.08..0.115).contains(&frac(replaced)), "replaced {}", frac(replaced));
     }
 
     #[test]
@@ -240,10 +206,7 @@ mod tests {
             assert_eq!(labels.iter().filter(|&&l| l != IGNORE_INDEX).count(), 1);
             assert_ne!(labels[1], IGNORE_INDEX);
         }
-        let (inputs, labels) = mlm.prepare(
-            &[tok.cls_id().unwrap(), tok.eos_id().unwrap()],
-            &mut Rng::at(1, &[]),
-        );
+        let (inputs, labels) = mlm.prepare(&[tok.cls_id().unwrap(), tok.eos_id().unwrap()], &mut Rng::at(1, &[]));
         assert!(labels.iter().all(|&l| l == IGNORE_INDEX));
         assert_eq!(inputs.len(), 2);
     }

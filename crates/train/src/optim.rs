@@ -52,10 +52,7 @@ pub fn decays(name: &str) -> bool {
     let is_bias = name.ends_with(".bias") || name == "bias";
     let is_norm = name.split('.').any(|part| {
         let lower = part.to_ascii_lowercase();
-        lower.contains("layernorm")
-            || lower.contains("layer_norm")
-            || lower == "ln"
-            || lower.starts_with("ln_")
+        lower.contains("layernorm") || lower.contains("layer_norm") || lower == "ln" || lower.starts_with("ln_")
     });
     !(is_bias || is_norm)
 }
@@ -64,11 +61,7 @@ impl AdamW {
     /// An optimizer over every trainable variable of `vs` (in name order), with the betas,
     /// epsilon and weight decay of `config`.
     pub fn new(vs: &nn::VarStore, config: &TrainConfig) -> Self {
-        let mut vars: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let params = vars
             .into_iter()
@@ -81,22 +74,13 @@ impl AdamW {
                 exp_avg_sq: None,
             })
             .collect();
-        Self {
-            params,
-            beta1: config.beta1,
-            beta2: config.beta2,
-            eps: config.eps,
-            weight_decay: config.weight_decay,
-        }
+        Self { params, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weight_decay: config.weight_decay }
     }
 
     /// Names of the weights with and without decay.
     pub fn groups(&self) -> (Vec<&str>, Vec<&str>) {
         let (with, without): (Vec<&Param>, Vec<&Param>) = self.params.iter().partition(|p| p.decay);
-        (
-            with.iter().map(|p| p.name.as_str()).collect(),
-            without.iter().map(|p| p.name.as_str()).collect(),
-        )
+        (with.iter().map(|p| p.name.as_str()).collect(), without.iter().map(|p| p.name.as_str()).collect())
     }
 
     /// Clears the gradients.
@@ -181,16 +165,15 @@ impl AdamW {
             tensors.push((format!("{}.exp_avg", p.name), host(m)));
             tensors.push((format!("{}.exp_avg_sq", p.name), host(v)));
         }
-        Tensor::write_safetensors(&tensors, path)
-            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+        Tensor::write_safetensors(&tensors, path).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
     }
 
     /// Reads the state [`AdamW::save`] wrote; every entry must belong to a weight of this
     /// model, with its shape.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let corrupt = |reason: String| Error::corrupt(path, reason);
-        let stored = Tensor::read_safetensors(path)
-            .map_err(|e| corrupt(format!("unreadable optimizer state ({e})")))?;
+        let stored =
+            Tensor::read_safetensors(path).map_err(|e| corrupt(format!("unreadable optimizer state ({e})")))?;
         let mut stored: HashMap<String, Tensor> = stored.into_iter().collect();
         let _guard = tch::no_grad_guard();
         for p in &mut self.params {
@@ -202,9 +185,7 @@ impl AdamW {
             };
             let mut moment = |suffix: &str| -> Result<Tensor> {
                 let key = format!("{}.{suffix}", p.name);
-                let t = stored
-                    .remove(&key)
-                    .ok_or_else(|| corrupt(format!("`{key}` is missing")))?;
+                let t = stored.remove(&key).ok_or_else(|| corrupt(format!("`{key}` is missing")))?;
                 if t.size() != p.tensor.size() || t.kind() != p.tensor.kind() {
                     return Err(corrupt(format!(
                         "`{key}` is {:?} {:?}, the weight is {:?} {:?}",
@@ -226,9 +207,7 @@ impl AdamW {
             p.exp_avg_sq = Some(v);
         }
         if let Some(key) = stored.keys().min() {
-            return Err(corrupt(format!(
-                "state `{key}` belongs to no weight of this model"
-            )));
+            return Err(corrupt(format!("state `{key}` belongs to no weight of this model")));
         }
         Ok(())
     }
@@ -253,17 +232,8 @@ mod tests {
     #[test]
     fn two_steps_match_the_formula() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let w = vs.root().var_copy(
-            "w",
-            &Tensor::from_slice(&[1.0f64, -2.0]).to_kind(Kind::Float),
-        );
-        let config = TrainConfig {
-            weight_decay: 0.1,
-            beta1: 0.9,
-            beta2: 0.99,
-            eps: 1e-8,
-            ..TrainConfig::default()
-        };
+        let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f64, -2.0]).to_kind(Kind::Float));
+        let config = TrainConfig { weight_decay: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8, ..TrainConfig::default() };
         let mut opt = AdamW::new(&vs, &config);
         let grads = [[0.5f64, -1.0], [0.25, 2.0]];
         let lr = 0.01;
@@ -285,10 +255,7 @@ mod tests {
         }
         let got: Vec<f32> = Vec::try_from(&w.detach()).unwrap();
         for i in 0..2 {
-            assert!(
-                (got[i] as f64 - expected[i]).abs() < 1e-6,
-                "{got:?} vs {expected:?}"
-            );
+            assert!((got[i] as f64 - expected[i]).abs() < 1e-6, "{got:?} vs {expected:?}");
         }
     }
 
@@ -310,17 +277,13 @@ mod tests {
         other.load(&path).unwrap();
         assert_eq!(other.params[1].step, 3);
         assert_eq!(other.params[0].step, 0, "never updated: no state");
-        let same =
-            |a: &Option<Tensor>, b: &Option<Tensor>| a.as_ref().unwrap().equal(b.as_ref().unwrap());
+        let same = |a: &Option<Tensor>, b: &Option<Tensor>| a.as_ref().unwrap().equal(b.as_ref().unwrap());
         assert!(same(&opt.params[1].exp_avg, &other.params[1].exp_avg));
         assert!(same(&opt.params[1].exp_avg_sq, &other.params[1].exp_avg_sq));
         // A truncated file is reported as corrupt, naming the file.
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
         let err = other.load(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("optimizer.safetensors") && err.contains("corrupt"),
-            "{err}"
-        );
+        assert!(err.contains("optimizer.safetensors") && err.contains("corrupt"), "{err}");
     }
 }

@@ -114,10 +114,7 @@ mod tests {
 
     #[test]
     fn coordinates_are_ordered() {
-        assert_ne!(
-            Rng::at(0, &[1, 2]).next_u64(),
-            Rng::at(0, &[2, 1]).next_u64()
-        );
+        assert_ne!(Rng::at(0, &[1, 2]).next_u64(), Rng::at(0, &[2, 1]).next_u64());
         assert_ne!(Rng::at(0, &[0]).next_u64(), Rng::at(0, &[]).next_u64());
     }
 }

@@ -21,8 +21,7 @@ use serde_json::json;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::checkpoint::{
-    utc_now, write_checkpoint, Checkpoint, TrainerState, CHECKPOINT_DIR, METRICS_FILE,
-    OPTIMIZER_FILE, PROVENANCE_FILE,
+    utc_now, write_checkpoint, Checkpoint, TrainerState, CHECKPOINT_DIR, METRICS_FILE, OPTIMIZER_FILE, PROVENANCE_FILE,
 };
 use crate::config::TrainConfig;
 use crate::data::{plan_epoch, plan_eval, Dataset};
@@ -46,11 +45,7 @@ pub struct Provenance {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// Training starts (or resumes) at `step` of `total_steps`.
-    Started {
-        step: u64,
-        total_steps: u64,
-        parameters: i64,
-    },
+    Started { step: u64, total_steps: u64, parameters: i64 },
     /// An optimizer step finished (its row; validation values when it evaluated).
     Step(&'a MetricsRow),
     /// The validation set was scored (step 0 included).
@@ -133,17 +128,7 @@ impl<M: LanguageModel> Trainer<M> {
             valid.info().clone(),
             provenance.command,
         );
-        Self::build(
-            model,
-            tokenizer,
-            objective,
-            config,
-            train,
-            valid,
-            out_dir.into(),
-            state,
-            None,
-        )
+        Self::build(model, tokenizer, objective, config, train, valid, out_dir.into(), state, None)
     }
 
     /// Continues the run of `checkpoint` with the model and tokenizer loaded from it. The
@@ -164,18 +149,15 @@ impl<M: LanguageModel> Trainer<M> {
         let out_dir = out_dir.into();
         let Checkpoint { dir, mut state } = checkpoint;
         let mut differences = state.config.resume_differences(&config);
-        for (what, stored, given) in [
-            ("training", &state.train, train.info()),
-            ("validation", &state.valid, valid.info()),
-        ] {
+        for (what, stored, given) in
+            [("training", &state.train, train.info()), ("validation", &state.valid, valid.info())]
+        {
             if stored.sha256 != given.sha256 {
                 differences.push(format!(
                     "the {what} data {} (SHA-256 {}) is not the file the checkpoint was trained on ({}, SHA-256 {})",
                     given.path, given.sha256, stored.path, stored.sha256
                 ));
-            } else if stored.records != given.records
-                || stored.holdout_fraction != given.holdout_fraction
-            {
+            } else if stored.records != given.records || stored.holdout_fraction != given.holdout_fraction {
                 differences.push(format!(
                     "the {what} set has {} records, the checkpoint's had {} (a different --valid or --valid-fraction?)",
                     given.records, stored.records
@@ -197,17 +179,7 @@ impl<M: LanguageModel> Trainer<M> {
         state.commands.push(command);
         let optimizer_path = dir.join(OPTIMIZER_FILE);
         let step = state.step;
-        Self::build(
-            model,
-            tokenizer,
-            objective,
-            config,
-            train,
-            valid,
-            out_dir,
-            state,
-            Some((optimizer_path, step)),
-        )
+        Self::build(model, tokenizer, objective, config, train, valid, out_dir, state, Some((optimizer_path, step)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -230,15 +202,8 @@ impl<M: LanguageModel> Trainer<M> {
                 config.objective
             )));
         }
-        let missing = |what: &str| {
-            Error::Mismatch(format!(
-                "the {} tokenizer has no {what} token",
-                tokenizer.name()
-            ))
-        };
-        let start = tokenizer
-            .start_id()
-            .ok_or_else(|| missing("start (<cls>/<bos>)"))?;
+        let missing = |what: &str| Error::Mismatch(format!("the {} tokenizer has no {what} token", tokenizer.name()));
+        let start = tokenizer.start_id().ok_or_else(|| missing("start (<cls>/<bos>)"))?;
         let end = tokenizer.eos_id().ok_or_else(|| missing("<eos>"))?;
         let pad = tokenizer.pad_id().ok_or_else(|| missing("<pad>"))?;
         std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
@@ -252,12 +217,8 @@ impl<M: LanguageModel> Trainer<M> {
             None => None,
         };
         let crop = |len: usize| len.min(config.max_length) + 2;
-        let train_lengths: Vec<usize> = (0..train.len())
-            .map(|i| crop(train.sequence(i).len()))
-            .collect();
-        let valid_lengths: Vec<usize> = (0..valid.len())
-            .map(|i| crop(valid.sequence(i).len()))
-            .collect();
+        let train_lengths: Vec<usize> = (0..train.len()).map(|i| crop(train.sequence(i).len())).collect();
+        let valid_lengths: Vec<usize> = (0..valid.len()).map(|i| crop(valid.sequence(i).len())).collect();
         let mut trainer = Self {
             model,
             tokenizer,
@@ -375,11 +336,8 @@ impl<M: LanguageModel> Trainer<M> {
             .map(|&r| {
                 let varied = self.varied(data, r, augment_epoch);
                 let seq = varied.as_deref().unwrap_or_else(|| data.sequence(r as usize));
-                let offset = if seq.len() > max_len {
-                    crop_rng(r).below((seq.len() - max_len + 1) as u64) as usize
-                } else {
-                    0
-                };
+                let offset =
+                    if seq.len() > max_len { crop_rng(r).below((seq.len() - max_len + 1) as u64) as usize } else { 0 };
                 let body = &seq[offset..offset + seq.len().min(max_len)];
                 let mut tokens = Vec::with_capacity(body.len() + 2);
                 tokens.push(start);
@@ -404,13 +362,7 @@ impl<M: LanguageModel> Trainer<M> {
         }
         let shape = [n as i64, width as i64];
         let to = |v: &[i64]| Tensor::from_slice(v).view(shape).to_device(self.device);
-        Prepared {
-            input_ids: to(&ids),
-            attention_mask: to(&mask),
-            labels: to(&labels),
-            tokens,
-            targets,
-        }
+        Prepared { input_ids: to(&ids), attention_mask: to(&mask), labels: to(&labels), tokens, targets }
     }
 
     /// The token ids of a variant of record `r` for epoch `epoch` when augmenting: drawn from
@@ -433,18 +385,11 @@ impl<M: LanguageModel> Trainer<M> {
     /// [`LanguageModel::logits_at`]).
     fn batch_loss(&self, batch: &Prepared, train: bool) -> Result<(Tensor, Tensor)> {
         let select = batch.labels.ne(IGNORE_INDEX);
-        let logits = self
-            .model
-            .logits_at(&batch.input_ids, &batch.attention_mask, &select, train)?;
+        let logits = self.model.logits_at(&batch.input_ids, &batch.attention_mask, &select, train)?;
         let flat = logits.to_kind(Kind::Float);
         let labels = batch.labels.masked_select(&select);
-        let loss =
-            flat.cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, IGNORE_INDEX, 0.0);
-        let correct = flat
-            .detach()
-            .argmax(-1, false)
-            .eq_tensor(&labels)
-            .sum(Kind::Int64);
+        let loss = flat.cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, IGNORE_INDEX, 0.0);
+        let correct = flat.detach().argmax(-1, false).eq_tensor(&labels).sum(Kind::Int64);
         Ok((loss, correct))
     }
 
@@ -465,34 +410,22 @@ impl<M: LanguageModel> Trainer<M> {
 
     /// Scores the validation set, records it in `row`, keeps the best model and counts
     /// evaluations without improvement.
-    fn evaluate_into(
-        &mut self,
-        row: &mut MetricsRow,
-        on_event: &mut dyn FnMut(Event<'_>),
-    ) -> Result<()> {
+    fn evaluate_into(&mut self, row: &mut MetricsRow, on_event: &mut dyn FnMut(Event<'_>)) -> Result<()> {
         let (loss, ppl, acc) = self.evaluate()?;
         row.valid_loss = Some(loss);
         row.valid_ppl = Some(ppl);
         row.valid_acc = Some(acc);
         on_event(Event::Evaluated(row));
-        let improved =
-            loss.is_finite() && self.state.best_valid_loss.is_none_or(|best| loss < best);
+        let improved = loss.is_finite() && self.state.best_valid_loss.is_none_or(|best| loss < best);
         if improved {
             self.state.best_valid_loss = Some(loss);
             self.state.best_step = Some(row.step);
             self.state.evals_since_best = 0;
             self.save_model(&self.out_dir)?;
-            on_event(Event::BestModel {
-                step: row.step,
-                valid_loss: loss,
-            });
+            on_event(Event::BestModel { step: row.step, valid_loss: loss });
         } else {
             self.state.evals_since_best += 1;
-            if self
-                .config
-                .patience
-                .is_some_and(|p| self.state.evals_since_best >= p)
-            {
+            if self.config.patience.is_some_and(|p| self.state.evals_since_best >= p) {
                 self.state.stopped_early = true;
             }
         }
@@ -547,9 +480,7 @@ impl<M: LanguageModel> Trainer<M> {
         let epochs_limit = self.config.epochs;
         while self.state.step < self.total_steps
             && !self.state.stopped_early
-            && self
-                .stop_after
-                .is_none_or(|n| self.state.step - first_step < n)
+            && self.stop_after.is_none_or(|n| self.state.step - first_step < n)
         {
             let step_started = Instant::now();
             let step = self.state.step + 1;
@@ -663,18 +594,12 @@ impl<M: LanguageModel> Trainer<M> {
 
     fn diverged(&self, step: u64, what: &'static str, value: f64) -> Error {
         // Keep what was measured so far; the checkpoint stays as it was.
-        let _ = write_metrics(
-            &self.out_dir.join(METRICS_FILE),
-            &self.state.metrics,
-            self.metrics_metadata(),
-        );
+        let _ = write_metrics(&self.out_dir.join(METRICS_FILE), &self.state.metrics, self.metrics_metadata());
         Error::NonFinite {
             step,
             what,
             value,
-            checkpoint: self
-                .last_checkpoint
-                .map(|s| (self.out_dir.join(CHECKPOINT_DIR), s)),
+            checkpoint: self.last_checkpoint.map(|s| (self.out_dir.join(CHECKPOINT_DIR), s)),
         }
     }
 
@@ -703,11 +628,7 @@ impl<M: LanguageModel> Trainer<M> {
     }
 
     fn write_outputs(&self) -> Result<()> {
-        write_metrics(
-            &self.out_dir.join(METRICS_FILE),
-            &self.state.metrics,
-            self.metrics_metadata(),
-        )?;
+        write_metrics(&self.out_dir.join(METRICS_FILE), &self.state.metrics, self.metrics_metadata())?;
         let mut text = serde_json::to_string_pretty(&self.provenance()).expect("JSON serializes");
         text.push('\n');
         biotorch_io::write_atomic(self.out_dir.join(PROVENANCE_FILE), text.as_bytes())?;
@@ -719,11 +640,7 @@ impl<M: LanguageModel> Trainer<M> {
         let s = &self.state;
         let last = s.metrics.last();
         let last_valid = s.metrics.iter().rev().find(|r| r.valid_loss.is_some());
-        let best = s.best_step.and_then(|b| {
-            s.metrics
-                .iter()
-                .find(|r| r.step == b && r.valid_loss.is_some())
-        });
+        let best = s.best_step.and_then(|b| s.metrics.iter().find(|r| r.step == b && r.valid_loss.is_some()));
         let params = self.model.num_parameters();
         let data_name = Path::new(&s.train.path)
             .file_name()

@@ -7,10 +7,7 @@ use serde::Deserialize;
 pub(crate) mod smiles;
 
 /// Where `make fixtures` puts the oracle's output.
-pub(crate) const GOLDEN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../.fixtures/rdkit_golden/rdkit_golden.json"
-);
+pub(crate) const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.fixtures/rdkit_golden/rdkit_golden.json");
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Golden {
@@ -55,12 +52,10 @@ pub(crate) fn load() -> Golden {
              run `make fixtures` (or `.venv/bin/python scripts/oracle/rdkit_golden.py`) first"
         )
     });
-    let golden: Golden = serde_json::from_str(&text)
-        .unwrap_or_else(|err| panic!("{GOLDEN}: {err}: regenerate it with `make fixtures`"));
+    let golden: Golden =
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{GOLDEN}: {err}: regenerate it with `make fixtures`"));
     assert!(
-        golden.sets.nci.len() > 4000
-            && golden.sets.chembl.len() == 2000
-            && !golden.sets.broken.is_empty(),
+        golden.sets.nci.len() > 4000 && golden.sets.chembl.len() == 2000 && !golden.sets.broken.is_empty(),
         "{GOLDEN} looks truncated: regenerate it with `make fixtures`"
     );
     golden
@@ -69,12 +64,7 @@ pub(crate) fn load() -> Golden {
 impl Golden {
     /// Every record with the name of its set.
     pub(crate) fn all(&self) -> impl Iterator<Item = (&'static str, &Record)> {
-        let sets = [
-            ("nci", &self.sets.nci),
-            ("chembl", &self.sets.chembl),
-            ("broken", &self.sets.broken),
-        ];
-        sets.into_iter()
-            .flat_map(|(name, records)| records.iter().map(move |r| (name, r)))
+        let sets = [("nci", &self.sets.nci), ("chembl", &self.sets.chembl), ("broken", &self.sets.broken)];
+        sets.into_iter().flat_map(|(name, records)| records.iter().map(move |r| (name, r)))
     }
 }

@@ -7,14 +7,13 @@
 /// #8318: `[!#0!#1!#2!#5!#6!#7!#8!#9!#10!#14!#15!#16!#17!#18!#33!#34!#35!#36!#52!#53!#54!#85!#86]`),
 /// with the dummy atom and the aromatic spellings.
 pub(crate) const NON_METALS: &[&str] = &[
-    "*", "H", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "As", "Se", "Br",
-    "Kr", "Te", "I", "Xe", "At", "Rn", "b", "c", "n", "o", "p", "s", "si", "as", "se", "te",
+    "*", "H", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "As", "Se", "Br", "Kr", "Te", "I", "Xe",
+    "At", "Rn", "b", "c", "n", "o", "p", "s", "si", "as", "se", "te",
 ];
 
 /// Organic-subset elements, which SMILES may write without brackets.
-pub(crate) const ORGANIC_SUBSET: &[&str] = &[
-    "Cl", "Br", "B", "C", "N", "O", "P", "S", "F", "I", "b", "c", "n", "o", "p", "s",
-];
+pub(crate) const ORGANIC_SUBSET: &[&str] =
+    &["Cl", "Br", "B", "C", "N", "O", "P", "S", "F", "I", "b", "c", "n", "o", "p", "s"];
 
 /// The element symbols of the bracket atoms in a SMILES.
 pub(crate) fn bracket_elements(smiles: &str) -> Vec<&str> {
@@ -26,11 +25,7 @@ pub(crate) fn bracket_elements(smiles: &str) -> Vec<&str> {
         let atom = inner[..close].trim_start_matches(|c: char| c.is_ascii_digit());
         let len = match atom.as_bytes() {
             [a, b, ..] if a.is_ascii_uppercase() && b.is_ascii_lowercase() => 2,
-            [b's' | b'a' | b't', b'e' | b'i' | b's', ..]
-                if ["se", "si", "as", "te"].contains(&&atom[..2]) =>
-            {
-                2
-            }
+            [b's' | b'a' | b't', b'e' | b'i' | b's', ..] if ["se", "si", "as", "te"].contains(&&atom[..2]) => 2,
             [] => 0,
             _ => 1,
         };
@@ -47,9 +42,7 @@ pub(crate) fn strip_organic_brackets(smiles: &str) -> String {
     while let Some(open) = rest.find('[') {
         out.push_str(&rest[..open]);
         let inner = &rest[open + 1..];
-        let close = inner
-            .find(']')
-            .expect("unbalanced bracket in a canonical SMILES");
+        let close = inner.find(']').expect("unbalanced bracket in a canonical SMILES");
         let atom = &inner[..close];
         let element = ORGANIC_SUBSET.iter().find(|e| atom.starts_with(**e));
         let plain = element.is_some_and(|e| {
@@ -82,9 +75,7 @@ pub(crate) fn sorted_fragments(smiles: &str) -> Vec<&str> {
 /// fragments. True when the oracle's SMILES has a metal and equals ours once
 /// those brackets are dropped and fragments are sorted.
 pub(crate) fn explained_by_metal_brackets(ours: &str, oracle: &str) -> bool {
-    let has_metal = bracket_elements(oracle)
-        .iter()
-        .any(|e| !NON_METALS.contains(e));
+    let has_metal = bracket_elements(oracle).iter().any(|e| !NON_METALS.contains(e));
     has_metal && sorted_fragments(&strip_organic_brackets(oracle)) == sorted_fragments(ours)
 }
 

@@ -30,7 +30,13 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
     let rdkit = biotorch_chem::rdkit_version().to_string();
     let options = json!({"smiles_column": args.input.smiles_column, "id_column": args.input.id_column});
-    let settings = crate::dataset::settings("chem", &args.input.input, ("biotorch.rdkit", rdkit.clone()), &options, shard.as_ref());
+    let settings = crate::dataset::settings(
+        "chem",
+        &args.input.input,
+        ("biotorch.rdkit", rdkit.clone()),
+        &options,
+        shard.as_ref(),
+    );
     if args.resume {
         if let Some(rows) = crate::dataset::resumable(ctx, &path, &settings) {
             return ctx.write_summary(&json!({

@@ -191,7 +191,9 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let hash = hasher.join().map_err(|_| anyhow::anyhow!("the weights-hashing thread panicked"))??;
     let tokenizer = load_tokenizer(ctx, &model_dir)?;
     let max_positions = model.config().max_position_embeddings as usize;
-    if model.config().position_embedding_type == biotorch_models::PositionEmbeddingType::Absolute && args.max_length + 2 > max_positions.saturating_sub(2) {
+    if model.config().position_embedding_type == biotorch_models::PositionEmbeddingType::Absolute
+        && args.max_length + 2 > max_positions.saturating_sub(2)
+    {
         args.max_length = max_positions.saturating_sub(4).max(1);
     }
     let num_layers = model.num_layers();
@@ -212,7 +214,11 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let mut columns = Vec::new();
     for &layer in &layers {
         for &pooling in &poolings {
-            let name = if columns.is_empty() { "embedding".to_string() } else { format!("embedding_{}_l{layer}", pooling.name()) };
+            let name = if columns.is_empty() {
+                "embedding".to_string()
+            } else {
+                format!("embedding_{}_l{layer}", pooling.name())
+            };
             if columns.iter().any(|c: &OutColumn| c.name == name || (c.pooling == pooling && c.layer == layer)) {
                 continue;
             }
@@ -225,7 +231,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
 
     // The alphabet follows the tokenizer unless the user chose one.
     if args.input.modality == ModalityChoice::Auto {
-        args.input.modality = ModalityChoice::Fixed(if tokenizer.name().starts_with("dna") { Modality::Dna } else { Modality::Protein });
+        args.input.modality =
+            ModalityChoice::Fixed(if tokenizer.name().starts_with("dna") { Modality::Dna } else { Modality::Protein });
     }
     let shard = input::shard(&args.input);
     let output = crate::dataset::output_file(&args.output, shard.as_ref())?;
@@ -240,8 +247,13 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         "batch_tokens": batch_tokens, "dtype": args.dtype,
         "device": if devices.len() == 1 { format!("{device:?}") } else { format!("{devices:?}") },
     });
-    let settings =
-        crate::dataset::settings("embed", &args.input.input, ("biotorch.weights_sha256", hash.clone()), &options, shard.as_ref());
+    let settings = crate::dataset::settings(
+        "embed",
+        &args.input.input,
+        ("biotorch.weights_sha256", hash.clone()),
+        &options,
+        shard.as_ref(),
+    );
     if args.resume {
         if let Some(rows) = crate::dataset::resumable(ctx, &output, &settings) {
             if let Some(plot) = &args.plot {
@@ -285,7 +297,9 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
             let text = record.seq_str();
             let tokens: Vec<i64> = tokenizer
                 .encode_no_special(&text)
-                .map_err(|e| crate::exit::BadInput(format!("{}:{}: record \"{}\": {e}", reader.path(), record.line, record.id)))?
+                .map_err(|e| {
+                    crate::exit::BadInput(format!("{}:{}: record \"{}\": {e}", reader.path(), record.line, record.id))
+                })?
                 .into_iter()
                 .map(i64::from)
                 .collect();
@@ -359,7 +373,15 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         // applied in batch order, so the output is the same as on one device (same batches, same sums).
         for round in batches.chunks(models.len()) {
             let outputs: Vec<Result<BatchOutput>> = if let [(model, device)] = models.as_slice() {
-                vec![compute_batch(model, &request, &columns, &window, &segments[round[0].clone()], (cls, eos, pad), *device)]
+                vec![compute_batch(
+                    model,
+                    &request,
+                    &columns,
+                    &window,
+                    &segments[round[0].clone()],
+                    (cls, eos, pad),
+                    *device,
+                )]
             } else {
                 let (request, columns, window, segments) = (&request, &columns, &window, &segments);
                 std::thread::scope(|scope| {
@@ -370,7 +392,15 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
                             let device = *device;
                             // `&mut` moves the replica into its thread (a model is Send, not Sync).
                             scope.spawn(move || {
-                                compute_batch(&*model, request, columns, window, &segments[range.clone()], (cls, eos, pad), device)
+                                compute_batch(
+                                    &*model,
+                                    request,
+                                    columns,
+                                    window,
+                                    &segments[range.clone()],
+                                    (cls, eos, pad),
+                                    device,
+                                )
                             })
                         })
                         .collect();
@@ -429,7 +459,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
 }
 
 fn load_tokenizer(ctx: &Ctx, dir: &Path) -> Result<Box<dyn biotorch_tokenizers::Tokenizer>> {
-    let dir: PathBuf = if dir.is_file() { dir.parent().map(Path::to_path_buf).unwrap_or_default() } else { dir.to_path_buf() };
+    let dir: PathBuf =
+        if dir.is_file() { dir.parent().map(Path::to_path_buf).unwrap_or_default() } else { dir.to_path_buf() };
     match biotorch_tokenizers::load(&dir) {
         Ok(t) => Ok(t),
         Err(_) if !dir.join("vocab.txt").exists() => {
@@ -549,7 +580,11 @@ fn finish_windows(columns: &[OutColumn], dim: usize, acc: Accumulator) -> Vec<Ve
                         *x /= k.max(1) as f32;
                     }
                 }
-                if col.pooling == Pooling::Mean { mean_rows(&sums, dim) } else { sums }
+                if col.pooling == Pooling::Mean {
+                    mean_rows(&sums, dim)
+                } else {
+                    sums
+                }
             }
         })
         .collect()
@@ -589,7 +624,9 @@ fn window_frame(window: &[Pending], columns: &[OutColumn], dim: usize) -> Result
         } else if col.pooling == Pooling::PerToken {
             let rows: Vec<Option<Series>> = window
                 .iter()
-                .map(|p| Float32Chunked::from_vec("".into(), p.out[c].clone()).into_series().reshape_array(&dims).map(Some))
+                .map(|p| {
+                    Float32Chunked::from_vec("".into(), p.out[c].clone()).into_series().reshape_array(&dims).map(Some)
+                })
                 .collect::<PolarsResult<_>>()?;
             let list: ListChunked = rows.into_iter().collect();
             cols.push(list.with_name(col.name.as_str().into()).into_series().into());

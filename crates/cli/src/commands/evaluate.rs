@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use biotorch_heads::head::TargetPrediction;
-use biotorch_heads::spec::{HeadSpec, Task, TargetSpec};
+use biotorch_heads::spec::{HeadSpec, TargetSpec, Task};
 use biotorch_io::polars::prelude::*;
 use serde_json::json;
 
@@ -105,10 +105,19 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
         let positions: Vec<usize> = (0..labels.len()).collect();
         match score(t.spec, pred, &positions, labels) {
             Some(s) => {
-                print_table(ctx, &format!("{} against the {} column of {}:", t.spec.name, t.spec.name, args.input.display()), t.spec.task, &[("head".to_string(), s)]);
+                print_table(
+                    ctx,
+                    &format!("{} against the {} column of {}:", t.spec.name, t.spec.name, args.input.display()),
+                    t.spec.task,
+                    &[("head".to_string(), s)],
+                );
                 metrics.insert(t.spec.name.clone(), s.json());
             }
-            None => ctx.info(format!("{}: no valid row has a {} label; nothing to score", args.input.display(), t.spec.name)),
+            None => ctx.info(format!(
+                "{}: no valid row has a {} label; nothing to score",
+                args.input.display(),
+                t.spec.name
+            )),
         }
     }
     if metrics.is_empty() {

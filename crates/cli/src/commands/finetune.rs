@@ -46,7 +46,9 @@ impl Table {
     pub(crate) fn open(path: &Path, sequence_column: &str) -> Result<SmilesReader> {
         let options = SmilesOptions { smiles_column: Some(sequence_column.to_string()), ..SmilesOptions::default() };
         let reader = SmilesReader::open(path, &options).map_err(|e| {
-            crate::exit::BadInput(format!("{e} (the sequences or SMILES are read from --sequence-column, default: sequence or smiles)"))
+            crate::exit::BadInput(format!(
+                "{e} (the sequences or SMILES are read from --sequence-column, default: sequence or smiles)"
+            ))
         })?;
         if reader.columns().is_empty() {
             bad_input!("{}: expected a table with a header (.csv, .tsv, .parquet)", path.display());
@@ -78,7 +80,12 @@ pub(crate) fn default_sequence_column(modality: Modality) -> &'static str {
 }
 
 /// Prepares every row on all cores.
-pub(crate) fn prepare_all(backbone: &Backbone, texts: &[String], max_length: usize, long: encoder::LongPolicy) -> Vec<Prepared> {
+pub(crate) fn prepare_all(
+    backbone: &Backbone,
+    texts: &[String],
+    max_length: usize,
+    long: encoder::LongPolicy,
+) -> Vec<Prepared> {
     let tokenizer = backbone.tokenizer.as_ref();
     let modality = backbone.modality;
     texts.par_iter().map(|t| encoder::prepare(tokenizer, modality, t, max_length, long)).collect()
@@ -123,7 +130,10 @@ fn target_spec(name: &str, values: &[&str], task: TaskArg) -> Result<TargetSpec>
     let task = match task {
         TaskArg::Regression => {
             if let Some(i) = numbers.iter().position(Option::is_none) {
-                bad_input!("--target {name}: '{}' is not a number (use --task classification for class labels)", values[i]);
+                bad_input!(
+                    "--target {name}: '{}' is not a number (use --task classification for class labels)",
+                    values[i]
+                );
             }
             Task::Regression
         }
@@ -139,7 +149,8 @@ fn target_spec(name: &str, values: &[&str], task: TaskArg) -> Result<TargetSpec>
             }
         }
     };
-    let mut spec = TargetSpec { name: name.to_string(), task, mean: None, std: None, classes: Vec::new(), offset: 0, width: 1 };
+    let mut spec =
+        TargetSpec { name: name.to_string(), task, mean: None, std: None, classes: Vec::new(), offset: 0, width: 1 };
     if task == Task::Classification {
         let mut classes: Vec<String> = values.iter().map(|v| v.to_string()).collect();
         if all_numeric {
@@ -175,7 +186,12 @@ impl Scores {
 }
 
 /// Scores predictions against labels (rows without a label are skipped); `None` without labelled rows.
-pub(crate) fn score(spec: &TargetSpec, pred: &TargetPrediction, rows: &[usize], labels: &[Option<f64>]) -> Option<Scores> {
+pub(crate) fn score(
+    spec: &TargetSpec,
+    pred: &TargetPrediction,
+    rows: &[usize],
+    labels: &[Option<f64>],
+) -> Option<Scores> {
     let have: Vec<usize> = (0..rows.len()).filter(|&i| labels[rows[i]].is_some()).collect();
     if have.is_empty() {
         return None;
@@ -205,7 +221,10 @@ pub(crate) fn print_table(ctx: &Ctx, title: &str, task: Task, rows: &[(String, S
     };
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(5).max(5);
     println!("{title}");
-    println!("  {:width$}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}", "model", "n", header[0], header[1], header[2], header[3]);
+    println!(
+        "  {:width$}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}",
+        "model", "n", header[0], header[1], header[2], header[3]
+    );
     for (name, s) in rows {
         let (n, v) = match s {
             Scores::Regression(m) => (m.n, [m.rmse, m.mae, m.r2, m.spearman]),
@@ -245,14 +264,21 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
         bad_input!("--train-layers chooses the encoder layers that full fine-tuning trains: add --mode full");
     }
     if args.output.join(HEAD_JSON).exists() && !args.force {
-        bad_input!("{}: already holds a head (head.json); choose another -o or pass --force to replace it", args.output.display());
+        bad_input!(
+            "{}: already holds a head (head.json); choose another -o or pass --force to replace it",
+            args.output.display()
+        );
     }
     let resolved = super::embed::resolver().resolve(&args.model)?;
     let backbone = heads(Backbone::load(&resolved.path, device)).with_context(|| format!("--model {}", args.model))?;
     let sha = crate::dataset::weights_sha256(&resolved.path)?;
     let modality = backbone.modality;
     if args.split == SplitArg::Scaffold && modality != Modality::Molecule {
-        bad_input!("--split scaffold groups molecules by Murcko scaffold; {} is a {} model", args.model, modality.name());
+        bad_input!(
+            "--split scaffold groups molecules by Murcko scaffold; {} is a {} model",
+            args.model,
+            modality.name()
+        );
     }
     let max_length = args.max_length.unwrap_or(backbone.max_length()).min(backbone.max_length()).max(1);
     let long = long_policy(args.long);
@@ -274,8 +300,13 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
         let Some(col) = table.column(name) else {
             bad_input!("{}: no column named '{name}' (columns: {})", args.data.display(), table.columns.join(", "));
         };
-        let values: Vec<&str> =
-            table.rows.iter().filter_map(|r| r[col].as_deref()).filter(|v| !is_missing(Some(v))).map(str::trim).collect();
+        let values: Vec<&str> = table
+            .rows
+            .iter()
+            .filter_map(|r| r[col].as_deref())
+            .filter(|v| !is_missing(Some(v)))
+            .map(str::trim)
+            .collect();
         if values.is_empty() {
             bad_input!("--target {name}: the column has no values");
         }
@@ -332,7 +363,8 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     if let Some(k) = args.folds {
         let parts = split::folds(&positions, groups.as_deref(), k, args.seed);
         for (f, test) in parts.iter().enumerate() {
-            let rest: Vec<usize> = parts.iter().enumerate().filter(|(g, _)| *g != f).flat_map(|(_, p)| p.iter().copied()).collect();
+            let rest: Vec<usize> =
+                parts.iter().enumerate().filter(|(g, _)| *g != f).flat_map(|(_, p)| p.iter().copied()).collect();
             let (train, valid) = split::hold_out(&rest, groups.as_deref(), args.valid_fraction, args.seed + f as u64);
             folds.push(Fold { train, valid, test: test.clone() });
         }
@@ -340,10 +372,20 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     } else {
         let s = match args.split {
             SplitArg::Random => split::random(&positions, args.valid_fraction, args.test_fraction, args.seed),
-            SplitArg::Scaffold => split::grouped(&positions, groups.as_deref().expect("scaffolds"), args.valid_fraction, args.test_fraction, args.seed),
+            SplitArg::Scaffold => split::grouped(
+                &positions,
+                groups.as_deref().expect("scaffolds"),
+                args.valid_fraction,
+                args.test_fraction,
+                args.seed,
+            ),
             SplitArg::Column => {
                 let Some(col) = table.column(&args.split_column) else {
-                    bad_input!("--split column: {} has no column '{}' (--split-column)", args.data.display(), args.split_column);
+                    bad_input!(
+                        "--split column: {} has no column '{}' (--split-column)",
+                        args.data.display(),
+                        args.split_column
+                    );
                 };
                 let mut s = split::Split::default();
                 for (pos, &r) in rows.iter().enumerate() {
@@ -403,8 +445,16 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
 
     // Embeddings of the frozen backbone: once, for every labelled row.
     let embed_started = Instant::now();
-    let cache_file = args.embedding_cache.as_ref().map(|dir| dir.join(format!("{}.safetensors", cache_key(&sha, max_length, long, &tokens))));
-    let cached = cache_file.as_ref().filter(|f| f.is_file()).and_then(|f| Tensor::read_safetensors(f).ok()).and_then(|mut t| t.pop()).map(|(_, x)| x);
+    let cache_file = args
+        .embedding_cache
+        .as_ref()
+        .map(|dir| dir.join(format!("{}.safetensors", cache_key(&sha, max_length, long, &tokens))));
+    let cached = cache_file
+        .as_ref()
+        .filter(|f| f.is_file())
+        .and_then(|f| Tensor::read_safetensors(f).ok())
+        .and_then(|mut t| t.pop())
+        .map(|(_, x)| x);
     let x = match cached {
         Some(x) if x.size() == [n as i64, backbone.hidden_size()] => {
             ctx.info(format!("embeddings from the cache {}", cache_file.as_ref().expect("cached").display()));
@@ -466,7 +516,10 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
             let bar = ctx.progress.steps(fold_opts.epochs as u64);
             let mut on_epoch = |e: usize, tl: f64, vl: Option<f64>| {
                 bar.set_position(e as u64);
-                bar.set_message(format!("train loss {tl:.4}, valid loss {}", vl.map_or("-".into(), |v| format!("{v:.4}"))));
+                bar.set_message(format!(
+                    "train loss {tl:.4}, valid loss {}",
+                    vl.map_or("-".into(), |v| format!("{v:.4}"))
+                ));
                 if ctx.global.verbose > 0 {
                     let vl = vl.map_or("-".into(), |v| format!("{v:.4}"));
                     bar.suspend(|| eprintln!("member {}: epoch {e}: train loss {tl:.4}, valid loss {vl}", m + 1));
@@ -476,14 +529,33 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
             let (report, out) = if full {
                 let tuned = heads(Backbone::load(&resolved.path, device))?;
                 tuned.set_trainable(args.train_layers);
-                let report = fit::fit_full(&tuned, &mut mlp, &tokens, &labels, &fold.train, &fold.valid, &targets, &fold_opts, &mut on_epoch)?;
+                let report = fit::fit_full(
+                    &tuned,
+                    &mut mlp,
+                    &tokens,
+                    &labels,
+                    &fold.train,
+                    &fold.valid,
+                    &targets,
+                    &fold_opts,
+                    &mut on_epoch,
+                )?;
                 let ex = tuned.embed_all(&eval_tokens, max_length, batch_tokens, &mut |_| {})?;
                 let name = format!("encoder-{m}");
                 tuned.save(&args.output.join(&name))?;
                 encoders.push(name);
                 (report, fit::outputs(&mlp, &ex))
             } else {
-                let report = fit::fit_frozen(&mut mlp, &x, &labels, &fold.train, &fold.valid, &targets, &fold_opts, &mut on_epoch)?;
+                let report = fit::fit_frozen(
+                    &mut mlp,
+                    &x,
+                    &labels,
+                    &fold.train,
+                    &fold.valid,
+                    &targets,
+                    &fold_opts,
+                    &mut on_epoch,
+                )?;
                 let idx = Tensor::from_slice(&eval.iter().map(|&p| p as i64).collect::<Vec<_>>());
                 (report, fit::outputs(&mlp, &x.index_select(0, &idx)))
             };
@@ -573,11 +645,15 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
                 }
             }
             if let Some(feats) = &ridge_features {
-                let labelled = |set: &[usize]| -> Vec<usize> { set.iter().copied().filter(|&p| raw[t][p].is_some()).collect() };
+                let labelled =
+                    |set: &[usize]| -> Vec<usize> { set.iter().copied().filter(|&p| raw[t][p].is_some()).collect() };
                 let (tr, va) = (labelled(&fold.train), labelled(&fold.valid));
                 let target_matrix = |set: &[usize]| -> Tensor {
                     match spec.task {
-                        Task::Regression => Tensor::from_slice(&set.iter().map(|&p| raw[t][p].unwrap_or(0.0)).collect::<Vec<_>>()).view([-1, 1]),
+                        Task::Regression => {
+                            Tensor::from_slice(&set.iter().map(|&p| raw[t][p].unwrap_or(0.0)).collect::<Vec<_>>())
+                                .view([-1, 1])
+                        }
                         Task::Classification => {
                             let mut y = vec![0f64; set.len() * spec.width];
                             for (i, &p) in set.iter().enumerate() {
@@ -587,9 +663,16 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
                         }
                     }
                 };
-                let pick = |set: &[usize]| feats.index_select(0, &Tensor::from_slice(&set.iter().map(|&p| p as i64).collect::<Vec<_>>()));
+                let pick = |set: &[usize]| {
+                    feats.index_select(0, &Tensor::from_slice(&set.iter().map(|&p| p as i64).collect::<Vec<_>>()))
+                };
                 let (xv, yv) = (pick(&va), target_matrix(&va));
-                let model = baseline::Ridge::fit(&pick(&tr), &target_matrix(&tr), (!va.is_empty()).then_some(&xv), (!va.is_empty()).then_some(&yv))?;
+                let model = baseline::Ridge::fit(
+                    &pick(&tr),
+                    &target_matrix(&tr),
+                    (!va.is_empty()).then_some(&xv),
+                    (!va.is_empty()).then_some(&yv),
+                )?;
                 lambdas.push(model.lambda);
                 let pred = model.predict(&pick(eval)).to_kind(Kind::Double);
                 let flat = Vec::<f64>::try_from(pred.contiguous().view(-1))?;
@@ -602,7 +685,11 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
         let labels_t: Vec<Option<f64>> = raw[t].clone();
         let mut table_rows: Vec<(String, Scores)> = Vec::new();
         if let Some(s) = score(spec, &head_pred, &all_rows, &labels_t) {
-            let name = if args.ensemble > 1 { format!("{mode_name}, ensemble of {}", args.ensemble) } else { mode_name.clone() };
+            let name = if args.ensemble > 1 {
+                format!("{mode_name}, ensemble of {}", args.ensemble)
+            } else {
+                mode_name.clone()
+            };
             table_rows.push((name, s));
         }
         if ridge_features.is_some() {
@@ -619,7 +706,11 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
             &format!(
                 "{} ({}{}), {evaluated_on} rows:",
                 spec.name,
-                if spec.task == Task::Regression { "regression".to_string() } else { format!("{} classes", spec.width) },
+                if spec.task == Task::Regression {
+                    "regression".to_string()
+                } else {
+                    format!("{} classes", spec.width)
+                },
                 ""
             ),
             spec.task,
@@ -656,16 +747,20 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
         ));
         match spec.task {
             Task::Regression => {
-                let points: Vec<(f64, f64)> = have.iter().map(|&i| (labels_t[all_rows[i]].expect("labelled"), head_pred.values[i])).collect();
+                let points: Vec<(f64, f64)> =
+                    have.iter().map(|&i| (labels_t[all_rows[i]].expect("labelled"), head_pred.values[i])).collect();
                 let m = score(spec, &head_pred, &all_rows, &labels_t);
                 let caption = match m {
-                    Some(Scores::Regression(m)) => format!("{}: {evaluated_on} RMSE {:.3}, R² {:.3}, n = {}", spec.name, m.rmse, m.r2, m.n),
+                    Some(Scores::Regression(m)) => {
+                        format!("{}: {evaluated_on} RMSE {:.3}, R² {:.3}, n = {}", spec.name, m.rmse, m.r2, m.n)
+                    }
                     _ => spec.name.clone(),
                 };
                 plots::scatter(&plot_path, &points, &caption, &spec.name)?;
             }
             Task::Classification => {
-                let truth: Vec<usize> = have.iter().map(|&i| labels_t[all_rows[i]].expect("labelled") as usize).collect();
+                let truth: Vec<usize> =
+                    have.iter().map(|&i| labels_t[all_rows[i]].expect("labelled") as usize).collect();
                 let probs: Vec<Vec<f64>> = have.iter().map(|&i| head_pred.probs[i].clone()).collect();
                 let ridge_probs: Option<Vec<Vec<f64>>> =
                     ridge_features.as_ref().map(|_| have.iter().map(|&i| ridge.probs[i].clone()).collect());
@@ -736,7 +831,10 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
         "seconds": started.elapsed().as_secs_f64(),
         "members": spec.training["members"].clone(),
     });
-    biotorch_io::write_atomic(args.output.join("metrics.json"), serde_json::to_string_pretty(&metrics_file)?.as_bytes())?;
+    biotorch_io::write_atomic(
+        args.output.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics_file)?.as_bytes(),
+    )?;
     ctx.info(format!(
         "wrote {} (head.safetensors, head.json, metrics.json, plots; {} member(s), {:.3} s/epoch, {:.1} s in all)",
         args.output.display(),
@@ -763,7 +861,13 @@ fn cache_key(weights_sha: &str, max_length: usize, long: encoder::LongPolicy, to
 
 /// A heads-crate result, its usage errors marked as bad input (exit code 2).
 pub(crate) fn heads<T>(r: biotorch_heads::Result<T>) -> Result<T> {
-    r.map_err(|e| if e.is_bad_input() { anyhow::Error::new(crate::exit::BadInput(e.to_string())) } else { anyhow::Error::new(e) })
+    r.map_err(|e| {
+        if e.is_bad_input() {
+            anyhow::Error::new(crate::exit::BadInput(e.to_string()))
+        } else {
+            anyhow::Error::new(e)
+        }
+    })
 }
 
 /// A file-name-safe version of a column name.

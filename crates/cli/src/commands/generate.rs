@@ -51,7 +51,8 @@ impl Generator {
         let (weights, dir) = super::embed::model_dir(spec)?;
         let model = SmilesGpt::load(&weights, device, Kind::Float)
             .with_context(|| format!("--model {spec}: not a SMILES decoder (LlamaForCausalLM layout)"))?;
-        let tokenizer = biotorch_tokenizers::load(&dir).with_context(|| format!("--model {spec}: no SMILES vocabulary"))?;
+        let tokenizer =
+            biotorch_tokenizers::load(&dir).with_context(|| format!("--model {spec}: no SMILES vocabulary"))?;
         if tokenizer.name() != "smiles" || tokenizer.vocab_size() as i64 != model.vocab_size() {
             bad_input!(
                 "--model {spec}: its tokenizer ({}, {} tokens) does not fit the decoder ({} tokens)",
@@ -66,10 +67,7 @@ impl Generator {
     /// Draws samples `first..first + n` and decodes them: (SMILES, nll, finished).
     pub(crate) fn draw(&self, first: u64, n: usize, options: &SamplingOptions) -> Result<Vec<(String, f64, bool)>> {
         let samples = self.model.sample_range(first, n, options)?;
-        samples
-            .into_iter()
-            .map(|s| Ok((self.tokenizer.decode(&s.tokens)?, s.nll, s.finished)))
-            .collect()
+        samples.into_iter().map(|s| Ok((self.tokenizer.decode(&s.tokens)?, s.nll, s.finished))).collect()
     }
 }
 
@@ -148,12 +146,17 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         None => (0, args.n as u64),
     };
     let device = super::embed::parse_device(&args.device)?;
-    let filter = args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
+    let filter =
+        args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
     if let Some(f) = &filter {
         if f.numerics().contains(&Numeric::SimRef) {
-            bad_input!("--filter {}: sim_ref (similarity to a reference) is an `optimize --similar-to` value", f.text());
+            bad_input!(
+                "--filter {}: sim_ref (similarity to a reference) is an `optimize --similar-to` value",
+                f.text()
+            );
         }
-        let needs_train = f.numerics().contains(&Numeric::Similarity) || f.flags().contains(&crate::filter::Flag::Novel);
+        let needs_train =
+            f.numerics().contains(&Numeric::Similarity) || f.flags().contains(&crate::filter::Flag::Novel);
         if needs_train && args.train_set.is_none() {
             bad_input!("--filter {}: `novel` and `similarity` need --train-set FILE", f.text());
         }
@@ -236,7 +239,8 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         );
     }
     let target = end - start;
-    let budget = if args.unique_valid { args.max_samples.unwrap_or(target.saturating_mul(100).max(10_000)) } else { target };
+    let budget =
+        if args.unique_valid { args.max_samples.unwrap_or(target.saturating_mul(100).max(10_000)) } else { target };
     let bar = ctx.progress.steps(target);
     let started = Instant::now();
     let mut stats = SetStats::default();

@@ -6,11 +6,11 @@
 //! by their `index` column (each part is in input order, so this is a k-way merge), which must cover 0..total
 //! exactly once. Memory holds one row group per part.
 
-use std::collections::BTreeMap;
 use anyhow::Result;
 use biotorch_io::polars::prelude::*;
 use biotorch_io::ParquetSink;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::Ctx;
 use crate::cli::MergeArgs;
@@ -50,7 +50,10 @@ impl Part {
 pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
     let dir = &args.dir;
     if !dir.is_dir() {
-        bad_input!("{}: not a directory (merge takes a dataset directory of part-IIIII-of-NNNNN.parquet files)", dir.display());
+        bad_input!(
+            "{}: not a directory (merge takes a dataset directory of part-IIIII-of-NNNNN.parquet files)",
+            dir.display()
+        );
     }
     let (n, parts) = list_parts(dir)?;
 
@@ -72,7 +75,10 @@ pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
         }
         let (groups, schema) = Groups::open(&path)?;
         if !schema.contains("index") {
-            bad_input!("{}: {name} has no `index` column (record positions): it cannot be merged in input order", dir.display());
+            bad_input!(
+                "{}: {name} has no `index` column (record positions): it cannot be merged in input order",
+                dir.display()
+            );
         }
         match &reference {
             None => reference = Some((name.clone(), kv, schema)),

@@ -77,11 +77,8 @@ fn read_json(path: &Path) -> Option<Value> {
 
 fn describe(name: &str, source: &str, dir: &Path) -> Row {
     let config = read_json(&dir.join("config.json")).unwrap_or(Value::Null);
-    let architecture = config["architectures"][0]
-        .as_str()
-        .or_else(|| config["model_type"].as_str())
-        .unwrap_or("?")
-        .to_string();
+    let architecture =
+        config["architectures"][0].as_str().or_else(|| config["model_type"].as_str()).unwrap_or("?").to_string();
     let int = |k: &str| config[k].as_i64().map_or("?".to_string(), |v| v.to_string());
     let shape = format!("{}x{}", int("num_hidden_layers"), int("hidden_size"));
     let tokenizer = match biotorch_tokenizers::load(dir) {

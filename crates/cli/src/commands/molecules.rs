@@ -189,7 +189,11 @@ impl ReferenceSet {
                 .map(|(i, s)| {
                     let at = c * 16_384 + i;
                     let mol = Molecule::from_smiles(s).ok()?;
-                    let fp = if at % fp_every == 0 { Some(mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS).ok()?) } else { None };
+                    let fp = if at % fp_every == 0 {
+                        Some(mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS).ok()?)
+                    } else {
+                        None
+                    };
                     let props = if at % plot_every == 0 { mol.try_properties().ok() } else { None };
                     Some((mol.try_canonical_smiles(true).ok()?, fp, props))
                 })

@@ -65,7 +65,9 @@ impl Objective {
             let bytes = body.as_bytes();
             let mut end = body.len();
             for i in 1..bytes.len() {
-                if (bytes[i] == b'+' || bytes[i] == b'-') && !(bytes[i - 1] == b'e' && bytes[..i - 1].iter().all(|b| b.is_ascii_digit() || *b == b'.')) {
+                if (bytes[i] == b'+' || bytes[i] == b'-')
+                    && !(bytes[i - 1] == b'e' && bytes[..i - 1].iter().all(|b| b.is_ascii_digit() || *b == b'.'))
+                {
                     end = i;
                     break;
                 }
@@ -126,7 +128,8 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     }
     let device = super::embed::parse_device(&args.device)?;
     let objective = Objective::parse(&args.objective)?;
-    let filter = args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
+    let filter =
+        args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
     if !(0.0..=1.0).contains(&args.keep) || args.keep == 0.0 {
         bad_input!("--keep {}: the fraction of each step's samples learned from must be in (0, 1]", args.keep);
     }
@@ -135,9 +138,13 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     }
     let reference = match &args.similar_to {
         Some(smiles) => {
-            let mol = Molecule::from_smiles(smiles)
-                .map_err(|e| crate::exit::BadInput(format!("--similar-to {smiles}: not a valid molecule: {}", e.reason())))?;
-            Some(mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS).map_err(|e| crate::exit::BadInput(format!("--similar-to {smiles}: {}", e.reason())))?)
+            let mol = Molecule::from_smiles(smiles).map_err(|e| {
+                crate::exit::BadInput(format!("--similar-to {smiles}: not a valid molecule: {}", e.reason()))
+            })?;
+            Some(
+                mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS)
+                    .map_err(|e| crate::exit::BadInput(format!("--similar-to {smiles}: {}", e.reason())))?,
+            )
         }
         None => None,
     };
@@ -177,7 +184,8 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         // Sample with the agent's current weights (the stream continues across steps, so steps differ).
         let first = step * args.batch_size as u64;
         let samples = agent.sample_range(first, args.batch_size, &options)?;
-        let smiles: Vec<String> = samples.iter().map(|s| tokenizer.decode(&s.tokens)).collect::<std::result::Result<_, _>>()?;
+        let smiles: Vec<String> =
+            samples.iter().map(|s| tokenizer.decode(&s.tokens)).collect::<std::result::Result<_, _>>()?;
         let mut candidates: Vec<Candidate> = smiles
             .par_iter()
             .zip(samples.par_iter())
@@ -187,7 +195,14 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
                     (Some(r), Some(fp)) => Some(r.tanimoto(fp)),
                     _ => None,
                 };
-                let row = FilterRow { scored: &scored, nll: Some(s.nll), finished: Some(s.finished), novel: None, similarity: None, sim_ref };
+                let row = FilterRow {
+                    scored: &scored,
+                    nll: Some(s.nll),
+                    finished: Some(s.finished),
+                    novel: None,
+                    similarity: None,
+                    sim_ref,
+                };
                 let meets_filter = filter.as_ref().is_none_or(|f| f.eval(&row));
                 let raw = if scored.valid && meets_filter { objective.eval(&row).unwrap_or(0.0) } else { 0.0 };
                 let (factor, meets_sim) = match (args.min_similarity, sim_ref) {
@@ -252,7 +267,8 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
             let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
             let prior_nll = prior.nll(&ids, &mask)?;
             let agent_nll = agent.nll_t(&ids, &mask, false)?;
-            let score = Tensor::from_slice(&kept.iter().map(|&i| candidates[i].reward as f32).collect::<Vec<f32>>()).to_device(device);
+            let score = Tensor::from_slice(&kept.iter().map(|&i| candidates[i].reward as f32).collect::<Vec<f32>>())
+                .to_device(device);
             let augmented = -prior_nll + score * args.sigma;
             let loss = (augmented - (-agent_nll)).square().mean(Kind::Float);
             opt.backward_step_clip_norm(&loss, 10.0);
@@ -317,7 +333,8 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
 
     let steps_path = args.steps_output.clone().unwrap_or_else(|| sibling(&args.output, "steps.parquet"));
     let col = |key: &str| -> Vec<Option<f64>> { steps_rows.iter().map(|r| r[key].as_f64()).collect() };
-    let keys = ["valid", "unique", "mean_score", "top10_score", "mean_qed", "mean_sim_ref", "meets_constraints", "loss"];
+    let keys =
+        ["valid", "unique", "mean_score", "top10_score", "mean_qed", "mean_sim_ref", "meets_constraints", "loss"];
     let mut step_cols = vec![Column::new("step".into(), (1..=steps_rows.len() as u64).collect::<Vec<_>>())];
     step_cols.extend(keys.iter().map(|k| Column::new((*k).into(), col(k))));
     let mut df = DataFrame::new(steps_rows.len(), step_cols)?;
@@ -328,7 +345,14 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     };
     let mut panels = vec![
         ("score", vec![("mean", series("mean_score")), ("top 10", series("top10_score"))]),
-        ("fraction", vec![("valid", series("valid")), ("unique", series("unique")), ("meets constraints", series("meets_constraints"))]),
+        (
+            "fraction",
+            vec![
+                ("valid", series("valid")),
+                ("unique", series("unique")),
+                ("meets constraints", series("meets_constraints")),
+            ],
+        ),
         ("QED", vec![("mean", series("mean_qed"))]),
     ];
     if reference.is_some() {
@@ -409,7 +433,9 @@ mod tests {
         let o = Objective::parse("-qed*2 + 1e-1 * SA").unwrap();
         assert!((o.eval(&Row(0.5, 3.0)).unwrap() - (-1.0 + 0.3)).abs() < 1e-12);
         assert_eq!(Objective::parse("qed + logp").unwrap().eval(&Row(0.5, 3.0)), None, "logp is missing");
-        for (bad, why) in [("", "empty"), ("qed +", "missing"), ("qed*sa", "two properties"), ("qed + mww", "unknown property `mww`")] {
+        for (bad, why) in
+            [("", "empty"), ("qed +", "missing"), ("qed*sa", "two properties"), ("qed + mww", "unknown property `mww`")]
+        {
             let e = Objective::parse(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }

@@ -24,9 +24,9 @@ use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 use super::finetune::{heads, parse_label, prepare_all, print_table, score, Table};
-use crate::dataset::weights_sha256;
 use super::{Ctx, TableOut};
 use crate::cli::PredictArgs;
+use crate::dataset::weights_sha256;
 use crate::exit::bad_input;
 use crate::input::{self, Shard};
 
@@ -40,13 +40,19 @@ fn load_backbones(ctx: &Ctx, dir: &Path, spec: &HeadSpec, device: Device) -> Res
         return spec
             .encoders
             .iter()
-            .map(|e| heads(Backbone::load(&dir.join(e), device)).with_context(|| format!("{}: encoder {e}", dir.display())))
+            .map(|e| {
+                heads(Backbone::load(&dir.join(e), device)).with_context(|| format!("{}: encoder {e}", dir.display()))
+            })
             .collect();
     }
     let b = &spec.backbone;
     let mut tried = Vec::new();
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
-    for path in [super::embed::resolver().resolve(&b.model).map(|r| r.path).ok(), Some(std::path::PathBuf::from(&b.path))].into_iter().flatten() {
+    for path in
+        [super::embed::resolver().resolve(&b.model).map(|r| r.path).ok(), Some(std::path::PathBuf::from(&b.path))]
+            .into_iter()
+            .flatten()
+    {
         let dir = biotorch_heads::encoder::model_dir(&path);
         if path.exists() && !candidates.iter().any(|c| biotorch_heads::encoder::model_dir(c) == dir) {
             candidates.push(path);
@@ -73,10 +79,7 @@ fn load_backbones(ctx: &Ctx, dir: &Path, spec: &HeadSpec, device: Device) -> Res
 }
 
 fn is_fasta(path: &Path) -> bool {
-    matches!(
-        biotorch_io::content_extension(path).as_str(),
-        "fa" | "fasta" | "faa" | "fna" | "ffn" | "frn" | "fas"
-    )
+    matches!(biotorch_io::content_extension(path).as_str(), "fa" | "fasta" | "faa" | "fna" | "ffn" | "frn" | "fas")
 }
 
 /// SHA-256 over the files that decide a head's predictions (`head.json`, `head.safetensors`, then each fine-tuned
@@ -155,7 +158,12 @@ impl Rows {
             }
             Rows::Table(reader) => match reader.next().transpose()? {
                 None => None,
-                Some(r) => Some(Row { index: r.index, key: r.id.unwrap_or_else(|| r.smiles.clone()), sequence: r.smiles, fields: r.fields }),
+                Some(r) => Some(Row {
+                    index: r.index,
+                    key: r.id.unwrap_or_else(|| r.smiles.clone()),
+                    sequence: r.smiles,
+                    fields: r.fields,
+                }),
             },
         })
     }
@@ -243,8 +251,10 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         generated.extend(t.classes.iter().map(|c| format!("{}_prob_{c}", t.name)));
     }
     let columns = reader.columns();
-    let out_names: Vec<String> = columns.iter().map(|c| if generated.contains(c) { format!("input_{c}") } else { c.clone() }).collect();
-    let target_cols: Vec<Option<usize>> = spec.targets.iter().map(|t| columns.iter().position(|c| *c == t.name)).collect();
+    let out_names: Vec<String> =
+        columns.iter().map(|c| if generated.contains(c) { format!("input_{c}") } else { c.clone() }).collect();
+    let target_cols: Vec<Option<usize>> =
+        spec.targets.iter().map(|t| columns.iter().position(|c| *c == t.name)).collect();
 
     let mut out = TableOut::new(&output, "predict", &args.input)
         .with_metadata("biotorch.head", dir.display().to_string())
@@ -256,7 +266,8 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     let (mut seen, mut n_invalid) = (0u64, 0u64);
     // For metrics: per target, the (prediction, label) pairs of the valid rows, the one thing kept across chunks
     // (a number, or the class probabilities, and a label per row; never the input rows themselves).
-    let mut scored: Vec<(TargetPrediction, Vec<Option<f64>>)> = spec.targets.iter().map(|_| Default::default()).collect();
+    let mut scored: Vec<(TargetPrediction, Vec<Option<f64>>)> =
+        spec.targets.iter().map(|_| Default::default()).collect();
     let members = mlps.len();
     let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
     loop {
@@ -274,7 +285,9 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         let tokens: Vec<&[i64]> = valid.iter().map(|&i| prepared[i].tokens.as_slice()).collect();
         let mut outputs: Vec<Tensor> = Vec::new();
         if !tokens.is_empty() {
-            let shared = (backbones.len() == 1).then(|| backbones[0].embed_all(&tokens, spec.max_length, batch_tokens, &mut |_| {})).transpose()?;
+            let shared = (backbones.len() == 1)
+                .then(|| backbones[0].embed_all(&tokens, spec.max_length, batch_tokens, &mut |_| {}))
+                .transpose()?;
             for (k, mlp) in mlps.iter().enumerate() {
                 let x = match &shared {
                     Some(x) => x.shallow_clone(),
@@ -292,25 +305,37 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
             at[i] = Some(j);
         }
         let rows = chunk.len();
-        let mut columns: Vec<Column> = vec![Column::new("index".into(), chunk.iter().map(|r| r.index).collect::<Vec<_>>())];
+        let mut columns: Vec<Column> =
+            vec![Column::new("index".into(), chunk.iter().map(|r| r.index).collect::<Vec<_>>())];
         for (c, name) in out_names.iter().enumerate() {
-            columns.push(Column::new(name.as_str().into(), chunk.iter().map(|r| r.fields.get(c).cloned().flatten()).collect::<Vec<_>>()));
+            columns.push(Column::new(
+                name.as_str().into(),
+                chunk.iter().map(|r| r.fields.get(c).cloned().flatten()).collect::<Vec<_>>(),
+            ));
         }
         columns.push(Column::new("valid".into(), prepared.iter().map(|p| p.is_valid()).collect::<Vec<_>>()));
         columns.push(Column::new("reason".into(), prepared.iter().map(|p| p.reason.clone()).collect::<Vec<_>>()));
         for (t, (ts, p)) in spec.targets.iter().zip(&preds).enumerate() {
             match ts.task {
                 Task::Regression => {
-                    columns.push(Column::new(format!("{}_pred", ts.name).into(), at.iter().map(|a| a.map(|j| p.values[j])).collect::<Vec<_>>()));
+                    columns.push(Column::new(
+                        format!("{}_pred", ts.name).into(),
+                        at.iter().map(|a| a.map(|j| p.values[j])).collect::<Vec<_>>(),
+                    ));
                 }
                 Task::Classification => {
-                    let names: Vec<Option<String>> =
-                        at.iter().map(|a| a.map(|j| ts.classes[biotorch_heads::metrics::argmax(&p.probs[j])].clone())).collect();
+                    let names: Vec<Option<String>> = at
+                        .iter()
+                        .map(|a| a.map(|j| ts.classes[biotorch_heads::metrics::argmax(&p.probs[j])].clone()))
+                        .collect();
                     columns.push(Column::new(format!("{}_pred", ts.name).into(), names));
                 }
             }
             if members > 1 {
-                columns.push(Column::new(format!("{}_std", ts.name).into(), at.iter().map(|a| a.map(|j| p.std[j])).collect::<Vec<_>>()));
+                columns.push(Column::new(
+                    format!("{}_std", ts.name).into(),
+                    at.iter().map(|a| a.map(|j| p.std[j])).collect::<Vec<_>>(),
+                ));
             }
             for (c, class) in ts.classes.iter().enumerate() {
                 columns.push(Column::new(
@@ -351,7 +376,12 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         let (pred, labels) = &scored[t];
         let positions: Vec<usize> = (0..labels.len()).collect();
         if let Some(s) = score(ts, pred, &positions, labels) {
-            print_table(ctx, &format!("{} against the input's {} column:", ts.name, ts.name), ts.task, &[("head".to_string(), s)]);
+            print_table(
+                ctx,
+                &format!("{} against the input's {} column:", ts.name, ts.name),
+                ts.task,
+                &[("head".to_string(), s)],
+            );
             metrics.insert(ts.name.clone(), s.json());
         }
     }
@@ -402,7 +432,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // CSV: chunks that do not divide the row count.
         let csv = dir.path().join("t.csv");
-        let text: String = std::iter::once("name,smiles,y\n".to_string()).chain((0..10).map(|i| format!("m{i},{},{i}\n", "C".repeat(i + 1)))).collect();
+        let text: String = std::iter::once("name,smiles,y\n".to_string())
+            .chain((0..10).map(|i| format!("m{i},{},{i}\n", "C".repeat(i + 1))))
+            .collect();
         std::fs::write(&csv, text).unwrap();
         let (rows, read) = chunked(Rows::open(&csv, Modality::Molecule, Some("smiles")).unwrap(), 3, None);
         assert_eq!(read, 10);
@@ -435,13 +467,16 @@ mod tests {
     fn chunked_shards_cover_every_row_once() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("t.csv");
-        let text: String = std::iter::once("id,smiles\n".to_string()).chain((0..50).map(|i| format!("mol{i},C{}\n", "C".repeat(i % 7)))).collect();
+        let text: String = std::iter::once("id,smiles\n".to_string())
+            .chain((0..50).map(|i| format!("mol{i},C{}\n", "C".repeat(i % 7))))
+            .collect();
         std::fs::write(&csv, text).unwrap();
         for by in [ShardBy::Index, ShardBy::Id] {
             let mut seen = Vec::new();
             for index in 0..3 {
                 let shard = Shard { index, count: 3, by };
-                let (rows, read) = chunked(Rows::open(&csv, Modality::Molecule, Some("smiles")).unwrap(), 4, Some(&shard));
+                let (rows, read) =
+                    chunked(Rows::open(&csv, Modality::Molecule, Some("smiles")).unwrap(), 4, Some(&shard));
                 assert_eq!(read, 50, "every shard reads the whole input");
                 assert!(rows.windows(2).all(|w| w[0].index < w[1].index), "a shard keeps input order");
                 assert!(rows.iter().all(|r| shard.keep(r.index, &format!("mol{}", r.index))), "keyed by the id column");

@@ -124,7 +124,8 @@ enum Validity {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
-    let filter = args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
+    let filter =
+        args.filter.as_deref().map(Filter::parse).transpose().map_err(|e| crate::exit::BadInput(e.to_string()))?;
     if is_dataset_dir(&args.output) {
         bad_input!("-o {}: select writes one Parquet file, not a dataset directory", args.output.display());
     }
@@ -173,9 +174,20 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
         }
     }
     if args.plot.is_some() {
-        for p in [Numeric::Mw, Numeric::Logp, Numeric::Tpsa, Numeric::Hbd, Numeric::Hba, Numeric::Rotb, Numeric::Rings,
-            Numeric::AromaticRings, Numeric::HeavyAtoms, Numeric::FormalCharge, Numeric::Qed, Numeric::Sa]
-        {
+        for p in [
+            Numeric::Mw,
+            Numeric::Logp,
+            Numeric::Tpsa,
+            Numeric::Hbd,
+            Numeric::Hba,
+            Numeric::Rotb,
+            Numeric::Rings,
+            Numeric::AromaticRings,
+            Numeric::HeavyAtoms,
+            Numeric::FormalCharge,
+            Numeric::Qed,
+            Numeric::Sa,
+        ] {
             if !schema.contains(numeric_column(p)) {
                 bad_input!("--plot: {shown} has no `{}` column{}", numeric_column(p), column_hint(numeric_column(p)));
             }
@@ -216,7 +228,9 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
             let n = df.height();
             let is_valid: Vec<bool> = match validity {
                 Validity::Valid => df.column("valid")?.bool()?.iter().map(|v| v == Some(true)).collect(),
-                Validity::State => df.column("state")?.str()?.iter().map(|s| s.is_some_and(|s| s != "invalid")).collect(),
+                Validity::State => {
+                    df.column("state")?.str()?.iter().map(|s| s.is_some_and(|s| s != "invalid")).collect()
+                }
             };
             let mut columns = Columns::default();
             for &p in &numerics {
@@ -287,7 +301,9 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
         "{}: {read} rows, {valid} valid{}{}; kept {kept}; wrote {}",
         args.input.display(),
         filter.as_ref().map_or(String::new(), |f| format!(", {passing} pass the filter ({f})")),
-        args.unique.as_ref().map_or(String::new(), |c| format!(", {duplicates} dropped as duplicates (same {c} as a row kept before)")),
+        args.unique
+            .as_ref()
+            .map_or(String::new(), |c| format!(", {duplicates} dropped as duplicates (same {c} as a row kept before)")),
         path.display()
     ));
     if valid > 0 {
@@ -300,7 +316,8 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
         }
     }
     if let Some(plot) = &args.plot {
-        crate::plot::property_distributions(plot, "selected", &plotted, None).with_context(|| format!("cannot draw {}", plot.display()))?;
+        crate::plot::property_distributions(plot, "selected", &plotted, None)
+            .with_context(|| format!("cannot draw {}", plot.display()))?;
         ctx.info(format!("wrote {}", plot.display()));
     }
     ctx.write_summary(&json!({

@@ -101,10 +101,16 @@ fn fasta(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
         let modality = reader.modality().expect("known after the first record");
         let gc = (modality != biotorch_io::Modality::Protein).then(|| {
             let gc = record.seq.iter().filter(|&&b| b == b'G' || b == b'C' || b == b'S').count() as u64;
-            let acgt = record.seq.iter().filter(|&&b| matches!(b, b'A' | b'C' | b'G' | b'T' | b'U' | b'S' | b'W')).count() as u64;
+            let acgt =
+                record.seq.iter().filter(|&&b| matches!(b, b'A' | b'C' | b'G' | b'T' | b'U' | b'S' | b'W')).count()
+                    as u64;
             gc_total.0 += gc;
             gc_total.1 += acgt;
-            if acgt > 0 { gc as f64 / acgt as f64 } else { f64::NAN }
+            if acgt > 0 {
+                gc as f64 / acgt as f64
+            } else {
+                f64::NAN
+            }
         });
         if out.is_some() {
             cols.push(&record, len, modality.as_str(), gc);
@@ -220,7 +226,8 @@ impl FastaColumns {
 fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
     let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;
     let shard = input::shard(&args.input);
-    let mut out = table_out(args, shard.as_ref())?.map(|o| o.with_metadata("biotorch.rdkit", biotorch_chem::rdkit_version().to_string()));
+    let mut out = table_out(args, shard.as_ref())?
+        .map(|o| o.with_metadata("biotorch.rdkit", biotorch_chem::rdkit_version().to_string()));
     let mut seen = 0u64;
     let bar = ctx.progress.records("molecules");
     let mut heavy = Lengths::default();
@@ -266,10 +273,19 @@ fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
                     Column::new("line".into(), batch.iter().map(|r| r.line).collect::<Vec<_>>()),
                     Column::new("id".into(), batch.iter().map(|r| r.id.clone()).collect::<Vec<_>>()),
                     Column::new("smiles".into(), batch.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
-                    Column::new("length".into(), batch.iter().map(|r| r.smiles.chars().count() as u32).collect::<Vec<_>>()),
+                    Column::new(
+                        "length".into(),
+                        batch.iter().map(|r| r.smiles.chars().count() as u32).collect::<Vec<_>>(),
+                    ),
                     Column::new("valid".into(), checked.iter().map(|v| v.valid).collect::<Vec<_>>()),
-                    Column::new("canonical_smiles".into(), checked.iter().map(|v| v.canonical.clone()).collect::<Vec<_>>()),
-                    Column::new("num_heavy_atoms".into(), checked.iter().map(|v| v.num_heavy_atoms).collect::<Vec<_>>()),
+                    Column::new(
+                        "canonical_smiles".into(),
+                        checked.iter().map(|v| v.canonical.clone()).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "num_heavy_atoms".into(),
+                        checked.iter().map(|v| v.num_heavy_atoms).collect::<Vec<_>>(),
+                    ),
                     Column::new("reason".into(), checked.iter().map(|v| v.reason.clone()).collect::<Vec<_>>()),
                 ],
             )?;
@@ -330,7 +346,9 @@ impl Checked {
                 num_heavy_atoms: Some(m.num_heavy_atoms()),
                 reason: None,
             },
-            Err(e) => Checked { valid: false, canonical: None, num_heavy_atoms: None, reason: Some(e.reason().to_string()) },
+            Err(e) => {
+                Checked { valid: false, canonical: None, num_heavy_atoms: None, reason: Some(e.reason().to_string()) }
+            }
         }
     }
 }
@@ -340,7 +358,11 @@ pub(crate) fn reason_kind(reason: &str) -> String {
     let cut = reason.find(|c: char| c.is_ascii_digit() || c == ':').unwrap_or(reason.len());
     let kind = reason[..cut].trim_end_matches([' ', '#', ',', '.']);
     let kind = kind.strip_suffix(" for atom").unwrap_or(kind);
-    if kind.is_empty() { reason.to_string() } else { kind.to_string() }
+    if kind.is_empty() {
+        reason.to_string()
+    } else {
+        kind.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -351,7 +373,10 @@ mod tests {
     fn reason_kinds_group_messages() {
         assert_eq!(reason_kind("Explicit valence for atom # 1 C, 5, is greater than permitted"), "Explicit valence");
         assert_eq!(reason_kind("SMILES Parse Error: syntax error while parsing: C1CC("), "SMILES Parse Error");
-        assert_eq!(reason_kind("Can't kekulize mol.  Unkekulized atoms: 0 1 2"), "Can't kekulize mol.  Unkekulized atoms");
+        assert_eq!(
+            reason_kind("Can't kekulize mol.  Unkekulized atoms: 0 1 2"),
+            "Can't kekulize mol.  Unkekulized atoms"
+        );
     }
 
     #[test]

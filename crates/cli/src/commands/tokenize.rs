@@ -30,10 +30,16 @@ pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
     let is_smiles_tokenizer = matches!(spec, TokenizerSpec::Smiles(_));
     match (format, is_smiles_tokenizer) {
         (InputFormat::Smiles, false) => {
-            bad_input!("{}: SMILES input needs --tokenizer smiles (or smiles:VOCAB.json), not {spec}", args.input.input.display())
+            bad_input!(
+                "{}: SMILES input needs --tokenizer smiles (or smiles:VOCAB.json), not {spec}",
+                args.input.input.display()
+            )
         }
         (InputFormat::Fasta, true) => {
-            bad_input!("{}: FASTA input needs a sequence tokenizer (esm2, dna, dna-kmer:K), not {spec}", args.input.input.display())
+            bad_input!(
+                "{}: FASTA input needs a sequence tokenizer (esm2, dna, dna-kmer:K), not {spec}",
+                args.input.input.display()
+            )
         }
         _ => {}
     }
@@ -50,7 +56,11 @@ pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
             let tok = build_smiles_vocab(ctx, &args)?;
             let path = args.save_vocab.clone().unwrap_or_else(|| default_vocab_path(&args.output));
             tok.to_file(&path).with_context(|| format!("cannot save the SMILES vocabulary to {}", path.display()))?;
-            ctx.info(format!("built a SMILES vocabulary of {} tokens from the input: {}", tok.vocab_size(), path.display()));
+            ctx.info(format!(
+                "built a SMILES vocabulary of {} tokens from the input: {}",
+                tok.vocab_size(),
+                path.display()
+            ));
             vocab_saved = Some(path);
             Box::new(tok)
         }
@@ -90,7 +100,10 @@ pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
                         "{}:{}: record {}: {e}",
                         args.input.input.display(),
                         item.line,
-                        item.id.as_deref().map(|s| format!("\"{s}\"")).unwrap_or_else(|| format!("#{}", item.index + 1))
+                        item.id
+                            .as_deref()
+                            .map(|s| format!("\"{s}\""))
+                            .unwrap_or_else(|| format!("#{}", item.index + 1))
                     )))
                 })
             })

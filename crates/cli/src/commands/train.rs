@@ -45,11 +45,19 @@ pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
     let command = command_line();
     let summary = match args.objective {
         ObjectiveArg::Mlm => {
-            let trainer = if args.resume { resume_mlm(ctx, &args, device, command)? } else { start_mlm(ctx, &args, device, command)? };
+            let trainer = if args.resume {
+                resume_mlm(ctx, &args, device, command)?
+            } else {
+                start_mlm(ctx, &args, device, command)?
+            };
             train_with_progress(ctx, &mut trainer.stop_after(args.stop_after))?
         }
         ObjectiveArg::Clm => {
-            let trainer = if args.resume { resume_clm(ctx, &args, device, command)? } else { start_clm(ctx, &args, device, command)? };
+            let trainer = if args.resume {
+                resume_clm(ctx, &args, device, command)?
+            } else {
+                start_clm(ctx, &args, device, command)?
+            };
             train_with_progress(ctx, &mut trainer.stop_after(args.stop_after))?
         }
     };
@@ -128,7 +136,16 @@ fn new_run_inputs<'a>(args: &'a TrainArgs, what: &str) -> Result<(&'a Path, Stri
     Ok((train_path.as_path(), source))
 }
 
-fn describe_data(ctx: &Ctx, args: &TrainArgs, arch: &str, source: &str, train_path: &Path, train: &Dataset, valid: &Dataset, config: &TrainConfig) {
+fn describe_data(
+    ctx: &Ctx,
+    args: &TrainArgs,
+    arch: &str,
+    source: &str,
+    train_path: &Path,
+    train: &Dataset,
+    valid: &Dataset,
+    config: &TrainConfig,
+) {
     ctx.info(format!(
         "training {arch} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
         train_path.display(),
@@ -164,7 +181,9 @@ fn start_mlm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Re
         let (path, dir) = super::embed::model_dir(init)?;
         let model = Esm2::load(&path, device, Kind::Float)?;
         if !model.has_lm_head() {
-            bad_input!("--init {init}: this checkpoint has no LM head (an EsmModel), so masked-LM training cannot continue it");
+            bad_input!(
+                "--init {init}: this checkpoint has no LM head (an EsmModel), so masked-LM training cannot continue it"
+            );
         }
         let tokenizer: Box<dyn Tokenizer> = match biotorch_tokenizers::load(&dir) {
             Ok(t) => t,
@@ -218,7 +237,11 @@ fn open_resume(args: &TrainArgs) -> Result<(Checkpoint, TrainConfig)> {
     }
     if let Some(spec) = &args.tokenizer {
         if spec != &state.tokenizer && !(spec.starts_with("smiles") && state.tokenizer == "smiles") {
-            bad_input!("{}: cannot resume: the checkpoint uses the {} tokenizer, not {spec}", out.display(), state.tokenizer);
+            bad_input!(
+                "{}: cannot resume: the checkpoint uses the {} tokenizer, not {spec}",
+                out.display(),
+                state.tokenizer
+            );
         }
     }
     let config = settings(args, state.config.clone());
@@ -249,25 +272,35 @@ fn smiles_tokenizer(args: &TrainArgs, train_path: &Path) -> Result<SmilesTokeniz
     match spec {
         TokenizerSpec::Smiles(Some(vocab)) => Ok(SmilesTokenizer::from_file(vocab)?),
         TokenizerSpec::Smiles(None) => {
-            let options = biotorch_io::SmilesOptions { smiles_column: args.smiles_column.clone(), ..Default::default() };
+            let options =
+                biotorch_io::SmilesOptions { smiles_column: args.smiles_column.clone(), ..Default::default() };
             let mut builder = SmilesVocabBuilder::new();
             for path in std::iter::once(train_path).chain(args.valid.as_deref()) {
                 for record in biotorch_io::SmilesReader::open(path, &options)? {
                     let record = record?;
-                    builder.add(&record.smiles).map_err(|e| {
-                        crate::exit::BadInput(format!("{}: line {}: {e}", path.display(), record.line))
-                    })?;
+                    builder
+                        .add(&record.smiles)
+                        .map_err(|e| crate::exit::BadInput(format!("{}: line {}: {e}", path.display(), record.line)))?;
                 }
             }
             Ok(builder.build())
         }
-        other => bad_input!("--tokenizer {other}: causal-LM training of the SMILES decoder takes smiles or smiles:VOCAB.json"),
+        other => bad_input!(
+            "--tokenizer {other}: causal-LM training of the SMILES decoder takes smiles or smiles:VOCAB.json"
+        ),
     }
 }
 
 /// The SMILES data of a causal-LM run: records longer than the model's context are left out (and counted), never
 /// cropped.
-fn clm_data(ctx: &Ctx, args: &TrainArgs, train_path: &Path, valid_path: Option<&Path>, tokenizer: &dyn Tokenizer, config: &TrainConfig) -> Result<(Dataset, Dataset)> {
+fn clm_data(
+    ctx: &Ctx,
+    args: &TrainArgs,
+    train_path: &Path,
+    valid_path: Option<&Path>,
+    tokenizer: &dyn Tokenizer,
+    config: &TrainConfig,
+) -> Result<(Dataset, Dataset)> {
     let column = args.smiles_column.as_deref();
     let mut data = Dataset::from_smiles(train_path, tokenizer, column)?;
     let dropped = data.drop_longer_than(config.max_length);
@@ -294,7 +327,10 @@ fn start_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Re
     if let Some(arch) = &args.arch {
         if !Path::new(arch).is_file() && !biotorch_train::DECODER_ARCH_NAMES.iter().any(|(n, _)| n == arch) {
             let names: Vec<&str> = biotorch_train::DECODER_ARCH_NAMES.iter().map(|(n, _)| *n).collect();
-            bad_input!("unknown decoder architecture `{arch}`: use one of {} or the path of an HF config.json", names.join(", "));
+            bad_input!(
+                "unknown decoder architecture `{arch}`: use one of {} or the path of an HF config.json",
+                names.join(", ")
+            );
         }
     }
     let (model, tokenizer): (SmilesGpt, Box<dyn Tokenizer>) = if let Some(arch) = &args.arch {
@@ -356,7 +392,8 @@ fn resume_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> R
     let (train, valid) = clm_data(ctx, args, &train_path, valid_path.as_deref(), tokenizer.as_ref(), &config)?;
     ctx.info(format!("resuming {} at step {} from {}", state.model_source, state.step, checkpoint.dir.display()));
     let model = checkpoint.load_smiles_gpt(device)?;
-    let trainer = Trainer::resume(checkpoint, model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, command)?;
+    let trainer =
+        Trainer::resume(checkpoint, model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, command)?;
     Ok(trainer.with_augmentation(Box::new(RandomSmiles)))
 }
 

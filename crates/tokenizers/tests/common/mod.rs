@@ -6,10 +6,7 @@
 use std::path::PathBuf;
 
 /// The folder the oracle script `scripts/oracle/esm_tokenizer_golden.py` writes.
-pub(crate) const GOLDEN_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../.fixtures/esm_tokenizer_golden"
-);
+pub(crate) const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.fixtures/esm_tokenizer_golden");
 
 /// A file or folder of the golden fixtures; panics with what to run when it is missing, so a
 /// missing oracle output never passes silently.

@@ -31,7 +31,12 @@ pub(crate) fn scatter(path: &Path, points: &[(f64, f64)], caption: &str, name: &
     )
 }
 
-fn draw_scatter<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, points: &[(f64, f64)], caption: &str, name: &str) -> Result<()>
+fn draw_scatter<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    points: &[(f64, f64)],
+    caption: &str,
+    name: &str,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -91,15 +96,26 @@ pub(crate) fn roc(
     if classes.len() == 2 {
         let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
         let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
-        curves.push((format!("head (AUROC {:.3})", metrics::auroc(&scores, &positive)), metrics::roc_curve(&scores, &positive), BLUE));
+        curves.push((
+            format!("head (AUROC {:.3})", metrics::auroc(&scores, &positive)),
+            metrics::roc_curve(&scores, &positive),
+            BLUE,
+        ));
         if let Some(b) = baseline {
             let scores: Vec<f64> = b.iter().map(|p| p[1]).collect();
-            curves.push((format!("ridge (AUROC {:.3})", metrics::auroc(&scores, &positive)), metrics::roc_curve(&scores, &positive), ORANGE));
+            curves.push((
+                format!("ridge (AUROC {:.3})", metrics::auroc(&scores, &positive)),
+                metrics::roc_curve(&scores, &positive),
+                ORANGE,
+            ));
         }
     } else {
-        let mut counts: Vec<(usize, usize)> = (0..classes.len()).map(|c| (truth.iter().filter(|&&t| t == c).count(), c)).collect();
+        let mut counts: Vec<(usize, usize)> =
+            (0..classes.len()).map(|c| (truth.iter().filter(|&&t| t == c).count(), c)).collect();
         counts.sort_by(|a, b| b.cmp(a));
-        for (i, &(count, c)) in counts.iter().filter(|(n, _)| *n > 0 && *n < truth.len()).take(PALETTE.len()).enumerate() {
+        for (i, &(count, c)) in
+            counts.iter().filter(|(n, _)| *n > 0 && *n < truth.len()).take(PALETTE.len()).enumerate()
+        {
             let positive: Vec<bool> = truth.iter().map(|&t| t == c).collect();
             let scores: Vec<f64> = probs.iter().map(|p| p[c]).collect();
             curves.push((
@@ -118,7 +134,11 @@ pub(crate) fn roc(
     )
 }
 
-fn draw_roc<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, caption: &str, curves: &[(String, Vec<(f64, f64)>, RGBColor)]) -> Result<()>
+fn draw_roc<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    caption: &str,
+    curves: &[(String, Vec<(f64, f64)>, RGBColor)],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
