@@ -86,19 +86,12 @@ pub(crate) fn matches_settings(path: &Path, expected: &[(String, String)]) -> Re
 
 /// The SHA-256 of the files, read in this order as one stream (hex): provenance in outputs' metadata.
 pub(crate) fn files_sha256(files: &[PathBuf]) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for file in files {
-        let mut f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        std::io::copy(&mut f, &mut hasher).with_context(|| format!("cannot read {}", file.display()))?;
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(biotorch_io::digest::files_sha256(files)?)
 }
 
 /// The SHA-256 of a model's weights: the file itself, or a folder's `model.safetensors`.
 pub(crate) fn weights_sha256(model_path: &Path) -> Result<String> {
-    let file = if model_path.is_file() { model_path.to_path_buf() } else { model_path.join("model.safetensors") };
-    files_sha256(&[file])
+    Ok(biotorch_io::digest::weights_sha256(model_path)?)
 }
 
 /// What decides the values of a per-record output: the command, its input, what it computed with (`provenance`: a

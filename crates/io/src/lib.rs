@@ -5,10 +5,12 @@
 //! - [`SmilesReader`]: `.smi`, CSV/TSV and Parquet molecule lists (the molecules themselves are checked by
 //!   `biotorch-chem`).
 //! - [`ParquetSink`]: tables written in row groups, atomically.
+//! - [`digest`]: SHA-256 of files (weights, inputs), the provenance recorded in outputs.
 //!
 //! This crate knows nothing about models or chemistry: it reads, checks alphabets and writes tables.
 
 mod alphabet;
+pub mod digest;
 mod error;
 mod fasta;
 mod smiles;
