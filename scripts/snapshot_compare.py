@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-IGNORED_JSON = {"seconds", "seconds_per_epoch", "embedding_seconds", "finished_unix", "command", "path", "output",
+IGNORED_JSON = {"date", "started", "seconds", "seconds_per_epoch", "embedding_seconds", "finished_unix", "command", "path", "output",
                 "input", "data", "residues_per_second", "samples_per_second", "tokens_per_second", "elapsed",
                 "wall_seconds", "started_unix", "molecules_per_second", "steps_per_second"}
 
@@ -43,6 +43,8 @@ def compare_parquet(a, b, tol, report):
         return False
     worst = []
     for name in ta.schema.names:
+        if name.endswith("_per_s") or name.endswith("seconds") or name == "elapsed":
+            continue  # timings
         ca, cb = ta[name], tb[name]
         if str(ca.type).replace("string_view", "string") != str(cb.type).replace("string_view", "string"):
             report(f"{name}: type {ca.type} vs {cb.type}")
@@ -75,8 +77,14 @@ def compare_parquet(a, b, tol, report):
     return ok
 
 
+ROOTS = []  # the two folders, whose paths may appear in values
+
+
 def compare_json(x, y, tol, where=""):
     out = []
+    if isinstance(x, str) and isinstance(y, str):
+        for root in ROOTS:
+            x, y = x.replace(root, "<out>"), y.replace(root, "<out>")
     if isinstance(x, dict) and isinstance(y, dict):
         for k in sorted(set(x) | set(y)):
             if k in IGNORED_JSON:
@@ -121,6 +129,7 @@ def main():
     p.add_argument("after", type=pathlib.Path)
     p.add_argument("--tol", type=float, default=1e-6)
     args = p.parse_args()
+    ROOTS.extend(sorted([str(args.before.resolve()), str(args.after.resolve())], key=len, reverse=True))
     failed = 0
     files = sorted(f.relative_to(args.before) for f in args.before.rglob("*") if f.is_file())
     for rel in files:
