@@ -6,15 +6,14 @@
 //! canonicalized by RDKit (non-isomeric: the bundled decoder was trained on MOSES, which has no stereochemistry)
 //! before tokenizing, so that any spelling of a molecule gives the same embedding.
 //!
-//! The embedding is the mean of the final hidden states: over the residues for ESM-style encoders (`<cls>`,
-//! `<eos>` and padding excluded, as `biotorch embed`), over the tokens after `<bos>` (`<eos>` included: in a causal
-//! model it is the one state that has seen the whole molecule) for the SMILES decoder. Sequences longer than the
-//! window are truncated, or (ESM only) covered with windows of `max_length` tokens every `max_length / 2` tokens,
-//! each token's state being the mean over the windows that hold it, exactly as `biotorch embed --long window`.
+//! Embeddings come from the shared embedding engine ([`biotorch_models::embed`]), the one `biotorch embed` uses: the
+//! mean of the final hidden states over the residues for ESM-style encoders, over the tokens after `<bos>` (`<eos>`
+//! included) for the SMILES decoder; longer sequences truncated or (ESM only) covered with windows.
 
 use std::path::{Path, PathBuf};
 
-use biotorch_models::{Esm2, Esm2Request, SmilesGpt};
+use biotorch_models::embed::{EmbedPlan, Embedder, Encoder, MeanSpan, Specials};
+use biotorch_models::{Esm2, SmilesGpt};
 use biotorch_tokenizers::{SmilesTokenizer, Tokenizer};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -40,13 +39,8 @@ impl Modality {
     }
 }
 
-/// Sequences longer than the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LongPolicy {
-    Truncate,
-    Window,
-}
+/// Sequences longer than the window (the embedding engine's policy).
+pub use biotorch_models::embed::LongPolicy;
 
 /// One input, ready for the model or not.
 #[derive(Debug, Clone, Default)]
@@ -147,6 +141,49 @@ pub fn prepare(
 pub enum Model {
     Esm(Esm2),
     Gpt(SmilesGpt),
+}
+
+impl Encoder for Model {
+    fn hidden_size(&self) -> i64 {
+        match self {
+            Model::Esm(m) => Encoder::hidden_size(m),
+            Model::Gpt(m) => Encoder::hidden_size(m),
+        }
+    }
+
+    fn num_layers(&self) -> usize {
+        match self {
+            Model::Esm(m) => m.num_layers(),
+            Model::Gpt(m) => m.num_layers(),
+        }
+    }
+
+    fn device(&self) -> Device {
+        match self {
+            Model::Esm(m) => m.device(),
+            Model::Gpt(m) => m.device(),
+        }
+    }
+
+    fn mean_span(&self) -> MeanSpan {
+        match self {
+            Model::Esm(m) => m.mean_span(),
+            Model::Gpt(m) => m.mean_span(),
+        }
+    }
+
+    fn hidden_states(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        layers: &[usize],
+        train: bool,
+    ) -> biotorch_models::Result<Vec<Tensor>> {
+        match self {
+            Model::Esm(m) => m.hidden_states(ids, mask, layers, train),
+            Model::Gpt(m) => m.hidden_states(ids, mask, layers, train),
+        }
+    }
 }
 
 /// A loaded backbone with its tokenizer.
@@ -298,84 +335,18 @@ impl Backbone {
         Ok(())
     }
 
-    fn specials(&self) -> (i64, i64, i64) {
-        let t = &self.tokenizer;
-        let start = t.start_id().or(t.cls_id()).or(t.bos_id()).unwrap_or(0);
-        let eos = t.eos_id().unwrap_or(2);
-        let pad = t.pad_id().unwrap_or(1);
-        (i64::from(start), i64::from(eos), i64::from(pad))
+    /// The engine computing mean-pooled final hidden states of inputs up to `max_length` tokens (longer ones:
+    /// windows for ESM-style encoders, truncation for the decoder) under a token budget.
+    fn embedder(&self, max_length: usize, batch_tokens: usize) -> Result<Embedder> {
+        let plan = EmbedPlan::mean_of_last(self.num_layers(), max_length, LongPolicy::Window, batch_tokens);
+        Ok(Embedder::new(plan, Specials::of(self.tokenizer.as_ref())?)?)
     }
 
     /// Pooled embeddings `[items.len(), hidden]` (fp32, on the model's device) of token lists (specials excluded,
     /// each at least one token), recording gradients; `train` turns dropout on. Items longer than `max_length`
-    /// are covered by windows.
+    /// are covered by windows. All items run in one batch.
     pub fn pooled_t(&self, items: &[&[i64]], max_length: usize, train: bool) -> Result<Tensor> {
-        let (start, eos, pad) = self.specials();
-        let gpt = matches!(self.model, Model::Gpt(_));
-        // Segments: (item, start, len, per-token weight).
-        let mut segments: Vec<(usize, usize, usize, Vec<f32>)> = Vec::new();
-        for (r, toks) in items.iter().enumerate() {
-            let n = toks.len();
-            if n <= max_length || gpt {
-                let len = n.min(max_length);
-                let pooled = if gpt { len + 1 } else { len };
-                segments.push((r, 0, len, vec![1.0 / pooled.max(1) as f32; pooled]));
-            } else {
-                let w = max_length;
-                let stride = (w / 2).max(1);
-                let mut starts = Vec::new();
-                let mut s = 0;
-                loop {
-                    let at = s.min(n - w);
-                    starts.push(at);
-                    if at + w >= n {
-                        break;
-                    }
-                    s += stride;
-                }
-                let mut counts = vec![0u32; n];
-                for &at in &starts {
-                    counts[at..at + w].iter_mut().for_each(|c| *c += 1);
-                }
-                for &at in &starts {
-                    let weights = (at..at + w).map(|t| 1.0 / (counts[t] as f32 * n as f32)).collect();
-                    segments.push((r, at, w, weights));
-                }
-            }
-        }
-        let width = segments.iter().map(|s| s.2).max().unwrap_or(0) + 2;
-        let b = segments.len();
-        let mut ids = vec![pad; b * width];
-        let mut mask = vec![0i64; b * width];
-        let mut weights = vec![0f32; b * width];
-        for (i, (r, at, len, w)) in segments.iter().enumerate() {
-            let row = &mut ids[i * width..(i + 1) * width];
-            row[0] = start;
-            row[1..=*len].copy_from_slice(&items[*r][*at..*at + *len]);
-            row[len + 1] = eos;
-            mask[i * width..i * width + len + 2].fill(1);
-            weights[i * width + 1..i * width + 1 + w.len()].copy_from_slice(w);
-        }
-        let device = self.device();
-        let shape = [b as i64, width as i64];
-        let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
-        let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-        let weights = Tensor::from_slice(&weights).view(shape).to_device(device);
-        let hidden = match &self.model {
-            Model::Esm(m) => {
-                let layer = m.num_layers();
-                let out = m.forward_t(&ids, &mask, &Esm2Request::layers(vec![layer as i64]), train)?;
-                out.hidden_state(layer).expect("requested layer").shallow_clone()
-            }
-            Model::Gpt(m) => m.final_hidden_states(&ids, &mask, train)?,
-        };
-        let pooled = weights.unsqueeze(1).bmm(&hidden.to_kind(Kind::Float)).squeeze_dim(1);
-        if b == items.len() {
-            return Ok(pooled);
-        }
-        let index: Vec<i64> = segments.iter().map(|s| s.0 as i64).collect();
-        let index = Tensor::from_slice(&index).to_device(device);
-        Ok(Tensor::zeros([items.len() as i64, self.hidden_size()], (Kind::Float, device)).index_add(0, &index, &pooled))
+        Ok(self.embedder(max_length, usize::MAX)?.pooled_t(&self.model, items, train)?)
     }
 
     /// Pooled embeddings of many items without gradients, in length-sorted batches under a token budget; returns
@@ -387,26 +358,12 @@ impl Backbone {
         batch_tokens: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Tensor> {
-        let _guard = tch::no_grad_guard();
-        let mut order: Vec<usize> = (0..items.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(items[i].len()));
-        let d = self.hidden_size();
-        let mut out = Tensor::zeros([items.len() as i64, d], (Kind::Float, Device::Cpu));
-        let mut i = 0;
-        while i < order.len() {
-            let cost = |k: usize| items[order[k]].len().min(max_length) + 2;
-            let width = cost(i);
-            let longest = items[order[i]].len();
-            let fit = if longest > max_length { 1 } else { (batch_tokens / width).max(1) };
-            let j = (i + fit).min(order.len());
-            let batch: Vec<&[i64]> = order[i..j].iter().map(|&k| items[k]).collect();
-            let pooled = self.pooled_t(&batch, max_length, false)?.to_device(Device::Cpu);
-            let index: Vec<i64> = order[i..j].iter().map(|&k| k as i64).collect();
-            let _ = out.index_copy_(0, &Tensor::from_slice(&index), &pooled);
-            i = j;
-            progress(i);
-        }
-        Ok(out)
+        let rows =
+            self.embedder(max_length, batch_tokens)?.embed_with_progress(&self.model, items, &mut |done, total| {
+                progress(done * items.len() / total.max(1))
+            })?;
+        let flat: Vec<f32> = rows.into_iter().flat_map(|r| r.vectors.into_iter().next().unwrap_or_default()).collect();
+        Ok(Tensor::from_slice(&flat).view([items.len() as i64, self.hidden_size()]))
     }
 }
 

@@ -86,6 +86,11 @@ pub enum Error {
     #[error("invalid input: {0}")]
     Input(String),
 
+    /// A choice of the caller that cannot work (an unknown pooling, a token budget of 0, a device that does not
+    /// exist).
+    #[error("{0}")]
+    Usage(String),
+
     /// A model name that is neither a folder, a bundled model nor a HuggingFace repo id.
     #[error(
         "model `{spec}` not found: it is not a folder, not a bundled model (looked in {searched}), \
@@ -115,6 +120,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// True when the error is the user's (a model that cannot be found or read, a bad option: exit code 2), false
+    /// for runtime failures (libtorch, the file system).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::Torch(_) | Error::Io { .. })
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

@@ -6,6 +6,8 @@
 //! - [`smiles_gpt`]: a Llama-architecture causal decoder for SMILES, numerically matching HF
 //!   transformers' `LlamaForCausalLM`, with a KV cache for incremental decoding; loads and saves
 //!   HF checkpoints.
+//! - [`embed`]: the embedding engine: pooled or per-token vectors of token lists for any [`embed::Encoder`]
+//!   (batches under a token budget, windows over long inputs, replicas on several devices).
 //! - [`sampling`]: temperature, top-k and top-p sampling with a seeded, batch-invariant stream.
 //! - [`resolve`]: turns a MODEL argument (folder, bundled name, HF repo id in the local HF
 //!   cache) into a folder.
@@ -13,12 +15,15 @@
 //! Only safetensors weights are read: pickle checkpoints can run code when loaded.
 
 mod checkpoint;
+pub mod device;
+pub mod embed;
 pub mod error;
 pub mod esm2;
 pub mod resolve;
 pub mod sampling;
 pub mod smiles_gpt;
 
+pub use embed::{Column, EmbedPlan, Embedder, Embedding, Encoder, LongPolicy, MeanSpan, Pooling, Specials};
 pub use error::{Error, Result};
 pub use esm2::{mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType};
 pub use resolve::{resolve, ModelSource, ResolvedModel, Resolver};

@@ -745,18 +745,69 @@ impl SmilesGpt {
         self.hidden_states(&input_ids, &attention_mask, train)
     }
 
+    /// The hidden states with indices `layers` (sorted, without duplicates), `[batch, seq, hidden]` each: 0 is the
+    /// embedding output, `i` the output of layer `i`, and `num_layers` the last layer's output after `model.norm`
+    /// (HF's `output_hidden_states`). Layers after the deepest one asked for are not run. Same inputs and gradient
+    /// behaviour as [`SmilesGpt::final_hidden_states`].
+    pub fn hidden_states_at(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        layers: &[usize],
+        train: bool,
+    ) -> Result<Vec<Tensor>> {
+        let num_layers = self.num_layers();
+        if let Some(&bad) = layers.iter().find(|&&l| l > num_layers) {
+            return Err(Error::LayerOutOfRange { layer: bad as i64, num_layers });
+        }
+        if layers.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Input(format!("hidden-state indices {layers:?} must be increasing")));
+        }
+        let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
+        if layers == [num_layers] {
+            return Ok(vec![self.hidden_states(&input_ids, &attention_mask, train)?]);
+        }
+        let seq = input_ids.size()[1];
+        let mut x = self.model.embed(&input_ids);
+        let (cos, sin) = self.rotary.cos_sin(0, seq, x.kind());
+        let explicit = self.explicit_mask(&attention_mask, seq, x.device())?;
+        let mut out = Vec::with_capacity(layers.len());
+        if layers.first() == Some(&0) {
+            out.push(x.shallow_clone());
+        }
+        let depth = layers.last().copied().unwrap_or(0);
+        for (i, layer) in self.model.layers.iter().take(depth).enumerate() {
+            let mask = match &explicit {
+                Some(mask) => Mask::Explicit(mask),
+                None => Mask::Causal,
+            };
+            x = layer.forward(&x, &cos, &sin, mask, None, train);
+            if i + 1 == num_layers {
+                x = self.model.norm.forward(&x);
+            }
+            if layers.binary_search(&(i + 1)).is_ok() {
+                out.push(x.shallow_clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// HF (sdpa): `is_causal` without padding, else a boolean causal-and-key mask.
+    fn explicit_mask(&self, attention_mask: &Tensor, seq: i64, device: Device) -> Result<Option<Tensor>> {
+        let padded = bool::try_from(attention_mask.eq(0).any())?;
+        Ok(padded.then(|| {
+            let causal = Tensor::ones([seq, seq], (Kind::Bool, device)).tril(0);
+            let keys = attention_mask.ne(0).unsqueeze(1).unsqueeze(1);
+            causal.logical_and(&keys)
+        }))
+    }
+
     /// The final hidden states `[batch, seq, hidden]` after `model.norm`.
     fn hidden_states(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
         let seq = input_ids.size()[1];
         let mut x = self.model.embed(input_ids);
         let (cos, sin) = self.rotary.cos_sin(0, seq, x.kind());
-        let padded = bool::try_from(attention_mask.eq(0).any())?;
-        // HF (sdpa): `is_causal` without padding, else a boolean causal-and-key mask.
-        let explicit = padded.then(|| {
-            let causal = Tensor::ones([seq, seq], (Kind::Bool, x.device())).tril(0);
-            let keys = attention_mask.ne(0).unsqueeze(1).unsqueeze(1);
-            causal.logical_and(&keys)
-        });
+        let explicit = self.explicit_mask(attention_mask, seq, x.device())?;
         for layer in &self.model.layers {
             let mask = match &explicit {
                 Some(mask) => Mask::Explicit(mask),

@@ -1,0 +1,98 @@
+//! Devices and number formats as users name them: `auto`, `cpu`, `cuda`, `cuda:N`, lists (`cuda:0,cuda:1`) and
+//! `cuda:all`; `f32`, `bf16`, `f16`. A device that does not exist is refused here, before any model is loaded.
+
+use tch::{Device, Kind};
+
+use crate::error::{Error, Result};
+
+/// One device: `auto` (CUDA when available), `cpu`, `cuda` (GPU 0) or `cuda:N`. A GPU that is not visible is an
+/// error naming how many are.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let device = match spec.trim() {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        s if s.contains(',') || s == "cuda:all" => {
+            return Err(Error::Usage(format!(
+                "--device {s}: several devices are supported by `biotorch embed` only; give one device here"
+            )))
+        }
+        s if s.starts_with("cuda:") => match s[5..].parse::<usize>() {
+            Ok(n) => Device::Cuda(n),
+            Err(_) => return Err(Error::Usage(format!("--device {s}: expected cuda:N with N a GPU number"))),
+        },
+        s => return Err(Error::Usage(format!("--device {s}: use auto, cpu, cuda or cuda:N"))),
+    };
+    check_visible(spec, device)?;
+    Ok(device)
+}
+
+/// One device, or several: a comma-separated list (`cuda:0,cuda:1`) or `cuda:all` (every visible GPU), for one
+/// model replica each. A device may not appear twice, except `cpu` (replicas on the CPU share its cores: useful
+/// only to exercise the multi-device path without GPUs); CPU and GPUs do not mix.
+pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
+    let devices: Vec<Device> = if spec.trim() == "cuda:all" {
+        let n = tch::Cuda::device_count();
+        if n < 1 {
+            return Err(Error::Usage(
+                "--device cuda:all: no CUDA device is visible (tch::Cuda::device_count() = 0)".into(),
+            ));
+        }
+        (0..n as usize).map(Device::Cuda).collect()
+    } else {
+        spec.split(',').map(|d| parse_device(d.trim())).collect::<Result<_>>()?
+    };
+    for (i, d) in devices.iter().enumerate() {
+        if *d != Device::Cpu && devices[..i].contains(d) {
+            return Err(Error::Usage(format!("--device {spec}: {d:?} is listed twice")));
+        }
+    }
+    if devices.len() > 1 && devices.contains(&Device::Cpu) && devices.iter().any(|d| *d != Device::Cpu) {
+        return Err(Error::Usage(format!(
+            "--device {spec}: mix of CPU and CUDA devices; list GPUs only (or cpu only)"
+        )));
+    }
+    Ok(devices)
+}
+
+fn check_visible(spec: &str, device: Device) -> Result<()> {
+    if let Device::Cuda(n) = device {
+        let count = tch::Cuda::device_count();
+        if n as i64 >= count {
+            return Err(Error::Usage(format!(
+                "--device {spec}: cuda:{n} does not exist ({count} CUDA device(s) visible)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A number format: `f32` (`fp32`, `float32`), `bf16` (`bfloat16`) or `f16` (`fp16`, `float16`).
+pub fn parse_kind(spec: &str) -> Result<Kind> {
+    Ok(match spec {
+        "f32" | "fp32" | "float32" => Kind::Float,
+        "bf16" | "bfloat16" => Kind::BFloat16,
+        "f16" | "fp16" | "float16" => Kind::Half,
+        s => return Err(Error::Usage(format!("--dtype {s}: use f32, bf16 or f16"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_and_kinds_are_parsed_and_checked() {
+        assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
+        assert_eq!(parse_devices("cpu,cpu").unwrap(), vec![Device::Cpu, Device::Cpu]);
+        let gpus = tch::Cuda::device_count();
+        let missing = parse_device(&format!("cuda:{gpus}")).unwrap_err();
+        assert!(missing.to_string().contains("does not exist"), "{missing}");
+        assert!(missing.is_bad_input());
+        assert!(parse_device("gpu").unwrap_err().to_string().contains("use auto, cpu, cuda or cuda:N"));
+        assert!(parse_device("cuda:x").is_err());
+        assert!(parse_device("cpu,cpu").unwrap_err().to_string().contains("embed"));
+        assert_eq!(parse_kind("bf16").unwrap(), Kind::BFloat16);
+        assert!(parse_kind("int8").unwrap_err().to_string().contains("use f32, bf16 or f16"));
+    }
+}
