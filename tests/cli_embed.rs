@@ -292,3 +292,25 @@ fn several_devices_give_the_same_rows_as_one() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("several devices are supported by `biotorch embed` only"));
     assert!(!out.exists());
 }
+
+/// The library example (crates/models/examples/embed_fasta.rs, built by `cargo test`) embeds through the public
+/// API alone and gives `biotorch embed`'s numbers.
+#[test]
+fn the_library_example_embeds_like_the_command() {
+    let example = Path::new(BIN).parent().unwrap().join("examples/embed_fasta");
+    assert!(example.exists(), "{} is missing: `cargo test --workspace` (make test) builds it", example.display());
+    let input = format!("{ROOT}/data/demo/swissprot_100.fasta");
+    let o = Command::new(&example).args([&input, "protein-small"]).current_dir(ROOT).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let df = embed(&[&input, "--model", "protein-small", "--device", "cpu"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), df.height());
+    let ids = df.column("id").unwrap().str().unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        let mut fields = line.split('\t');
+        assert_eq!(fields.next(), ids.get(i));
+        let values: Vec<f32> = fields.map(|v| v.parse().unwrap()).collect();
+        assert!(max_diff(&values, &vector(&df, "embedding", i)) < 1e-6, "row {i}");
+    }
+}
