@@ -62,6 +62,13 @@ pub struct SmilesRecord {
     pub fields: Vec<Option<String>>,
 }
 
+impl SmilesRecord {
+    /// What `--shard-by id` hashes: the id, or the SMILES for a row without one.
+    pub fn shard_key(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.smiles)
+    }
+}
+
 enum Source {
     Smi {
         input: Input,

@@ -368,7 +368,16 @@ mod tests {
         let mut r = reader(b">a\nACGTN\n>b\nGGCC\n>c\nAXXT\n", Modality::Dna);
         let mut tables = Vec::new();
         let mut counted = 0;
-        let stats = fasta_stats(&mut r, None, Some(&mut |df| Ok(tables.push(df))), &mut |n| counted += n).unwrap();
+        let stats = fasta_stats(
+            &mut r,
+            None,
+            Some(&mut |df| {
+                tables.push(df);
+                Ok(())
+            }),
+            &mut |n| counted += n,
+        )
+        .unwrap();
         assert_eq!(stats.modality, Some(Modality::Dna));
         assert_eq!((stats.lengths.n(), stats.lengths.sum(), counted), (3, 13, 3));
         assert_eq!((stats.records_with_invalid, stats.invalid_residues), (1, 2));
@@ -386,7 +395,16 @@ mod tests {
         let mut r = reader(b">a\nMKT\n>b\nMK\n", Modality::Protein);
         let shard = Shard { index: 5, count: 7, by: ShardBy::Index };
         let mut tables = Vec::new();
-        let stats = fasta_stats(&mut r, Some(&shard), Some(&mut |df| Ok(tables.push(df))), &mut |_| {}).unwrap();
+        let stats = fasta_stats(
+            &mut r,
+            Some(&shard),
+            Some(&mut |df| {
+                tables.push(df);
+                Ok(())
+            }),
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!((stats.lengths.n(), stats.gc_content(), stats.modality), (0, None, Some(Modality::Protein)));
         assert_eq!(tables.len(), 1);
         assert_eq!(tables[0].height(), 0);

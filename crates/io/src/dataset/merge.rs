@@ -17,6 +17,20 @@ use super::settings::read_metadata;
 use crate::error::{Error, Result};
 use crate::table::ParquetSink;
 
+/// Progress of [`merge_parts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeEvent {
+    /// The parts passed the checks; writing starts.
+    Checked {
+        /// The number of parts.
+        parts: u64,
+        /// Their rows together.
+        rows: u64,
+    },
+    /// A batch of rows was written.
+    Wrote(u64),
+}
+
 /// What [`merge_parts`] wrote.
 #[derive(Debug, Clone)]
 pub struct Merged {
@@ -64,9 +78,14 @@ impl Part {
 
 /// Writes the parts of the dataset directory `dir` to `output` as one table, rows in input order (see the module
 /// documentation for the checks). The merged file keeps the parts' metadata, less what only described one shard
-/// (shard, shard_by, argv), plus [`keys::MERGED_PARTS`] and `argv` when given. `progress` is called with the number
-/// of rows of each batch written.
-pub fn merge_parts(dir: &Path, output: &Path, argv: Option<&str>, progress: &mut dyn FnMut(u64)) -> Result<Merged> {
+/// (shard, shard_by, argv), plus [`keys::MERGED_PARTS`] and `argv` when given. `progress` hears when the checks passed
+/// and each batch of rows written.
+pub fn merge_parts(
+    dir: &Path,
+    output: &Path,
+    argv: Option<&str>,
+    progress: &mut dyn FnMut(MergeEvent),
+) -> Result<Merged> {
     if !dir.is_dir() {
         return Err(Error::dataset(
             dir.display(),
@@ -127,6 +146,7 @@ pub fn merge_parts(dir: &Path, output: &Path, argv: Option<&str>, progress: &mut
     metadata.push((keys::MERGED_PARTS.to_string(), n.to_string()));
     metadata.extend(argv.map(|a| (keys::ARGV.to_string(), a.to_string())));
     let mut sink = ParquetSink::create(output, &schema, metadata)?;
+    progress(MergeEvent::Checked { parts: n, rows: total_rows });
     let mut expected = 0u64;
     let mut last_part = usize::MAX;
     loop {
@@ -182,7 +202,7 @@ pub fn merge_parts(dir: &Path, output: &Path, argv: Option<&str>, progress: &mut
         let take = IdxCa::from_vec("".into(), order.iter().map(|&k| k as IdxSize).collect());
         let mut batch = batch.take(&take).map_err(|e| Error::backend(&e))?;
         sink.write(&mut batch)?;
-        progress(batch.height() as u64);
+        progress(MergeEvent::Wrote(batch.height() as u64));
     }
     let rows = sink.finish()?;
     debug_assert_eq!(rows, total_rows);
@@ -230,9 +250,13 @@ mod tests {
         part(&dir, 2, 4, &round_robin(23, 2, 4), 1, "{}");
         part(&dir, 3, 4, &round_robin(23, 3, 4), 3, "{}");
         let out = tmp.path().join("m.parquet");
-        let mut written = 0;
-        let merged = merge_parts(&dir, &out, Some("biotorch merge ds"), &mut |rows| written += rows).unwrap();
-        assert_eq!((merged.parts, merged.rows, written), (4, 23, 23));
+        let (mut written, mut checked) = (0, None);
+        let merged = merge_parts(&dir, &out, Some("biotorch merge ds"), &mut |event| match event {
+            MergeEvent::Checked { parts, rows } => checked = Some((parts, rows)),
+            MergeEvent::Wrote(rows) => written += rows,
+        })
+        .unwrap();
+        assert_eq!((merged.parts, merged.rows, written, checked), (4, 23, 23, Some((4, 23))));
         assert_eq!(merged.schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>(), ["index", "value"]);
         let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
         let index: Vec<u64> = df.column("index").unwrap().u64().unwrap().into_no_null_iter().collect();

@@ -23,7 +23,7 @@ mod writer;
 
 pub use batches::Batches;
 pub use groups::RowGroups;
-pub use merge::{merge_parts, Merged};
+pub use merge::{merge_parts, MergeEvent, Merged};
 pub use parts::{
     check_same_run, input_files, is_dataset_dir, list_parts, output_file, parse_part_name, part_name,
     SAME_IN_EVERY_PART,
