@@ -8,7 +8,10 @@ use biotorch_io::dataset::{RowGroups, RunSettings, Shard};
 use biotorch_io::polars::prelude::{DataFrame, Schema};
 
 // shim: removed when the branches are merged (callers use biotorch_io::dataset directly).
-pub(crate) use biotorch_io::dataset::{input_files, is_dataset_dir, output_file, read_metadata};
+#[allow(unused_imports)] // list_parts, check_same_run: no caller left here, kept for branches that use them
+pub(crate) use biotorch_io::dataset::{
+    check_same_run, input_files, is_dataset_dir, list_parts, output_file, read_metadata,
+};
 
 /// `--resume`: `Some(rows)` when `path` is complete and was written with `settings` (said on stderr: the caller
 /// skips the work); `None` when the work is to be done (saying why when the file exists).
