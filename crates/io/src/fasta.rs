@@ -149,7 +149,7 @@ impl<R: BufRead> FastaReader<R> {
         self.buf.clear();
         let n = self.inner.read_until(b'\n', &mut self.buf).map_err(|e| {
             let mut err = Error::io(&self.path, &e);
-            if let Error::Io { message, .. } = &mut err {
+            if let Error::Io { message, .. } | Error::Gzip { message, .. } = &mut err {
                 *message = format!("{message} (after line {})", self.line);
             }
             err

@@ -6,21 +6,28 @@
 //!   `biotorch-chem`).
 //! - [`ParquetSink`]: tables written in row groups, atomically.
 //! - [`digest`]: SHA-256 of files (weights, inputs), the provenance recorded in outputs.
+//! - [`dataset`]: shards, dataset directories of parts, run settings and `--resume`, the table writer with the run's
+//!   metadata, the row-group reader and the merge of parts.
+//! - [`stats`]: length distributions, FASTA statistics and molecule validity counts (`biotorch stats`).
 //!
 //! This crate knows nothing about models or chemistry: it reads, checks alphabets and writes tables.
 
 mod alphabet;
+pub mod dataset;
 pub mod digest;
 mod error;
 mod fasta;
 mod smiles;
 mod source;
+pub mod stats;
 mod table;
 
 pub use alphabet::{guess_modality, Modality, ModalityChoice};
-pub use error::{Error, Location, Result};
+pub use error::{Cause, Error, Location, Result};
 pub use fasta::{Case, FastaOptions, FastaReader, Record, Records};
-pub use smiles::{SmilesFormat, SmilesOptions, SmilesReader, SmilesRecord};
+pub use smiles::{
+    passthrough_names, record_columns, SmilesFormat, SmilesOptions, SmilesReader, SmilesRecord, RECORD_COLUMNS,
+};
 pub use source::{content_extension, Input};
 pub use table::{write_atomic, write_parquet, ParquetSink};
 

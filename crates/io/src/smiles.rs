@@ -62,6 +62,13 @@ pub struct SmilesRecord {
     pub fields: Vec<Option<String>>,
 }
 
+impl SmilesRecord {
+    /// What `--shard-by id` hashes: the id, or the SMILES for a row without one.
+    pub fn shard_key(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.smiles)
+    }
+}
+
 enum Source {
     Smi {
         input: Input,
@@ -295,6 +302,39 @@ impl SmilesReader {
         self.index += 1;
         Ok(Some(record))
     }
+}
+
+/// The columns [`record_columns`] writes before a table's own columns.
+pub const RECORD_COLUMNS: [&str; 4] = ["index", "line", "id", "smiles"];
+
+/// The names under which the input's columns pass through into an output that also has [`RECORD_COLUMNS`] and the
+/// `computed` ones: a name that clashes with either becomes `input_<name>`.
+///
+/// ```
+/// let names = biotorch_io::passthrough_names(&["smiles".into(), "qed".into(), "pIC50".into()], &["qed".into()]);
+/// assert_eq!(names, ["input_smiles", "input_qed", "pIC50"]);
+/// ```
+pub fn passthrough_names(columns: &[String], computed: &[String]) -> Vec<String> {
+    let reserved = |name: &str| RECORD_COLUMNS.contains(&name) || computed.iter().any(|c| c == name);
+    columns.iter().map(|c| if reserved(c) { format!("input_{c}") } else { c.clone() }).collect()
+}
+
+/// The columns of a batch of records: [`RECORD_COLUMNS`] (`index, line, id, smiles`), then the input's fields (as
+/// text) under `names` ([`passthrough_names`] of [`SmilesReader::columns`]).
+pub fn record_columns(batch: &[SmilesRecord], names: &[String]) -> Vec<Column> {
+    let mut columns = vec![
+        Column::new("index".into(), batch.iter().map(|r| r.index).collect::<Vec<_>>()),
+        Column::new("line".into(), batch.iter().map(|r| r.line).collect::<Vec<_>>()),
+        Column::new("id".into(), batch.iter().map(|r| r.id.clone()).collect::<Vec<_>>()),
+        Column::new("smiles".into(), batch.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        columns.push(Column::new(
+            name.as_str().into(),
+            batch.iter().map(|r| r.fields.get(i).cloned().flatten()).collect::<Vec<_>>(),
+        ));
+    }
+    columns
 }
 
 trait CastAllToString {

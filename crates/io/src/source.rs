@@ -35,7 +35,11 @@ impl Input {
             return Self::from_reader(name, Box::new(io::stdin()));
         }
         if path.is_dir() {
-            return Err(Error::Io { path: name, message: "is a directory, not a file".to_string() });
+            return Err(Error::Io {
+                path: name,
+                message: "is a directory, not a file".to_string(),
+                kind: std::io::ErrorKind::IsADirectory,
+            });
         }
         let file = File::open(path).map_err(|e| Error::io(&name, &e))?;
         Self::from_reader(name, Box::new(file))

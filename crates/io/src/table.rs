@@ -46,6 +46,8 @@ fn temp_beside(path: &Path) -> Result<NamedTempFile> {
         return Err(Error::Io {
             path: path.display().to_string(),
             message: format!("the output folder {} does not exist", dir.display()),
+            // Not NotFound: a missing output folder has always been a runtime failure (exit code 1).
+            kind: std::io::ErrorKind::Other,
         });
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

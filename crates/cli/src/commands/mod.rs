@@ -18,8 +18,8 @@ mod train;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use biotorch_io::polars::prelude::{DataFrame, Schema};
-use biotorch_io::ParquetSink;
+use biotorch_io::dataset::TableWriter;
+use biotorch_io::polars::prelude::DataFrame;
 
 use crate::cli::{Cli, Command, Global};
 use crate::progress::Progress;
@@ -70,55 +70,42 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A Parquet output created on its first batch (so the schema comes from the data), then written in row groups.
-pub(crate) struct TableOut {
-    path: PathBuf,
-    metadata: Vec<(String, String)>,
-    sink: Option<ParquetSink>,
+/// The command line, as recorded in outputs' metadata.
+pub(crate) fn argv() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
+
+/// The table a command writes to `path`: created on its first batch, with the run's metadata (the command line
+/// included).
+pub(crate) fn table(path: &Path, command: &str, input: &Path) -> TableWriter {
+    TableWriter::new(path, command, input).with_argv(argv())
+}
+
+// shim: removed when the branches are merged (commands call `table`, a biotorch_io::dataset::TableWriter).
+pub(crate) struct TableOut(TableWriter);
 
 impl TableOut {
     pub(crate) fn new(path: &Path, command: &str, input: &Path) -> Self {
-        let metadata = vec![
-            ("biotorch.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("biotorch.command".to_string(), command.to_string()),
-            ("biotorch.input".to_string(), input.display().to_string()),
-            ("biotorch.argv".to_string(), std::env::args().collect::<Vec<_>>().join(" ")),
-        ];
-        TableOut { path: path.to_path_buf(), metadata, sink: None }
+        TableOut(table(path, command, input))
     }
 
-    pub(crate) fn with_metadata(mut self, key: &str, value: String) -> Self {
-        self.metadata.push((key.to_string(), value));
-        self
+    pub(crate) fn with_metadata(self, key: &str, value: String) -> Self {
+        TableOut(self.0.with_metadata(key, value))
     }
 
-    /// Records `--shard I/N` (and how records were assigned) in the file's metadata.
-    pub(crate) fn with_shard(mut self, shard: Option<&crate::input::Shard>) -> Self {
-        self.metadata.extend(shard.map(crate::input::Shard::metadata).unwrap_or_default());
-        self
+    pub(crate) fn with_shard(self, shard: Option<&crate::input::Shard>) -> Self {
+        TableOut(self.0.with_shard(shard))
     }
 
-    /// Whether a batch has been written yet (an empty shard must still write an empty table with its schema).
     pub(crate) fn is_started(&self) -> bool {
-        self.sink.is_some()
+        self.0.is_started()
     }
 
-    pub(crate) fn write(&mut self, mut df: DataFrame) -> Result<()> {
-        if self.sink.is_none() {
-            let schema: Schema = df.schema().as_ref().clone();
-            self.sink = Some(ParquetSink::create(&self.path, &schema, std::mem::take(&mut self.metadata))?);
-        }
-        self.sink.as_mut().expect("created above").write(&mut df)?;
-        Ok(())
+    pub(crate) fn write(&mut self, df: DataFrame) -> Result<()> {
+        Ok(self.0.write(df)?)
     }
 
-    /// Finishes the file; returns its path and row count.
     pub(crate) fn finish(self) -> Result<(PathBuf, u64)> {
-        let rows = match self.sink {
-            Some(sink) => sink.finish()?,
-            None => 0,
-        };
-        Ok((self.path, rows))
+        Ok(self.0.finish()?)
     }
 }

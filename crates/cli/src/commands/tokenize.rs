@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use biotorch_io::dataset::{keys, output_file, Batches};
 use biotorch_io::polars::prelude::*;
 use biotorch_io::{FastaReader, Modality, ModalityChoice, SmilesReader};
 use biotorch_tokenizers::{SmilesTokenizer, SmilesVocabBuilder, Tokenizer, TokenizerSpec};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::{Ctx, TableOut};
+use super::Ctx;
 use crate::cli::{InputFormat, TokenizeArgs};
 use crate::exit::{bad_input, BadInput};
 use crate::input;
@@ -68,30 +69,20 @@ pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
     };
 
     let shard = input::shard(&args.input);
-    let output = crate::dataset::output_file(&args.output, shard.as_ref())?;
-    let mut out = TableOut::new(&output, "tokenize", &args.input.input)
-        .with_metadata("biotorch.tokenizer", spec.to_string())
+    let output = output_file(&args.output, shard.as_ref())?;
+    let mut out = super::table(&output, "tokenize", &args.input.input)
+        .with_metadata(keys::TOKENIZER, spec.to_string())
         .with_shard(shard.as_ref());
     let bar = ctx.progress.records("records");
     let (mut n, mut tokens_total, mut unk) = (0u64, 0u64, 0u64);
     let unk_id = tokenizer.unk_id();
-    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
-    // With --shard, every record is read (and counted) but only the shard's are tokenized. A SMILES vocabulary is
-    // still built from the whole input, so that every shard has the same token ids.
-    let seen = std::cell::Cell::new(0u64);
-    let mut source = items(&args, format)?.filter(|item| {
-        let Ok(item) = item else { return true };
-        seen.set(seen.get() + 1);
-        shard.is_none_or(|s| s.keep(item.index, item.id.as_deref().unwrap_or(&item.text)))
-    });
-    loop {
-        batch.clear();
-        for item in source.by_ref().take(BATCH) {
-            batch.push(item?);
-        }
-        if batch.is_empty() && (seen.get() == 0 || out.is_started()) {
-            break;
-        }
+    // With --shard, every record is read (and counted) but only the shard's are tokenized; an empty shard still
+    // writes its (empty) table. A SMILES vocabulary is still built from the whole input, so that every shard has the
+    // same token ids.
+    let keep = |item: &Item| shard.is_none_or(|s| s.keep(item.index, item.id.as_deref().unwrap_or(&item.text)));
+    let mut batches = Batches::new(items(&args, format)?, BATCH, keep);
+    for batch in batches.by_ref() {
+        let batch = batch?;
         let encoded: Vec<Vec<u32>> = batch
             .par_iter()
             .map(|item| {
@@ -133,13 +124,9 @@ pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
         )?;
         out.write(df)?;
         bar.inc(batch.len() as u64);
-        if batch.is_empty() {
-            break; // an empty shard, its empty table written
-        }
     }
-    drop(source);
     bar.finish_and_clear();
-    if seen.get() == 0 {
+    if batches.seen() == 0 {
         bad_input!("{}: no records in the input", args.input.input.display());
     }
     let (path, rows) = out.finish()?;
