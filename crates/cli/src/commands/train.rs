@@ -14,7 +14,6 @@ use biotorch_train::{
     check_arch_fits, check_decoder_fits, named_arch, named_decoder_arch, CausalLm, Checkpoint, Dataset, Event,
     LanguageModel, MaskedLm, MetricsRow, ObjectiveKind, Provenance, Schedule, Summary, TrainConfig, Trainer,
 };
-use plotters::prelude::*;
 use serde_json::json;
 use tch::{Device, Kind};
 
@@ -449,7 +448,7 @@ fn train_with_progress<M: LanguageModel>(ctx: &Ctx, trainer: &mut Trainer<M>) ->
 
 fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
     let plot = s.out_dir.join("loss.png");
-    loss_plot(&plot, &s.metrics).with_context(|| format!("cannot draw {}", plot.display()))?;
+    loss_plot(&plot, objective_kind(args.objective), &s.metrics)?;
     let best = s.best_step.and_then(|b| s.metrics.iter().find(|r| r.step == b && r.valid_loss.is_some()));
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     let state = if s.stopped_early {
@@ -502,67 +501,14 @@ fn human(n: f64) -> String {
     }
 }
 
-/// Training loss per step and validation loss per evaluation, against the step.
-fn loss_plot(path: &Path, rows: &[MetricsRow]) -> Result<()> {
-    crate::plot::register_font();
-    let tmp = path.with_file_name(".loss.png.tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();
-        draw_losses(root, rows)?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-fn draw_losses<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, rows: &[MetricsRow]) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
-    root.fill(&WHITE).map_err(err)?;
-    let train: Vec<(f64, f64)> =
-        rows.iter().filter_map(|r| r.train_loss.filter(|l| l.is_finite()).map(|l| (r.step as f64, l))).collect();
-    let valid: Vec<(f64, f64)> =
-        rows.iter().filter_map(|r| r.valid_loss.filter(|l| l.is_finite()).map(|l| (r.step as f64, l))).collect();
-    let all = train.iter().chain(&valid);
-    let (lo, hi) = all.clone().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
-    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    let max_step = rows.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("masked-LM loss", ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..max_step, (lo - pad)..(hi + pad))
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("cross-entropy (nats)")
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
-    let blue = RGBColor(52, 101, 164);
-    let orange = RGBColor(230, 120, 20);
-    chart
-        .draw_series(LineSeries::new(train, blue.stroke_width(1)))
-        .map_err(err)?
-        .label("train")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(valid.clone(), orange.stroke_width(2)))
-        .map_err(err)?
-        .label("validation")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
-    chart.draw_series(valid.into_iter().map(|p| Circle::new(p, 3, orange.filled()))).map_err(err)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+/// Training loss per step and validation loss per evaluation, against the step, titled by the objective.
+fn loss_plot(path: &Path, objective: ObjectiveKind, rows: &[MetricsRow]) -> Result<()> {
+    let points = |loss: fn(&MetricsRow) -> Option<f64>| -> Vec<(f64, f64)> {
+        rows.iter().filter_map(|r| loss(r).map(|l| (r.step as f64, l))).collect()
+    };
+    let (train, valid) = (points(|r| r.train_loss), points(|r| r.valid_loss));
+    let title = format!("{} loss", objective.description());
+    let last_step = rows.iter().map(|r| r.step).max().unwrap_or(1);
+    let curves = biotorch_plot::LossCurves { title: &title, train: &train, valid: &valid, last_step };
+    biotorch_plot::loss_curves(path, &curves).map_err(|e| crate::plot::plot_error(path, e))
 }
