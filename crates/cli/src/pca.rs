@@ -110,7 +110,7 @@ pub(crate) fn plot_embeddings(
     );
     let points: Vec<(f64, f64)> = (0..n).map(point).collect();
     biotorch_plot::class_scatter(plot, &points, &classes, &title, (&axes.0, &axes.1))
-        .map_err(|e| crate::plot::plot_error(plot, e))?;
+        .map_err(crate::plot::plot_error)?;
     ctx.info(format!(
         "wrote {} (PCA of {n} of {total_rows} embeddings; PC1 {:.1}%, PC2 {:.1}% of variance)",
         plot.display(),

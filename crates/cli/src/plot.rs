@@ -1,6 +1,5 @@
 //! The CLI's side of the figures (drawn by biotorch-plot): turning its values into plain data, and plot errors into
-//! the CLI's errors (an unknown extension or a missing folder is a usage error, exit code 2, under `cannot draw
-//! PATH` as before).
+//! the CLI's errors (an unknown extension or a missing folder is a usage error, exit code 2).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,9 +9,9 @@ use biotorch_chem::Properties;
 use biotorch_plot::Distribution;
 
 /// A plot error as the CLI reports it.
-pub(crate) fn plot_error(path: &Path, e: biotorch_plot::Error) -> anyhow::Error {
+pub(crate) fn plot_error(e: biotorch_plot::Error) -> anyhow::Error {
     if e.is_bad_input() {
-        anyhow::Error::new(crate::exit::BadInput(e.to_string())).context(format!("cannot draw {}", path.display()))
+        anyhow::Error::new(crate::exit::BadInput(e.to_string()))
     } else {
         anyhow::Error::new(e)
     }
@@ -20,7 +19,7 @@ pub(crate) fn plot_error(path: &Path, e: biotorch_plot::Error) -> anyhow::Error 
 
 /// Draws a histogram of integer values given as exact counts (value -> count) ([`biotorch_plot::histogram`]).
 pub(crate) fn histogram(path: &Path, counts: &BTreeMap<u32, u64>, title: &str, x_label: &str) -> Result<()> {
-    biotorch_plot::histogram(path, counts, title, x_label).map_err(|e| plot_error(path, e))
+    biotorch_plot::histogram(path, counts, title, x_label).map_err(plot_error)
 }
 
 /// Histograms (as densities) of QED, logP, molecular weight and SA score of generated molecules, over those of the
@@ -52,11 +51,11 @@ pub(crate) fn property_distributions(
             reference: reference.as_deref(),
         })
         .collect();
-    biotorch_plot::distributions(path, label, "training", &panels).map_err(|e| plot_error(path, e))
+    biotorch_plot::distributions(path, label, "training", &panels).map_err(plot_error)
 }
 
 /// Line plots of per-step values: one panel per metric, each with its named series over the step
 /// ([`biotorch_plot::step_lines`]).
 pub(crate) fn step_lines(path: &Path, title: &str, panels: &[biotorch_plot::Panel<'_>]) -> Result<()> {
-    biotorch_plot::step_lines(path, title, panels).map_err(|e| plot_error(path, e))
+    biotorch_plot::step_lines(path, title, panels).map_err(plot_error)
 }

@@ -510,5 +510,5 @@ fn loss_plot(path: &Path, objective: ObjectiveKind, rows: &[MetricsRow]) -> Resu
     let title = format!("{} loss", objective.description());
     let last_step = rows.iter().map(|r| r.step).max().unwrap_or(1);
     let curves = biotorch_plot::LossCurves { title: &title, train: &train, valid: &valid, last_step };
-    biotorch_plot::loss_curves(path, &curves).map_err(|e| crate::plot::plot_error(path, e))
+    biotorch_plot::loss_curves(path, &curves).map_err(crate::plot::plot_error)
 }

@@ -10,7 +10,7 @@ use crate::plot::plot_error;
 
 /// Predicted (y) against measured (x) values, with the identity line.
 pub(crate) fn scatter(path: &Path, points: &[(f64, f64)], caption: &str, name: &str) -> Result<()> {
-    biotorch_plot::predicted_vs_measured(path, points, caption, name).map_err(|e| plot_error(path, e))
+    biotorch_plot::predicted_vs_measured(path, points, caption, name).map_err(plot_error)
 }
 
 /// ROC curves: binary targets get the head's curve (and the ridge baseline's, when given); multi-class targets get
@@ -44,5 +44,5 @@ pub(crate) fn roc(
         }
     }
     let caption = format!("{name}: ROC on held-out rows (n = {})", truth.len());
-    biotorch_plot::roc_curves(path, &caption, &curves).map_err(|e| plot_error(path, e))
+    biotorch_plot::roc_curves(path, &caption, &curves).map_err(plot_error)
 }
