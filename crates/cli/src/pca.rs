@@ -1,18 +1,17 @@
 //! `embed --plot`: a 2-D PCA scatter of the embeddings (the `embedding` column), coloured by a label column.
-//! At most [`MAX_POINTS`] rows (the first ones) are plotted, so memory stays bounded on big outputs.
+//! At most [`MAX_POINTS`] rows (the first ones) are plotted, so memory stays bounded on big outputs. The PCA is
+//! computed here (libtorch's `eigh`); the figure is [`biotorch_plot::class_scatter`].
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use biotorch_io::polars::prelude::*;
-use plotters::prelude::*;
 use tch::{Kind, Tensor};
 
 use super::commands::Ctx;
 
 const MAX_POINTS: usize = 20_000;
-const MAX_CLASSES: usize = 10;
 
 /// Reads `id -> label` from a CSV/TSV with an `id` column (or the first column) and `label_column`.
 fn read_labels(path: &Path, label_column: &str) -> Result<HashMap<String, String>> {
@@ -99,15 +98,6 @@ pub(crate) fn plot_embeddings(
             None => "all".into(),
         })
         .collect();
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for c in &classes {
-        *counts.entry(c.as_str()).or_default() += 1;
-    }
-    let mut order: Vec<(&str, usize)> = counts.into_iter().collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let shown: Vec<&str> = order.iter().take(MAX_CLASSES).map(|(c, _)| *c).collect();
-    let group = |c: &str| shown.iter().position(|s| *s == c).unwrap_or(MAX_CLASSES);
-
     let title = format!(
         "PCA of {} ({} of {} rows)",
         parquet.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -118,76 +108,14 @@ pub(crate) fn plot_embeddings(
         format!("PC1 ({:.1}% of variance)", 100.0 * explained.first().copied().unwrap_or(0.0)),
         format!("PC2 ({:.1}% of variance)", 100.0 * explained.get(1).copied().unwrap_or(0.0)),
     );
-    let groups: Vec<usize> = classes.iter().map(|c| group(c)).collect();
-    let mut legend: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
-    if groups.iter().any(|&g| g == MAX_CLASSES) {
-        legend.push("other".into());
-    }
-    let points: Vec<(f64, f64, usize)> = (0..n).map(|i| (point(i).0, point(i).1, groups[i])).collect();
-    crate::plot::render(
-        plot,
-        (900, 700),
-        |root| scatter(root, &points, &legend, &title, &axes),
-        |root| scatter(root, &points, &legend, &title, &axes),
-    )?;
+    let points: Vec<(f64, f64)> = (0..n).map(point).collect();
+    biotorch_plot::class_scatter(plot, &points, &classes, &title, (&axes.0, &axes.1))
+        .map_err(crate::plot::plot_error)?;
     ctx.info(format!(
         "wrote {} (PCA of {n} of {total_rows} embeddings; PC1 {:.1}%, PC2 {:.1}% of variance)",
         plot.display(),
         100.0 * explained.first().copied().unwrap_or(0.0),
         100.0 * explained.get(1).copied().unwrap_or(0.0)
     ));
-    Ok(())
-}
-
-fn scatter<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    points: &[(f64, f64, usize)],
-    legend: &[String],
-    title: &str,
-    (xl, yl): &(String, String),
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("cannot draw the plot: {e:?}");
-    root.fill(&WHITE).map_err(err)?;
-    let range = |f: fn(&(f64, f64, usize)) -> f64| {
-        let (lo, hi) = points.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-        let pad = ((hi - lo) * 0.05).max(1e-9);
-        (lo - pad)..(hi + pad)
-    };
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(range(|p| p.0), range(|p| p.1))
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(xl.as_str())
-        .y_desc(yl.as_str())
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
-    for (g, name) in legend.iter().enumerate() {
-        let color = Palette99::pick(g).to_rgba();
-        chart
-            .draw_series(points.iter().filter(|p| p.2 == g).map(|p| Circle::new((p.0, p.1), 4, color.filled())))
-            .map_err(err)?
-            .label(name.as_str())
-            .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
-    }
-    if legend.len() > 1 {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
-    }
-    root.present().map_err(err)?;
     Ok(())
 }

@@ -226,6 +226,164 @@ fn parse_repo_id(spec: &str) -> Option<(&str, Option<&str>)> {
     (is_name_part(org) && is_name_part(name)).then_some((repo_id, revision))
 }
 
+/// Which kind of place [`list_models`] found a model in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedSource {
+    /// A folder of a bundled-models directory.
+    Bundled,
+    /// A snapshot in the HuggingFace cache.
+    HfCache,
+}
+
+impl std::fmt::Display for ListedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ListedSource::Bundled => "bundled",
+            ListedSource::HfCache => "hf-cache",
+        })
+    }
+}
+
+/// A model found by [`list_models`], described from its files (nothing is loaded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    /// The bundled name or the HF repo id: what `--model` takes.
+    pub name: String,
+    /// Bundled or in the HF cache.
+    pub source: ListedSource,
+    /// The model's folder (for the HF cache, the snapshot).
+    pub dir: PathBuf,
+    /// `architectures[0]` of `config.json`, else its `model_type`, else `?`.
+    pub architecture: String,
+    /// `num_hidden_layers` of `config.json`.
+    pub num_hidden_layers: Option<i64>,
+    /// `hidden_size` of `config.json`.
+    pub hidden_size: Option<i64>,
+    /// `vocab_size` of `config.json`.
+    pub vocab_size: Option<i64>,
+    /// Weights counted from the safetensors headers (`model.safetensors` or the shards of its index), rotary
+    /// buffers left out; `None` when a header cannot be read.
+    pub parameters: Option<u64>,
+    /// Bytes of the files in the folder (links followed, as in the HF cache).
+    pub bytes: u64,
+    /// The `summary` of the folder's `biotorch.json` (models biotorch trained), else empty.
+    pub summary: String,
+}
+
+impl ModelInfo {
+    /// Layers x width, as `6x320` (`?` for a missing field).
+    pub fn shape(&self) -> String {
+        let int = |v: Option<i64>| v.map_or("?".to_owned(), |v| v.to_string());
+        format!("{}x{}", int(self.num_hidden_layers), int(self.hidden_size))
+    }
+}
+
+/// The models `resolver` can find by name: every `<dir>/<name>/config.json` of the bundled folders (in their order,
+/// names sorted), then the ESM models (`model_type` `esm`) in the HF cache (repo ids sorted). Nothing is downloaded.
+pub fn list_models(resolver: &Resolver) -> Vec<ModelInfo> {
+    let mut models = Vec::new();
+    for dir in resolver.bundled_dirs() {
+        for (name, path) in subdirs(dir) {
+            if path.join("config.json").is_file() {
+                models.push(describe(name, ListedSource::Bundled, path));
+            }
+        }
+    }
+    for (folder, _) in subdirs(resolver.hf_hub_cache()) {
+        let Some(repo_id) = folder.strip_prefix("models--").map(|r| r.replacen("--", "/", 1)) else { continue };
+        let Ok(resolved) = resolver.find_in_cache_only(&repo_id, None) else { continue };
+        let config = read_json(&resolved.path.join("config.json"));
+        if config.as_ref().and_then(|c| c["model_type"].as_str()) == Some("esm") {
+            models.push(describe(repo_id, ListedSource::HfCache, resolved.path));
+        }
+    }
+    models
+}
+
+/// Sub-folders of `dir` (following links), sorted by name.
+fn subdirs(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(_, p)| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn describe(name: String, source: ListedSource, dir: PathBuf) -> ModelInfo {
+    let config = read_json(&dir.join("config.json")).unwrap_or(serde_json::Value::Null);
+    let architecture =
+        config["architectures"][0].as_str().or_else(|| config["model_type"].as_str()).unwrap_or("?").to_owned();
+    let summary = read_json(&dir.join("biotorch.json"))
+        .and_then(|p| p["summary"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    ModelInfo {
+        name,
+        source,
+        architecture,
+        num_hidden_layers: config["num_hidden_layers"].as_i64(),
+        hidden_size: config["hidden_size"].as_i64(),
+        vocab_size: config["vocab_size"].as_i64(),
+        parameters: parameters(&dir),
+        bytes: folder_bytes(&dir),
+        summary,
+        dir,
+    }
+}
+
+/// Weights counted from the safetensors headers, rotary buffers left out.
+fn parameters(dir: &Path) -> Option<u64> {
+    use std::io::Read;
+    let single = dir.join("model.safetensors");
+    let files: Vec<PathBuf> = if single.is_file() {
+        vec![single]
+    } else {
+        let index = read_json(&dir.join("model.safetensors.index.json"))?;
+        let mut shards: Vec<String> =
+            index["weight_map"].as_object()?.values().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        shards.sort();
+        shards.dedup();
+        shards.into_iter().map(|s| dir.join(s)).collect()
+    };
+    let mut total = 0u64;
+    for file in files {
+        let mut f = std::fs::File::open(file).ok()?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len).ok()?;
+        let len = u64::from_le_bytes(len);
+        if len > 100_000_000 {
+            return None;
+        }
+        let mut header = vec![0u8; len as usize];
+        f.read_exact(&mut header).ok()?;
+        let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+        for (key, info) in header.as_object()? {
+            if key == "__metadata__" || key.ends_with("inv_freq") {
+                continue;
+            }
+            total += info["shape"].as_array()?.iter().map(|d| d.as_u64().unwrap_or(0)).product::<u64>();
+        }
+    }
+    Some(total)
+}
+
+/// Bytes of the files in the folder (links followed).
+fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +413,61 @@ mod tests {
             hf_hub_cache_from(env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/xdg")])),
             PathBuf::from("/xdg/huggingface/hub")
         );
+    }
+
+    /// A safetensors file with the given tensors (name, shape), zero-filled f32.
+    fn safetensors(path: &Path, tensors: &[(&str, &[u64])]) {
+        let mut offset = 0u64;
+        let mut header = serde_json::Map::new();
+        for (name, shape) in tensors {
+            let bytes = 4 * shape.iter().product::<u64>();
+            header.insert(
+                (*name).to_owned(),
+                serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+            );
+            offset += bytes;
+        }
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend(header);
+        file.extend(vec![0u8; offset as usize]);
+        std::fs::write(path, file).unwrap();
+    }
+
+    #[test]
+    fn list_models_describes_bundled_folders_and_esm_models_in_the_cache() {
+        let root = tempfile::tempdir().unwrap();
+        let bundled = root.path().join("bundled");
+        let tiny = bundled.join("tiny");
+        std::fs::create_dir_all(&tiny).unwrap();
+        std::fs::write(
+            tiny.join("config.json"),
+            r#"{"architectures": ["EsmForMaskedLM"], "model_type": "esm", "num_hidden_layers": 2, "hidden_size": 64,
+                "vocab_size": 33}"#,
+        )
+        .unwrap();
+        safetensors(&tiny.join("model.safetensors"), &[("a.weight", &[33, 64]), ("rotary.inv_freq", &[8])]);
+        std::fs::write(tiny.join("biotorch.json"), r#"{"summary": "8 steps"}"#).unwrap();
+        std::fs::create_dir_all(bundled.join("not-a-model")).unwrap();
+        let hub = root.path().join("hub");
+        for (repo, model_type) in [("models--org--esm_x", "esm"), ("models--org--gpt_x", "llama")] {
+            let snapshot = hub.join(repo).join("snapshots/abc");
+            std::fs::create_dir_all(&snapshot).unwrap();
+            std::fs::write(snapshot.join("config.json"), format!(r#"{{"model_type": "{model_type}"}}"#)).unwrap();
+        }
+        std::fs::create_dir_all(hub.join("models--org--empty/snapshots")).unwrap();
+        let resolver = Resolver::new(&hub).with_bundled_dir(&bundled).offline(true);
+        let models = list_models(&resolver);
+        assert_eq!(models.len(), 2, "{models:?}");
+        let tiny_info = &models[0];
+        assert_eq!((tiny_info.name.as_str(), tiny_info.source), ("tiny", ListedSource::Bundled));
+        assert_eq!((tiny_info.architecture.as_str(), tiny_info.shape().as_str()), ("EsmForMaskedLM", "2x64"));
+        assert_eq!((tiny_info.parameters, tiny_info.vocab_size), (Some(33 * 64), Some(33)));
+        assert_eq!(tiny_info.summary, "8 steps");
+        assert!(tiny_info.bytes > 33 * 64 * 4);
+        let cached = &models[1];
+        assert_eq!((cached.name.as_str(), cached.source.to_string().as_str()), ("org/esm_x", "hf-cache"));
+        assert_eq!((cached.architecture.as_str(), cached.shape().as_str(), cached.parameters), ("esm", "?x?", None));
+        assert!(list_models(&Resolver::new(root.path().join("none"))).is_empty());
     }
 }

@@ -28,6 +28,16 @@ impl fmt::Display for ObjectiveKind {
     }
 }
 
+impl ObjectiveKind {
+    /// What the objective trains, for titles: `masked-LM` or `causal-LM`.
+    pub fn description(&self) -> &'static str {
+        match self {
+            ObjectiveKind::Mlm => "masked-LM",
+            ObjectiveKind::Clm => "causal-LM",
+        }
+    }
+}
+
 /// How the learning rate decays after the warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -17,6 +17,19 @@ pub enum Error {
     #[error("invalid training setting: {0}")]
     Setting(String),
 
+    /// A request that cannot work as given: options that conflict, a required input left out, an output folder
+    /// that already holds a run, a model that cannot be trained this way.
+    #[error("{0}")]
+    Request(String),
+
+    /// An error with what it was about (`--arch config.json`, `--init MODEL`) in front.
+    #[error("{context}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Training data that cannot be used: no records, a record the tokenizer rejects, ...
     #[error("{}: {reason}", path.display())]
     Data { path: PathBuf, reason: String },
@@ -93,12 +106,14 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Setting(_)
+            | Error::Request(_)
             | Error::Data { .. }
             | Error::Mismatch(_)
             | Error::NoCheckpoint { .. }
             | Error::CorruptCheckpoint { .. }
             | Error::ResumeMismatch { .. }
             | Error::Tokenizer(_) => true,
+            Error::Context { source, .. } => source.is_bad_input(),
             Error::Input(e) => e.is_bad_input(),
             Error::Model(e) => !matches!(e, biotorch_models::Error::Torch(_) | biotorch_models::Error::Io { .. }),
             Error::Io { .. } | Error::NonFinite { .. } | Error::Torch(_) => false,

@@ -13,6 +13,9 @@
 //! - [`AdamW`]: the optimizer, with state that is saved and restored exactly.
 //! - [`Trainer`]: the loop, evaluation, early stopping, checkpoints ([`Checkpoint`]) and
 //!   the output folder (model in HF layout, `metrics.parquet`, `biotorch.json`).
+//! - [`RunRequest`]: a whole run set up from what a user asks for (architecture or init
+//!   model, tokenizer or a SMILES vocabulary built from the data, datasets with the hold-out,
+//!   or the resume of a checkpoint with its settings), as a [`Run`] of either objective.
 //!
 //! ```no_run
 //! use biotorch_models::Esm2;
@@ -44,6 +47,7 @@ mod model;
 mod objective;
 mod optim;
 mod rng;
+mod setup;
 mod trainer;
 
 pub use checkpoint::{
@@ -60,4 +64,5 @@ pub use model::{Augment, LanguageModel};
 pub use objective::{CausalLm, MaskedLm, Objective, IGNORE_INDEX};
 pub use optim::{decays, AdamW};
 pub use rng::Rng;
+pub use setup::{model_dir, smiles_vocabulary, Overrides, Run, RunRequest, SetupEvent};
 pub use trainer::{Event, Provenance, Summary, Trainer};

@@ -1,22 +1,12 @@
 //! `biotorch train`: masked-LM pretraining of an ESM-2-style encoder on protein or DNA FASTA, or causal-LM
-//! pretraining of the SMILES decoder on a SMILES file (biotorch-train), with a progress bar, a loss-curve plot and
-//! a run summary. A new run builds the model from `--arch` (a named shape or an HF config.json) or loads it from
-//! `--init`; `--resume` continues the run in `MODEL_DIR/checkpoint` with its stored settings. Options left out take
-//! their defaults on a new run and the checkpoint's values on `--resume`; options given with `--resume` must agree
-//! with the checkpoint, except --steps, --epochs, --eval-every, --save-every and --patience.
+//! pretraining of the SMILES decoder on a SMILES file. The options become a [`RunRequest`] that biotorch-train sets
+//! up (a new model from `--arch` or `--init`, or the `--resume` of the run in `MODEL_DIR/checkpoint` with its stored
+//! settings) and runs; this command shows its progress, draws the loss curves and prints the summary. The SMILES
+//! randomisation of `--augment` is RDKit's, handed to the trainer here.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
-use biotorch_models::{Esm2, Esm2Config, SmilesGpt, SmilesGptConfig};
-use biotorch_tokenizers::{SmilesTokenizer, SmilesVocabBuilder, Tokenizer, TokenizerSpec};
-use biotorch_train::{
-    check_arch_fits, check_decoder_fits, named_arch, named_decoder_arch, CausalLm, Checkpoint, Dataset, Event,
-    LanguageModel, MaskedLm, MetricsRow, ObjectiveKind, Provenance, Schedule, Summary, TrainConfig, Trainer,
-};
-use plotters::prelude::*;
+use anyhow::Result;
+use biotorch_train::{Event, MetricsRow, ObjectiveKind, Overrides, Run, RunRequest, Schedule, SetupEvent, Summary};
 use serde_json::json;
-use tch::{Device, Kind};
 
 use super::Ctx;
 use crate::cli::{ObjectiveArg, ScheduleArg, TrainArgs};
@@ -36,32 +26,52 @@ pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
         )),
         other => bad_input!("--dtype {other}: use f32 (bf16 and f16 are accepted and train in fp32)"),
     }
-    if args.valid.is_some() && args.valid_fraction.is_some() {
-        bad_input!("--valid-fraction holds part of --train out for validation; it cannot be combined with --valid");
-    }
-    if args.smiles_column.is_some() && args.objective == ObjectiveArg::Mlm {
-        bad_input!("--smiles-column names the SMILES column of a table for --objective clm; MLM trains on FASTA");
-    }
-    let command = command_line();
-    let summary = match args.objective {
-        ObjectiveArg::Mlm => {
-            let trainer = if args.resume {
-                resume_mlm(ctx, &args, device, command)?
-            } else {
-                start_mlm(ctx, &args, device, command)?
-            };
-            train_with_progress(ctx, &mut trainer.stop_after(args.stop_after))?
-        }
-        ObjectiveArg::Clm => {
-            let trainer = if args.resume {
-                resume_clm(ctx, &args, device, command)?
-            } else {
-                start_clm(ctx, &args, device, command)?
-            };
-            train_with_progress(ctx, &mut trainer.stop_after(args.stop_after))?
-        }
+    let request = RunRequest { device, command: command_line(), ..request(&args) };
+    let mut run = request
+        .prepare(&super::embed::resolver(), Some(Box::new(RandomSmiles)), &mut |event| ctx.info(describe(&event)))?;
+    let summary = train_with_progress(ctx, &mut run)?;
+    report(ctx, &request, &summary)
+}
+
+/// The request the options make (on the CPU, without the command line).
+fn request(args: &TrainArgs) -> RunRequest {
+    let overrides = Overrides {
+        steps: args.steps,
+        epochs: args.epochs,
+        lr: args.lr,
+        warmup: args.warmup,
+        schedule: args.schedule.map(|s| match s {
+            ScheduleArg::Cosine => Schedule::Cosine,
+            ScheduleArg::Linear => Schedule::Linear,
+        }),
+        batch_tokens: args.batch_tokens,
+        accumulate: args.accumulate,
+        clip: args.clip,
+        weight_decay: args.weight_decay,
+        eval_every: args.eval_every,
+        save_every: args.save_every,
+        patience: args.patience,
+        seed: args.seed,
+        max_length: args.max_length,
+        valid_fraction: args.valid_fraction,
+        augment: args.augment,
     };
-    report(ctx, &args, &summary)
+    let objective = match args.objective {
+        ObjectiveArg::Mlm => ObjectiveKind::Mlm,
+        ObjectiveArg::Clm => ObjectiveKind::Clm,
+    };
+    RunRequest {
+        resume: args.resume,
+        arch: args.arch.clone(),
+        init: args.init.clone(),
+        tokenizer: args.tokenizer.clone(),
+        train: args.train.clone(),
+        valid: args.valid.clone(),
+        smiles_column: args.smiles_column.clone(),
+        overrides,
+        stop_after: args.stop_after,
+        ..RunRequest::new(objective, &args.output)
+    }
 }
 
 /// The command line as typed (arguments with spaces quoted).
@@ -72,302 +82,27 @@ fn command_line() -> String {
         .join(" ")
 }
 
-fn objective_kind(arg: ObjectiveArg) -> ObjectiveKind {
-    match arg {
-        ObjectiveArg::Mlm => ObjectiveKind::Mlm,
-        ObjectiveArg::Clm => ObjectiveKind::Clm,
-    }
-}
-
-/// The settings of a new run: defaults, overridden by the options given.
-fn settings(args: &TrainArgs, base: TrainConfig) -> TrainConfig {
-    let mut c = base;
-    c.objective = objective_kind(args.objective);
-    if args.steps.is_some() {
-        c.steps = args.steps;
-    }
-    if args.epochs.is_some() {
-        c.epochs = args.epochs;
-    }
-    if args.warmup.is_some() {
-        c.warmup = args.warmup;
-    }
-    if args.patience.is_some() {
-        c.patience = args.patience;
-    }
-    macro_rules! set {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field { c.$field = v; } )* };
-    }
-    set!(lr, batch_tokens, accumulate, clip, weight_decay, eval_every, save_every, seed, max_length, valid_fraction);
-    if args.augment {
-        c.augment = true;
-    }
-    if let Some(s) = args.schedule {
-        c.schedule = match s {
-            ScheduleArg::Cosine => Schedule::Cosine,
-            ScheduleArg::Linear => Schedule::Linear,
-        };
-    }
-    c
-}
-
-/// Where the model of a new run comes from, as recorded in the checkpoint.
-fn model_source(args: &TrainArgs) -> Option<String> {
-    match (&args.arch, &args.init) {
-        (Some(arch), _) => Some(format!("random:{arch}")),
-        (None, Some(init)) => Some(format!("init:{init}")),
-        (None, None) => None,
-    }
-}
-
-/// The checks every new run makes first: no run in the output folder yet, training data and a model source given.
-fn new_run_inputs<'a>(args: &'a TrainArgs, what: &str) -> Result<(&'a Path, String)> {
-    let out = &args.output;
-    if Checkpoint::exists(out) {
-        bad_input!(
-            "{}: already holds a training run (checkpoint/): pass --resume to continue it, or choose another -o",
-            out.display()
-        );
-    }
-    let Some(train_path) = &args.train else { bad_input!("--train FILE is required ({what} to train on)") };
-    let Some(source) = model_source(args) else {
-        bad_input!("give --arch NAME|CONFIG.json for a new model or --init MODEL to continue one (see `biotorch train --help`)")
-    };
-    Ok((train_path.as_path(), source))
-}
-
-fn describe_data(
-    ctx: &Ctx,
-    args: &TrainArgs,
-    arch: &str,
-    source: &str,
-    train_path: &Path,
-    train: &Dataset,
-    valid: &Dataset,
-    config: &TrainConfig,
-) {
-    ctx.info(format!(
-        "training {arch} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
-        train_path.display(),
-        train.len(),
-        train.info().tokens,
-        valid.len(),
-        if args.valid.is_none() { format!(" held out ({:.0}%)", config.valid_fraction * 100.0) } else { String::new() },
-    ));
-}
-
-fn start_mlm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
-    let (train_path, source) = new_run_inputs(args, "a FASTA file")?;
-    let config = settings(args, TrainConfig::default());
-    config.validate()?;
-
-    let (model, tokenizer) = if let Some(arch) = &args.arch {
-        let spec = args.tokenizer.as_deref().unwrap_or("esm2");
-        if spec.starts_with("smiles") {
-            bad_input!("--tokenizer {spec}: masked-LM training takes esm2, dna or dna-kmer:K (SMILES models are causal LMs: --objective clm)");
+/// A line about the set-up.
+fn describe(event: &SetupEvent<'_>) -> String {
+    match event {
+        SetupEvent::StandardVocabulary { dir } => {
+            format!("{}: no vocab.txt; using the standard ESM-2 vocabulary", dir.display())
         }
-        let tokenizer = biotorch_tokenizers::from_spec(spec)?;
-        let arch_config = if Path::new(arch).is_file() {
-            let config = Esm2Config::from_file(arch)?;
-            check_arch_fits(&config, tokenizer.as_ref()).with_context(|| format!("--arch {arch}"))?;
-            config
-        } else {
-            named_arch(arch, tokenizer.as_ref())?
-        };
-        tch::manual_seed(config.seed as i64);
-        (Esm2::new_random(arch_config, device, Kind::Float)?, tokenizer)
-    } else {
-        let init = args.init.as_deref().expect("model_source checked");
-        let (path, dir) = super::embed::model_dir(init)?;
-        let model = Esm2::load(&path, device, Kind::Float)?;
-        if !model.has_lm_head() {
-            bad_input!(
-                "--init {init}: this checkpoint has no LM head (an EsmModel), so masked-LM training cannot continue it"
-            );
+        SetupEvent::LeftOut { path, molecules, max_length } => {
+            format!("{}: left out {molecules} molecules longer than --max-length {max_length} tokens", path.display())
         }
-        let tokenizer: Box<dyn Tokenizer> = match biotorch_tokenizers::load(&dir) {
-            Ok(t) => t,
-            Err(_) if !dir.join("vocab.txt").exists() => {
-                ctx.info(format!("{}: no vocab.txt; using the standard ESM-2 vocabulary", dir.display()));
-                Box::new(biotorch_tokenizers::Esm2Tokenizer::new())
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(spec) = &args.tokenizer {
-            if spec != tokenizer.name() {
-                bad_input!("--tokenizer {spec}: the --init model {init} uses the {} tokenizer", tokenizer.name());
-            }
-        }
-        check_arch_fits(model.config(), tokenizer.as_ref()).with_context(|| format!("--init {init}"))?;
-        (model, tokenizer)
-    };
-
-    let data = Dataset::from_fasta(train_path, tokenizer.as_ref())?;
-    let (train, valid) = match &args.valid {
-        Some(path) => (data, Dataset::from_fasta(path, tokenizer.as_ref())?),
-        None => data.hold_out(config.valid_fraction, config.seed)?,
-    };
-    describe_data(ctx, args, "EsmForMaskedLM", &source, train_path, &train, &valid, &config);
-    let objective = Box::new(MaskedLm::new(tokenizer.as_ref(), config.mask_prob)?);
-    let provenance = Provenance { command, model_source: source };
-    Ok(Trainer::new(model, tokenizer, objective, config, train, valid, &args.output, provenance)?)
-}
-
-/// Checks the options of `--resume` against the checkpoint; returns it with the run's settings.
-fn open_resume(args: &TrainArgs) -> Result<(Checkpoint, TrainConfig)> {
-    let out = &args.output;
-    let checkpoint = Checkpoint::open(out)?;
-    let state = &checkpoint.state;
-    if state.config.objective != objective_kind(args.objective) {
-        bad_input!(
-            "{}: cannot resume: the run trains with --objective {}, not {}",
-            out.display(),
-            state.config.objective,
-            objective_kind(args.objective)
-        );
-    }
-    if let Some(source) = model_source(args) {
-        if source != state.model_source {
-            bad_input!(
-                "{}: cannot resume: the checkpoint's model came from {}, not {source} (leave out --arch/--init on --resume)",
-                out.display(),
-                state.model_source
-            );
-        }
-    }
-    if let Some(spec) = &args.tokenizer {
-        if spec != &state.tokenizer && !(spec.starts_with("smiles") && state.tokenizer == "smiles") {
-            bad_input!(
-                "{}: cannot resume: the checkpoint uses the {} tokenizer, not {spec}",
-                out.display(),
-                state.tokenizer
-            );
-        }
-    }
-    let config = settings(args, state.config.clone());
-    Ok((checkpoint, config))
-}
-
-fn resume_mlm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<Esm2>> {
-    let (checkpoint, config) = open_resume(args)?;
-    let state = &checkpoint.state;
-    let train_path = args.train.clone().unwrap_or_else(|| PathBuf::from(&state.train.path));
-    let tokenizer = checkpoint.load_tokenizer()?;
-    let data = Dataset::from_fasta(&train_path, tokenizer.as_ref())?;
-    let (train, valid) = match (&args.valid, state.valid.holdout_fraction) {
-        (Some(path), _) => (data, Dataset::from_fasta(path, tokenizer.as_ref())?),
-        (None, Some(_)) => data.hold_out(config.valid_fraction, config.seed)?,
-        (None, None) => (data, Dataset::from_fasta(&state.valid.path, tokenizer.as_ref())?),
-    };
-    ctx.info(format!("resuming {} at step {} from {}", state.model_source, state.step, checkpoint.dir.display()));
-    let model = checkpoint.load_esm2(device)?;
-    let objective = Box::new(MaskedLm::new(tokenizer.as_ref(), config.mask_prob)?);
-    Ok(Trainer::resume(checkpoint, model, tokenizer, objective, config, train, valid, &args.output, command)?)
-}
-
-/// A SMILES vocabulary for a new decoder: `smiles:VOCAB.json` as given, or (`smiles`) built from the training and
-/// validation files.
-fn smiles_tokenizer(args: &TrainArgs, train_path: &Path) -> Result<SmilesTokenizer> {
-    let spec: TokenizerSpec = args.tokenizer.as_deref().unwrap_or("smiles").parse()?;
-    match spec {
-        TokenizerSpec::Smiles(Some(vocab)) => Ok(SmilesTokenizer::from_file(vocab)?),
-        TokenizerSpec::Smiles(None) => {
-            let options =
-                biotorch_io::SmilesOptions { smiles_column: args.smiles_column.clone(), ..Default::default() };
-            let mut builder = SmilesVocabBuilder::new();
-            for path in std::iter::once(train_path).chain(args.valid.as_deref()) {
-                for record in biotorch_io::SmilesReader::open(path, &options)? {
-                    let record = record?;
-                    builder
-                        .add(&record.smiles)
-                        .map_err(|e| crate::exit::BadInput(format!("{}: line {}: {e}", path.display(), record.line)))?;
-                }
-            }
-            Ok(builder.build())
-        }
-        other => bad_input!(
-            "--tokenizer {other}: causal-LM training of the SMILES decoder takes smiles or smiles:VOCAB.json"
-        ),
-    }
-}
-
-/// The SMILES data of a causal-LM run: records longer than the model's context are left out (and counted), never
-/// cropped.
-fn clm_data(
-    ctx: &Ctx,
-    args: &TrainArgs,
-    train_path: &Path,
-    valid_path: Option<&Path>,
-    tokenizer: &dyn Tokenizer,
-    config: &TrainConfig,
-) -> Result<(Dataset, Dataset)> {
-    let column = args.smiles_column.as_deref();
-    let mut data = Dataset::from_smiles(train_path, tokenizer, column)?;
-    let dropped = data.drop_longer_than(config.max_length);
-    if dropped > 0 {
-        ctx.info(format!(
-            "{}: left out {dropped} molecules longer than --max-length {} tokens",
+        SetupEvent::Starting { architecture, source, train_path, train, valid, held_out } => format!(
+            "training {architecture} ({source}) on {} ({} records, {} tokens), validating on {} records{}",
             train_path.display(),
-            config.max_length
-        ));
-    }
-    Ok(match valid_path {
-        Some(path) => {
-            let mut valid = Dataset::from_smiles(path, tokenizer, column)?;
-            valid.drop_longer_than(config.max_length);
-            (data, valid)
-        }
-        None => data.hold_out(config.valid_fraction, config.seed)?,
-    })
-}
-
-fn start_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<SmilesGpt>> {
-    let (train_path, source) = new_run_inputs(args, "a SMILES file (.smi, CSV, TSV or Parquet)")?;
-    let mut config = settings(args, TrainConfig::default());
-    if let Some(arch) = &args.arch {
-        if !Path::new(arch).is_file() && !biotorch_train::DECODER_ARCH_NAMES.iter().any(|(n, _)| n == arch) {
-            let names: Vec<&str> = biotorch_train::DECODER_ARCH_NAMES.iter().map(|(n, _)| *n).collect();
-            bad_input!(
-                "unknown decoder architecture `{arch}`: use one of {} or the path of an HF config.json",
-                names.join(", ")
-            );
+            train.len(),
+            train.info().tokens,
+            valid.len(),
+            held_out.map_or(String::new(), |f| format!(" held out ({:.0}%)", f * 100.0)),
+        ),
+        SetupEvent::Resuming { source, step, dir } => {
+            format!("resuming {source} at step {step} from {}", dir.display())
         }
     }
-    let (model, tokenizer): (SmilesGpt, Box<dyn Tokenizer>) = if let Some(arch) = &args.arch {
-        let tokenizer = smiles_tokenizer(args, train_path)?;
-        let arch_config = if Path::new(arch).is_file() {
-            let config = SmilesGptConfig::from_file(arch)?;
-            check_decoder_fits(&config, &tokenizer).with_context(|| format!("--arch {arch}"))?;
-            config
-        } else {
-            named_decoder_arch(arch, &tokenizer)?
-        };
-        tch::manual_seed(config.seed as i64);
-        (SmilesGpt::new_random(arch_config, device, Kind::Float)?, Box::new(tokenizer))
-    } else {
-        let init = args.init.as_deref().expect("model_source checked");
-        let (path, dir) = super::embed::model_dir(init)?;
-        let model = SmilesGpt::load(&path, device, Kind::Float)?;
-        let tokenizer = biotorch_tokenizers::load(&dir)?;
-        if tokenizer.name() != "smiles" {
-            bad_input!("--init {init}: the model's tokenizer is {}, not a SMILES vocabulary", tokenizer.name());
-        }
-        check_decoder_fits(model.config(), tokenizer.as_ref()).with_context(|| format!("--init {init}"))?;
-        (model, tokenizer)
-    };
-    // Room for <bos> and <eos> in the model's positions.
-    let context = (model.config().max_position_embeddings - 2).max(1) as usize;
-    if args.max_length.is_none() {
-        config.max_length = config.max_length.min(context);
-    } else if config.max_length > context {
-        bad_input!("--max-length {}: the model has {} positions, so at most {context}", config.max_length, context + 2);
-    }
-    config.validate()?;
-    let (train, valid) = clm_data(ctx, args, train_path, args.valid.as_deref(), tokenizer.as_ref(), &config)?;
-    describe_data(ctx, args, "LlamaForCausalLM", &source, train_path, &train, &valid, &config);
-    let provenance = Provenance { command, model_source: source };
-    let trainer = Trainer::new(model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, provenance)?;
-    Ok(trainer.with_augmentation(Box::new(RandomSmiles)))
 }
 
 /// SMILES enumeration for `--augment`: a randomized SMILES of the same molecule (RDKit, seeded).
@@ -379,26 +114,8 @@ impl biotorch_train::Augment for RandomSmiles {
     }
 }
 
-fn resume_clm(ctx: &Ctx, args: &TrainArgs, device: Device, command: String) -> Result<Trainer<SmilesGpt>> {
-    let (checkpoint, config) = open_resume(args)?;
-    let state = &checkpoint.state;
-    let train_path = args.train.clone().unwrap_or_else(|| PathBuf::from(&state.train.path));
-    let tokenizer = checkpoint.load_tokenizer()?;
-    let valid_path = match (&args.valid, state.valid.holdout_fraction) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some(_)) => None,
-        (None, None) => Some(PathBuf::from(&state.valid.path)),
-    };
-    let (train, valid) = clm_data(ctx, args, &train_path, valid_path.as_deref(), tokenizer.as_ref(), &config)?;
-    ctx.info(format!("resuming {} at step {} from {}", state.model_source, state.step, checkpoint.dir.display()));
-    let model = checkpoint.load_smiles_gpt(device)?;
-    let trainer =
-        Trainer::resume(checkpoint, model, tokenizer, Box::new(CausalLm), config, train, valid, &args.output, command)?;
-    Ok(trainer.with_augmentation(Box::new(RandomSmiles)))
-}
-
-fn train_with_progress<M: LanguageModel>(ctx: &Ctx, trainer: &mut Trainer<M>) -> Result<Summary> {
-    let bar = ctx.progress.steps(trainer.total_steps());
+fn train_with_progress(ctx: &Ctx, run: &mut Run) -> Result<Summary> {
+    let bar = ctx.progress.steps(run.total_steps());
     // Lines printed above the bar (a hidden bar prints nothing itself).
     let say = |msg: String| {
         if !ctx.global.quiet {
@@ -406,7 +123,7 @@ fn train_with_progress<M: LanguageModel>(ctx: &Ctx, trainer: &mut Trainer<M>) ->
         }
     };
     let mut last_valid = String::new();
-    let summary = trainer.run(&mut |event| match event {
+    let summary = run.run(&mut |event| match event {
         Event::Started { step, total_steps, parameters } => {
             bar.set_position(step);
             if step >= total_steps {
@@ -447,9 +164,9 @@ fn train_with_progress<M: LanguageModel>(ctx: &Ctx, trainer: &mut Trainer<M>) ->
     Ok(summary?)
 }
 
-fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
+fn report(ctx: &Ctx, request: &RunRequest, s: &Summary) -> Result<()> {
     let plot = s.out_dir.join("loss.png");
-    loss_plot(&plot, &s.metrics).with_context(|| format!("cannot draw {}", plot.display()))?;
+    loss_plot(&plot, request.objective, &s.metrics)?;
     let best = s.best_step.and_then(|b| s.metrics.iter().find(|r| r.step == b && r.valid_loss.is_some()));
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     let state = if s.stopped_early {
@@ -468,7 +185,7 @@ fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
         human(s.tokens_per_s),
         fmt(best.and_then(|r| r.valid_loss)),
         fmt(best.and_then(|r| r.valid_ppl)),
-        if args.objective == ObjectiveArg::Mlm { "masked" } else { "next-token" },
+        if request.objective == ObjectiveKind::Mlm { "masked" } else { "next-token" },
         fmt(best.and_then(|r| r.valid_acc)),
         s.best_step.map_or("-".into(), |b| b.to_string()),
         s.out_dir.display()
@@ -476,8 +193,8 @@ fn report(ctx: &Ctx, args: &TrainArgs, s: &Summary) -> Result<()> {
     let last = s.metrics.last();
     ctx.write_summary(&json!({
         "output": s.out_dir.display().to_string(),
-        "objective": objective_kind(args.objective).to_string(),
-        "resumed": args.resume,
+        "objective": request.objective.to_string(),
+        "resumed": request.resume,
         "step": s.step,
         "total_steps": s.total_steps,
         "steps_this_run": s.steps_this_run,
@@ -502,67 +219,14 @@ fn human(n: f64) -> String {
     }
 }
 
-/// Training loss per step and validation loss per evaluation, against the step.
-fn loss_plot(path: &Path, rows: &[MetricsRow]) -> Result<()> {
-    crate::plot::register_font();
-    let tmp = path.with_file_name(".loss.png.tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();
-        draw_losses(root, rows)?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-fn draw_losses<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, rows: &[MetricsRow]) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
-    root.fill(&WHITE).map_err(err)?;
-    let train: Vec<(f64, f64)> =
-        rows.iter().filter_map(|r| r.train_loss.filter(|l| l.is_finite()).map(|l| (r.step as f64, l))).collect();
-    let valid: Vec<(f64, f64)> =
-        rows.iter().filter_map(|r| r.valid_loss.filter(|l| l.is_finite()).map(|l| (r.step as f64, l))).collect();
-    let all = train.iter().chain(&valid);
-    let (lo, hi) = all.clone().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
-    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    let max_step = rows.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("masked-LM loss", ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..max_step, (lo - pad)..(hi + pad))
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("cross-entropy (nats)")
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
-    let blue = RGBColor(52, 101, 164);
-    let orange = RGBColor(230, 120, 20);
-    chart
-        .draw_series(LineSeries::new(train, blue.stroke_width(1)))
-        .map_err(err)?
-        .label("train")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(valid.clone(), orange.stroke_width(2)))
-        .map_err(err)?
-        .label("validation")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
-    chart.draw_series(valid.into_iter().map(|p| Circle::new(p, 3, orange.filled()))).map_err(err)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+/// Training loss per step and validation loss per evaluation, against the step, titled by the objective.
+fn loss_plot(path: &std::path::Path, objective: ObjectiveKind, rows: &[MetricsRow]) -> Result<()> {
+    let points = |loss: fn(&MetricsRow) -> Option<f64>| -> Vec<(f64, f64)> {
+        rows.iter().filter_map(|r| loss(r).map(|l| (r.step as f64, l))).collect()
+    };
+    let (train, valid) = (points(|r| r.train_loss), points(|r| r.valid_loss));
+    let title = format!("{} loss", objective.description());
+    let last_step = rows.iter().map(|r| r.step).max().unwrap_or(1);
+    let curves = biotorch_plot::LossCurves { title: &title, train: &train, valid: &valid, last_step };
+    biotorch_plot::loss_curves(path, &curves).map_err(crate::plot::plot_error)
 }

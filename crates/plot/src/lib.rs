@@ -1,0 +1,68 @@
+//! The figures of biotorch, each a function of plain data (numbers, labels, titles) and an output path. The backend
+//! follows the extension (`.png` or `.svg`, any case; anything else is [`Error::UnknownExtension`]), the font is
+//! bundled (DejaVu Sans), and every figure is written to a temporary file in the same folder and renamed into place
+//! when complete. Knows nothing of tables, models or chemistry: callers compute the values and hand them over.
+//!
+//! - [`histogram`]: exact integer counts (sequence lengths), at most [`MAX_BINS`] bars.
+//! - [`distributions`]: densities of properties over a fixed range, optionally over a reference set.
+//! - [`step_lines`]: panels of per-step series (an optimization run).
+//! - [`loss_curves`]: training and validation loss of a training run.
+//! - [`class_scatter`]: points coloured by class (a PCA of embeddings).
+//! - [`predicted_vs_measured`] and [`roc_curves`]: a property head's held-out predictions.
+//! - [`render`]: the shared backend choice and atomic write, for figures of your own.
+//!
+//! ```no_run
+//! use biotorch_plot::{loss_curves, LossCurves};
+//!
+//! # fn main() -> biotorch_plot::Result<()> {
+//! let train = [(1.0, 3.2), (2.0, 2.9), (3.0, 2.7)];
+//! let valid = [(0.0, 3.3), (3.0, 2.8)];
+//! loss_curves("loss.svg".as_ref(), &LossCurves { title: "masked-LM loss", train: &train, valid: &valid, last_step: 3 })?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod error;
+mod histogram;
+mod lines;
+mod render;
+mod scatter;
+
+pub use error::{DrawFailure, Error, Result};
+pub use histogram::{distributions, histogram, Distribution, DENSITY_BINS, MAX_BINS};
+pub use lines::{loss_curves, step_lines, LossCurves, Panel, Series};
+pub use render::{fail, register_font, render, Area, Drawn};
+pub use scatter::{class_scatter, predicted_vs_measured, roc_curves, Curve, MAX_CLASSES};
+
+/// The plotters version figures are drawn with, for callers of [`render`].
+pub use plotters;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// A complete figure: a PNG signature and IEND chunk, or an SVG document with its closing tag.
+    pub(crate) fn assert_complete(path: &Path) {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => {
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}: PNG signature", path.display());
+                assert_eq!(&bytes[bytes.len() - 8..bytes.len() - 4], b"IEND", "{}: PNG end", path.display());
+            }
+            Some("svg") => {
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(text.starts_with("<svg"), "{}: SVG start", path.display());
+                assert!(text.trim_end().ends_with("</svg>"), "{}: SVG end", path.display());
+            }
+            other => panic!("unexpected extension {other:?}"),
+        }
+        let name = path.file_name().unwrap().to_string_lossy();
+        let folder = path.parent().unwrap();
+        let leftovers: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!(".{name}.tmp")))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
