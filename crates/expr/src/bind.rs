@@ -15,11 +15,14 @@ enum Bound {
 pub(crate) struct Binder<'a> {
     vars: &'a Variables,
     text: &'a str,
+    /// The type of the whole expression: a number (a formula) cannot use flags, so an unknown name in one is
+    /// compared with the numeric names only.
+    root: Type,
 }
 
 impl<'a> Binder<'a> {
-    pub(crate) fn new(vars: &'a Variables, text: &'a str) -> Self {
-        Binder { vars, text }
+    pub(crate) fn new(vars: &'a Variables, text: &'a str, root: Type) -> Self {
+        Binder { vars, text, root }
     }
 
     fn source(&self, n: &Node) -> &'a str {
@@ -71,8 +74,14 @@ impl<'a> Binder<'a> {
             NodeKind::Number(v) => Bound::Num(Num::Const(*v)),
             NodeKind::Name(name) => {
                 let Some(id) = self.vars.lookup(name) else {
-                    let known: Vec<&str> = self.vars.iter().map(|(_, v)| v.name()).collect();
-                    let hint = match self.vars.suggest(name) {
+                    let only = (self.root == Type::Number).then_some(Type::Number);
+                    let known: Vec<&str> = self
+                        .vars
+                        .iter()
+                        .filter(|(_, v)| only.is_none_or(|t| v.ty() == t))
+                        .map(|(_, v)| v.name())
+                        .collect();
+                    let hint = match self.vars.suggest(name, only) {
                         Some(s) => format!("did you mean `{s}`? known: {}", known.join(", ")),
                         None => format!("known: {}", known.join(", ")),
                     };

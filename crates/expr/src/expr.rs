@@ -236,7 +236,7 @@ impl Predicate {
 
     /// Binds a parsed expression to `vars`: resolves names and checks that it is a condition.
     pub fn bind(ast: &Ast, vars: &Variables) -> Result<Predicate, ParseError> {
-        let cond = Binder::new(vars, &ast.text).condition(&ast.root)?;
+        let cond = Binder::new(vars, &ast.text, Type::Bool).condition(&ast.root)?;
         Ok(Predicate { cond, text: ast.text.clone() })
     }
 
@@ -286,7 +286,7 @@ impl Formula {
 
     /// Binds a parsed expression to `vars`: resolves names and checks that it is a number.
     pub fn bind(ast: &Ast, vars: &Variables) -> Result<Formula, ParseError> {
-        let num = Binder::new(vars, &ast.text).number(&ast.root)?;
+        let num = Binder::new(vars, &ast.text, Type::Number).number(&ast.root)?;
         Ok(Formula { num, text: ast.text.clone() })
     }
 

@@ -193,8 +193,6 @@ struct Parser<'a> {
     expected: Type,
 }
 
-const OPERAND_HINT: &str = "expected a property, `not` or `(`";
-
 /// The node `make(lhs, rhs)` spanning from the start of `lhs` to the end of `rhs`.
 fn joined(lhs: Node, rhs: Node, make: impl FnOnce(Box<Node>, Box<Node>) -> NodeKind) -> Node {
     let (column, start, end) = (lhs.column, lhs.start, rhs.end);
@@ -216,6 +214,14 @@ impl<'a> Parser<'a> {
 
     fn err(&self, t: Token<'_>, reason: String, hint: Option<&str>) -> ParseError {
         error(self.text, t.column, ErrorKind::Syntax, reason, hint.map(str::to_string))
+    }
+
+    /// What may stand where an operand is missing.
+    fn operand_hint(&self) -> Option<&'static str> {
+        Some(match self.expected {
+            Type::Bool => "expected a property, `not` or `(`",
+            Type::Number => "expected a property, a number or `(`",
+        })
     }
 
     fn leaf(t: Token<'_>, kind: NodeKind) -> Node {
@@ -409,11 +415,11 @@ impl<'a> Parser<'a> {
             Tok::End => {
                 let prev = self.tokens[self.pos - 1];
                 let reason = format!("missing operand after `{}`", prev.text);
-                Err(self.err(t, reason, Some(OPERAND_HINT)))
+                Err(self.err(t, reason, self.operand_hint()))
             }
             Tok::RParen | Tok::And | Tok::Or | Tok::Op(_) | Tok::Arith(_) | Tok::Comma => {
                 let reason = format!("missing operand before `{}`", t.text);
-                Err(self.err(t, reason, Some(OPERAND_HINT)))
+                Err(self.err(t, reason, self.operand_hint()))
             }
         }
     }

@@ -342,6 +342,13 @@ fn objectives_are_arithmetic() {
         assert!(e.contains(why), "{bad}: {e}");
     }
     assert_eq!(objective("").unwrap_err().hint.as_deref(), Some("write e.g. qed - 0.1*sa"));
+    assert_eq!(objective("qed +").unwrap_err().hint.as_deref(), Some("expected a property, a number or `(`"));
+    // An objective cannot use flags: an unknown name is compared with the numbers only.
+    let e = objective("qed - pain").unwrap_err();
+    assert_eq!(
+        e.hint.as_deref().map(|h| h.starts_with("known: qed, sa,") && h.ends_with("nll, similarity, sim_ref")),
+        Some(true)
+    );
 }
 
 #[test]

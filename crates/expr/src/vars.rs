@@ -130,12 +130,12 @@ impl Variables {
     }
 
     /// The canonical name closest to a misspelt `name` (edit distance at most 1, or 2 for names of six characters
-    /// or more), if any.
-    pub(crate) fn suggest(&self, name: &str) -> Option<&str> {
+    /// or more), among the variables of type `only` (all without), if any.
+    pub(crate) fn suggest(&self, name: &str, only: Option<Type>) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         let limit = (name.chars().count() / 3).clamp(1, 2);
         let mut best: Option<(usize, &str)> = None;
-        for v in &self.vars {
+        for v in self.vars.iter().filter(|v| only.is_none_or(|t| v.ty == t)) {
             for s in v.spellings() {
                 let d = edit_distance(&name, &s.to_ascii_lowercase());
                 if d <= limit && best.is_none_or(|(b, _)| d < b) {
@@ -209,11 +209,14 @@ mod tests {
             vars.number(name, &[]).unwrap();
         }
         vars.number("sa", &["sa_score"]).unwrap();
-        assert_eq!(vars.suggest("mww"), Some("mw"));
-        assert_eq!(vars.suggest("qd"), Some("qed"));
-        assert_eq!(vars.suggest("simlarity"), Some("similarity"));
-        assert_eq!(vars.suggest("SA_SCOR"), Some("sa"));
-        assert_eq!(vars.suggest("xyz"), None);
+        assert_eq!(vars.suggest("mww", None), Some("mw"));
+        assert_eq!(vars.suggest("qd", None), Some("qed"));
+        assert_eq!(vars.suggest("simlarity", None), Some("similarity"));
+        assert_eq!(vars.suggest("SA_SCOR", Some(Type::Number)), Some("sa"));
+        assert_eq!(vars.suggest("xyz", None), None);
+        vars.boolean("pains", &[]).unwrap();
+        assert_eq!(vars.suggest("pain", None), Some("pains"));
+        assert_eq!(vars.suggest("pain", Some(Type::Number)), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "ab"), 2);
     }
