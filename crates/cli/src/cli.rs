@@ -464,8 +464,8 @@ pub(crate) struct OptimizeArgs {
     /// The SMILES decoder to start from (the prior): a model folder or a bundled name (smiles-small).
     #[arg(long, value_name = "MODEL")]
     pub(crate) model: String,
-    /// The score to maximize: a weighted sum of properties, e.g. "qed - 0.1*sa + 0.5*sim_ref" (names as in
-    /// --filter; sim_ref is the Tanimoto similarity to --similar-to).
+    /// The score to maximize: arithmetic on properties (+ - * / and parentheses), e.g. "qed - 0.1*sa + 0.5*sim_ref"
+    /// (names as in --filter; sim_ref is the Tanimoto similarity to --similar-to).
     #[arg(long, value_name = "EXPR")]
     pub(crate) objective: String,
     /// A reference molecule for sim_ref and --min-similarity (Morgan radius 2, 2048 bits, Tanimoto).

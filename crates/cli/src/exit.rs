@@ -22,6 +22,7 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<biotorch_tokenizers::Error>().is_some()
             || c.downcast_ref::<biotorch_models::Error>().is_some_and(model_error_is_bad_input)
             || c.downcast_ref::<biotorch_train::Error>().is_some_and(biotorch_train::Error::is_bad_input)
+            || c.downcast_ref::<biotorch_design::Error>().is_some_and(biotorch_design::Error::is_bad_input)
     })
 }
 

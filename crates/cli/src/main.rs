@@ -5,8 +5,6 @@ mod cli;
 mod commands;
 mod dataset;
 mod exit;
-#[allow(dead_code)] // until generate/optimize take --filter
-mod filter;
 mod input;
 mod pca;
 mod plot;
