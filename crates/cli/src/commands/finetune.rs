@@ -37,7 +37,7 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     let request = Request {
         model: ModelInfo { name: args.model.clone(), path: resolved.path, source: resolved.source },
         data,
-        data_sha256: crate::dataset::files_sha256(&[args.data.clone()])?,
+        data_sha256: crate::dataset::files_sha256(std::slice::from_ref(&args.data))?,
         sequence_column,
         command: command_line(),
         settings,
