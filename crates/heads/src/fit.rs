@@ -101,7 +101,7 @@ pub fn fit_frozen(
     let valid_labels = (!valid.is_empty()).then(|| labels.select(&index(valid, device)));
     let started = Instant::now();
     let mut report = FitReport::default();
-    let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<(f64, head::Snapshot)> = None;
     let mut since_best = 0;
     for epoch in 0..opts.epochs {
         let (mut sum, mut count) = (0.0, 0usize);
@@ -169,7 +169,7 @@ pub fn fit_full(
     let valid_labels = (!valid.is_empty()).then(|| labels.select(&index(valid, device)));
     let started = Instant::now();
     let mut report = FitReport::default();
-    let mut best: Option<(f64, Vec<(String, Tensor)>, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<(f64, head::Snapshot, head::Snapshot)> = None;
     let mut since_best = 0;
     for epoch in 0..opts.epochs {
         let (mut sum, mut count) = (0.0, 0usize);

@@ -39,8 +39,8 @@ impl Mlp {
             let x = x.to_device(self.vs.device());
             let mean = x.mean_dim(0, false, Kind::Float);
             let std = x.std_dim(0, false, false).clamp_min(1e-6);
-            let _ = self.x_mean.copy_(&mean);
-            let _ = self.x_std.copy_(&std);
+            self.x_mean.copy_(&mean);
+            self.x_std.copy_(&std);
         });
     }
 
@@ -50,7 +50,7 @@ impl Mlp {
     }
 
     /// A deep copy of every variable (to restore the best epoch).
-    pub fn snapshot(&self) -> Vec<(String, Tensor)> {
+    pub fn snapshot(&self) -> Snapshot {
         snapshot(&self.vs)
     }
 
@@ -59,8 +59,11 @@ impl Mlp {
     }
 }
 
+/// Named copies of a variable store's tensors.
+pub type Snapshot = Vec<(String, Tensor)>;
+
 /// Deep copies of a variable store's tensors.
-pub fn snapshot(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+pub fn snapshot(vs: &nn::VarStore) -> Snapshot {
     tch::no_grad(|| vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect())
 }
 
@@ -71,7 +74,7 @@ pub fn restore(vs: &nn::VarStore, saved: &[(String, Tensor)]) {
         for (name, t) in saved {
             if let Some(v) = vars.get(name) {
                 let mut v = v.shallow_clone();
-                let _ = v.copy_(t);
+                v.copy_(t);
             }
         }
     });
@@ -122,7 +125,7 @@ pub fn load_members(
             }
             tch::no_grad(|| {
                 let mut v = v.shallow_clone();
-                let _ = v.copy_(t);
+                v.copy_(t);
             });
         }
         out.push(m);
@@ -182,14 +185,14 @@ pub fn loss(out: &Tensor, labels: &Labels, targets: &[TargetSpec]) -> Tensor {
                 let y = labels.reg.select(1, j as i64);
                 let mask = y.isnan().logical_not().to_kind(Kind::Float);
                 let diff = (logits.squeeze_dim(1) - y.nan_to_num(0.0, None, None)) * &mask;
-                total = total + diff.square().sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
+                total += diff.square().sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
             }
             Task::Classification => {
                 let y = labels.cls.select(1, j as i64);
                 let mask = y.ge(0).to_kind(Kind::Float);
                 let nll =
                     -logits.log_softmax(-1, Kind::Float).gather(1, &y.clamp_min(0).unsqueeze(1), false).squeeze_dim(1);
-                total = total + (nll * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
+                total += (nll * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
             }
         }
     }

@@ -10,16 +10,25 @@
 //! - [`head`]: the MLP, the masked multi-target loss, saving and loading `head.safetensors`, decoding outputs.
 //! - [`spec`]: `head.json`, what a head needs to be used elsewhere.
 //! - [`fit`]: the training loops.
+//! - [`experiment`]: a whole head experiment (`biotorch finetune`): targets, splits, folds, ensembles, baselines,
+//!   metrics, the head written into a folder; progress through an event callback.
+//! - [`predict`]: locating a head's backbone, loading it and predicting chunks of inputs.
+//! - [`label`], [`score`]: labels as text (missing values, tasks, classes) and scoring predictions against them.
 //! - [`metrics`], [`split`], [`baseline`].
 //!
-//! This crate reads no tables and prints nothing: the `finetune` and `predict` commands do.
+//! This crate reads no tables, parses no arguments and prints nothing: the `finetune`, `predict` and `evaluate`
+//! commands do.
 
 pub mod baseline;
 pub mod encoder;
 pub mod error;
+pub mod experiment;
 pub mod fit;
 pub mod head;
+pub mod label;
 pub mod metrics;
+pub mod predict;
+pub mod score;
 pub mod spec;
 pub mod split;
 

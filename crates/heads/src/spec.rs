@@ -38,6 +38,23 @@ pub struct TargetSpec {
     pub width: usize,
 }
 
+impl TargetSpec {
+    /// The predictions table's column of the prediction: `<target>_pred` (the value, or the most probable class).
+    pub fn pred_column(&self) -> String {
+        format!("{}_pred", self.name)
+    }
+
+    /// The predictions table's column of the ensemble spread: `<target>_std`.
+    pub fn std_column(&self) -> String {
+        format!("{}_std", self.name)
+    }
+
+    /// The predictions table's columns of the class probabilities, in class order: `<target>_prob_<class>`.
+    pub fn prob_columns(&self) -> Vec<String> {
+        self.classes.iter().map(|c| format!("{}_prob_{c}", self.name)).collect()
+    }
+}
+
 /// The backbone a head was trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackboneRef {
@@ -91,6 +108,7 @@ pub struct HeadSpec {
 }
 
 impl HeadSpec {
+    /// Reads `head.json` from a head folder.
     pub fn read(dir: &Path) -> Result<HeadSpec> {
         let path = dir.join(HEAD_JSON);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Head {

@@ -10,12 +10,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use biotorch_heads::head::TargetPrediction;
+use biotorch_heads::score::{format_table, Collected};
 use biotorch_heads::spec::{HeadSpec, TargetSpec, Task};
 use biotorch_io::polars::prelude::*;
 use serde_json::json;
 
-use super::finetune::{heads, parse_label, print_table, score};
 use super::Ctx;
 use crate::cli::EvaluateArgs;
 use crate::dataset::{input_files, Groups};
@@ -41,7 +40,8 @@ fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
-    let spec = heads(HeadSpec::read(&args.model))?;
+    // A head folder that cannot be read is the user's to fix.
+    let spec = HeadSpec::read(&args.model).map_err(|e| crate::exit::BadInput(e.to_string()))?;
     let files = input_files(&args.input)?;
     let targets: Vec<TargetColumns> = spec
         .targets
@@ -49,13 +49,13 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
         .map(|t| TargetColumns {
             spec: t,
             predictions: match t.task {
-                Task::Regression => vec![format!("{}_pred", t.name)],
-                Task::Classification => t.classes.iter().map(|c| format!("{}_prob_{c}", t.name)).collect(),
+                Task::Regression => vec![t.pred_column()],
+                Task::Classification => t.prob_columns(),
             },
         })
         .collect();
     // Per target: predictions and labels of the valid rows.
-    let mut collected: Vec<(TargetPrediction, Vec<Option<f64>>)> = targets.iter().map(|_| Default::default()).collect();
+    let mut collected: Vec<Collected> = targets.iter().map(|_| Collected::default()).collect();
     let (mut rows, mut valid) = (0u64, 0u64);
     for file in &files {
         let (mut groups, schema) = Groups::open(file)?;
@@ -84,14 +84,16 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
             rows += df.height() as u64;
             let ok: Vec<bool> = df.column("valid")?.bool()?.iter().map(|v| v == Some(true)).collect();
             valid += ok.iter().filter(|&&v| v).count() as u64;
-            for (t, (pred, labels)) in targets.iter().zip(&mut collected) {
+            for (t, collected) in targets.iter().zip(&mut collected) {
                 let label_text = texts(&df, &t.spec.name)?;
                 let values: Vec<Vec<f64>> = t.predictions.iter().map(|c| floats(&df, c)).collect::<Result<_>>()?;
                 for (i, _) in ok.iter().enumerate().filter(|(_, &v)| v) {
-                    labels.push(parse_label(t.spec, label_text[i].as_deref()));
+                    let label = label_text[i].as_deref();
                     match t.spec.task {
-                        Task::Regression => pred.values.push(values[0][i]),
-                        Task::Classification => pred.probs.push(values.iter().map(|v| v[i]).collect()),
+                        Task::Regression => collected.push_value(t.spec, values[0][i], label),
+                        Task::Classification => {
+                            collected.push_probs(t.spec, values.iter().map(|v| v[i]).collect(), label)
+                        }
                     }
                 }
             }
@@ -101,16 +103,14 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
         bad_input!("{}: no rows", args.input.display());
     }
     let mut metrics = serde_json::Map::new();
-    for (t, (pred, labels)) in targets.iter().zip(&collected) {
-        let positions: Vec<usize> = (0..labels.len()).collect();
-        match score(t.spec, pred, &positions, labels) {
+    for (t, collected) in targets.iter().zip(&collected) {
+        match collected.score(t.spec) {
             Some(s) => {
-                print_table(
-                    ctx,
-                    &format!("{} against the {} column of {}:", t.spec.name, t.spec.name, args.input.display()),
-                    t.spec.task,
-                    &[("head".to_string(), s)],
-                );
+                if !ctx.global.quiet {
+                    let title =
+                        format!("{} against the {} column of {}:", t.spec.name, t.spec.name, args.input.display());
+                    print!("{}", format_table(&title, t.spec.task, &[("head".to_string(), s)]));
+                }
                 metrics.insert(t.spec.name.clone(), s.json());
             }
             None => ctx.info(format!(

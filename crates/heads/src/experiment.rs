@@ -1,0 +1,370 @@
+//! A head experiment, what `biotorch finetune` runs: labelled rows in, a trained head and its held-out metrics out.
+//!
+//! [`run`] decides each target's task and classes, tokenizes every row (invalid rows and rows without a label are
+//! counted and left out), splits the rows (random, scaffold, a split column, or k folds), standardizes regression
+//! targets, embeds the rows with the frozen backbone once (or reads them from the embedding cache), trains every
+//! fold × ensemble member (frozen: the MLP on the embeddings; full: the encoder with it), scores the held-out rows
+//! next to the trivial baseline (training mean, majority class) and, when asked, a ridge baseline, and writes the
+//! head into the output folder: `head.safetensors`, `head.json`, `metrics.json` (and `encoder-K/` when the encoder
+//! was fine-tuned). Progress comes through an [`Event`] callback; nothing is printed and no other file is written.
+//!
+//! ```no_run
+//! # fn main() -> biotorch_heads::Result<()> {
+//! use biotorch_heads::experiment::{self, ModelInfo, Request, Settings, Table};
+//! use biotorch_heads::Backbone;
+//! let path = std::path::PathBuf::from("data/models/smiles-small");
+//! let backbone = Backbone::load(&path, tch::Device::Cpu)?;
+//! let data = Table {
+//!     name: "solubility.csv".into(),
+//!     columns: vec!["smiles".into(), "logS".into()],
+//!     rows: vec![vec![Some("CCO".into()), Some("1.1".into())] /* , ... */],
+//!     sequences: vec!["CCO".into() /* , ... */],
+//!     lines: vec![2 /* , ... */],
+//! };
+//! let settings = Settings { targets: vec!["logS".into()], output: "head".into(), ..Settings::default() };
+//! let request = Request::new(ModelInfo::path("smiles-small", &path), data, settings, "smiles");
+//! let outcome = experiment::run(&backbone, &request, &mut |_event| {})?;
+//! println!("{}", outcome.metrics);
+//! # Ok(())
+//! # }
+//! ```
+
+mod report;
+mod rows;
+mod train;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use biotorch_models::ModelSource;
+use serde_json::Value;
+
+use crate::encoder::{Backbone, LongPolicy, Modality};
+use crate::error::{bad_input, Error, Result};
+use crate::fit::FitReport;
+use crate::head::TargetPrediction;
+use crate::label::TaskChoice;
+use crate::score::Scores;
+use crate::spec::{HeadSpec, TargetSpec, HEAD_JSON};
+
+/// The labelled rows, read whole by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// How the data is named in messages and in `head.json` (its path).
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Every row's fields as text, in `columns` order (`None`: empty or null).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Every row's sequence or SMILES.
+    pub sequences: Vec<String>,
+    /// 1-based line of each row in the file (0 where there are no lines, as in Parquet), for messages.
+    pub lines: Vec<u64>,
+}
+
+impl Table {
+    /// The position of the column `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+}
+
+/// What is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The MLP on embeddings of the backbone as it is, computed once.
+    #[default]
+    Frozen,
+    /// The encoder (all layers, or the top [`Settings::train_layers`]) with the MLP.
+    Full,
+}
+
+/// How the labelled rows are split into train / valid / test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SplitChoice {
+    /// At random (by the seed).
+    #[default]
+    Random,
+    /// Molecules grouped by Bemis–Murcko scaffold (chemprop's balanced split).
+    Scaffold,
+    /// The values train / valid / test of [`Settings::split_column`].
+    Column,
+}
+
+/// The settings of an experiment (`biotorch finetune`'s options; the defaults are the command's).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The target columns.
+    pub targets: Vec<String>,
+    /// No task (auto for every target), one for all, or one per target.
+    pub tasks: Vec<TaskChoice>,
+    pub mode: Mode,
+    /// Full fine-tuning: train only the top N layers (and the final norm).
+    pub train_layers: Option<usize>,
+    pub split: SplitChoice,
+    pub split_column: String,
+    pub valid_fraction: f64,
+    pub test_fraction: f64,
+    /// K-fold cross-validation instead of one split.
+    pub folds: Option<usize>,
+    pub seed: u64,
+    /// Members per fold (seeds `seed + 1000 * fold + k`).
+    pub ensemble: usize,
+    /// Most epochs [default: 300 frozen, 20 full].
+    pub epochs: Option<usize>,
+    /// Epochs without improvement before stopping [default: 30 frozen, 4 full].
+    pub patience: Option<usize>,
+    /// Learning rate of the head [default: 1e-3].
+    pub lr: Option<f64>,
+    pub encoder_lr: f64,
+    pub weight_decay: f64,
+    /// Rows per mini-batch [default: 64 frozen, 16 full].
+    pub batch_size: Option<usize>,
+    /// Hidden width and dropout of the MLP.
+    pub hidden: i64,
+    pub dropout: f64,
+    /// Longest input in tokens without specials [default and maximum: the backbone's window].
+    pub max_length: Option<usize>,
+    pub long: LongPolicy,
+    /// Token budget of an embedding batch [default: [`crate::predict::default_batch_tokens`]].
+    pub batch_tokens: Option<usize>,
+    /// Also fit the ridge baseline.
+    pub baseline: bool,
+    /// Folder of cached frozen embeddings (named by a hash of the weights and the rows' tokens).
+    pub embedding_cache: Option<PathBuf>,
+    /// The head folder written.
+    pub output: PathBuf,
+    /// Replace a head already in `output`.
+    pub force: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            targets: Vec::new(),
+            tasks: Vec::new(),
+            mode: Mode::Frozen,
+            train_layers: None,
+            split: SplitChoice::Random,
+            split_column: "split".into(),
+            valid_fraction: 0.1,
+            test_fraction: 0.1,
+            folds: None,
+            seed: 0,
+            ensemble: 1,
+            epochs: None,
+            patience: None,
+            lr: None,
+            encoder_lr: 1e-4,
+            weight_decay: 0.01,
+            batch_size: None,
+            hidden: 256,
+            dropout: 0.1,
+            max_length: None,
+            long: LongPolicy::Truncate,
+            batch_tokens: None,
+            baseline: false,
+            embedding_cache: None,
+            output: PathBuf::new(),
+            force: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks what can be checked before the backbone loads: the ensemble and fold counts, `train_layers` without
+    /// full fine-tuning, a head already in the output folder.
+    pub fn check(&self) -> Result<()> {
+        if self.ensemble == 0 {
+            bad_input!("--ensemble must be at least 1");
+        }
+        if self.folds.is_some_and(|k| k < 2) {
+            bad_input!("--folds must be at least 2");
+        }
+        if self.train_layers.is_some() && self.mode != Mode::Full {
+            bad_input!("--train-layers chooses the encoder layers that full fine-tuning trains: add --mode full");
+        }
+        if self.output.join(HEAD_JSON).exists() && !self.force {
+            bad_input!(
+                "{}: already holds a head (head.json); choose another -o or pass --force to replace it",
+                self.output.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against the backbone `model` (as the user named it) of `modality`: scaffolds need
+    /// molecules.
+    pub fn check_backbone(&self, model: &str, modality: Modality) -> Result<()> {
+        if self.split == SplitChoice::Scaffold && modality != Modality::Molecule {
+            bad_input!("--split scaffold groups molecules by Murcko scaffold; {model} is a {} model", modality.name());
+        }
+        Ok(())
+    }
+}
+
+/// The backbone as the user named it and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// As given (a bundled name, an HF repo id, a path): in messages and `head.json`.
+    pub name: String,
+    /// The weights file or model folder it resolved to (full fine-tuning reloads it for every member).
+    pub path: PathBuf,
+    pub source: ModelSource,
+}
+
+impl ModelInfo {
+    /// A model given by its path.
+    pub fn path(name: &str, path: &Path) -> ModelInfo {
+        ModelInfo { name: name.to_string(), path: path.to_path_buf(), source: ModelSource::Path }
+    }
+}
+
+/// Everything an experiment needs besides the loaded backbone.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub model: ModelInfo,
+    pub data: Table,
+    /// SHA-256 of the data file(s), recorded in `head.json`.
+    pub data_sha256: String,
+    /// The column the sequences came from, recorded in `head.json` for `predict`.
+    pub sequence_column: String,
+    /// The command line, recorded in `head.json`.
+    pub command: String,
+    pub settings: Settings,
+}
+
+impl Request {
+    /// A request without provenance (no data hash, no command line).
+    pub fn new(model: ModelInfo, data: Table, settings: Settings, sequence_column: &str) -> Request {
+        Request {
+            model,
+            data,
+            data_sha256: String::new(),
+            sequence_column: sequence_column.to_string(),
+            command: String::new(),
+            settings,
+        }
+    }
+}
+
+/// Train / valid / test sizes of one fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FoldSizes {
+    pub train: usize,
+    pub valid: usize,
+    pub test: usize,
+}
+
+/// What an experiment reports while it runs.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Every row was tokenized: `usable` are valid and have at least one label; `invalid` counts the reasons
+    /// (the first words of each) of the invalid ones.
+    Prepared { rows: usize, usable: usize, invalid: &'a BTreeMap<String, u64>, unlabelled: usize },
+    /// The embeddings were read from this cache file.
+    Cached { file: &'a Path },
+    /// Embedding the usable rows: `done` of `total` (first with `done` = 0).
+    Embedding { done: usize, total: usize },
+    /// The usable rows are embedded and split.
+    Embedded {
+        rows: usize,
+        hidden: i64,
+        seconds: f64,
+        truncated: usize,
+        windowed: usize,
+        max_length: usize,
+        /// How the rows were split, in words.
+        split: &'a str,
+        folds: &'a [FoldSizes],
+    },
+    /// Member `member` (0-based, over folds × ensemble) starts; at most `epochs` epochs.
+    MemberStarted { member: usize, epochs: usize },
+    /// An epoch of `member` finished (`epoch` 1-based).
+    Epoch { member: usize, epoch: usize, train_loss: f64, valid_loss: Option<f64> },
+    /// Member `member` of `members` is trained; `fold` (0-based) with k folds.
+    MemberDone { member: usize, members: usize, fold: Option<usize>, report: &'a FitReport },
+}
+
+/// One model's held-out metrics on one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelScores {
+    /// `head`, `ridge` or `trivial`: the key in `metrics.json`.
+    pub key: &'static str,
+    /// The model in words (`head (frozen), ensemble of 2`, `ridge (Morgan r2 2048)`, `mean of training values`).
+    pub name: String,
+    pub scores: Scores,
+}
+
+/// The held-out rows of one target that have a label, with what the models predicted for them (for plots).
+#[derive(Debug, Clone, Default)]
+pub struct Evaluated {
+    /// The row of each in the data table.
+    pub rows: Vec<usize>,
+    /// Its label: the value, or the class index.
+    pub labels: Vec<f64>,
+    pub head: TargetPrediction,
+    /// With the ridge baseline.
+    pub ridge: Option<TargetPrediction>,
+}
+
+/// The outcome for one target.
+#[derive(Debug, Clone)]
+pub struct TargetOutcome {
+    pub spec: TargetSpec,
+    /// Head, ridge (when asked) and trivial baseline, each when some held-out row has a label.
+    pub scores: Vec<ModelScores>,
+    /// The ridge penalty chosen in each fold.
+    pub ridge_lambdas: Vec<f64>,
+    /// Ensembles, regression: the mean over held-out rows of the members' spread.
+    pub mean_ensemble_std: Option<f64>,
+    pub evaluated: Evaluated,
+}
+
+impl TargetOutcome {
+    /// The scores of the model with this key (`head`, `ridge`, `trivial`).
+    pub fn scores_of(&self, key: &str) -> Option<&Scores> {
+        self.scores.iter().find(|s| s.key == key).map(|s| &s.scores)
+    }
+}
+
+/// What [`run`] returns (and wrote into the output folder).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `head.json`.
+    pub spec: HeadSpec,
+    pub targets: Vec<TargetOutcome>,
+    /// `test`, `validation` (no test rows) or `out-of-fold` (k folds).
+    pub evaluated_on: &'static str,
+    /// How the rows were split, in words.
+    pub split: String,
+    /// One per member, in training order.
+    pub reports: Vec<FitReport>,
+    pub seconds_per_epoch: f64,
+    pub embedding_seconds: f64,
+    /// `metrics.json`, as written.
+    pub metrics: Value,
+}
+
+/// Runs the experiment of `request` on `backbone` (loaded from `request.model.path`), writing the head into
+/// `request.settings.output`.
+pub fn run(backbone: &Backbone, request: &Request, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Outcome> {
+    let started = Instant::now();
+    let s = &request.settings;
+    s.check()?;
+    s.check_backbone(&request.model.name, backbone.modality)?;
+    let weights_sha256 = biotorch_io::digest::weights_sha256(&request.model.path)?;
+    let max_length = s.max_length.unwrap_or(backbone.max_length()).min(backbone.max_length()).max(1);
+    let batch_tokens = s.batch_tokens.unwrap_or(crate::predict::default_batch_tokens(backbone.device()));
+
+    let setup = rows::Setup::new(backbone, request, max_length, on_event)?;
+    let tokens = setup.tokens();
+    let embedded = train::embed(backbone, &setup, &tokens, &weights_sha256, batch_tokens, s, on_event)?;
+    let trained = train::members(request, &setup, &tokens, &embedded, backbone.device(), batch_tokens, on_event)?;
+    report::finish(backbone, request, &setup, trained, embedded.seconds, weights_sha256, started)
+}
+
+/// `Error::Context` for a failed file operation, as the command reports it.
+fn cannot(e: std::io::Error, what: String) -> Error {
+    Error::System(e).context(what)
+}

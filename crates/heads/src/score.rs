@@ -1,0 +1,144 @@
+//! Scoring predictions against labels, as `finetune` (held-out rows), `predict` (an input that holds the target)
+//! and `evaluate` (a predictions table) all do it, and the text table of metrics they show.
+
+use serde_json::Value;
+
+use crate::head::TargetPrediction;
+use crate::label::parse_label;
+use crate::metrics::{self, ClassificationMetrics, RegressionMetrics};
+use crate::spec::{TargetSpec, Task};
+
+/// Held-out metrics of one model on one target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scores {
+    Regression(RegressionMetrics),
+    Classification(ClassificationMetrics),
+}
+
+impl Scores {
+    /// The metrics as JSON (`{"n": .., "rmse": .., ..}`), as metrics.json and the summaries hold them.
+    pub fn json(&self) -> Value {
+        match self {
+            Scores::Regression(m) => serde_json::to_value(m).unwrap_or_default(),
+            Scores::Classification(m) => serde_json::to_value(m).unwrap_or_default(),
+        }
+    }
+}
+
+/// Scores predictions against labels: `pred`'s row `i` is the row `rows[i]` of `labels` (raw values, or class
+/// indices); rows without a label are skipped. `None` without labelled rows.
+pub fn score(spec: &TargetSpec, pred: &TargetPrediction, rows: &[usize], labels: &[Option<f64>]) -> Option<Scores> {
+    let have: Vec<usize> = (0..rows.len()).filter(|&i| labels[rows[i]].is_some()).collect();
+    if have.is_empty() {
+        return None;
+    }
+    Some(match spec.task {
+        Task::Regression => {
+            let p: Vec<f64> = have.iter().map(|&i| pred.values[i]).collect();
+            let t: Vec<f64> = have.iter().map(|&i| labels[rows[i]].expect("labelled")).collect();
+            Scores::Regression(metrics::regression(&p, &t))
+        }
+        Task::Classification => {
+            let p: Vec<Vec<f64>> = have.iter().map(|&i| pred.probs[i].clone()).collect();
+            let t: Vec<usize> = have.iter().map(|&i| labels[rows[i]].expect("labelled") as usize).collect();
+            Scores::Classification(metrics::classification(&p, &t, spec.width))
+        }
+    })
+}
+
+/// Predictions of one target and the labels of the same rows, gathered row by row (a predictions table read in
+/// row groups, a stream of chunks), then scored at once.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pred: TargetPrediction,
+    labels: Vec<Option<f64>>,
+}
+
+impl Collected {
+    /// Adds a regression prediction and the row's label as text (parsed with [`parse_label`]).
+    pub fn push_value(&mut self, spec: &TargetSpec, value: f64, label: Option<&str>) {
+        self.pred.values.push(value);
+        self.labels.push(parse_label(spec, label));
+    }
+
+    /// Adds a classification prediction (the class probabilities in the head's order) and the row's label.
+    pub fn push_probs(&mut self, spec: &TargetSpec, probs: Vec<f64>, label: Option<&str>) {
+        self.pred.probs.push(probs);
+        self.labels.push(parse_label(spec, label));
+    }
+
+    /// Rows gathered so far.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The metrics over the rows that have a label; `None` when none has.
+    pub fn score(&self, spec: &TargetSpec) -> Option<Scores> {
+        let positions: Vec<usize> = (0..self.labels.len()).collect();
+        score(spec, &self.pred, &positions, &self.labels)
+    }
+}
+
+/// A metrics table, one line per model (`name`, scores), under `title`: the text `finetune`, `predict` and
+/// `evaluate` print, ending in a newline.
+pub fn format_table(title: &str, task: Task, rows: &[(String, Scores)]) -> String {
+    let header = match task {
+        Task::Regression => ["RMSE", "MAE", "R2", "Spearman"],
+        Task::Classification => ["AUROC", "AUPRC", "accuracy", "F1"],
+    };
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(5).max(5);
+    let mut out = format!("{title}\n");
+    out += &format!(
+        "  {:width$}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+        "model", "n", header[0], header[1], header[2], header[3]
+    );
+    for (name, s) in rows {
+        let (n, v) = match s {
+            Scores::Regression(m) => (m.n, [m.rmse, m.mae, m.r2, m.spearman]),
+            Scores::Classification(m) => (m.n, [m.auroc, m.auprc, m.accuracy, m.f1]),
+        };
+        out += &format!("  {name:width$}  {n:>6}  {:>9.4}  {:>9.4}  {:>9.4}  {:>9.4}\n", v[0], v[1], v[2], v[3]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::label::{infer_target, TaskChoice};
+
+    #[test]
+    fn unlabelled_rows_are_skipped_and_classes_match_by_value() {
+        let reg = infer_target("y", &["1", "2.5"], TaskChoice::Regression).unwrap();
+        let mut c = Collected::default();
+        for (p, l) in [(1.0, Some("1")), (5.0, None), (3.0, Some("3")), (9.0, Some("NA"))] {
+            c.push_value(&reg, p, l);
+        }
+        assert_eq!(c.len(), 4);
+        let Some(Scores::Regression(m)) = c.score(&reg) else { panic!("regression scores") };
+        assert_eq!((m.n, m.rmse), (2, 0.0));
+
+        let cls = infer_target("y", &["0", "1"], TaskChoice::Auto).unwrap();
+        let mut c = Collected::default();
+        c.push_probs(&cls, vec![0.9, 0.1], Some("0.0"));
+        c.push_probs(&cls, vec![0.2, 0.8], Some("1"));
+        let Some(Scores::Classification(m)) = c.score(&cls) else { panic!("classification scores") };
+        assert_eq!((m.n, m.accuracy, m.auroc), (2, 1.0, 1.0));
+        assert!(Collected::default().score(&cls).is_none());
+    }
+
+    #[test]
+    fn the_table_has_a_header_and_a_line_per_model() {
+        let m = metrics::regression(&[1.0, 2.0], &[1.0, 2.0]);
+        let text =
+            format_table("y (regression), test rows:", Task::Regression, &[("head".into(), Scores::Regression(m))]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "y (regression), test rows:");
+        assert!(lines[1].contains("RMSE") && lines[1].contains("Spearman"));
+        assert!(lines[2].starts_with("  head ") && lines[2].contains("0.0000"));
+    }
+}
