@@ -8,7 +8,13 @@ use crate::error::{Error, Result};
 /// One device: `auto` (CUDA when available), `cpu`, `cuda` (GPU 0) or `cuda:N`. A GPU that is not visible is an
 /// error naming how many are.
 pub fn parse_device(spec: &str) -> Result<Device> {
-    let device = match spec.trim() {
+    let device = parse_one(spec)?;
+    check_visible(spec, device)?;
+    Ok(device)
+}
+
+fn parse_one(spec: &str) -> Result<Device> {
+    Ok(match spec.trim() {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
         "cuda" => Device::Cuda(0),
@@ -22,9 +28,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
             Err(_) => return Err(Error::Usage(format!("--device {s}: expected cuda:N with N a GPU number"))),
         },
         s => return Err(Error::Usage(format!("--device {s}: use auto, cpu, cuda or cuda:N"))),
-    };
-    check_visible(spec, device)?;
-    Ok(device)
+    })
 }
 
 /// One device, or several: a comma-separated list (`cuda:0,cuda:1`) or `cuda:all` (every visible GPU), for one
@@ -40,7 +44,7 @@ pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
         }
         (0..n as usize).map(Device::Cuda).collect()
     } else {
-        spec.split(',').map(|d| parse_device(d.trim())).collect::<Result<_>>()?
+        spec.split(',').map(|d| parse_one(d.trim())).collect::<Result<_>>()?
     };
     for (i, d) in devices.iter().enumerate() {
         if *d != Device::Cpu && devices[..i].contains(d) {
@@ -92,6 +96,8 @@ mod tests {
         assert!(parse_device("gpu").unwrap_err().to_string().contains("use auto, cpu, cuda or cuda:N"));
         assert!(parse_device("cuda:x").is_err());
         assert!(parse_device("cpu,cpu").unwrap_err().to_string().contains("embed"));
+        assert!(parse_devices("cpu,cuda:0").unwrap_err().to_string().starts_with("--device cpu,cuda:0: mix of CPU"));
+        assert!(parse_devices("cuda:0,cuda:0").unwrap_err().to_string().contains("listed twice"));
         assert_eq!(parse_kind("bf16").unwrap(), Kind::BFloat16);
         assert!(parse_kind("int8").unwrap_err().to_string().contains("use f32, bf16 or f16"));
     }
