@@ -39,7 +39,11 @@ build: setup
 fixtures: setup
 	@$(MAKE) --no-print-directory $(FIXTURES)
 
+# Formatting and lints first (rustfmt.toml; clippy with every warning an error), then every test: unit tests in the
+# crates, the library example (crates/models/examples), the end-to-end tests of the binary (tests/cli/).
 test: setup fixtures
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
 
 demo: build

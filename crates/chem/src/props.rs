@@ -701,12 +701,7 @@ fn sa_from_inputs(fragments: &[(u32, u32)], inputs: &ffi::BtSaInputs) -> Option<
     if sa > 8.0 {
         sa = 8.0 + (sa + 1.0 - 9.0).ln();
     }
-    if sa > 10.0 {
-        sa = 10.0;
-    } else if sa < 1.0 {
-        sa = 1.0;
-    }
-    Some(sa)
+    Some(sa.clamp(1.0, 10.0))
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Mapping errors to messages and exit codes.
+//! Mapping errors to messages and exit codes: 2 when the error is the user's (bad input or usage), 1 for a runtime
+//! failure, 0 (and silence) on a broken pipe.
 
 use std::process::ExitCode;
 
-/// An error in what the user asked for or gave us (exit code 2), as opposed to a runtime failure (exit code 1).
+/// An error in what the user asked for or gave us, found by the CLI itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct BadInput(pub(crate) String);
@@ -15,21 +16,35 @@ macro_rules! bad_input {
 }
 pub(crate) use bad_input;
 
+/// The one table of error types: each library's error says itself whether it is the user's (`is_bad_input`); the
+/// first error of the chain with an answer decides (an outer error may wrap an inner one of another crate).
 fn is_bad_input(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<BadInput>().is_some()
-            || c.downcast_ref::<biotorch_io::Error>().is_some_and(biotorch_io::Error::is_bad_input)
-            || c.downcast_ref::<biotorch_tokenizers::Error>().is_some()
-            || c.downcast_ref::<biotorch_models::Error>().is_some_and(model_error_is_bad_input)
-            || c.downcast_ref::<biotorch_train::Error>().is_some_and(biotorch_train::Error::is_bad_input)
-            || c.downcast_ref::<biotorch_design::Error>().is_some_and(biotorch_design::Error::is_bad_input)
-    })
-}
-
-/// A model the user named that cannot be found or read is a usage problem; a failure inside libtorch is not.
-fn model_error_is_bad_input(e: &biotorch_models::Error) -> bool {
-    use biotorch_models::Error as E;
-    !matches!(e, E::Torch(_) | E::Io { .. })
+    macro_rules! classify {
+        ($cause:expr, $($error:ty),+) => {
+            $(if let Some(e) = $cause.downcast_ref::<$error>() {
+                return Some(e.is_bad_input());
+            })+
+        };
+    }
+    fn answer(cause: &(dyn std::error::Error + 'static)) -> Option<bool> {
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return Some(true);
+        }
+        classify!(
+            cause,
+            biotorch_io::Error,
+            biotorch_tokenizers::Error,
+            biotorch_models::Error,
+            biotorch_train::Error,
+            biotorch_heads::Error,
+            biotorch_expr::Error,
+            biotorch_expr::ParseError,
+            biotorch_design::Error,
+            biotorch_plot::Error
+        );
+        None
+    }
+    e.chain().find_map(answer).unwrap_or(false)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

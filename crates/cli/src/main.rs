@@ -1,11 +1,11 @@
 //! The `biotorch` binary: parses arguments, runs the command, maps errors to exit codes
 //! (0 success, 1 runtime failure, 2 usage error or bad input) and stays quiet on a broken pipe.
 
+mod args;
 mod cli;
 mod commands;
-mod dataset;
+mod ctx;
 mod exit;
-mod input;
 mod pca;
 mod plot;
 mod progress;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use biotorch_io::polars::prelude::*;
 use tch::{Kind, Tensor};
 
-use super::commands::Ctx;
+use crate::ctx::Ctx;
 
 const MAX_POINTS: usize = 20_000;
 

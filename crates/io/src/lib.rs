@@ -8,6 +8,7 @@
 //! - [`digest`]: SHA-256 of files (weights, inputs), the provenance recorded in outputs.
 //! - [`dataset`]: shards, dataset directories of parts, run settings and `--resume`, the table writer with the run's
 //!   metadata, the row-group reader and the merge of parts.
+//! - [`rows`]: sequences or molecules as rows of a FASTA file or a table, in chunks (`predict`, `finetune`).
 //! - [`stats`]: length distributions, FASTA statistics and molecule validity counts (`biotorch stats`).
 //!
 //! This crate knows nothing about models or chemistry: it reads, checks alphabets and writes tables.
@@ -17,6 +18,7 @@ pub mod dataset;
 pub mod digest;
 mod error;
 mod fasta;
+pub mod rows;
 mod smiles;
 mod source;
 pub mod stats;

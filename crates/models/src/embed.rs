@@ -326,7 +326,7 @@ impl Embedder {
         let mut done = 0;
         for range in &batches {
             let batch = &segments[range.clone()];
-            let states = self.run_batch(model, items, batch, false)?.to_cpu();
+            let states = self.run_batch(model, items, batch, false)?.into_cpu();
             out.apply(self, batch, &states)?;
             done += batch.len();
             progress(done, segments.len());
@@ -360,7 +360,7 @@ impl Embedder {
                         // `&mut` moves the replica into its thread (a model is Send, not Sync).
                         scope.spawn(move || {
                             let _guard = tch::no_grad_guard();
-                            Ok(self.run_batch(&*model, items, batch, false)?.to_cpu())
+                            Ok(self.run_batch(&*model, items, batch, false)?.into_cpu())
                         })
                     })
                     .collect();
@@ -458,7 +458,7 @@ impl Embedder {
     /// The segments sorted longest first (stable) and cut into batches under the token budget.
     fn schedule(&self, items: &[&[i64]], span: MeanSpan) -> Result<(Vec<Segment>, Vec<std::ops::Range<usize>>)> {
         let mut segments = self.segments(items, span)?;
-        segments.sort_by(|a, b| b.len.cmp(&a.len));
+        segments.sort_by_key(|s| std::cmp::Reverse(s.len));
         let mut batches = Vec::new();
         let mut i = 0;
         while i < segments.len() {
@@ -502,7 +502,7 @@ impl Embedder {
 }
 
 impl BatchStates {
-    fn to_cpu(self) -> BatchStates {
+    fn into_cpu(self) -> BatchStates {
         let cpu = |t: Tensor| t.to_device(Device::Cpu);
         BatchStates {
             hidden: self.hidden.into_iter().map(cpu).collect(),

@@ -78,6 +78,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when the error is the user's to fix (exit code 2): a tokenizer spec, a sequence or a vocabulary they gave.
+    /// Every variant is; reading or writing a vocabulary file fails on the user's paths too.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Spec { .. }
+            | Error::KmerSize { .. }
+            | Error::UncoveredSmiles { .. }
+            | Error::UnknownId { .. }
+            | Error::InvalidVocab { .. }
+            | Error::Vocab { .. }
+            | Error::Io { .. } => true,
+        }
+    }
+
     /// An [`Error::Io`] for `path` from an `std::io::Error`.
     pub(crate) fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
         Error::Io { path: path.into(), message: err.to_string() }

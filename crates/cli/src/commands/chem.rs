@@ -11,29 +11,39 @@ use biotorch_io::stats::MoleculeTally;
 use biotorch_io::{passthrough_names, record_columns, SmilesReader, SmilesRecord};
 use serde_json::json;
 
-use super::molecules::{property_columns, score_all, Scored};
-use super::Ctx;
-use crate::cli::{ChemArgs, InputFormat};
+use biotorch_design::{property_columns, score_all, Scored};
+use clap::Args;
+
+use crate::args::{DatasetOutput, InputArgs, InputFormat};
+use crate::ctx::Ctx;
 use crate::exit::bad_input;
-use crate::input;
+
+/// The output holds the input's columns, then validity, canonical SMILES and the properties.
+#[derive(Debug, Args)]
+pub(crate) struct ChemArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    #[command(flatten)]
+    pub(crate) out: DatasetOutput,
+}
 
 const BATCH: usize = 8_192;
 
 pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
-    if input::format_of(&args.input)? != InputFormat::Smiles {
+    if args.input.format()? != InputFormat::Smiles {
         bad_input!(
             "{}: `biotorch chem` reads molecules (.smi, .csv, .tsv, .parquet); for sequences use `biotorch stats`",
             args.input.input.display()
         );
     }
-    let shard = input::shard(&args.input);
-    let path = output_file(&args.output, shard.as_ref())?;
+    let shard = args.input.shard();
+    let path = output_file(&args.out.output, shard.as_ref())?;
     let rdkit = biotorch_chem::rdkit_version().to_string();
     let options = json!({"smiles_column": args.input.smiles_column, "id_column": args.input.id_column});
     let settings =
         RunSettings::new("chem", &args.input.input, (keys::RDKIT, rdkit.clone()), options.to_string(), shard.as_ref());
-    if args.resume {
-        if let Some(rows) = crate::dataset::resumable(ctx, &path, &settings.metadata()) {
+    if args.out.resume {
+        if let Some(rows) = ctx.resumable(&path, &settings) {
             return ctx.write_summary(&json!({
                 "input": args.input.input.display().to_string(),
                 "output": path.display().to_string(),
@@ -43,11 +53,12 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
             }));
         }
     }
-    let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;
+    let reader = SmilesReader::open(&args.input.input, &args.input.smiles_options())?;
     let computed: Vec<String> = property_columns(&[]).iter().map(|c| c.name().to_string()).collect();
     let out_names = passthrough_names(reader.columns(), &computed);
 
-    let mut out = super::table(&path, "chem", &args.input.input)
+    let mut out = ctx
+        .table(&path, "chem", &args.input.input)
         .with_shard(shard.as_ref())
         .with_metadata(keys::RDKIT, rdkit)
         .with_metadata(keys::OPTIONS, options.to_string());

@@ -14,17 +14,60 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
+use biotorch_io::dataset::{keys, RunSettings};
 use biotorch_io::polars::prelude::*;
 use biotorch_io::{FastaReader, Modality, ModalityChoice};
 use biotorch_models::embed::{resolve_layer, Column as OutColumn, EmbedPlan, Embedder, Embedding, Pooling, Specials};
 use biotorch_models::{Esm2, ModelSource};
+use clap::Args;
 use serde_json::json;
 use tch::Device;
 
-use super::{Ctx, TableOut};
-use crate::cli::{EmbedArgs, LongPolicy};
-use crate::exit::bad_input;
-use crate::input;
+use crate::args::{positive, DatasetOutput, DeviceArg, DtypeArg, InputArgs, LongPolicy, ModelArg};
+use crate::ctx::Ctx;
+use crate::exit::BadInput;
+
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    #[command(flatten)]
+    pub(crate) out: DatasetOutput,
+    /// Poolings, comma-separated: mean (over residues, specials excluded), cls, per-token.
+    #[arg(long, default_value = "mean", value_name = "LIST")]
+    pub(crate) pooling: String,
+    /// Hidden states to pool, comma-separated: 0 = embedding output, 1..L the layers, negative counts from the end.
+    #[arg(long, default_value = "-1", value_name = "LIST", allow_hyphen_values = true)]
+    pub(crate) layers: String,
+    /// Token budget per batch (batch size x padded length). Default: 1024 on CPU, where large batches only add
+    /// attention memory traffic (measured in docs/benchmarks.md), 16384 on CUDA.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) batch_tokens: Option<usize>,
+    /// Records read ahead and sorted by length before batching (bounds memory; output order is kept).
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = positive)]
+    pub(crate) lookahead: usize,
+    /// Longest sequence, in tokens without <cls>/<eos>, given to the model at once.
+    #[arg(long, default_value_t = 1022, value_name = "N", value_parser = positive)]
+    pub(crate) max_length: usize,
+    /// What to do with longer sequences.
+    #[arg(long, value_enum, default_value = "truncate")]
+    pub(crate) long: LongPolicy,
+    #[command(flatten)]
+    pub(crate) device: DeviceArg,
+    #[command(flatten)]
+    pub(crate) dtype: DtypeArg,
+    /// Also draw a 2-D PCA scatter of the `embedding` column (PNG or SVG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    /// CSV/TSV with an `id` column (or ids in the first column) and labels to colour the PCA plot by.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) labels: Option<PathBuf>,
+    /// The label column in --labels (default: "label").
+    #[arg(long, value_name = "COL")]
+    pub(crate) label_column: Option<String>,
+}
 
 /// A record waiting in the look-ahead window.
 struct Pending {
@@ -36,47 +79,18 @@ struct Pending {
     tokens: Vec<i64>,
 }
 
-/// One device (shim for the commands that take `--device`; removed when devices become a shared argument group).
-pub(crate) fn parse_device(spec: &str) -> Result<Device> {
-    Ok(biotorch_models::device::parse_device(spec)?)
-}
-
-/// Where bundled models live: `BIOTORCH_MODELS_PATH` (handled by the resolver), then `data/models` of the source tree
-/// this binary was built from.
-pub(crate) fn resolver() -> biotorch_models::Resolver {
-    biotorch_models::Resolver::from_env().with_bundled_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/models"))
-}
-
-/// A model as given on the command line (folder, bundled name or HF repo id), resolved: the weights' path (a file
-/// or a folder, for the loaders) and the folder holding its config and tokenizer files.
-pub(crate) fn model_dir(spec: &str) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let resolved = resolver().resolve(spec)?;
-    let dir = if resolved.path.is_file() {
-        resolved.path.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        resolved.path.clone()
-    };
-    Ok((resolved.path, dir))
-}
-
 pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
-    let devices = biotorch_models::device::parse_devices(&args.device)?;
+    let devices = args.device.several()?;
     let device = devices[0];
-    let kind = biotorch_models::device::parse_kind(&args.dtype)?;
-    if args.max_length < 1 {
-        bad_input!("--max-length must be at least 1");
-    }
-    if let Some(n) = ctx.global.threads {
-        tch::set_num_threads(n as i32);
-    }
+    let kind = args.dtype.kind()?;
     let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 1024 } else { 16_384 });
     let poolings: Vec<Pooling> = args.pooling.split(',').map(Pooling::parse).collect::<Result<_, _>>()?;
-    let resolved = resolver().resolve(&args.model)?;
+    let resolved = args.model.resolve()?;
     let model_dir = resolved.path.clone();
     let started = Instant::now();
     let hasher = {
         let dir = model_dir.clone();
-        std::thread::spawn(move || crate::dataset::weights_sha256(&dir))
+        std::thread::spawn(move || biotorch_io::digest::weights_sha256(&dir))
     };
     // One replica per device; the first also answers the questions about the model.
     let mut models: Vec<Esm2> = devices.iter().map(|&d| Esm2::load(&model_dir, d, kind)).collect::<Result<_, _>>()?;
@@ -94,18 +108,15 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         .layers
         .split(',')
         .map(|l| {
-            let n: i64 = l.trim().parse().map_err(|_| crate::exit::BadInput(format!("--layers: '{l}' is not a layer number")))?;
+            let n: i64 = l.trim().parse().map_err(|_| BadInput(format!("--layers: '{l}' is not a layer number")))?;
             resolve_layer(n, num_layers).map_err(|_| {
-                crate::exit::BadInput(format!(
+                BadInput(format!(
                     "--layers {n}: the model has layers 0 (embeddings) to {num_layers}; negative numbers count from the end"
                 ))
             })
         })
         .collect::<Result<_, _>>()?;
-    let long = match args.long {
-        LongPolicy::Truncate => biotorch_models::LongPolicy::Truncate,
-        LongPolicy::Window => biotorch_models::LongPolicy::Window,
-    };
+    let long = args.long.policy();
     let plan =
         EmbedPlan { columns: OutColumn::grid(&poolings, &layers), max_length: args.max_length, long, batch_tokens };
     let embedder = Embedder::new(plan, Specials::of(tokenizer.as_ref())?)?;
@@ -117,8 +128,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         args.input.modality =
             ModalityChoice::Fixed(if tokenizer.name().starts_with("dna") { Modality::Dna } else { Modality::Protein });
     }
-    let shard = input::shard(&args.input);
-    let output = crate::dataset::output_file(&args.output, shard.as_ref())?;
+    let shard = args.input.shard();
+    let output = biotorch_io::dataset::output_file(&args.out.output, shard.as_ref())?;
     let source = match &resolved.source {
         ModelSource::Path => "path".to_string(),
         ModelSource::Bundled { name } => format!("bundled:{name}"),
@@ -127,38 +138,39 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let options = json!({
         "pooling": columns.iter().map(|c| json!({"column": c.name, "pooling": c.pooling.name(), "layer": c.layer})).collect::<Vec<_>>(),
         "max_length": args.max_length, "long": format!("{:?}", args.long).to_lowercase(),
-        "batch_tokens": batch_tokens, "dtype": args.dtype,
+        "batch_tokens": batch_tokens, "dtype": args.dtype.dtype,
         "device": if devices.len() == 1 { format!("{device:?}") } else { format!("{devices:?}") },
     });
-    let settings = crate::dataset::settings(
+    let settings = RunSettings::new(
         "embed",
         &args.input.input,
-        ("biotorch.weights_sha256", hash.clone()),
-        &options,
+        (keys::WEIGHTS_SHA256, hash.clone()),
+        options.to_string(),
         shard.as_ref(),
     );
-    if args.resume {
-        if let Some(rows) = crate::dataset::resumable(ctx, &output, &settings) {
+    if args.out.resume {
+        if let Some(rows) = ctx.resumable(&output, &settings) {
             if let Some(plot) = &args.plot {
                 crate::pca::plot_embeddings(ctx, &output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
             }
             return ctx.write_summary(&json!({
                 "input": args.input.input.display().to_string(),
                 "output": output.display().to_string(),
-                "model": args.model,
+                "model": args.model.model,
                 "weights_sha256": hash,
                 "records": rows,
                 "skipped": true,
             }));
         }
     }
-    let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, false))?;
-    let mut out = TableOut::new(&output, "embed", &args.input.input)
-        .with_metadata("biotorch.model", args.model.clone())
-        .with_metadata("biotorch.model_path", model_dir.display().to_string())
-        .with_metadata("biotorch.model_source", source)
-        .with_metadata("biotorch.weights_sha256", hash.clone())
-        .with_metadata("biotorch.options", options.to_string())
+    let mut reader = FastaReader::from_path(&args.input.input, args.input.fasta_options(false))?;
+    let mut out = ctx
+        .table(&output, "embed", &args.input.input)
+        .with_metadata(keys::MODEL, args.model.model.clone())
+        .with_metadata(keys::MODEL_PATH, model_dir.display().to_string())
+        .with_metadata(keys::MODEL_SOURCE, source)
+        .with_metadata(keys::WEIGHTS_SHA256, hash.clone())
+        .with_metadata(keys::OPTIONS, options.to_string())
         .with_shard(shard.as_ref());
     let bar = ctx.progress.records("embedding");
     let (mut n_records, mut n_residues, mut n_truncated, mut n_windowed) = (0u64, 0u64, 0u64, 0u64);
@@ -176,9 +188,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
             }
             let tokens: Vec<i64> = tokenizer
                 .encode_no_special(&record.seq_str())
-                .map_err(|e| {
-                    crate::exit::BadInput(format!("{}:{}: record \"{}\": {e}", reader.path(), record.line, record.id))
-                })?
+                .map_err(|e| BadInput(format!("{}:{}: record \"{}\": {e}", reader.path(), record.line, record.id)))?
                 .into_iter()
                 .map(i64::from)
                 .collect();
@@ -224,7 +234,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     ctx.write_summary(&json!({
         "input": args.input.input.display().to_string(),
         "output": path.display().to_string(),
-        "model": args.model,
+        "model": args.model.model,
         "weights_sha256": hash,
         "records": n_records,
         "residues": n_residues,

@@ -7,18 +7,32 @@
 //! Streams the table one row group at a time; what it keeps is one prediction and one label per valid, labelled
 //! row. Rows with `valid = false` (no prediction) and rows without a label are left out and counted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use biotorch_heads::score::{format_table, Collected};
 use biotorch_heads::spec::{HeadSpec, TargetSpec, Task};
+use biotorch_io::dataset::{input_files, RowGroups};
 use biotorch_io::polars::prelude::*;
+use clap::Args;
 use serde_json::json;
 
-use super::Ctx;
-use crate::cli::EvaluateArgs;
-use crate::dataset::{input_files, Groups};
-use crate::exit::bad_input;
+use crate::ctx::Ctx;
+use crate::exit::{bad_input, BadInput};
+
+#[derive(Debug, Args)]
+pub(crate) struct EvaluateArgs {
+    /// A table written by `biotorch predict` that holds the labels (the head's target columns), merged or not, or a
+    /// dataset directory of its parts.
+    #[arg(value_name = "PREDICTIONS")]
+    pub(crate) input: PathBuf,
+    /// The head folder the predictions came from (its targets, tasks and classes).
+    #[arg(long, value_name = "HEAD_DIR")]
+    pub(crate) model: PathBuf,
+    /// Also write the metrics as JSON here.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
 
 /// The columns one target is scored from.
 struct TargetColumns<'a> {
@@ -41,7 +55,7 @@ fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 
 pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
     // A head folder that cannot be read is the user's to fix.
-    let spec = HeadSpec::read(&args.model).map_err(|e| crate::exit::BadInput(e.to_string()))?;
+    let spec = HeadSpec::read(&args.model).map_err(|e| BadInput(e.to_string()))?;
     let files = input_files(&args.input)?;
     let targets: Vec<TargetColumns> = spec
         .targets
@@ -58,7 +72,7 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
     let mut collected: Vec<Collected> = targets.iter().map(|_| Collected::default()).collect();
     let (mut rows, mut valid) = (0u64, 0u64);
     for file in &files {
-        let (mut groups, schema) = Groups::open(file)?;
+        let (mut groups, schema) = RowGroups::open(file)?;
         let show = || if files.len() > 1 { file.display().to_string() } else { args.input.display().to_string() };
         let mut needed = vec!["valid".to_string()];
         for t in &targets {
@@ -80,7 +94,7 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
                 schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
             );
         }
-        while let Some(df) = groups.next()? {
+        while let Some(df) = groups.next_group()? {
             rows += df.height() as u64;
             let ok: Vec<bool> = df.column("valid")?.bool()?.iter().map(|v| v == Some(true)).collect();
             valid += ok.iter().filter(|&&v| v).count() as u64;

@@ -5,7 +5,7 @@
 
 mod plots;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -13,37 +13,158 @@ use biotorch_heads::experiment::{self, Event, Mode, ModelInfo, Outcome, Request,
 use biotorch_heads::label::TaskChoice;
 use biotorch_heads::score::{format_table, Scores};
 use biotorch_heads::{encoder, Backbone, Modality, Task};
-use biotorch_io::{SmilesOptions, SmilesReader};
+use biotorch_io::rows::SequenceRows;
+use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 
-use super::Ctx;
-use crate::cli::{FinetuneArgs, FinetuneMode, LongPolicy, SplitArg, TaskArg};
-use crate::exit::bad_input;
+use crate::args::{positive, DeviceArg, LongPolicy, ModelArg};
+use crate::ctx::Ctx;
+
+/// Regression or classification (auto: classification for text labels or at most 10 distinct integers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TaskArg {
+    Auto,
+    Regression,
+    Classification,
+}
+
+/// How labelled rows are split into train / valid / test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SplitArg {
+    /// Rows drawn at random (by --seed).
+    Random,
+    /// Molecules grouped by Bemis–Murcko scaffold, each scaffold on one side (chemprop's balanced split).
+    Scaffold,
+    /// The values train / valid / test of --split-column.
+    Column,
+}
+
+/// What `finetune` trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FinetuneMode {
+    /// The encoder stays as it is; the head trains on embeddings computed once.
+    Frozen,
+    /// The encoder (all layers, or --train-layers) trains with the head.
+    Full,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FinetuneArgs {
+    /// The backbone; its tokenizer decides the modality (protein, DNA, or SMILES for the decoder).
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    /// Labelled table: CSV, TSV (maybe .gz) or Parquet with a header.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: PathBuf,
+    /// The column with the sequences or SMILES [default: sequence, or smiles for a SMILES model].
+    #[arg(long, value_name = "COL")]
+    pub(crate) sequence_column: Option<String>,
+    /// Target column(s), comma-separated; empty cells (or NA, NaN) are missing and left out of the loss.
+    #[arg(long, value_name = "COL[,COL...]", value_delimiter = ',', required = true)]
+    pub(crate) target: Vec<String>,
+    /// regression, classification or auto; one for all targets or one per target.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) task: Vec<TaskArg>,
+    /// Output folder: head.safetensors, head.json, metrics.json, plots (and encoder-K/ with --mode full).
+    #[arg(short, long, value_name = "HEAD_DIR")]
+    pub(crate) output: PathBuf,
+    /// Replace a head already in HEAD_DIR.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// frozen (MLP on cached embeddings) or full (fine-tune the encoder too).
+    #[arg(long, value_enum, default_value = "frozen")]
+    pub(crate) mode: FinetuneMode,
+    /// With --mode full: train only the top N encoder layers (and the final norm) [default: all, embeddings too].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) train_layers: Option<usize>,
+    /// random, scaffold (molecules) or column (--split-column).
+    #[arg(long, value_enum, default_value = "random")]
+    pub(crate) split: SplitArg,
+    /// With --split column: the column holding train / valid / test (without valid rows, --valid-fraction of train
+    /// is held out).
+    #[arg(long, default_value = "split", value_name = "COL")]
+    pub(crate) split_column: String,
+    /// Fraction of the rows for validation (early stopping).
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub(crate) valid_fraction: f64,
+    /// Fraction of the rows held out for testing (random and scaffold splits).
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub(crate) test_fraction: f64,
+    /// K-fold cross-validation: K models, each tested on its fold (metrics out-of-fold); the head is their ensemble.
+    #[arg(long, value_name = "K")]
+    pub(crate) folds: Option<usize>,
+    /// Seed of the split, the initial weights and the batch order (ensemble member k uses seed + k).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub(crate) seed: u64,
+    /// Train K members with different seeds; predictions are their mean, `<target>_std` their spread.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = positive)]
+    pub(crate) ensemble: usize,
+    /// Most epochs [default: 300 frozen, 20 full].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) epochs: Option<usize>,
+    /// Stop after N epochs without a lower validation loss [default: 30 frozen, 4 full].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) patience: Option<usize>,
+    /// Learning rate of the head (AdamW) [default: 1e-3].
+    #[arg(long, value_name = "LR")]
+    pub(crate) lr: Option<f64>,
+    /// Learning rate of the encoder with --mode full.
+    #[arg(long, default_value_t = 1e-4, value_name = "LR")]
+    pub(crate) encoder_lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01, value_name = "W")]
+    pub(crate) weight_decay: f64,
+    /// Rows per mini-batch [default: 64 frozen, 16 full].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) batch_size: Option<usize>,
+    /// Hidden width of the MLP.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub(crate) hidden: i64,
+    /// Dropout of the MLP.
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    pub(crate) dropout: f64,
+    /// Longest input in tokens without specials [default: the model's window, 1022 for ESM-2].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) max_length: Option<usize>,
+    /// Longer sequences: truncate, or windows as `embed --long window` (ESM-style encoders).
+    #[arg(long, value_enum, default_value = "truncate")]
+    pub(crate) long: LongPolicy,
+    /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) batch_tokens: Option<usize>,
+    /// Also fit a ridge-regression baseline on Morgan fingerprints (molecules) or k-mer frequencies (sequences).
+    #[arg(long)]
+    pub(crate) baseline: bool,
+    /// Keep the frozen backbone's embeddings in this folder, named by a hash of the weights and the rows' tokens, and
+    /// reuse them in later runs on the same data.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) embedding_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) device: DeviceArg,
+}
 
 pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     let started = Instant::now();
-    if let Some(n) = ctx.global.threads {
-        tch::set_num_threads(n as i32);
-    }
-    let device = super::embed::parse_device(&args.device)?;
+    let device = args.device.one()?;
     let settings = settings(&args);
-    heads(settings.check())?;
-    let resolved = super::embed::resolver().resolve(&args.model)?;
-    let backbone = heads(Backbone::load(&resolved.path, device)).with_context(|| format!("--model {}", args.model))?;
+    settings.check()?;
+    let resolved = args.model.resolve()?;
+    let name = &args.model.model;
+    let backbone = Backbone::load(&resolved.path, device).with_context(|| format!("--model {name}"))?;
     let modality = backbone.modality;
-    heads(settings.check_backbone(&args.model, modality))?;
+    settings.check_backbone(name, modality)?;
     let sequence_column = args.sequence_column.clone().unwrap_or_else(|| default_sequence_column(modality).to_string());
     let data = read_table(&args.data, &sequence_column)?;
     let request = Request {
-        model: ModelInfo { name: args.model.clone(), path: resolved.path, source: resolved.source },
+        model: ModelInfo { name: name.clone(), path: resolved.path, source: resolved.source },
         data,
-        data_sha256: crate::dataset::files_sha256(std::slice::from_ref(&args.data))?,
+        data_sha256: biotorch_io::digest::file_sha256(&args.data)?,
         sequence_column,
-        command: command_line(),
+        command: crate::ctx::command_line(),
         settings,
     };
     let mut events = Events { ctx, args: &args, modality, bar: None };
-    let outcome = heads(experiment::run(&backbone, &request, &mut |event| events.show(event)))?;
+    let outcome = experiment::run(&backbone, &request, &mut |event| events.show(event))?;
     report(ctx, &args, &outcome)?;
     ctx.info(format!(
         "wrote {} (head.safetensors, head.json, metrics.json, plots; {} member(s), {:.3} s/epoch, {:.1} s in all)",
@@ -112,21 +233,12 @@ fn default_sequence_column(modality: Modality) -> &'static str {
 
 /// Reads a whole CSV/TSV/Parquet table (maybe gzipped), the sequences or SMILES from `sequence_column`.
 fn read_table(path: &Path, sequence_column: &str) -> Result<Table> {
-    let options = SmilesOptions { smiles_column: Some(sequence_column.to_string()), ..SmilesOptions::default() };
-    let reader = SmilesReader::open(path, &options).map_err(|e| {
-        crate::exit::BadInput(format!(
-            "{e} (the sequences or SMILES are read from --sequence-column, default: sequence or smiles)"
-        ))
-    })?;
-    if reader.columns().is_empty() {
-        bad_input!("{}: expected a table with a header (.csv, .tsv, .parquet)", path.display());
-    }
-    let mut table = Table { name: path.display().to_string(), columns: reader.columns().to_vec(), ..Table::default() };
-    for record in reader {
-        let record = record?;
-        table.sequences.push(record.smiles);
-        table.lines.push(record.line);
-        table.rows.push(record.fields);
+    let mut reader = SequenceRows::open(path, biotorch_io::Modality::Protein, Some(sequence_column))?;
+    let mut table = Table { name: path.display().to_string(), columns: reader.columns(), ..Table::default() };
+    while let Some(row) = reader.next_row()? {
+        table.sequences.push(row.sequence);
+        table.lines.push(row.line);
+        table.rows.push(row.fields);
     }
     Ok(table)
 }
@@ -148,7 +260,7 @@ impl Events<'_> {
                     "{}: {rows} rows; {usable} usable, {} invalid for {} ({}), {unlabelled} without a label",
                     args.data.display(),
                     invalid.values().sum::<u64>(),
-                    args.model,
+                    args.model.model,
                     self.modality.name()
                 ));
                 for (kind, count) in invalid {
@@ -166,7 +278,7 @@ impl Events<'_> {
                 ctx.info(format!(
                     "embedded {rows} rows with {} ({hidden}-d) in {seconds:.1} s ({truncated} truncated, {windowed} \
                      windowed at {max_length} tokens); split: {split}, {} train/valid/test",
-                    args.model,
+                    args.model.model,
                     sizes.join(", ")
                 ));
             }
@@ -245,28 +357,7 @@ fn report(ctx: &Ctx, args: &FinetuneArgs, outcome: &Outcome) -> Result<()> {
     Ok(())
 }
 
-fn command_line() -> String {
-    std::env::args()
-        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// A file-name-safe version of a column name.
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
-}
-
-/// A heads-crate result for the exit-code table: its usage errors as bad input (exit code 2), contexts kept as
-/// `caused by` lines. shim: removed when crate::exit classifies biotorch_heads::Error itself.
-fn heads<T>(r: biotorch_heads::Result<T>) -> Result<T> {
-    r.map_err(heads_error)
-}
-
-fn heads_error(e: biotorch_heads::Error) -> anyhow::Error {
-    match e {
-        biotorch_heads::Error::Context { context, source } => heads_error(*source).context(context),
-        e if e.is_bad_input() => anyhow::Error::new(crate::exit::BadInput(e.to_string())),
-        e => anyhow::Error::new(e),
-    }
 }

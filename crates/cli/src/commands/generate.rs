@@ -3,16 +3,81 @@
 //! command turns the arguments into a request, writes the rounds as Parquet row groups with the run's metadata,
 //! and reports the MOSES-style set metrics on stderr and in `--summary-json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use biotorch_design::{table, Filter, GenerateRequest, Generator, ReferenceSet, MAX_SIMILARITY_REFS};
+use biotorch_io::dataset::{keys, output_file, Shard, ShardBy};
 use biotorch_models::sampling::SamplingOptions;
+use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, TableOut};
-use crate::cli::GenerateArgs;
+use crate::args::{positive, positive_u64, shard_spec, DeviceArg, ModelArg};
+use crate::ctx::Ctx;
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// A SMILES decoder (e.g. the bundled smiles-small).
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    /// Molecules to sample (with --unique-valid: valid, unique molecules to obtain).
+    #[arg(short = 'n', long = "num", value_name = "N", value_parser = positive)]
+    pub(crate) n: usize,
+    /// Output table (Parquet): one row per raw sample; or a dataset directory (a name ending in `/`, or an existing
+    /// directory) that gets part-IIIII-of-NNNNN.parquet (I/N from --shard).
+    #[arg(short, long, value_name = "FILE|DIR/")]
+    pub(crate) output: PathBuf,
+    /// Draw only shard I of N: the samples floor(I*n/N) to floor((I+1)*n/N) - 1 of the same seeded stream, so the N
+    /// shards together are exactly the samples of one run (`biotorch merge` puts them back in sample order).
+    /// `state` = duplicate is then per shard; `biotorch select --unique` removes duplicates across shards.
+    #[arg(long, value_name = "I/N", value_parser = shard_spec)]
+    pub(crate) shard: Option<(u64, u64)>,
+    /// Sampling temperature; 0 is greedy decoding.
+    #[arg(long, default_value_t = 1.0, value_name = "T")]
+    pub(crate) temperature: f64,
+    /// Sample only among the K most likely tokens.
+    #[arg(long, value_name = "K")]
+    pub(crate) top_k: Option<i64>,
+    /// Sample only among the most likely tokens whose probabilities add up to P (nucleus sampling).
+    #[arg(long, value_name = "P")]
+    pub(crate) top_p: Option<f64>,
+    /// Seed of the sampling stream: the same seed, model and device give the same molecules.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub(crate) seed: u64,
+    /// The most tokens per sample (a sample without <eos> by then is invalid).
+    #[arg(long, default_value_t = 128, value_name = "L")]
+    pub(crate) max_length: i64,
+    /// Samples decoded together.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = positive)]
+    pub(crate) batch_size: usize,
+    /// Training molecules (SMILES file): adds `novel` and `max_train_similarity`, and novelty to the summary.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) train_set: Option<PathBuf>,
+    /// The SMILES column of a CSV/TSV/Parquet --train-set [default: the column named smiles].
+    #[arg(long, value_name = "COL")]
+    pub(crate) train_smiles_column: Option<String>,
+    /// Mark the molecules meeting a property expression (column `passes`), e.g. "qed > 0.6 and mw < 500 and not
+    /// pains". Names: qed, sa, logp, mw, tpsa, hbd, hba, rotb, rings, aromatic_rings, heavy_atoms, formal_charge,
+    /// nll, similarity; flags: pains, brenk, novel.
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Keep sampling until N valid, unique molecules exist (that pass --filter, when given).
+    #[arg(long)]
+    pub(crate) unique_valid: bool,
+    /// With --unique-valid: give up after this many samples [default: 100 x N, at least 10,000].
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) max_samples: Option<u64>,
+    /// Re-encode the whole prefix at every step instead of using the KV cache (same samples; for benchmarks).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Draw property distributions (QED, logP, MW, SA) of the generated molecules, against the training set's
+    /// (PNG or SVG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) device: DeviceArg,
+}
 
 pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if let Some(n) = ctx.global.threads {
@@ -35,9 +100,9 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         max_samples: args.max_samples,
     };
     request.validate(args.train_set.is_some())?;
-    let device = super::embed::parse_device(&args.device)?;
-    let (weights, dir) = super::embed::model_dir(&args.model)?;
-    let generator = Generator::load(&format!("--model {}", args.model), &weights, &dir, device)?;
+    let device = args.device.one()?;
+    let (weights, dir) = args.model.paths()?;
+    let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
     let reference = match &args.train_set {
         Some(path) => Some(read_reference(ctx, path, args.train_smiles_column.as_deref())?),
         None => None,
@@ -58,19 +123,18 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         "train_smiles_column": args.train_smiles_column,
         "device": if device.is_cuda() { "cuda" } else { "cpu" },
     });
-    let shard = args.shard.map(|(index, count)| crate::input::Shard { index, count, by: crate::input::ShardBy::Index });
-    let path = crate::dataset::output_file(&args.output, shard.as_ref())?;
-    let mut out = TableOut::new(&path, "generate", &generator.path)
-        .with_metadata("biotorch.model", args.model.clone())
-        .with_metadata("biotorch.weights_sha256", crate::dataset::weights_sha256(&generator.weights)?)
-        .with_metadata("biotorch.options", settings.to_string())
-        .with_metadata("biotorch.sampling", format!("{:?}", request.sampling))
-        .with_metadata("biotorch.filter", filter.clone().unwrap_or_default());
+    let shard = args.shard.map(|(index, count)| Shard { index, count, by: ShardBy::Index });
+    let path = output_file(&args.output, shard.as_ref())?;
+    let mut out = ctx
+        .table(&path, "generate", &generator.path)
+        .with_metadata(keys::MODEL, args.model.model.clone())
+        .with_metadata(keys::WEIGHTS_SHA256, biotorch_io::digest::weights_sha256(&generator.weights)?)
+        .with_metadata(keys::OPTIONS, settings.to_string())
+        .with_metadata(keys::SAMPLING, format!("{:?}", request.sampling))
+        .with_metadata(keys::FILTER, filter.clone().unwrap_or_default());
     if let Some((i, k)) = args.shard {
         // A block of sample numbers, not the round-robin of the per-record commands (Shard::metadata says `index`).
-        out = out
-            .with_metadata("biotorch.shard", format!("{i}/{k}"))
-            .with_metadata("biotorch.shard_by", "sample_block".to_string());
+        out = out.with_metadata(keys::SHARD, format!("{i}/{k}")).with_metadata(keys::SHARD_BY, "sample_block");
     }
     if let (Some(r), Some(file)) = (&reference, &args.train_set) {
         let described = format!(
@@ -79,7 +143,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
             r.records,
             r.fingerprints.len()
         );
-        out = out.with_metadata("biotorch.train_set", described);
+        out = out.with_metadata(keys::TRAIN_SET, described);
     }
 
     let mut run = generator.generate(&request, reference.as_ref())?;
@@ -100,7 +164,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let mut summary = serde_json::to_value(run.summary())?;
     let extra = json!({
         "output": path.display().to_string(),
-        "model": args.model,
+        "model": args.model.model,
         "rows": rows,
         "shard": args.shard.map(|(i, k)| format!("{i}/{k}")),
         "first_sample": run.first_sample(),

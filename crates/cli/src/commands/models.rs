@@ -6,13 +6,16 @@ use std::io::Write;
 
 use anyhow::Result;
 use biotorch_models::resolve::{list_models, ModelInfo};
+use clap::Args;
 use serde_json::json;
 
-use super::Ctx;
-use crate::cli::ModelsArgs;
+use crate::ctx::Ctx;
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {}
 
 pub(crate) fn run(ctx: &Ctx, _args: ModelsArgs) -> Result<()> {
-    let resolver = super::embed::resolver();
+    let resolver = crate::args::resolver();
     let models = list_models(&resolver);
     let tokenizers: Vec<String> = models.iter().map(tokenizer).collect();
     if models.is_empty() {

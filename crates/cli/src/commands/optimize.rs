@@ -8,16 +8,78 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use biotorch_design::{table, Event, Filter, Generator, Objective, OptimizeRequest, StepMetrics};
+use biotorch_io::dataset::keys;
+use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, TableOut};
-use crate::cli::OptimizeArgs;
+use crate::args::{positive, positive_u64, DeviceArg, ModelArg};
+use crate::ctx::Ctx;
+
+#[derive(Debug, Args)]
+pub(crate) struct OptimizeArgs {
+    /// The SMILES decoder to start from (the prior), e.g. the bundled smiles-small.
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    /// The score to maximize: arithmetic on properties (+ - * / and parentheses), e.g. "qed - 0.1*sa + 0.5*sim_ref"
+    /// (names as in --filter; sim_ref is the Tanimoto similarity to --similar-to).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) objective: String,
+    /// A reference molecule for sim_ref and --min-similarity (Morgan radius 2, 2048 bits, Tanimoto).
+    #[arg(long, value_name = "SMILES")]
+    pub(crate) similar_to: Option<String>,
+    /// Molecules less similar than this to --similar-to have their score scaled by similarity / this, and do not
+    /// meet the constraints.
+    #[arg(long, value_name = "S")]
+    pub(crate) min_similarity: Option<f64>,
+    /// A hard constraint: molecules not meeting it score 0 (same syntax as generate --filter).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Reinforcement-learning steps.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = positive_u64)]
+    pub(crate) steps: u64,
+    /// Molecules sampled per step.
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = positive)]
+    pub(crate) batch_size: usize,
+    /// Fraction of each step's samples, the best by score, that the agent learns from (augmented hill-climb).
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub(crate) keep: f64,
+    /// Weight of the score in the augmented likelihood (REINVENT's sigma).
+    #[arg(long, default_value_t = 60.0, value_name = "SIGMA")]
+    pub(crate) sigma: f64,
+    /// Adam learning rate of the agent.
+    #[arg(long, default_value_t = 5e-4, value_name = "LR")]
+    pub(crate) lr: f64,
+    /// Diversity filter: after this many molecules scoring at least --scaffold-threshold on one Murcko scaffold,
+    /// that scaffold scores 0.
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub(crate) scaffold_bucket: u32,
+    /// Diversity filter: the score from which a molecule counts toward its scaffold's bucket.
+    #[arg(long, default_value_t = 0.4, value_name = "S")]
+    pub(crate) scaffold_threshold: f64,
+    /// The most tokens per sample.
+    #[arg(long, default_value_t = 128, value_name = "L")]
+    pub(crate) max_length: i64,
+    /// Seed of the sampling stream and of the agent's updates.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub(crate) seed: u64,
+    /// How many of the best unique molecules to write.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = positive)]
+    pub(crate) top: usize,
+    /// Output table (Parquet): the best unique molecules with their scores and properties.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Per-step metrics table [default: OUTPUT with .steps.parquet].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) steps_output: Option<PathBuf>,
+    /// Per-step metrics plot, PNG or SVG [default: OUTPUT with .steps.png].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) device: DeviceArg,
+}
 
 pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
-    if let Some(n) = ctx.global.threads {
-        tch::set_num_threads(n as i32);
-    }
-    let device = super::embed::parse_device(&args.device)?;
+    let device = args.device.one()?;
     let request = OptimizeRequest {
         objective: Objective::parse(&args.objective)?,
         filter: args.filter.as_deref().map(Filter::parse).transpose()?,
@@ -35,8 +97,8 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         top: args.top,
     };
     request.validate()?;
-    let (weights, dir) = super::embed::model_dir(&args.model)?;
-    let generator = Generator::load(&format!("--model {}", args.model), &weights, &dir, device)?;
+    let (weights, dir) = args.model.paths()?;
+    let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
     let model_path = generator.path.clone();
 
     let bar = ctx.progress.steps(args.steps);
@@ -48,10 +110,11 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     bar.finish_and_clear();
 
     let best = &result.best;
-    let mut out = TableOut::new(&args.output, "optimize", &model_path)
-        .with_metadata("biotorch.objective", request.objective.text().to_string())
-        .with_metadata("biotorch.filter", request.filter.as_ref().map(|f| f.to_string()).unwrap_or_default())
-        .with_metadata("biotorch.similar_to", args.similar_to.clone().unwrap_or_default());
+    let mut out = ctx
+        .table(&args.output, "optimize", &model_path)
+        .with_metadata(keys::OBJECTIVE, request.objective.text().to_string())
+        .with_metadata(keys::FILTER, request.filter.as_ref().map(|f| f.to_string()).unwrap_or_default())
+        .with_metadata(keys::SIMILAR_TO, args.similar_to.clone().unwrap_or_default());
     out.write(table::best_molecules(best)?)?;
     let (path, _) = out.finish()?;
 

@@ -12,32 +12,53 @@
 //! that `biotorch merge` puts back in input order by `index`); `--resume` skips a complete output written with the
 //! same settings.
 
-mod rows;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use biotorch_heads::predict::{self, BackboneSource, Predictor, RowPrediction};
 use biotorch_heads::score::{format_table, Collected};
 use biotorch_heads::spec::{HeadSpec, Task};
 use biotorch_heads::Modality;
+use biotorch_io::dataset::{keys, output_file, RunSettings};
 use biotorch_io::polars::prelude::*;
+use biotorch_io::rows::{is_fasta, Row, SequenceRows};
+use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, TableOut};
-use crate::cli::PredictArgs;
+use crate::args::{positive, DatasetOutput, DeviceArg, ShardArgs};
+use crate::ctx::Ctx;
 use crate::exit::bad_input;
-use crate::input;
-use rows::{is_fasta, Row, Rows};
+
+#[derive(Debug, Args)]
+pub(crate) struct PredictArgs {
+    /// A head folder written by `biotorch finetune` (head.json, head.safetensors).
+    #[arg(long, value_name = "HEAD_DIR")]
+    pub(crate) model: PathBuf,
+    /// Input: CSV/TSV/Parquet with the head's sequence column, or FASTA (proteins, DNA).
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+    /// The output: index, input columns, valid, reason, <target>_pred, <target>_std, <target>_prob_<class>.
+    #[command(flatten)]
+    pub(crate) out: DatasetOutput,
+    #[command(flatten)]
+    pub(crate) shard: ShardArgs,
+    /// The column with the sequences or SMILES [default: the one the head was trained on].
+    #[arg(long, value_name = "COL")]
+    pub(crate) sequence_column: Option<String>,
+    /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) batch_tokens: Option<usize>,
+    #[command(flatten)]
+    pub(crate) device: DeviceArg,
+}
 
 /// Rows read, predicted and written at a time (one Parquet row group): what bounds memory.
 const CHUNK: usize = 8192;
 
 pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
-    if let Some(n) = ctx.global.threads {
-        tch::set_num_threads(n as i32);
-    }
-    let device = super::embed::parse_device(&args.device)?;
+    let device = args.device.one()?;
     let dir = args.model.clone();
-    let spec = heads(HeadSpec::read(&dir))?;
+    let spec = HeadSpec::read(&dir)?;
     let modality = spec.backbone.modality;
     let sequence_column = if is_fasta(&args.input) {
         if modality == Modality::Molecule {
@@ -48,39 +69,40 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         Some(args.sequence_column.clone().unwrap_or_else(|| spec.sequence_column.clone()))
     };
     let batch_tokens = args.batch_tokens.unwrap_or(predict::default_batch_tokens(device));
-    let shard = input::shard_of(args.shard, args.shard_by);
-    let output = crate::dataset::output_file(&args.output, shard.as_ref())?;
-    let head_sha = heads(predict::head_sha256(&dir, &spec))?;
+    let shard = args.shard.shard();
+    let output = output_file(&args.out.output, shard.as_ref())?;
+    let head_sha = predict::head_sha256(&dir, &spec)?;
     let options = json!({
         "head_sha256": head_sha, "sequence_column": sequence_column, "batch_tokens": batch_tokens,
         "device": format!("{device:?}"),
     });
     // A part of another head differs in its options (head_sha256).
-    let settings = crate::dataset::settings(
+    let settings = RunSettings::new(
         "predict",
         &args.input,
-        ("biotorch.weights_sha256", spec.backbone.sha256.clone()),
-        &options,
+        (keys::WEIGHTS_SHA256, spec.backbone.sha256.clone()),
+        options.to_string(),
         shard.as_ref(),
     );
     let summary = |rows: u64| {
         json!({"input": args.input.display().to_string(), "output": output.display().to_string(),
                "head": dir.display().to_string(), "head_sha256": head_sha, "rows": rows})
     };
-    if args.resume {
-        if let Some(rows) = crate::dataset::resumable(ctx, &output, &settings) {
+    if args.out.resume {
+        if let Some(rows) = ctx.resumable(&output, &settings) {
             let mut summary = summary(rows);
             summary["skipped"] = json!(true);
             return ctx.write_summary(&summary);
         }
     }
     // The input is opened first, so that a bad input fails before the model loads.
-    let mut reader = Rows::open(&args.input, modality, sequence_column.as_deref())?;
-    let source = heads(predict::locate(&dir, &spec, &super::embed::resolver()))?;
+    let fasta = if modality == Modality::Dna { biotorch_io::Modality::Dna } else { biotorch_io::Modality::Protein };
+    let mut reader = SequenceRows::open(&args.input, fasta, sequence_column.as_deref())?;
+    let source = predict::locate(&dir, &spec, &crate::args::resolver())?;
     if let BackboneSource::Original { path, sha256 } = &source {
         ctx.info(format!("backbone {} ({}), weights SHA-256 {}…", spec.backbone.model, path.display(), &sha256[..12]));
     }
-    let predictor = heads(Predictor::load(&dir, spec.clone(), &source, device, batch_tokens))?;
+    let predictor = Predictor::load(&dir, spec.clone(), &source, device, batch_tokens)?;
     let started = std::time::Instant::now();
 
     // Output column names; input columns that clash get a prefix.
@@ -95,11 +117,12 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     let target_cols: Vec<Option<usize>> =
         spec.targets.iter().map(|t| columns.iter().position(|c| *c == t.name)).collect();
 
-    let mut out = TableOut::new(&output, "predict", &args.input)
-        .with_metadata("biotorch.head", dir.display().to_string())
-        .with_metadata("biotorch.backbone", spec.backbone.model.clone())
-        .with_metadata("biotorch.weights_sha256", spec.backbone.sha256.clone())
-        .with_metadata("biotorch.options", options.to_string())
+    let mut out = ctx
+        .table(&output, "predict", &args.input)
+        .with_metadata(keys::HEAD, dir.display().to_string())
+        .with_metadata(keys::BACKBONE, spec.backbone.model.clone())
+        .with_metadata(keys::WEIGHTS_SHA256, spec.backbone.sha256.clone())
+        .with_metadata(keys::OPTIONS, options.to_string())
         .with_shard(shard.as_ref());
     let bar = ctx.progress.records("predicting");
     let (mut seen, mut n_invalid) = (0u64, 0u64);
@@ -182,18 +205,4 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     summary["invalid"] = json!(n_invalid);
     summary["metrics"] = json!(metrics);
     ctx.write_summary(&summary)
-}
-
-/// A heads-crate result for the exit-code table: its usage errors as bad input (exit code 2), contexts kept as
-/// `caused by` lines. shim: removed when crate::exit classifies biotorch_heads::Error itself.
-fn heads<T>(r: biotorch_heads::Result<T>) -> Result<T> {
-    r.map_err(heads_error)
-}
-
-fn heads_error(e: biotorch_heads::Error) -> anyhow::Error {
-    match e {
-        biotorch_heads::Error::Context { context, source } => heads_error(*source).context(context),
-        e if e.is_bad_input() => anyhow::Error::new(crate::exit::BadInput(e.to_string())),
-        e => anyhow::Error::new(e),
-    }
 }

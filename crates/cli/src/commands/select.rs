@@ -6,16 +6,41 @@
 //! Streams: the input is read one row group at a time (a directory's parts in part order), and each row group's
 //! kept rows are written as one row group of the output, atomically.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use biotorch_chem::Properties;
 use biotorch_design::{column_hint, Decision, Filter, Selection, TableColumns};
+use biotorch_io::dataset::{input_files, is_dataset_dir, keys, read_metadata, RowGroups};
 use biotorch_io::polars::prelude::*;
+use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, TableOut};
-use crate::cli::SelectArgs;
-use crate::dataset::{input_files, is_dataset_dir, read_metadata, Groups};
+use crate::ctx::Ctx;
 use crate::exit::bad_input;
+
+#[derive(Debug, Args)]
+pub(crate) struct SelectArgs {
+    /// A table written by `biotorch chem` or `biotorch generate` (or merged from their parts), or a dataset
+    /// directory of their parts (read in part order; merge round-robin parts first for input order).
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+    /// Output table (Parquet): the rows kept, with all their columns, in input order.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Keep only the valid rows meeting a property expression, e.g. "qed > 0.5 and mw < 500 and not pains" (syntax
+    /// of `generate --filter`; it reads the table's columns qed, sa, logp, mw, tpsa, hbd, hba, rotatable_bonds,
+    /// rings, aromatic_rings, heavy_atoms, formal_charge, nll, max_train_similarity, pains, brenk, novel, finished).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Drop a row whose canonical_smiles (or COL) equals that of a row already kept: the first occurrence wins.
+    /// Written `--unique` or `--unique=COL`.
+    #[arg(long, value_name = "COL", num_args = 0..=1, require_equals = true, default_missing_value = "canonical_smiles")]
+    pub(crate) unique: Option<String>,
+    /// Draw the QED, logP, MW and SA distributions of the kept molecules (PNG or SVG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+}
 
 /// Property distributions are drawn from at most this many kept molecules (the first ones).
 const PLOT_SAMPLE: usize = 20_000;
@@ -26,16 +51,17 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
         bad_input!("-o {}: select writes one Parquet file, not a dataset directory", args.output.display());
     }
     let files = input_files(&args.input)?;
-    let (_, schema) = Groups::open(&files[0])?;
+    let (_, schema) = RowGroups::open(&files[0])?;
     let shown = files[0].display().to_string();
     // Every column the run reads must be there, with a type that fits; said with the column and the file.
     let columns = TableColumns::new(&schema, &shown, filter.as_ref(), args.unique.as_deref(), args.plot.is_some())?;
 
     // Provenance: the source's settings under biotorch.source.*.
     let (source_meta, _) = read_metadata(&files[0])?;
-    let mut out = TableOut::new(&args.output, "select", &args.input)
-        .with_metadata("biotorch.filter", filter.as_ref().map(|f| f.to_string()).unwrap_or_default())
-        .with_metadata("biotorch.unique", args.unique.clone().unwrap_or_default());
+    let mut out = ctx
+        .table(&args.output, "select", &args.input)
+        .with_metadata(keys::FILTER, filter.as_ref().map(|f| f.to_string()).unwrap_or_default())
+        .with_metadata(keys::UNIQUE, args.unique.clone().unwrap_or_default());
     for (key, value) in source_meta {
         if let Some(rest) = key.strip_prefix("biotorch.").filter(|k| !matches!(*k, "argv" | "version")) {
             out = out.with_metadata(&format!("biotorch.source.{rest}"), value);
@@ -46,11 +72,11 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
     let mut selection = Selection::new(filter.clone());
     let mut plotted: Vec<Properties> = Vec::new();
     for path in &files {
-        let (mut groups, part_schema) = Groups::open(path)?;
+        let (mut groups, part_schema) = RowGroups::open(path)?;
         if part_schema != schema {
             bad_input!("{}: its schema differs from that of {shown}: the parts are not of one run", path.display());
         }
-        while let Some(df) = groups.next()? {
+        while let Some(df) = groups.next_group()? {
             let values = columns.read(&df)?;
             let mut mask = vec![false; values.len()];
             for (i, keep) in mask.iter_mut().enumerate() {

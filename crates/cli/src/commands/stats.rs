@@ -2,32 +2,50 @@
 //! summary and a length histogram. The statistics are `biotorch_io::stats` (memory bounded: records stream through
 //! in batches, lengths are kept as exact counts per distinct length); molecules are checked by RDKit here.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use biotorch_io::dataset::{keys, output_file, Batches, Shard, TableWriter};
 use biotorch_io::polars::prelude::DataFrame;
 use biotorch_io::stats::{fasta_stats, smiles_stats_table, LengthDistribution, MoleculeCheck, MoleculeTally};
 use biotorch_io::{FastaReader, SmilesReader, SmilesRecord};
+use clap::Args;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::Ctx;
-use crate::cli::{InputFormat, StatsArgs};
-use crate::input;
+use crate::args::{InputArgs, InputFormat};
+use crate::ctx::Ctx;
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    /// Write the per-record table here (Parquet), or into a dataset directory (a name ending in `/`, or an
+    /// existing directory) as part-IIIII-of-NNNNN.parquet.
+    #[arg(short, long, value_name = "FILE|DIR/")]
+    pub(crate) output: Option<PathBuf>,
+    /// Draw a length histogram (PNG or SVG, by extension).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plot: Option<PathBuf>,
+    /// SMILES: only parse and sanitize (validity, heavy atoms); leave canonical_smiles empty. About twice as fast.
+    #[arg(long)]
+    pub(crate) no_canonical: bool,
+}
 
 const BATCH: usize = 16_384;
 
 pub(crate) fn run(ctx: &Ctx, args: StatsArgs) -> Result<()> {
-    match input::format_of(&args.input)? {
+    match args.input.format()? {
         InputFormat::Fasta => fasta(ctx, &args),
         InputFormat::Smiles => smiles(ctx, &args),
     }
 }
 
 /// The output table of a `stats` run: the file (a part of a dataset directory, maybe) and the shard's metadata.
-fn table_out(args: &StatsArgs, shard: Option<&Shard>) -> Result<Option<TableWriter>> {
+fn table_out(ctx: &Ctx, args: &StatsArgs, shard: Option<&Shard>) -> Result<Option<TableWriter>> {
     let Some(path) = args.output.as_deref() else { return Ok(None) };
     let path = output_file(path, shard)?;
-    Ok(Some(super::table(&path, "stats", &args.input.input).with_shard(shard)))
+    Ok(Some(ctx.table(&path, "stats", &args.input.input).with_shard(shard)))
 }
 
 fn length_json(l: &LengthDistribution) -> serde_json::Value {
@@ -40,9 +58,9 @@ fn length_line(l: &LengthDistribution, unit: &str) -> String {
 }
 
 fn fasta(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
-    let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, true))?;
-    let shard = input::shard(&args.input);
-    let mut out = table_out(args, shard.as_ref())?;
+    let mut reader = FastaReader::from_path(&args.input.input, args.input.fasta_options(true))?;
+    let shard = args.input.shard();
+    let mut out = table_out(ctx, args, shard.as_ref())?;
     let bar = ctx.progress.records("records");
     let mut write = out.as_mut().map(|out| move |df: DataFrame| out.write(df));
     let rows = write.as_mut().map(|w| w as &mut dyn FnMut(DataFrame) -> biotorch_io::Result<()>);
@@ -101,9 +119,9 @@ fn finish(
 }
 
 fn smiles(ctx: &Ctx, args: &StatsArgs) -> Result<()> {
-    let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;
-    let shard = input::shard(&args.input);
-    let mut out = table_out(args, shard.as_ref())?
+    let reader = SmilesReader::open(&args.input.input, &args.input.smiles_options())?;
+    let shard = args.input.shard();
+    let mut out = table_out(ctx, args, shard.as_ref())?
         .map(|o| o.with_metadata(keys::RDKIT, biotorch_chem::rdkit_version().to_string()));
     let bar = ctx.progress.records("molecules");
     let mut tally = MoleculeTally::default();

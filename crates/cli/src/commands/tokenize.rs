@@ -7,13 +7,29 @@ use biotorch_io::dataset::{keys, output_file, Batches};
 use biotorch_io::polars::prelude::*;
 use biotorch_io::{FastaReader, Modality, ModalityChoice, SmilesReader};
 use biotorch_tokenizers::{SmilesTokenizer, SmilesVocabBuilder, Tokenizer, TokenizerSpec};
+use clap::Args;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::Ctx;
-use crate::cli::{InputFormat, TokenizeArgs};
+use crate::args::{InputArgs, InputFormat};
+use crate::ctx::Ctx;
 use crate::exit::{bad_input, BadInput};
-use crate::input;
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenizeArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    /// esm2, dna, dna-kmer:K, smiles (vocabulary built from the input) or smiles:VOCAB.json.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) tokenizer: String,
+    /// Output table (Parquet): index, id, length, token_ids; or a dataset directory (a name ending in `/`, or an
+    /// existing directory) that gets part-IIIII-of-NNNNN.parquet.
+    #[arg(short, long, value_name = "FILE|DIR/")]
+    pub(crate) output: PathBuf,
+    /// Where to save a SMILES vocabulary built from the input (default: next to the output, NAME.vocab.json).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save_vocab: Option<PathBuf>,
+}
 
 const BATCH: usize = 8_192;
 
@@ -27,7 +43,7 @@ struct Item {
 
 pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
     let spec: TokenizerSpec = args.tokenizer.parse()?;
-    let format = input::format_of(&args.input)?;
+    let format = args.input.format()?;
     let is_smiles_tokenizer = matches!(spec, TokenizerSpec::Smiles(_));
     match (format, is_smiles_tokenizer) {
         (InputFormat::Smiles, false) => {
@@ -68,9 +84,10 @@ pub(crate) fn run(ctx: &Ctx, mut args: TokenizeArgs) -> Result<()> {
         other => other.build()?,
     };
 
-    let shard = input::shard(&args.input);
+    let shard = args.input.shard();
     let output = output_file(&args.output, shard.as_ref())?;
-    let mut out = super::table(&output, "tokenize", &args.input.input)
+    let mut out = ctx
+        .table(&output, "tokenize", &args.input.input)
         .with_metadata(keys::TOKENIZER, spec.to_string())
         .with_shard(shard.as_ref());
     let bar = ctx.progress.records("records");
@@ -176,7 +193,7 @@ fn build_smiles_vocab(ctx: &Ctx, args: &TokenizeArgs) -> Result<SmilesTokenizer>
 fn items(args: &TokenizeArgs, format: InputFormat) -> Result<Box<dyn Iterator<Item = Result<Item>>>> {
     Ok(match format {
         InputFormat::Fasta => {
-            let mut reader = FastaReader::from_path(&args.input.input, input::fasta_options(&args.input, false))?;
+            let mut reader = FastaReader::from_path(&args.input.input, args.input.fasta_options(false))?;
             Box::new(std::iter::from_fn(move || {
                 let mut r = biotorch_io::Record::default();
                 match reader.read_record(&mut r) {
@@ -190,7 +207,7 @@ fn items(args: &TokenizeArgs, format: InputFormat) -> Result<Box<dyn Iterator<It
             }))
         }
         InputFormat::Smiles => {
-            let reader = SmilesReader::open(&args.input.input, &input::smiles_options(&args.input))?;
+            let reader = SmilesReader::open(&args.input.input, &args.input.smiles_options())?;
             Box::new(reader.map(|r| {
                 r.map(|r| Item { index: r.index, line: r.line, id: r.id, text: r.smiles }).map_err(anyhow::Error::from)
             }))

@@ -4,31 +4,137 @@
 //! settings) and runs; this command shows its progress, draws the loss curves and prints the summary. The SMILES
 //! randomisation of `--augment` is RDKit's, handed to the trainer here.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use biotorch_train::{Event, MetricsRow, ObjectiveKind, Overrides, Run, RunRequest, Schedule, SetupEvent, Summary};
+use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::Ctx;
-use crate::cli::{ObjectiveArg, ScheduleArg, TrainArgs};
-use crate::exit::bad_input;
+use crate::args::{positive, positive_u64, DeviceArg, DtypeArg};
+use crate::ctx::Ctx;
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ObjectiveArg {
+    /// Masked language modelling (ESM-2 recipe) of an encoder.
+    Mlm,
+    /// Causal (next-token) language modelling of the SMILES decoder.
+    Clm,
+}
+
+/// How the learning rate decays after the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScheduleArg {
+    Cosine,
+    Linear,
+}
+
+/// Training options. Those left out take their defaults on a new run and the checkpoint's values on --resume.
+#[derive(Debug, Args)]
+pub(crate) struct TrainArgs {
+    /// mlm (masked LM, ESM-2 recipe, on FASTA) or clm (causal LM of the SMILES decoder, on .smi/CSV/TSV/Parquet).
+    #[arg(long, value_enum)]
+    pub(crate) objective: ObjectiveArg,
+    /// A new model: esm2-tiny, esm2-small, esm2_t6_8M (mlm); gpt-tiny, gpt-mini, gpt-small (clm); or the path of an
+    /// HF config.json.
+    #[arg(long, value_name = "NAME|CONFIG", conflicts_with = "init")]
+    pub(crate) arch: Option<String>,
+    /// Continue from an existing model (folder, bundled name or HF repo id in the cache), its tokenizer included.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) init: Option<String>,
+    /// Training data: FASTA for mlm (protein for esm2, DNA for dna/dna-kmer:K), SMILES for clm. On --resume, default:
+    /// the checkpoint's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) train: Option<PathBuf>,
+    /// Validation data, as --train (default: hold out --valid-fraction of --train, chosen by --seed).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) valid: Option<PathBuf>,
+    /// Fraction of --train held out for validation when no --valid is given [default: 0.05].
+    #[arg(long, value_name = "F")]
+    pub(crate) valid_fraction: Option<f64>,
+    /// Output folder: the model (HF layout), metrics.parquet, loss.png, biotorch.json and checkpoint/.
+    #[arg(short, long, value_name = "MODEL_DIR")]
+    pub(crate) output: PathBuf,
+    /// Continue the run in MODEL_DIR/checkpoint exactly where it stopped.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// mlm: esm2, dna or dna-kmer:K [default: esm2]; clm: smiles (vocabulary built from the data) or
+    /// smiles:VOCAB.json [default: smiles]. --init models bring their own.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) tokenizer: Option<String>,
+    /// Optimizer steps in total (with --epochs: whichever ends first; neither: one epoch).
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) steps: Option<u64>,
+    /// Passes over the training data.
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) epochs: Option<u64>,
+    /// Peak learning rate [default: 4e-4].
+    #[arg(long, value_name = "LR")]
+    pub(crate) lr: Option<f64>,
+    /// Warm-up steps, the learning rate rising linearly [default: 5% of the steps, at most 2000].
+    #[arg(long, value_name = "N")]
+    pub(crate) warmup: Option<u64>,
+    /// Decay after the warm-up, down to 10% of the peak at the last step [default: cosine].
+    #[arg(long, value_enum)]
+    pub(crate) schedule: Option<ScheduleArg>,
+    /// Token budget of a micro-batch: sequences x padded length [default: 4096].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) batch_tokens: Option<usize>,
+    /// Micro-batches per optimizer step (gradient accumulation) [default: 1].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) accumulate: Option<usize>,
+    /// Clip the global gradient norm to this; 0 disables [default: 1.0].
+    #[arg(long, value_name = "NORM")]
+    pub(crate) clip: Option<f64>,
+    /// AdamW weight decay, not applied to biases and LayerNorms [default: 0.01].
+    #[arg(long, value_name = "W")]
+    pub(crate) weight_decay: Option<f64>,
+    /// Evaluate on the validation set every N steps (and before the first and after the last) [default: 500].
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) eval_every: Option<u64>,
+    /// Write a checkpoint every N steps (and at the end) [default: 1000].
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) save_every: Option<u64>,
+    /// Stop after N evaluations without a lower validation loss [default: never].
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) patience: Option<u64>,
+    /// Seed of every random choice: initial weights, validation split, batches, masks, dropout [default: 0].
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// Longest sequence in tokens, specials excluded; mlm crops longer ones at a seeded random offset, clm leaves them
+    /// out [default: 1022 for mlm, the model's positions less 2 for clm].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) max_length: Option<usize>,
+    /// clm: the SMILES column of a CSV/TSV/Parquet training file [default: the column named smiles].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) smiles_column: Option<String>,
+    /// clm: SMILES enumeration: in each epoch, every training molecule is written as a randomized SMILES (RDKit,
+    /// seeded by --seed, epoch and record); validation keeps the SMILES as given.
+    #[arg(long)]
+    pub(crate) augment: bool,
+    /// Stop after N steps in this invocation (with a checkpoint), to be continued with --resume.
+    #[arg(long, value_name = "N", value_parser = positive_u64)]
+    pub(crate) stop_after: Option<u64>,
+    #[command(flatten)]
+    pub(crate) device: DeviceArg,
+    /// bf16 and f16 are accepted, but training runs in fp32 (see docs/training.md).
+    #[command(flatten)]
+    pub(crate) dtype: DtypeArg,
+}
 
 pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
-    if let Some(n) = ctx.global.threads {
-        tch::set_num_threads(n as i32);
-    }
-    let device = super::embed::parse_device(&args.device)?;
-    match args.dtype.as_str() {
-        "f32" | "fp32" | "float32" => {}
-        "bf16" | "bfloat16" | "f16" | "fp16" | "float16" => ctx.info(format!(
+    let device = args.device.one()?;
+    if args.dtype.kind()? != tch::Kind::Float {
+        ctx.info(format!(
             "note: --dtype {}: training runs in fp32 (tch 0.26 offers CUDA autocast only with float16, which needs loss \
              scaling that biotorch does not implement yet); the saved model is fp32",
-            args.dtype
-        )),
-        other => bad_input!("--dtype {other}: use f32 (bf16 and f16 are accepted and train in fp32)"),
+            args.dtype.dtype
+        ));
     }
-    let request = RunRequest { device, command: command_line(), ..request(&args) };
+    let request = RunRequest { device, command: crate::ctx::command_line(), ..request(&args) };
     let mut run = request
-        .prepare(&super::embed::resolver(), Some(Box::new(RandomSmiles)), &mut |event| ctx.info(describe(&event)))?;
+        .prepare(&crate::args::resolver(), Some(Box::new(RandomSmiles)), &mut |event| ctx.info(describe(&event)))?;
     let summary = train_with_progress(ctx, &mut run)?;
     report(ctx, &request, &summary)
 }
@@ -72,14 +178,6 @@ fn request(args: &TrainArgs) -> RunRequest {
         stop_after: args.stop_after,
         ..RunRequest::new(objective, &args.output)
     }
-}
-
-/// The command line as typed (arguments with spaces quoted).
-fn command_line() -> String {
-    std::env::args()
-        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A line about the set-up.

@@ -1,0 +1,72 @@
+//! What every command gets besides its own arguments: the global options, progress bars, messages on stderr, the
+//! run summary, and the tables it writes.
+
+use std::path::Path;
+
+use anyhow::Result;
+use biotorch_io::dataset::{RunSettings, TableWriter};
+
+use crate::cli::Global;
+use crate::progress::Progress;
+
+pub(crate) struct Ctx {
+    pub(crate) global: Global,
+    pub(crate) progress: Progress,
+}
+
+impl Ctx {
+    /// Prints an informational line on stderr unless `--quiet`.
+    pub(crate) fn info(&self, msg: impl AsRef<str>) {
+        if !self.global.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Writes `--summary-json` when asked for.
+    pub(crate) fn write_summary(&self, summary: &serde_json::Value) -> Result<()> {
+        if let Some(path) = &self.global.summary_json {
+            let text = serde_json::to_string_pretty(summary)?;
+            biotorch_io::write_atomic(path, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The table a command writes to `path`: created on its first batch, with the run's metadata (the command line
+    /// included).
+    pub(crate) fn table(&self, path: &Path, command: &str, input: &Path) -> TableWriter {
+        TableWriter::new(path, command, input).with_argv(argv())
+    }
+
+    /// `--resume`: `Some(rows)` when `path` is complete and was written with `settings` (said on stderr: the caller
+    /// skips the work); `None` when the work is to be done (saying why when the file exists).
+    pub(crate) fn resumable(&self, path: &Path, settings: &RunSettings) -> Option<u64> {
+        match settings.matches(path) {
+            Ok(rows) => {
+                self.info(format!(
+                    "{}: complete ({rows} rows) and written with the same settings; skipped (--resume)",
+                    path.display()
+                ));
+                Some(rows)
+            }
+            Err(why) => {
+                if path.exists() {
+                    self.info(format!("{}: recomputing it: {why}", path.display()));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The command line as recorded in tables' metadata (`biotorch.argv`).
+pub(crate) fn argv() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// The command line as recorded in model and head folders, arguments with spaces quoted.
+pub(crate) fn command_line() -> String {
+    std::env::args()
+        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `biotorch` binary on real files: its tables (schema and values), exit codes and messages,
+//! against the pinned oracles where there is one. One test binary with a module per area, so the suite links once.
+
+mod embed;
+mod finetune;
+mod ingest;
+mod molecules;
+mod shard;
+mod train;
+mod workflows;
