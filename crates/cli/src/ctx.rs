@@ -1,13 +1,33 @@
 //! What every command gets besides its own arguments: the global options, progress bars, messages on stderr, the
 //! run summary, and the tables it writes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use biotorch_io::dataset::{RunSettings, TableWriter};
+use clap::Args;
 
-use crate::cli::Global;
 use crate::progress::Progress;
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true, value_name = "N", value_parser = crate::args::positive)]
+    pub(crate) threads: Option<usize>,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    /// Say more about what is happening.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Show progress bars even when stderr is not a terminal.
+    #[arg(long, global = true)]
+    pub(crate) progress: bool,
+    /// Also write a machine-readable run summary (JSON) to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) summary_json: Option<PathBuf>,
+}
 
 pub(crate) struct Ctx {
     pub(crate) global: Global,

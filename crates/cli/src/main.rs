@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match commands::run(cli) {
+    match commands::run(cli.global, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e),
     }

@@ -2,10 +2,38 @@
 //! left to right, at the column of the part that is wrong.
 
 use crate::error::{ErrorKind, ParseError};
-use crate::expr::{Cond, Num};
-use crate::syntax::{error, Node, NodeKind};
+use crate::expr::{with_example, Cond, Formula, Num, Predicate};
+use crate::syntax::{error, Ast, Node, NodeKind};
 use crate::vars::Variables;
 use crate::Type;
+
+impl Predicate {
+    /// Parses `text` and binds it to `vars`.
+    pub fn parse(text: &str, vars: &Variables) -> Result<Predicate, ParseError> {
+        let ast = Ast::parse(text, Type::Bool).map_err(|e| with_example(e, vars, Type::Bool))?;
+        Predicate::bind(&ast, vars)
+    }
+
+    /// Binds a parsed expression to `vars`: resolves names and checks that it is a condition.
+    pub fn bind(ast: &Ast, vars: &Variables) -> Result<Predicate, ParseError> {
+        let cond = Binder::new(vars, &ast.text, Type::Bool).condition(&ast.root)?;
+        Ok(Predicate { cond, text: ast.text.clone() })
+    }
+}
+
+impl Formula {
+    /// Parses `text` and binds it to `vars`.
+    pub fn parse(text: &str, vars: &Variables) -> Result<Formula, ParseError> {
+        let ast = Ast::parse(text, Type::Number).map_err(|e| with_example(e, vars, Type::Number))?;
+        Formula::bind(&ast, vars)
+    }
+
+    /// Binds a parsed expression to `vars`: resolves names and checks that it is a number.
+    pub fn bind(ast: &Ast, vars: &Variables) -> Result<Formula, ParseError> {
+        let num = Binder::new(vars, &ast.text, Type::Number).number(&ast.root)?;
+        Ok(Formula { num, text: ast.text.clone() })
+    }
+}
 
 enum Bound {
     Num(Num),

@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use crate::bind::Binder;
 use crate::error::ParseError;
-use crate::syntax::Ast;
 use crate::vars::{VarId, Variables};
 use crate::{ArithOp, CmpOp, Type};
 
@@ -224,22 +222,10 @@ fn first_uses(visit: impl FnOnce(&mut dyn FnMut(VarId))) -> Vec<VarId> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predicate {
     pub(crate) cond: Cond,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Predicate {
-    /// Parses `text` and binds it to `vars`.
-    pub fn parse(text: &str, vars: &Variables) -> Result<Predicate, ParseError> {
-        let ast = Ast::parse(text, Type::Bool).map_err(|e| with_example(e, vars, Type::Bool))?;
-        Predicate::bind(&ast, vars)
-    }
-
-    /// Binds a parsed expression to `vars`: resolves names and checks that it is a condition.
-    pub fn bind(ast: &Ast, vars: &Variables) -> Result<Predicate, ParseError> {
-        let cond = Binder::new(vars, &ast.text, Type::Bool).condition(&ast.root)?;
-        Ok(Predicate { cond, text: ast.text.clone() })
-    }
-
     /// True, false, or `None` when a value it needs is missing.
     pub fn eval(&self, row: &dyn Values) -> Option<bool> {
         self.cond.eval3(row)
@@ -274,22 +260,10 @@ impl fmt::Display for Predicate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Formula {
     pub(crate) num: Num,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Formula {
-    /// Parses `text` and binds it to `vars`.
-    pub fn parse(text: &str, vars: &Variables) -> Result<Formula, ParseError> {
-        let ast = Ast::parse(text, Type::Number).map_err(|e| with_example(e, vars, Type::Number))?;
-        Formula::bind(&ast, vars)
-    }
-
-    /// Binds a parsed expression to `vars`: resolves names and checks that it is a number.
-    pub fn bind(ast: &Ast, vars: &Variables) -> Result<Formula, ParseError> {
-        let num = Binder::new(vars, &ast.text, Type::Number).number(&ast.root)?;
-        Ok(Formula { num, text: ast.text.clone() })
-    }
-
     /// The value, or `None` when a value it needs is missing. NaN values propagate as NaN.
     pub fn eval(&self, row: &dyn Values) -> Option<f64> {
         self.num.eval(row)
@@ -313,7 +287,7 @@ impl fmt::Display for Formula {
 }
 
 /// An empty expression's hint: an example over the variables at hand.
-fn with_example(mut e: ParseError, vars: &Variables, ty: Type) -> ParseError {
+pub(crate) fn with_example(mut e: ParseError, vars: &Variables, ty: Type) -> ParseError {
     if e.kind == crate::ErrorKind::Empty {
         e.hint = vars.example(ty);
     }

@@ -17,17 +17,51 @@ pub(crate) mod train;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command};
-use crate::ctx::Ctx;
+use clap::Subcommand;
+
+use crate::ctx::{Ctx, Global};
 use crate::progress::Progress;
 
-pub(crate) fn run(cli: Cli) -> Result<()> {
-    if let Some(n) = cli.global.threads {
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Per-record statistics of a FASTA or SMILES file: lengths, alphabet problems, SMILES validity.
+    Stats(stats::StatsArgs),
+    /// Turn sequences or SMILES into token ids.
+    Tokenize(tokenize::TokenizeArgs),
+    /// Embed every FASTA record with an ESM-2-style model: one row per record, input order kept.
+    Embed(embed::EmbedArgs),
+    /// Train a model: masked-LM pretraining of an ESM-2-style encoder on protein or DNA FASTA, or causal-LM
+    /// pretraining of the SMILES decoder (see docs/training.md).
+    Train(train::TrainArgs),
+    /// List the bundled models and the ESM models in the HuggingFace cache.
+    Models(models::ModelsArgs),
+    /// RDKit properties of every molecule of a SMILES file: validity, canonical SMILES, descriptors, QED, SA,
+    /// scaffold, PAINS/Brenk alerts.
+    Chem(chem::ChemArgs),
+    /// Sample molecules from a SMILES language model; every sample checked and scored with RDKit.
+    Generate(generate::GenerateArgs),
+    /// Steer a SMILES language model toward a property score (augmented hill-climb reinforcement learning).
+    Optimize(optimize::OptimizeArgs),
+    /// Keep the valid molecules of a chem or generate table that pass a property filter, optionally one row per
+    /// molecule (--unique): candidates from sampled or screened molecules.
+    Select(select::SelectArgs),
+    /// Score a table written by `biotorch predict` (or merged from its parts) against its label columns.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Combine the part files of a Parquet dataset directory (written with --shard I/N) into one file, in input order.
+    Merge(merge::MergeArgs),
+    /// Train a property-prediction head (MLP on pooled embeddings, encoder frozen or fine-tuned) on a labelled table.
+    Finetune(finetune::FinetuneArgs),
+    /// Predict properties with a head written by `biotorch finetune`.
+    Predict(predict::PredictArgs),
+}
+
+pub(crate) fn run(global: Global, command: Command) -> Result<()> {
+    if let Some(n) = global.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start the thread pool")?;
         tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
     }
-    let ctx = Ctx { progress: Progress::new(cli.global.quiet, cli.global.progress), global: cli.global };
-    match cli.command {
+    let ctx = Ctx { progress: Progress::new(global.quiet, global.progress), global };
+    match command {
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Tokenize(args) => tokenize::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
