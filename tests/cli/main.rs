@@ -5,6 +5,7 @@ mod embed;
 mod finetune;
 mod ingest;
 mod molecules;
+mod safety;
 mod shard;
 mod train;
 mod workflows;

@@ -58,9 +58,11 @@ impl Ctx {
     }
 
     /// `--resume`: `Some(rows)` when `path` is complete and was written with `settings` (said on stderr: the caller
-    /// skips the work); `None` when the work is to be done (saying why when the file exists).
-    pub(crate) fn resumable(&self, path: &Path, settings: &RunSettings) -> Option<u64> {
-        match settings.matches(path) {
+    /// skips the work); `None` when the work is to be done (saying why when the file exists). Refused when `input`
+    /// cannot be identified (standard input, a pipe).
+    pub(crate) fn resumable(&self, path: &Path, settings: &RunSettings, input: &Path) -> Result<Option<u64>> {
+        biotorch_io::dataset::check_resume_input(input)?;
+        Ok(match settings.matches(path) {
             Ok(rows) => {
                 self.info(format!(
                     "{}: complete ({rows} rows) and written with the same settings; skipped (--resume)",
@@ -74,7 +76,7 @@ impl Ctx {
                 }
                 None
             }
-        }
+        })
     }
 }
 

@@ -110,6 +110,14 @@ pub enum Error {
         #[source]
         cause: Cause,
     },
+    /// An output that would overwrite an input, lie inside an input directory, or contain an input.
+    #[error("{output}: {reason}")]
+    OutputOverInput {
+        /// The output as given.
+        output: String,
+        /// Which input, and how they overlap.
+        reason: String,
+    },
     /// A failure passed on as the Parquet reader (or the operating system) reported it.
     #[error(transparent)]
     Backend(Cause),
@@ -196,8 +204,10 @@ impl Error {
             | Error::ShardSpec(_)
             | Error::NotFound { .. }
             | Error::NotParquet { .. }
-            | Error::Dataset { .. } => true,
-            Error::Io { kind, .. } => *kind == ErrorKind::NotFound,
+            | Error::Dataset { .. }
+            | Error::OutputOverInput { .. } => true,
+            // A file that is not there (an input, an output's folder) or a directory given as a file.
+            Error::Io { kind, .. } => matches!(kind, ErrorKind::NotFound | ErrorKind::IsADirectory),
             Error::Table { .. } | Error::Failed { .. } | Error::Backend(_) => false,
         }
     }
@@ -220,6 +230,7 @@ mod tests {
         assert!(os(ErrorKind::NotFound, "No such file or directory").is_bad_input());
         assert!(os(ErrorKind::NotFound, "gone").is_bad_input());
         assert!(!os(ErrorKind::PermissionDenied, "No such file (or gzip)").is_bad_input());
+        assert!(os(ErrorKind::IsADirectory, "Is a directory").is_bad_input());
         // What a gzip decoder reports is a broken input.
         let truncated = os(ErrorKind::UnexpectedEof, "early eof");
         assert!(matches!(truncated, Error::Gzip { .. }) && truncated.is_bad_input());

@@ -4,8 +4,10 @@
 //!   that name the file, line and record.
 //! - [`SmilesReader`]: `.smi`, CSV/TSV and Parquet molecule lists (the molecules themselves are checked by
 //!   `biotorch-chem`).
-//! - [`ParquetSink`]: tables written in row groups, atomically.
-//! - [`digest`]: SHA-256 of files (weights, inputs), the provenance recorded in outputs.
+//! - [`ParquetSink`]: tables written in row groups, atomically; CSV/TSV by the output's name ([`TableFormat`]).
+//! - [`cleanup_temp_files`], [`remove_temp_files_on_signals`]: no temporary file left behind by an interrupted run
+//!   (and the next run of an output removes those of a killed one).
+//! - [`digest`]: SHA-256 of files (weights, inputs) and inputs' fingerprints, the provenance recorded in outputs.
 //! - [`dataset`]: shards, dataset directories of parts, run settings and `--resume`, the table writer with the run's
 //!   metadata, the row-group reader and the merge of parts.
 //! - [`rows`]: sequences or molecules as rows of a FASTA file or a table, in chunks (`predict`, `finetune`).
@@ -23,6 +25,7 @@ mod smiles;
 mod source;
 pub mod stats;
 mod table;
+mod temp;
 
 pub use alphabet::{guess_modality, Modality, ModalityChoice};
 pub use error::{Cause, Error, Location, Result};
@@ -31,7 +34,8 @@ pub use smiles::{
     passthrough_names, record_columns, SmilesFormat, SmilesOptions, SmilesReader, SmilesRecord, RECORD_COLUMNS,
 };
 pub use source::{content_extension, Input};
-pub use table::{write_atomic, write_parquet, ParquetSink};
+pub use table::{write_atomic, write_parquet, ParquetSink, TableFormat};
+pub use temp::{cleanup_temp_files, remove_temp_files_on_signals};
 
 /// Re-exported so that callers build tables with the same polars version.
 pub use polars;

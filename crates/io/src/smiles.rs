@@ -8,7 +8,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::source::{content_extension, Input};
+use crate::source::{content_extension, not_a_directory, Input};
 
 /// The layout of a SMILES file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +132,7 @@ impl SmilesReader {
     pub fn open(path: impl AsRef<Path>, options: &SmilesOptions) -> Result<Self> {
         let path = path.as_ref();
         let name = path.display().to_string();
+        not_a_directory(path)?;
         let format = options.format.or_else(|| SmilesFormat::from_path(path)).unwrap_or(SmilesFormat::Smi);
         let (columns, source) = match format {
             SmilesFormat::Smi => {
@@ -176,6 +177,22 @@ impl SmilesReader {
                     reason: format!("not a readable Parquet file: {e}"),
                 })?;
                 let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+                // Every column is read as text (the SMILES, the id, and the others passing through).
+                if let Some((column, holds)) = schema.iter().find_map(|(n, f)| not_text(&f.dtype).map(|h| (n, h))) {
+                    return Err(Error::parse(
+                        &name,
+                        0,
+                        None,
+                        format!(
+                            "column '{column}' holds {holds}, not text: {}",
+                            if options.smiles_column.as_deref().is_some_and(|c| c == column.as_str()) {
+                                "give the column of SMILES strings to --smiles-column"
+                            } else {
+                                "every column of a Parquet input is read as text; write the table without it"
+                            }
+                        ),
+                    ));
+                }
                 let total =
                     reader.num_rows().map_err(|e| Error::Table { path: name.clone(), message: e.to_string() })?;
                 let smiles = pick_column(
@@ -276,9 +293,7 @@ impl SmilesReader {
                         .with_slice(Some((*next, PARQUET_CHUNK)))
                         .finish()
                         .map_err(|e| Error::Table { path: self.name.clone(), message: e.to_string() })?;
-                    let df = df
-                        .lazy_cast_all_to_string()
-                        .map_err(|e| Error::Table { path: self.name.clone(), message: e.to_string() })?;
+                    let df = cast_all_to_string(df, &self.name, *next)?;
                     *next += df.height().max(1);
                     *chunk = Some(df);
                     *at = 0;
@@ -308,15 +323,32 @@ impl SmilesReader {
 pub const RECORD_COLUMNS: [&str; 4] = ["index", "line", "id", "smiles"];
 
 /// The names under which the input's columns pass through into an output that also has [`RECORD_COLUMNS`] and the
-/// `computed` ones: a name that clashes with either becomes `input_<name>`.
+/// `computed` ones: a name that clashes with either becomes `input_<name>`, prefixed again while that is taken too
+/// (an input that already has `smiles` and `input_smiles`, such as a table `biotorch chem` wrote).
 ///
 /// ```
 /// let names = biotorch_io::passthrough_names(&["smiles".into(), "qed".into(), "pIC50".into()], &["qed".into()]);
 /// assert_eq!(names, ["input_smiles", "input_qed", "pIC50"]);
+/// let names = biotorch_io::passthrough_names(&["smiles".into(), "input_smiles".into()], &[]);
+/// assert_eq!(names, ["input_input_smiles", "input_smiles"]);
 /// ```
 pub fn passthrough_names(columns: &[String], computed: &[String]) -> Vec<String> {
     let reserved = |name: &str| RECORD_COLUMNS.contains(&name) || computed.iter().any(|c| c == name);
-    columns.iter().map(|c| if reserved(c) { format!("input_{c}") } else { c.clone() }).collect()
+    let mut taken: std::collections::HashSet<String> = columns.iter().filter(|c| !reserved(c)).cloned().collect();
+    columns
+        .iter()
+        .map(|c| {
+            if !reserved(c) {
+                return c.clone();
+            }
+            let mut name = format!("input_{c}");
+            while reserved(&name) || taken.contains(&name) {
+                name = format!("input_{name}");
+            }
+            taken.insert(name.clone());
+            name
+        })
+        .collect()
 }
 
 /// The columns of a batch of records: [`RECORD_COLUMNS`] (`index, line, id, smiles`), then the input's fields (as
@@ -337,15 +369,45 @@ pub fn record_columns(batch: &[SmilesRecord], names: &[String]) -> Vec<Column> {
     columns
 }
 
-trait CastAllToString {
-    fn lazy_cast_all_to_string(self) -> PolarsResult<DataFrame>;
+/// What a Parquet column of `dtype` holds when it cannot be read as text (lists, arrays, structs, maps); `None` for
+/// text, numbers, booleans, bytes and the like.
+fn not_text(dtype: &polars::prelude::ArrowDataType) -> Option<&'static str> {
+    use polars::prelude::ArrowDataType as A;
+    match dtype {
+        A::List(_) | A::LargeList(_) => Some("lists"),
+        A::FixedSizeList(..) => Some("arrays"),
+        A::Struct(_) => Some("structs"),
+        A::Map(..) => Some("maps"),
+        A::Union(..) => Some("unions"),
+        A::Dictionary(_, values, _) => not_text(values),
+        _ => None,
+    }
 }
 
-impl CastAllToString for DataFrame {
-    fn lazy_cast_all_to_string(self) -> PolarsResult<DataFrame> {
-        let columns = self.columns().iter().map(|c| c.cast(&DataType::String)).collect::<PolarsResult<Vec<_>>>()?;
-        DataFrame::new(self.height(), columns)
-    }
+/// A chunk of a Parquet input (its rows from 0-based `first`) with every column as text; bytes that are not UTF-8
+/// are the input's fault, named with the column.
+fn cast_all_to_string(df: DataFrame, name: &str, first: usize) -> Result<DataFrame> {
+    let height = df.height();
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| {
+            c.cast(&DataType::String).map_err(|e| {
+                Error::parse(
+                    name,
+                    0,
+                    None,
+                    format!(
+                        "column '{}' cannot be read as text in rows {}..{} ({e}): SMILES and the other columns must be UTF-8 text",
+                        c.name(),
+                        first + 1,
+                        first + height
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    DataFrame::new(height, columns).map_err(|e| Error::backend(&e))
 }
 
 fn csv_err(path: &str, e: csv::Error) -> Error {
@@ -440,5 +502,53 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!((recs[1].smiles.as_str(), recs[1].id.as_deref()), ("N#N", Some("y")));
         assert_eq!(recs[0].fields[2].as_deref(), Some("1.5"));
+    }
+
+    #[test]
+    fn parquet_columns_that_are_not_text_are_the_users_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let lists = Series::new("".into(), [1i64, 2]);
+        let open = |name: &str, mut df: DataFrame, column: Option<&str>| {
+            let p = dir.path().join(name);
+            crate::table::write_parquet(&p, &mut df, vec![]).unwrap();
+            let options = SmilesOptions { smiles_column: column.map(str::to_string), ..Default::default() };
+            let e = match SmilesReader::open(&p, &options) {
+                Err(e) => e,
+                Ok(reader) => reader.collect::<Result<Vec<_>>>().unwrap_err(),
+            };
+            assert!(e.is_bad_input(), "{e}");
+            e.to_string()
+        };
+        let e = open("l.parquet", df!("smiles" => [lists.clone()]).unwrap(), None);
+        assert!(e.ends_with("l.parquet: column 'smiles' holds lists, not text: every column of a Parquet input is read as text; write the table without it"), "{e}");
+        let e = open("s.parquet", df!("s" => [lists.clone()], "x" => ["CC"]).unwrap(), Some("s"));
+        assert!(
+            e.ends_with("column 's' holds lists, not text: give the column of SMILES strings to --smiles-column"),
+            "{e}"
+        );
+        let e = open("o.parquet", df!("smiles" => ["CC"], "fp" => [lists]).unwrap(), None);
+        assert!(e.contains("column 'fp' holds lists, not text"), "{e}");
+        let bytes = Series::new("smiles".into(), [&b"CC"[..], &b"\xff\xfe"[..]]);
+        let e = open("b.parquet", DataFrame::new(2, vec![bytes.into()]).unwrap(), None);
+        assert!(e.contains("b.parquet: column 'smiles' cannot be read as text in rows 1..2 ("), "{e}");
+
+        // Bytes that are text still read, as before.
+        let p = dir.path().join("ok.parquet");
+        let mut df = DataFrame::new(1, vec![Series::new("smiles".into(), [&b"CCO"[..]]).into()]).unwrap();
+        crate::table::write_parquet(&p, &mut df, vec![]).unwrap();
+        let recs: Vec<_> = SmilesReader::open(&p, &SmilesOptions::default()).unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(recs[0].smiles, "CCO");
+    }
+
+    #[test]
+    fn a_directory_is_refused_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["d.smi", "d.csv", "d.parquet"] {
+            let p = dir.path().join(name);
+            std::fs::create_dir(&p).unwrap();
+            let e = SmilesReader::open(&p, &SmilesOptions::default()).err().unwrap();
+            assert_eq!(e.to_string(), format!("{}: is a directory, not a file", p.display()));
+            assert!(e.is_bad_input());
+        }
     }
 }

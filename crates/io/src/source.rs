@@ -34,13 +34,7 @@ impl Input {
         if name == "-" {
             return Self::from_reader(name, Box::new(io::stdin()));
         }
-        if path.is_dir() {
-            return Err(Error::Io {
-                path: name,
-                message: "is a directory, not a file".to_string(),
-                kind: std::io::ErrorKind::IsADirectory,
-            });
-        }
+        not_a_directory(path)?;
         let file = File::open(path).map_err(|e| Error::io(&name, &e))?;
         Self::from_reader(name, Box::new(file))
     }
@@ -57,6 +51,18 @@ impl Input {
         };
         Ok(Input { name, gzipped, reader })
     }
+}
+
+/// Refuses a directory given where a file is read (the user's to fix: an [`Error::Io`] of kind `IsADirectory`).
+pub(crate) fn not_a_directory(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            message: "is a directory, not a file".to_string(),
+            kind: std::io::ErrorKind::IsADirectory,
+        });
+    }
+    Ok(())
 }
 
 /// Strips the file-name suffixes that only say "compressed" (`.gz`, `.bgz`) and returns the
@@ -76,6 +82,14 @@ mod tests {
         assert_eq!(content_extension(Path::new("a/b.fa.gz")), "fa");
         assert_eq!(content_extension(Path::new("B.SMI")), "smi");
         assert_eq!(content_extension(Path::new("noext")), "");
+    }
+
+    #[test]
+    fn a_directory_is_the_users_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Input::open(dir.path()).err().unwrap();
+        assert_eq!(e.to_string(), format!("{}: is a directory, not a file", dir.path().display()));
+        assert!(e.is_bad_input());
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     let settings =
         RunSettings::new("chem", &args.input.input, (keys::RDKIT, rdkit.clone()), options.to_string(), shard.as_ref());
     if args.out.resume {
-        if let Some(rows) = ctx.resumable(&path, &settings) {
+        if let Some(rows) = ctx.resumable(&path, &settings, &args.input.input)? {
             return ctx.write_summary(&json!({
                 "input": args.input.input.display().to_string(),
                 "output": path.display().to_string(),

@@ -149,7 +149,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         shard.as_ref(),
     );
     if args.out.resume {
-        if let Some(rows) = ctx.resumable(&output, &settings) {
+        if let Some(rows) = ctx.resumable(&output, &settings, &args.input.input)? {
             if let Some(plot) = &args.plot {
                 crate::pca::plot_embeddings(ctx, &output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
             }

@@ -89,7 +89,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
                "head": dir.display().to_string(), "head_sha256": head_sha, "rows": rows})
     };
     if args.out.resume {
-        if let Some(rows) = ctx.resumable(&output, &settings) {
+        if let Some(rows) = ctx.resumable(&output, &settings, &args.input)? {
             let mut summary = summary(rows);
             summary["skipped"] = json!(true);
             return ctx.write_summary(&summary);

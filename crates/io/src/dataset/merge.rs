@@ -1,7 +1,8 @@
 //! Merging the parts of a dataset directory (written with `--shard I/N`) into one table, rows in input order.
 //!
-//! Checks first, then streams: all N parts must be there, with one shard count, the same schema and the same
-//! settings (command, input, model, options); each part is read one row group at a time and the parts are merged by
+//! Checks first, then streams: the output must not be inside the directory, all N parts must be there and complete,
+//! with one shard count, the same schema and the same settings (command, input and its content, model, options);
+//! each part is read one row group at a time and the parts are merged by
 //! their `index` column (each part is in input order, so this is a k-way merge), which must cover 0..total exactly
 //! once. Memory holds one row group per part.
 
@@ -12,10 +13,10 @@ use polars::prelude::*;
 
 use super::groups::RowGroups;
 use super::keys;
-use super::parts::{check_same_run, file_name, list_parts};
-use super::settings::read_metadata;
+use super::overlap::check_output;
+use super::parts::{check_same_run, file_name, list_parts, part_metadata};
 use crate::error::{Error, Result};
-use crate::table::ParquetSink;
+use crate::table::TableSink;
 
 /// Progress of [`merge_parts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,8 @@ impl Part {
 }
 
 /// Writes the parts of the dataset directory `dir` to `output` as one table, rows in input order (see the module
-/// documentation for the checks). The merged file keeps the parts' metadata, less what only described one shard
+/// documentation for the checks); a `.csv` or `.tsv` output is written as text ([`TableFormat`](crate::TableFormat)).
+/// The merged file keeps the parts' metadata, less what only described one shard
 /// (shard, shard_by, argv), plus [`keys::MERGED_PARTS`] and `argv` when given. `progress` hears when the checks passed
 /// and each batch of rows written.
 pub fn merge_parts(
@@ -92,6 +94,7 @@ pub fn merge_parts(
             "not a directory (merge takes a dataset directory of part-IIIII-of-NNNNN.parquet files)",
         ));
     }
+    check_output(output, &[dir])?;
     let (n, paths) = list_parts(dir)?;
 
     // Metadata and schemas must agree.
@@ -100,7 +103,7 @@ pub fn merge_parts(
     let mut total_rows = 0u64;
     for (i, path) in paths.into_iter().enumerate() {
         let name = file_name(&path);
-        let (kv, rows) = read_metadata(&path)?;
+        let (kv, rows) = part_metadata(&path)?;
         total_rows += rows;
         if let Some(shard) = kv.get(keys::SHARD) {
             if *shard != format!("{i}/{n}") {
@@ -145,7 +148,7 @@ pub fn merge_parts(
         ref_kv.into_iter().filter(|(k, _)| ![keys::SHARD, keys::SHARD_BY, keys::ARGV].contains(&k.as_str())).collect();
     metadata.push((keys::MERGED_PARTS.to_string(), n.to_string()));
     metadata.extend(argv.map(|a| (keys::ARGV.to_string(), a.to_string())));
-    let mut sink = ParquetSink::create(output, &schema, metadata)?;
+    let mut sink = TableSink::create(output, &schema, metadata)?;
     progress(MergeEvent::Checked { parts: n, rows: total_rows });
     let mut expected = 0u64;
     let mut last_part = usize::MAX;
@@ -212,7 +215,7 @@ pub fn merge_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::{part_name, Shard, ShardBy, TableWriter};
+    use crate::dataset::{part_name, read_metadata, Shard, ShardBy, TableWriter};
 
     /// Writes `rows` (index, value) as part `i` of `n`, in row groups of `group` rows, as a sharded command would.
     fn part(dir: &Path, i: u64, n: u64, rows: &[u64], group: usize, options: &str) {
@@ -336,5 +339,87 @@ mod tests {
         let e = merge(&dir, &out).unwrap_err().to_string();
         assert!(e.contains("has no `index` column (record positions)"), "{e}");
         assert!(!out.exists());
+    }
+
+    #[test]
+    fn parts_of_two_versions_of_the_input_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, input) = (tmp.path().join("ds"), tmp.path().join("in.fa"));
+        std::fs::create_dir(&dir).unwrap();
+        let write_part = |i: u64| {
+            let shard = Shard { index: i, count: 2, by: ShardBy::Index };
+            let mut w = TableWriter::new(dir.join(part_name(i, 2)), "stats", &input).with_shard(Some(&shard));
+            w.write(df!("index" => [i]).unwrap()).unwrap();
+            w.finish().unwrap();
+        };
+        std::fs::write(&input, ">a\nMK\n>b\nMV\n").unwrap();
+        write_part(0);
+        // (Another size too: within one process, fingerprints are kept by path, size and modification time.)
+        std::fs::write(&input, ">a\nMK\n>b\nMWW\n").unwrap();
+        write_part(1);
+        let out = tmp.path().join("m.parquet");
+        let e = merge(&dir, &out).unwrap_err();
+        assert!(e.is_bad_input());
+        let e = e.to_string();
+        assert!(
+            e.contains(&format!(
+                "were computed from different contents of {} (biotorch.input_fingerprint size=13 sha256=",
+                input.display()
+            )),
+            "{e}"
+        );
+        assert!(e.ends_with("the input changed between the runs; compute every shard from the same input"), "{e}");
+        // The same check guards the readers of dataset directories (select, evaluate).
+        assert_eq!(crate::dataset::input_files(&dir).unwrap_err().to_string(), e);
+        write_part(1);
+        write_part(0);
+        assert_eq!(merge(&dir, &out).unwrap().rows, 2);
+        let (kv, _) = read_metadata(&out).unwrap();
+        assert_eq!(kv[keys::INPUT_FINGERPRINT], crate::digest::input_fingerprint(&input).unwrap().unwrap());
+    }
+
+    #[test]
+    fn a_truncated_part_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        std::fs::create_dir(&dir).unwrap();
+        part(&dir, 0, 2, &[0, 2], 10, "{}");
+        part(&dir, 1, 2, &[1], 10, "{}");
+        let cut = dir.join(part_name(1, 2));
+        let bytes = std::fs::read(&cut).unwrap();
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let out = tmp.path().join("m.parquet");
+        let e = merge(&dir, &out).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        let e = e.to_string();
+        assert!(e.starts_with(&format!("{}: not a complete Parquet file (", cut.display())), "{e}");
+        assert!(e.ends_with("): the part is truncated or damaged; compute its shard again"), "{e}");
+        assert_eq!(crate::dataset::input_files(&dir).unwrap_err().to_string(), e);
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn the_output_cannot_go_into_the_directory_merged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        std::fs::create_dir(&dir).unwrap();
+        part(&dir, 0, 1, &[0, 1], 10, "{}");
+        for out in [dir.join("merged.parquet"), dir.join("part-00001-of-00002.parquet"), tmp.path().to_path_buf()] {
+            let e = merge(&dir, &out).unwrap_err();
+            assert!(e.is_bad_input() && matches!(e, Error::OutputOverInput { .. }), "{e}");
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "nothing written into the directory");
+    }
+
+    #[test]
+    fn merged_into_csv() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        std::fs::create_dir(&dir).unwrap();
+        part(&dir, 0, 2, &[0, 2], 1, "{}");
+        part(&dir, 1, 2, &[1], 1, "{}");
+        let out = tmp.path().join("m.csv");
+        assert_eq!(merge(&dir, &out).unwrap().rows, 3);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "index,value\n0,r0\n1,r1\n2,r2\n");
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! - [`Shard`] and [`ShardBy`]: which records a shard keeps (`"I/N".parse()`).
 //! - [`output_file`]: the file to write for `-o FILE | DIR/`; [`part_name`], [`parse_part_name`].
-//! - [`TableWriter`]: a table created on its first batch, with the run's metadata ([`keys`]) in its footer.
-//! - [`RunSettings`]: what decides a run's rows, and whether an existing file was written with them (`--resume`).
+//! - [`check_output`]: refuses an output that is, is inside, or contains one of the inputs.
+//! - [`TableWriter`]: a table created on its first batch (Parquet with the run's metadata ([`keys`]) in its footer,
+//!   or CSV/TSV by the name), refused when it would overwrite its input.
+//! - [`RunSettings`]: what decides a run's rows (the input identified by its content), and whether an existing file
+//!   was written with them (`--resume`; [`check_resume_input`] refuses an input that cannot be identified).
 //! - [`list_parts`], [`input_files`], [`check_same_run`]: the parts of one complete run.
 //! - [`Batches`]: records in batches, keeping one shard's.
 //! - [`RowGroups`]: a Parquet file read one row group at a time.
@@ -16,6 +19,7 @@
 mod batches;
 mod groups;
 mod merge;
+mod overlap;
 mod parts;
 mod settings;
 mod shard;
@@ -24,11 +28,12 @@ mod writer;
 pub use batches::Batches;
 pub use groups::RowGroups;
 pub use merge::{merge_parts, MergeEvent, Merged};
+pub use overlap::check_output;
 pub use parts::{
     check_same_run, input_files, is_dataset_dir, list_parts, output_file, parse_part_name, part_name,
     SAME_IN_EVERY_PART,
 };
-pub use settings::{matches_settings, read_metadata, Mismatch, RunSettings};
+pub use settings::{check_resume_input, matches_settings, read_metadata, Mismatch, RunSettings};
 pub use shard::{fnv1a64, Shard, ShardBy};
 pub use writer::TableWriter;
 
@@ -43,6 +48,12 @@ pub mod keys {
     pub const COMMAND: &str = "biotorch.command";
     /// The input, as the user named it.
     pub const INPUT: &str = "biotorch.input";
+    /// What identifies the input's content ([`input_fingerprint`](crate::digest::input_fingerprint)): written when
+    /// the input is a regular file, compared by `--resume` and merging.
+    pub const INPUT_FINGERPRINT: &str = "biotorch.input_fingerprint";
+    /// The value of [`INPUT_FINGERPRINT`] in a [`RunSettings`](super::RunSettings) whose input has no fingerprint
+    /// (standard input, a pipe): such settings match no file.
+    pub const UNIDENTIFIED: &str = "none (standard input, or not a regular file)";
     /// The command line.
     pub const ARGV: &str = "biotorch.argv";
     /// The model as the user named it.

@@ -9,9 +9,18 @@ use super::settings::read_metadata;
 use super::shard::Shard;
 use crate::error::{Error, Result};
 
-/// Metadata that must agree between the parts (what they computed and from what). Others (argv, shard) may differ.
-pub const SAME_IN_EVERY_PART: &[&str] =
-    &[keys::COMMAND, keys::INPUT, keys::MODEL, keys::WEIGHTS_SHA256, keys::OPTIONS, keys::TOKENIZER, keys::SHARD_BY];
+/// Metadata that must agree between the parts (what they computed and from what, the input's content included).
+/// Others (argv, shard) may differ.
+pub const SAME_IN_EVERY_PART: &[&str] = &[
+    keys::COMMAND,
+    keys::INPUT,
+    keys::INPUT_FINGERPRINT,
+    keys::MODEL,
+    keys::WEIGHTS_SHA256,
+    keys::OPTIONS,
+    keys::TOKENIZER,
+    keys::SHARD_BY,
+];
 
 /// The file name of part `index` of `count`: `part-IIIII-of-NNNNN.parquet`.
 ///
@@ -37,8 +46,10 @@ pub fn is_dataset_dir(path: &Path) -> bool {
 }
 
 /// The file a command writes for `-o path`: `path` itself, or `path/part-IIIII-of-NNNNN.parquet` (I/N from the shard,
-/// 0/1 without one) when `path` is a dataset directory, which is created if needed.
+/// 0/1 without one) when `path` is a dataset directory, which is created if needed. `-` is refused (an
+/// [`Error::Usage`]): tables go to named files, never to standard output.
 pub fn output_file(path: &Path, shard: Option<&Shard>) -> Result<PathBuf> {
+    crate::table::check_not_stdout(path)?;
     if !is_dataset_dir(path) {
         return Ok(path.to_path_buf());
     }
@@ -114,12 +125,25 @@ pub fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
     }
     let (_, files) = list_parts(input)?;
     // Parts of one run only: a part left from another run would mix in silently.
-    let (first, _) = read_metadata(&files[0])?;
+    let (first, _) = part_metadata(&files[0])?;
     for file in &files[1..] {
-        let (kv, _) = read_metadata(file)?;
+        let (kv, _) = part_metadata(file)?;
         check_same_run(input, (&file_name(file), &kv), (&file_name(&files[0]), &first))?;
     }
     Ok(files)
+}
+
+/// The metadata and row count of a part ([`read_metadata`]); a part that opens but is not a complete Parquet file
+/// (truncated by a full disk or a bad copy) is the user's to fix: an [`Error::Dataset`] naming it.
+pub(crate) fn part_metadata(path: &Path) -> Result<(BTreeMap<String, String>, u64)> {
+    std::fs::File::open(path).map_err(|e| Error::failed(format!("cannot read {}", path.display()), &e))?;
+    read_metadata(path).map_err(|e| {
+        let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+        Error::dataset(
+            path.display(),
+            format!("not a complete Parquet file ({cause}): the part is truncated or damaged; compute its shard again"),
+        )
+    })
 }
 
 /// The last component of `path`, as text.
@@ -135,6 +159,16 @@ pub fn check_same_run(
     (ref_name, ref_kv): (&str, &BTreeMap<String, String>),
 ) -> Result<()> {
     if let Some(key) = SAME_IN_EVERY_PART.iter().find(|k| kv.get(**k) != ref_kv.get(**k)) {
+        if *key == keys::INPUT_FINGERPRINT && kv.contains_key(*key) && ref_kv.contains_key(*key) {
+            let input = ref_kv.get(keys::INPUT).map_or("the input", String::as_str);
+            return Err(Error::dataset(
+                dir.display(),
+                format!(
+                    "{name} and {ref_name} were computed from different contents of {input} ({key} {} vs {}): the input changed between the runs; compute every shard from the same input",
+                    kv[*key], ref_kv[*key]
+                ),
+            ));
+        }
         return Err(Error::dataset(
             dir.display(),
             format!(
@@ -255,5 +289,14 @@ mod tests {
         b.remove(keys::COMMAND);
         let e = check_same_run(Path::new("ds"), ("p1", &b), ("p0", &a)).unwrap_err().to_string();
         assert!(e.contains("different biotorch.command (none vs embed)"), "{e}");
+        // A part written before inputs were fingerprinted does not go with one written after.
+        let mut c = a.clone();
+        c.insert(keys::INPUT_FINGERPRINT.into(), "size=3 sha256=ab".into());
+        let e = check_same_run(Path::new("ds"), ("p1", &c), ("p0", &a)).unwrap_err().to_string();
+        assert!(e.contains("written with different biotorch.input_fingerprint (size=3 sha256=ab vs none)"), "{e}");
+        let mut d = c.clone();
+        d.insert(keys::INPUT_FINGERPRINT.into(), "size=3 sha256=cd".into());
+        let e = check_same_run(Path::new("ds"), ("p1", &d), ("p0", &c)).unwrap_err().to_string();
+        assert!(e.contains("computed from different contents of the input (biotorch.input_fingerprint size=3 sha256=cd vs size=3 sha256=ab): the input changed"), "{e}");
     }
 }

@@ -27,10 +27,11 @@ pub fn read_metadata(path: &Path) -> Result<(BTreeMap<String, String>, u64)> {
     Ok((kv, meta.num_rows as u64))
 }
 
-/// What decides the values of a per-record output: the command, its input, what it computed with (`provenance`: a
-/// metadata key and value, e.g. [`keys::WEIGHTS_SHA256`] and the weights' SHA-256), its options (as JSON text) and its
-/// shard. `--resume` skips the work when an existing file was written with these, and merging refuses parts that
-/// differ in them.
+/// What decides the values of a per-record output: the command, its input (by name and by content: its
+/// [`input_fingerprint`](crate::digest::input_fingerprint)), what it computed with (`provenance`: a metadata key and
+/// value, e.g. [`keys::WEIGHTS_SHA256`] and the weights' SHA-256), its options (as JSON text) and its shard.
+/// `--resume` skips the work when an existing file was written with these, and merging refuses parts that differ in
+/// them. An input without a fingerprint (standard input, a pipe) matches no file.
 ///
 /// ```
 /// use std::path::Path;
@@ -45,6 +46,9 @@ pub struct RunSettings {
     pub command: String,
     /// The input as the user named it, recorded as [`keys::INPUT`].
     pub input: String,
+    /// What identifies the input's content, recorded as [`keys::INPUT_FINGERPRINT`]; `None` when nothing does
+    /// (standard input, a pipe, an input that cannot be read).
+    pub fingerprint: Option<String>,
     /// What the rows were computed with: a metadata key and its value.
     pub provenance: (String, String),
     /// The options that change the rows, as JSON text, recorded as [`keys::OPTIONS`].
@@ -54,7 +58,8 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// The settings of a run of `command` on `input`.
+    /// The settings of a run of `command` on `input` (whose fingerprint this computes: the SHA-256 of an input up to
+    /// 64 MiB, a sample of a larger one).
     pub fn new(
         command: &str,
         input: &Path,
@@ -65,18 +70,23 @@ impl RunSettings {
         RunSettings {
             command: command.to_string(),
             input: input.display().to_string(),
+            fingerprint: crate::digest::input_fingerprint(input).ok().flatten(),
             provenance: (provenance.0.to_string(), provenance.1),
             options: options.into(),
             shard: shard.copied(),
         }
     }
 
-    /// The metadata pairs these settings are recorded (and compared) as: command, input, provenance, options, then
-    /// the shard's.
+    /// The metadata pairs these settings are recorded (and compared) as: command, input, input fingerprint
+    /// ([`keys::UNIDENTIFIED`] when there is none), provenance, options, then the shard's.
     pub fn metadata(&self) -> Vec<(String, String)> {
         let mut pairs = vec![
             (keys::COMMAND.to_string(), self.command.clone()),
             (keys::INPUT.to_string(), self.input.clone()),
+            (
+                keys::INPUT_FINGERPRINT.to_string(),
+                self.fingerprint.clone().unwrap_or_else(|| keys::UNIDENTIFIED.into()),
+            ),
             self.provenance.clone(),
             (keys::OPTIONS.to_string(), self.options.clone()),
         ];
@@ -91,11 +101,37 @@ impl RunSettings {
     }
 }
 
+/// `--resume` needs an input whose content can be identified: a regular file, not standard input (`-`) or a pipe,
+/// whose content nothing identifies (an [`Error::Usage`] naming the input). Front ends call it before
+/// [`RunSettings::matches`] to refuse `--resume` on such an input rather than recompute silently.
+///
+/// ```
+/// use std::path::Path;
+/// let e = biotorch_io::dataset::check_resume_input(Path::new("-")).unwrap_err();
+/// assert!(e.is_bad_input());
+/// ```
+pub fn check_resume_input(input: &Path) -> Result<()> {
+    let what = if input.as_os_str() == "-" {
+        "standard input (-)".to_string()
+    } else {
+        match std::fs::metadata(input) {
+            Ok(meta) if !meta.is_file() => format!("{}, which is not a regular file,", input.display()),
+            // A missing input is reported by the reader.
+            _ => return Ok(()),
+        }
+    };
+    Err(Error::Usage(format!(
+        "--resume cannot tell whether an output was computed from what {what} holds now: write the input to a file and resume from it, or leave out --resume"
+    )))
+}
+
 /// Why an existing output cannot stand in for a run (`--resume` recomputes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mismatch {
     /// There is no file yet.
     Missing,
+    /// The run's input has no fingerprint (standard input, a pipe): no file can be known to come from it.
+    Unidentified,
     /// The file cannot be read as a complete Parquet file (the error, with its causes).
     Unreadable(String),
     /// The file was written with another value of a setting.
@@ -118,7 +154,13 @@ impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Mismatch::Missing => f.write_str("it does not exist yet"),
+            Mismatch::Unidentified => f.write_str(
+                "the input is standard input or not a regular file, whose content cannot be identified to resume from",
+            ),
             Mismatch::Unreadable(why) => f.write_str(why),
+            Mismatch::Differs { key, found, expected } if key == keys::INPUT_FINGERPRINT => {
+                write!(f, "the input has changed since it was written (its {key} is {found}, not {expected})")
+            }
             Mismatch::Differs { key, found, expected } => write!(f, "its {key} is {found}, not {expected}"),
             Mismatch::Lacks { key } => write!(f, "it has no {key}"),
         }
@@ -126,10 +168,20 @@ impl fmt::Display for Mismatch {
 }
 
 /// `Ok(rows)` when `path` is a complete Parquet file whose metadata holds every `(key, value)` of `expected`;
-/// otherwise why not (missing, unreadable, or the first setting that differs).
+/// otherwise why not (missing, an unidentified input ([`keys::UNIDENTIFIED`]), a CSV/TSV file (which keeps no
+/// settings), unreadable, or the first setting that differs).
 pub fn matches_settings(path: &Path, expected: &[(String, String)]) -> Result<u64, Mismatch> {
     if !path.exists() {
         return Err(Mismatch::Missing);
+    }
+    if expected.iter().any(|(k, v)| k == keys::INPUT_FINGERPRINT && v == keys::UNIDENTIFIED) {
+        return Err(Mismatch::Unidentified);
+    }
+    if crate::TableFormat::of(path) != crate::TableFormat::Parquet {
+        return Err(Mismatch::Unreadable(format!(
+            "{}: a CSV/TSV table keeps no run settings to resume from (write .parquet to resume)",
+            path.display()
+        )));
     }
     let (kv, rows) = read_metadata(path).map_err(|e| Mismatch::Unreadable(with_causes(&e)))?;
     for (key, value) in expected {
@@ -158,8 +210,13 @@ mod tests {
     use super::*;
     use crate::dataset::{ShardBy, TableWriter};
 
-    fn settings(options: &str, shard: Option<Shard>) -> RunSettings {
-        RunSettings::new("chem", Path::new("in.csv"), (keys::RDKIT, "2022.09.5".into()), options, shard.as_ref())
+    /// The settings of a chem run on `dir/in.csv` (written when missing).
+    fn settings_in(dir: &Path, options: &str, shard: Option<Shard>) -> RunSettings {
+        let input = dir.join("in.csv");
+        if !input.exists() {
+            std::fs::write(&input, "smiles\nCCO\nCC\n").unwrap();
+        }
+        RunSettings::new("chem", &input, (keys::RDKIT, "2022.09.5".into()), options, shard.as_ref())
     }
 
     /// Writes a two-row table with the settings' metadata, as a command would.
@@ -178,6 +235,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("part.parquet");
         let shard = Shard { index: 0, count: 2, by: ShardBy::Index };
+        let settings = |options: &str, shard: Option<Shard>| settings_in(tmp.path(), options, shard);
         let ran = settings("{\"smiles_column\":null}", Some(shard));
         assert_eq!(ran.matches(&path), Err(Mismatch::Missing));
         assert_eq!(Mismatch::Missing.to_string(), "it does not exist yet");
@@ -203,12 +261,67 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("broken.parquet");
         std::fs::write(&path, b"PAR1 not really").unwrap();
-        let why = settings("{}", None).matches(&path).unwrap_err().to_string();
+        let why = settings_in(tmp.path(), "{}", None).matches(&path).unwrap_err().to_string();
         assert!(why.starts_with(&format!("{}: not a complete Parquet file: ", path.display())), "{why}");
         let e = read_metadata(&path).unwrap_err();
         assert!(!e.is_bad_input() && std::error::Error::source(&e).is_some(), "{e}");
         let e = read_metadata(&tmp.path().join("none.parquet")).unwrap_err();
         assert!(e.to_string().starts_with("cannot read "), "{e}");
         assert!(std::error::Error::source(&e).unwrap().to_string().contains("No such file"));
+    }
+
+    #[test]
+    fn a_changed_input_is_recomputed_an_unidentified_one_never_matches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("out.parquet");
+        let ran = settings_in(tmp.path(), "{}", None);
+        assert!(ran.fingerprint.as_deref().unwrap().starts_with("size=14 sha256="));
+        write(&path, &ran);
+        assert_eq!(ran.matches(&path), Ok(2));
+        // Same name, other content: the settings no longer match.
+        std::fs::write(tmp.path().join("in.csv"), "smiles\nCCN\nCCC\n").unwrap();
+        let now = settings_in(tmp.path(), "{}", None);
+        let why = now.matches(&path).unwrap_err();
+        assert!(matches!(&why, Mismatch::Differs { key, .. } if key == keys::INPUT_FINGERPRINT), "{why}");
+        assert!(
+            why.to_string().starts_with(
+                "the input has changed since it was written (its biotorch.input_fingerprint is size=14 sha256="
+            ),
+            "{why}"
+        );
+
+        // Standard input, a directory or a missing input: nothing to compare, so no file matches.
+        for input in [Path::new("-"), tmp.path(), &tmp.path().join("gone.csv")] {
+            let unknown = RunSettings::new("chem", input, (keys::RDKIT, "2022.09.5".into()), "{}", None);
+            assert_eq!(unknown.fingerprint, None);
+            assert!(unknown
+                .metadata()
+                .contains(&(keys::INPUT_FINGERPRINT.to_string(), keys::UNIDENTIFIED.to_string())));
+            assert_eq!(unknown.matches(&path), Err(Mismatch::Unidentified));
+            assert_eq!(unknown.matches(&tmp.path().join("none.parquet")), Err(Mismatch::Missing));
+        }
+        assert!(Mismatch::Unidentified.to_string().contains("cannot be identified"));
+
+        // --resume refuses what cannot be identified; a file (or a missing one, which the reader reports) passes.
+        let e = check_resume_input(Path::new("-")).unwrap_err();
+        assert!(
+            e.is_bad_input()
+                && e.to_string().starts_with(
+                    "--resume cannot tell whether an output was computed from what standard input (-) holds now"
+                ),
+            "{e}"
+        );
+        let e = check_resume_input(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains(", which is not a regular file,"), "{e}");
+        check_resume_input(&tmp.path().join("in.csv")).unwrap();
+        check_resume_input(&tmp.path().join("gone.csv")).unwrap();
+
+        // A CSV output keeps no settings.
+        std::fs::write(tmp.path().join("out.csv"), "index\n0\n").unwrap();
+        let why = now.matches(&tmp.path().join("out.csv")).unwrap_err().to_string();
+        assert!(
+            why.ends_with("out.csv: a CSV/TSV table keeps no run settings to resume from (write .parquet to resume)"),
+            "{why}"
+        );
     }
 }
