@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | SMILES length | [`MAX_SMILES_LEN`] = 20,000 characters | 519 (ChEMBL sample) |
 //! | heavy atoms | [`MAX_HEAVY_ATOMS`] = 1,000 | 218 (ChEMBL sample, a peptide) |
+//! | atoms, hydrogens and `*` included | [`MAX_ATOMS`] = 1,500 | 218 (ChEMBL; no set writes over 1 hydrogen) |
 //! | branch nesting depth (open parentheses) | [`MAX_BRANCH_DEPTH`] = 500 | 9 (ChEMBL sample) |
 //!
 //! The real sets are the ChEMBL, MOSES (all 1.76 M molecules), NCI, Huuskonen and FreeSolv sets shipped with
@@ -18,8 +19,13 @@
 //! (antisense oligonucleotides and peptide drugs have 400–500 heavy atoms, the largest natural products about
 //! 250). At the limit the worst case, an unbranched 1,000-atom chain, takes about 2.5 s of CPU for everything
 //! `biotorch chem` computes, and a real molecule of that size (a 116-residue peptide, 993 heavy atoms) about 1 s,
-//! so the limits alone bound the time per molecule. There is no time budget per molecule: it would make rows
-//! depend on the machine's load, and could not stop the one long RDKit call anyway. The heavy atoms are counted
+//! so the limits alone bound the time per molecule. Hydrogens and dummy atoms written in the SMILES are atoms
+//! RDKit works on too (it keeps isolated and isotopic hydrogens, `[H].[H]` or `[2H]`, and every `*`), at the same
+//! cubic cost: 2,000 dummy atoms in a chain took 19 s, 2,000 isolated hydrogens 10 s, a 1,000-carbon chain with
+//! 1,998 `[2H]` 36 s, none of them with a heavy atom too many. Hence the limit on all atoms written, 1,500: the
+//! slowest case under it, a chain of 1,500 dummy atoms, takes about 8 s (1,500 isolated hydrogens 4 s). There is
+//! no time budget per molecule: it would make rows depend on the machine's load, and could not stop the one long
+//! RDKit call anyway. The heavy atoms are counted
 //! from the SMILES text (every atom symbol outside brackets, every bracket atom except hydrogen and `*`), which is
 //! exact for every valid SMILES, and checked again on the parsed molecule.
 //!
@@ -44,6 +50,8 @@ use crate::error::{Error, Result};
 pub const MAX_SMILES_LEN: usize = 20_000;
 /// Default for [`SizeLimits::max_heavy_atoms`]: heavy (non-hydrogen) atoms of a molecule.
 pub const MAX_HEAVY_ATOMS: u32 = 1_000;
+/// Default for [`SizeLimits::max_atoms`]: every atom written in the SMILES, hydrogens and dummy atoms included.
+pub const MAX_ATOMS: u32 = 1_500;
 /// Default for [`SizeLimits::max_branch_depth`]: branches (parentheses) open at once.
 pub const MAX_BRANCH_DEPTH: u32 = 500;
 
@@ -54,6 +62,8 @@ pub struct SizeLimits {
     pub max_smiles_len: usize,
     /// Heavy atoms, counted from the SMILES text before parsing and on the parsed molecule.
     pub max_heavy_atoms: u32,
+    /// Atoms written in the SMILES, hydrogens (`[H]`, `[2H]`) and dummy atoms (`*`) included, counted from the text.
+    pub max_atoms: u32,
     /// Branches open at once: the deepest nesting of parentheses.
     pub max_branch_depth: u32,
 }
@@ -81,6 +91,13 @@ pub enum Oversize {
         /// The limit.
         limit: u32,
     },
+    /// More than [`SizeLimits::max_atoms`] atoms, hydrogens and dummy atoms included.
+    Atoms {
+        /// Atoms written in the SMILES.
+        atoms: u64,
+        /// The limit.
+        limit: u32,
+    },
     /// Branches nested deeper than [`SizeLimits::max_branch_depth`].
     BranchDepth {
         /// Branches open at once, at the deepest.
@@ -100,6 +117,9 @@ impl fmt::Display for Oversize {
             Oversize::HeavyAtoms { atoms, limit } => {
                 write!(f, "SMILES too large: {atoms} heavy atoms, the limit is {limit}")
             }
+            Oversize::Atoms { atoms, limit } => {
+                write!(f, "SMILES too large: {atoms} atoms (hydrogens and * included), the limit is {limit}")
+            }
             Oversize::BranchDepth { depth, limit } => {
                 write!(f, "SMILES too large: branches nested {depth} deep, the limit is {limit}")
             }
@@ -112,13 +132,15 @@ impl fmt::Display for Oversize {
 pub struct SmilesSize {
     /// Heavy atoms: atom symbols outside brackets (`*` excepted) and bracket atoms other than hydrogen.
     pub heavy_atoms: u64,
+    /// Every atom: atom symbols outside brackets (`*` included) and bracket atoms.
+    pub atoms: u64,
     /// Deepest nesting of parentheses.
     pub branch_depth: u64,
 }
 
 impl SmilesSize {
-    /// Counts heavy atoms and branch depth in one pass over the text, up to the first space or tab (what follows
-    /// is a name or CXSMILES extensions). For a valid SMILES the heavy atoms are those RDKit's
+    /// Counts heavy atoms, all atoms and branch depth in one pass over the text, up to the first space or tab
+    /// (what follows is a name or CXSMILES extensions). For a valid SMILES the heavy atoms are those RDKit's
     /// `GetNumHeavyAtoms()` counts: outside brackets every upper-case letter starts an atom (`Cl` and `Br` are
     /// counted once, by their capital) and `b c n o p s` are aromatic atoms; a bracket atom counts unless it is
     /// hydrogen (`[H]`, `[2H]`, `[H+]`, `[#1]`) or a dummy atom (`[*]`, `[#0]`).
@@ -126,8 +148,8 @@ impl SmilesSize {
     /// ```
     /// use biotorch_chem::SmilesSize;
     ///
-    /// let size = SmilesSize::of("[2H]C(Cl)(Br)c1cc[nH]c1C(=O)[O-] name");
-    /// assert_eq!((size.heavy_atoms, size.branch_depth), (11, 1));
+    /// let size = SmilesSize::of("[2H]C(Cl)(Br)c1cc[nH]c1C(=O)[O-]* name");
+    /// assert_eq!((size.heavy_atoms, size.atoms, size.branch_depth), (11, 13, 1));
     /// ```
     pub fn of(smiles: &str) -> SmilesSize {
         let bytes = smiles.as_bytes();
@@ -138,9 +160,14 @@ impl SmilesSize {
                 b'[' => {
                     let end = bytes[i..].iter().position(|&b| b == b']').map_or(bytes.len(), |p| i + p);
                     size.heavy_atoms += u64::from(is_heavy(&bytes[i + 1..end]));
+                    size.atoms += 1;
                     i = end;
                 }
-                b'A'..=b'Z' | b'b' | b'c' | b'n' | b'o' | b'p' | b's' => size.heavy_atoms += 1,
+                b'A'..=b'Z' | b'b' | b'c' | b'n' | b'o' | b'p' | b's' => {
+                    size.heavy_atoms += 1;
+                    size.atoms += 1;
+                }
+                b'*' => size.atoms += 1,
                 b'(' => {
                     depth += 1;
                     size.branch_depth = size.branch_depth.max(depth);
@@ -171,18 +198,23 @@ fn is_heavy(inside: &[u8]) -> bool {
 }
 
 impl SizeLimits {
-    /// [`MAX_SMILES_LEN`], [`MAX_HEAVY_ATOMS`] and [`MAX_BRANCH_DEPTH`].
+    /// [`MAX_SMILES_LEN`], [`MAX_HEAVY_ATOMS`], [`MAX_ATOMS`] and [`MAX_BRANCH_DEPTH`].
     pub const DEFAULT: SizeLimits = SizeLimits {
         max_smiles_len: MAX_SMILES_LEN,
         max_heavy_atoms: MAX_HEAVY_ATOMS,
+        max_atoms: MAX_ATOMS,
         max_branch_depth: MAX_BRANCH_DEPTH,
     };
 
     /// No limits: everything goes to RDKit, however long it takes.
-    pub const NONE: SizeLimits =
-        SizeLimits { max_smiles_len: usize::MAX, max_heavy_atoms: u32::MAX, max_branch_depth: u32::MAX };
+    pub const NONE: SizeLimits = SizeLimits {
+        max_smiles_len: usize::MAX,
+        max_heavy_atoms: u32::MAX,
+        max_atoms: u32::MAX,
+        max_branch_depth: u32::MAX,
+    };
 
-    /// Checks `smiles` from its text alone: its length, then its heavy atoms and branch depth
+    /// Checks `smiles` from its text alone: its length, then its heavy atoms, all its atoms and its branch depth
     /// ([`SmilesSize::of`]). The first limit exceeded is the one reported.
     ///
     /// # Errors
@@ -198,6 +230,9 @@ impl SizeLimits {
         }
         let size = SmilesSize::of(smiles);
         self.check_heavy_atoms(size.heavy_atoms)?;
+        if size.atoms > u64::from(self.max_atoms) {
+            return Err(Oversize::Atoms { atoms: size.atoms, limit: self.max_atoms });
+        }
         if size.branch_depth > u64::from(self.max_branch_depth) {
             return Err(Oversize::BranchDepth { depth: size.branch_depth, limit: self.max_branch_depth });
         }
@@ -256,6 +291,15 @@ mod tests {
     }
 
     #[test]
+    fn counts_every_atom_written() {
+        for (smiles, atoms) in [("CCO ethanol", 3), ("[H][H]", 2), ("*CC*", 4), ("[2H]C(Cl)Br", 4), ("[*]c1ccccc1", 7)]
+        {
+            assert_eq!(SmilesSize::of(smiles).atoms, atoms, "{smiles}");
+        }
+        assert_eq!(SmilesSize::of(&vec!["[H]"; 5_000].join(".")).atoms, 5_000);
+    }
+
+    #[test]
     fn counts_branch_depth() {
         assert_eq!(SmilesSize::of("CCO").branch_depth, 0);
         assert_eq!(SmilesSize::of("CC(C)(C)C(C(C)O)N").branch_depth, 2);
@@ -281,7 +325,13 @@ mod tests {
         // Characters, not bytes: 'é' is two bytes.
         assert!(SizeLimits { max_smiles_len: 3, ..limits }.check("éé").is_ok());
         assert!(limits.check(&"C".repeat(1_000)).is_ok());
-        assert!(limits.check(&format!("{}{}", "[H]".repeat(6_000), "C")).is_ok());
+        // Hydrogens and dummy atoms are atoms RDKit works on too (2,000 isolated hydrogens took 10 s).
+        let err = limits.check(&vec!["[H]"; 2_000].join(".")).unwrap_err();
+        assert_eq!(err.to_string(), "SMILES too large: 2000 atoms (hydrogens and * included), the limit is 1500");
+        assert_eq!(limits.check(&"*".repeat(19_000)).unwrap_err(), Oversize::Atoms { atoms: 19_000, limit: 1_500 });
+        let deuterated = format!("{}C", "C([2H])([2H])".repeat(999));
+        assert_eq!(limits.check(&deuterated).unwrap_err(), Oversize::Atoms { atoms: 2_998, limit: 1_500 });
+        assert!(limits.check(&format!("{}C", "C([H])([H])".repeat(499))).is_ok());
         assert!(SizeLimits::NONE.check(&"C".repeat(30_000)).is_ok());
     }
 }

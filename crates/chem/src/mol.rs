@@ -38,7 +38,7 @@ impl Molecule {
     /// turns into a molecule without atoms) is rejected with the reason
     /// `"empty SMILES"`, a SMILES holding a NUL byte with `"SMILES
     /// contains a NUL byte"`, and a SMILES over the default
-    /// [`SizeLimits`] (1,000 heavy atoms, ...) is not sent to RDKit (see
+    /// [`SizeLimits`] (1,000 heavy atoms, 1,500 atoms, ...) is not sent to RDKit (see
     /// [`crate::limits`]).
     ///
     /// # Errors
@@ -325,6 +325,12 @@ mod tests {
                 "invalid SMILES {:?}... (8941 more characters): SMILES too large: 3001 heavy atoms, the limit is 1000",
                 "C(".repeat(30)
             )
+        );
+        // Dummy atoms and hydrogens are not heavy atoms, but RDKit's time grows with them as well.
+        let dummies = validate(&"*".repeat(19_000));
+        assert_eq!(
+            dummies.reason.as_deref(),
+            Some("SMILES too large: 19000 atoms (hydrogens and * included), the limit is 1500")
         );
         let long = validate(&format!("C{}", " ".repeat(20_000)));
         assert_eq!(long.reason.as_deref(), Some("SMILES too large: 20001 characters, the limit is 20000"));
