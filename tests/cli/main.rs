@@ -3,6 +3,7 @@
 
 mod embed;
 mod finetune;
+mod guard;
 mod ingest;
 mod molecules;
 mod safety;

@@ -20,6 +20,14 @@
 //! Python accepts: the empty string ("empty SMILES") and SMILES holding a NUL
 //! byte.
 //!
+//! # Size limits
+//!
+//! RDKit's time per molecule grows about cubically past ~1,000 atoms and cannot be interrupted, so
+//! [`Molecule::from_smiles`] refuses SMILES over 20,000 characters, 1,000 heavy atoms, 1,500 atoms (hydrogens and
+//! dummy atoms included) or 500 nested branches before RDKit sees them, with a reason such as `SMILES too large:
+//! 20000 heavy atoms, the limit is 1000` (an invalid row, never a stall). The [`limits`] module says how the
+//! limits were chosen; [`Molecule::from_smiles_with_limits`] takes others.
+//!
 //! # How failure reasons are captured
 //!
 //! Sanitization failures (valence, kekulization, aromaticity) are C++
@@ -51,11 +59,13 @@
 mod error;
 mod ffi;
 mod fingerprint;
+pub mod limits;
 pub mod metrics;
 mod mol;
 mod props;
 
 pub use error::{Error, Result};
 pub use fingerprint::{tanimoto, Fingerprint};
+pub use limits::{Oversize, SizeLimits, SmilesSize, MAX_ATOMS, MAX_BRANCH_DEPTH, MAX_HEAVY_ATOMS, MAX_SMILES_LEN};
 pub use mol::{rdkit_version, validate, Molecule, Validation};
 pub use props::{Alerts, Properties, QedProperties};

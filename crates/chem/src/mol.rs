@@ -6,6 +6,7 @@ use std::ptr::{self, NonNull};
 
 use crate::error::{Error, Result};
 use crate::ffi;
+use crate::limits::{self, SizeLimits};
 
 /// An owned RDKit molecule (`RDKit::RWMol`), parsed and sanitized exactly as
 /// Python's `Chem.MolFromSmiles` does it.
@@ -35,14 +36,18 @@ impl Molecule {
     ///
     /// Differences from Python, on purpose: the empty string (which RDKit
     /// turns into a molecule without atoms) is rejected with the reason
-    /// `"empty SMILES"`, and a SMILES holding a NUL byte with `"SMILES
-    /// contains a NUL byte"`.
+    /// `"empty SMILES"`, a SMILES holding a NUL byte with `"SMILES
+    /// contains a NUL byte"`, and a SMILES over the default
+    /// [`SizeLimits`] (1,000 heavy atoms, 1,500 atoms, ...) is not sent to RDKit (see
+    /// [`crate::limits`]).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidSmiles`] with RDKit's reason on one line, e.g.
     /// `"Explicit valence for atom # 0 C, 5, is greater than permitted"` or
     /// `"SMILES Parse Error: unclosed ring for input: 'C1CC'"`;
+    /// [`Error::TooLarge`] over a size limit, with the reason `"SMILES too
+    /// large: 20000 heavy atoms, the limit is 1000"`;
     /// [`Error::Rdkit`] if the shim failed for another reason (out of memory).
     ///
     /// ```
@@ -55,6 +60,33 @@ impl Molecule {
     /// assert!(err.reason().contains("kekulize"));
     /// ```
     pub fn from_smiles(smiles: &str) -> Result<Molecule> {
+        Molecule::from_smiles_with_limits(smiles, &SizeLimits::DEFAULT)
+    }
+
+    /// [`Molecule::from_smiles`] with other size limits ([`SizeLimits::NONE`]
+    /// for none): the SMILES text is checked against `limits` before RDKit
+    /// parses it, and the parsed molecule's heavy atoms after.
+    ///
+    /// # Errors
+    ///
+    /// As [`Molecule::from_smiles`].
+    ///
+    /// ```
+    /// use biotorch_chem::{Error, Molecule, SizeLimits};
+    ///
+    /// let small = SizeLimits { max_heavy_atoms: 2, ..SizeLimits::DEFAULT };
+    /// let err = Molecule::from_smiles_with_limits("CCO", &small).unwrap_err();
+    /// assert!(matches!(err, Error::TooLarge { .. }));
+    /// assert_eq!(err.reason(), "SMILES too large: 3 heavy atoms, the limit is 2");
+    /// ```
+    pub fn from_smiles_with_limits(smiles: &str, limits: &SizeLimits) -> Result<Molecule> {
+        limits::check(limits, smiles)?;
+        let mol = Molecule::parse(smiles)?;
+        limits.check_heavy_atoms(u64::from(mol.num_heavy_atoms())).map_err(|size| Error::too_large(smiles, size))?;
+        Ok(mol)
+    }
+
+    fn parse(smiles: &str) -> Result<Molecule> {
         let mut out: *mut ffi::BtMol = ptr::null_mut();
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: the pointer and length describe `smiles`, which outlives
@@ -274,6 +306,46 @@ mod tests {
         let bad = validate("CC)C");
         assert!(!bad.valid && bad.canonical.is_none());
         assert!(bad.reason.unwrap().contains("extra close parentheses"));
+    }
+
+    // Regression: a 20,000-atom chain or a 3,000-deep branch kept RDKit busy for minutes to hours (time grows
+    // about cubically with the chain); now they are refused from their text, before RDKit sees them.
+    #[test]
+    fn huge_molecules_are_refused_before_rdkit() {
+        let started = std::time::Instant::now();
+        let chain = validate(&"C".repeat(20_000));
+        assert!(!chain.valid && chain.canonical.is_none());
+        assert_eq!(chain.reason.as_deref(), Some("SMILES too large: 20000 heavy atoms, the limit is 1000"));
+        let branch = format!("{}C{}", "C(".repeat(3000), ")".repeat(3000));
+        let err = Molecule::from_smiles(&branch).unwrap_err();
+        assert!(err.is_bad_input() && matches!(err, Error::TooLarge { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid SMILES {:?}... (8941 more characters): SMILES too large: 3001 heavy atoms, the limit is 1000",
+                "C(".repeat(30)
+            )
+        );
+        // Dummy atoms and hydrogens are not heavy atoms, but RDKit's time grows with them as well.
+        let dummies = validate(&"*".repeat(19_000));
+        assert_eq!(
+            dummies.reason.as_deref(),
+            Some("SMILES too large: 19000 atoms (hydrogens and * included), the limit is 1500")
+        );
+        let long = validate(&format!("C{}", " ".repeat(20_000)));
+        assert_eq!(long.reason.as_deref(), Some("SMILES too large: 20001 characters, the limit is 20000"));
+        assert!(started.elapsed().as_secs_f64() < 1.0, "took {:?}", started.elapsed());
+        // At the limit RDKit still gets it (a macrocycle: a chain that long takes a second).
+        let ring = validate(&format!("C1{}C1", "C".repeat(998)));
+        assert!(ring.valid, "{ring:?}");
+        assert!(Molecule::from_smiles_with_limits(&"C".repeat(1001), &SizeLimits::NONE).is_ok());
+    }
+
+    #[test]
+    fn is_bad_input_blames_the_smiles_not_rdkit() {
+        assert!(Molecule::from_smiles("C1CC").unwrap_err().is_bad_input());
+        let rdkit = Error::Rdkit { operation: "MolToSmiles", reason: "out of memory".to_owned() };
+        assert!(!rdkit.is_bad_input());
     }
 
     #[test]

@@ -91,29 +91,83 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A MODEL that is a path (it exists, or looks like one) but not a model folder or file: no such path, a
+    /// symbolic link loop, a broken link.
+    #[error(
+        "model `{spec}` is not a folder ({reason}{}): a model is a folder holding config.json and \
+         model.safetensors, a bundled model ({}) or a HuggingFace repo id `org/name`",
+        did_you_mean("; ", suggestion, ""),
+        names(bundled)
+    )]
+    NotAFolder {
+        /// The MODEL as given.
+        spec: String,
+        /// Why it is not a folder: `no such path`, `a broken symbolic link`, ...
+        reason: String,
+        /// The closest name in the path's folder, written like the path.
+        suggestion: Option<String>,
+        /// Names of the bundled models.
+        bundled: Vec<String>,
+    },
+
     /// A model name that is neither a folder, a bundled model nor a HuggingFace repo id.
     #[error(
-        "model `{spec}` not found: it is not a folder, not a bundled model (looked in {searched}), \
-         and not a HuggingFace repo id like `facebook/esm2_t6_8M_UR50D`"
+        "model `{spec}` not found{}: it is not a folder (no such path), not a bundled model (bundled models: {}; \
+         looked in {searched}), and not a HuggingFace repo id like `facebook/esm2_t6_8M_UR50D`",
+        did_you_mean(" (", suggestion, ")"),
+        names(bundled)
     )]
-    UnknownModel { spec: String, searched: String },
+    UnknownModel {
+        /// The MODEL as given.
+        spec: String,
+        /// The closest bundled name or cached repo id.
+        suggestion: Option<String>,
+        /// Names of the bundled models.
+        bundled: Vec<String>,
+        /// The bundled folders searched, as [`crate::Resolver::bundled_dirs_shown`] writes them.
+        searched: String,
+    },
 
     /// A HuggingFace repo id that is not in the local cache.
     #[error(
-        "model `{repo_id}` is not in the HuggingFace cache ({}) and could not be downloaded ({reason}). \
-         Fetch it on a machine with network access: \
+        "model `{repo_id}` is not a folder (no such path) and not in the HuggingFace cache ({}){}, and could not be \
+         downloaded ({reason}). Fetch it on a machine with network access: \
          `huggingface-cli download {repo_id} --include config.json model.safetensors vocab.txt`, \
          then copy the cache folder `models--{}` into {} (or set HF_HOME), or pass the \
          downloaded folder itself as the model",
         cache.display(),
+        did_you_mean(" (", suggestion, ")"),
         repo_id.replace('/', "--"),
         cache.display()
     )]
-    NotInCache { repo_id: String, cache: PathBuf, reason: String },
+    NotInCache {
+        /// The repo id, without `@revision`.
+        repo_id: String,
+        /// The HF hub cache searched.
+        cache: PathBuf,
+        /// Why it was not downloaded: `offline`, `HF_HUB_OFFLINE is set`, the network error.
+        reason: String,
+        /// The closest repo id in the cache.
+        suggestion: Option<String>,
+    },
 
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+/// `"{before}did you mean `x`?{after}"`, or nothing without a suggestion.
+fn did_you_mean(before: &str, suggestion: &Option<String>, after: &str) -> String {
+    suggestion.as_ref().map_or(String::new(), |s| format!("{before}did you mean `{s}`?{after}"))
+}
+
+/// Names joined with `, `, or `none`.
+fn names(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.

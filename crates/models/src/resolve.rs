@@ -1,9 +1,21 @@
 //! Finding a model's folder from what the user typed for MODEL.
 //!
-//! In order: an existing path (a folder in HuggingFace layout, or a `.safetensors` file); a
-//! bundled model, looked up by name in the bundled search path; a HuggingFace repo id
-//! (`org/name`, optionally `org/name@revision`) in the local HF cache. Nothing is downloaded:
-//! a repo id missing from the cache is an error that says how to fetch it elsewhere.
+//! The rules, in order:
+//! 1. An existing path (a folder in HuggingFace layout, or a `.safetensors` file) is used as is. A path that
+//!    exists but cannot be followed (a symbolic link loop, a broken link, no permission) is an error.
+//! 2. A plain name (`protein-small`) is looked up in the bundled folders.
+//! 3. Anything that looks like a path (it starts with `.`, `/` or `~`, or has more than one `/`) and does not
+//!    exist is an error: "`./x` is not a folder (no such path)". It never goes to the HuggingFace hub.
+//! 4. A HuggingFace repo id, exactly `org/name` (optionally `org/name@revision`) with the hub's characters
+//!    (letters, digits, `-`, `_`, `.`), is looked up in the local HF cache. When it is not there and `org` is a
+//!    local folder (`runs/my-model` with a `runs/` folder), it is a missing path, not a repo id. Otherwise
+//!    `config.json`, `model.safetensors` and `vocab.txt` are fetched from the hub into the cache when the network
+//!    allows (never with [`Resolver::offline`] or `HF_HUB_OFFLINE=1`), and the error says how to fetch them
+//!    elsewhere when it does not.
+//!
+//! Errors name the rule that applied, suggest the closest bundled name, cached repo id or file name (edit
+//! distance), and list the bundled models. They never show the bundled folder compiled into a binary when it does
+//! not exist on this machine (it is the build machine's path).
 //!
 //! The HF cache is `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
 //! `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`, laid out by
@@ -39,6 +51,9 @@ pub struct ResolvedModel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolver {
     bundled_dirs: Vec<PathBuf>,
+    /// How many of `bundled_dirs`, from the start, come from `BIOTORCH_MODELS_PATH` (the user's own folders,
+    /// always shown in messages); the others were given in code and are shown only when they exist.
+    env_dirs: usize,
     hf_hub_cache: PathBuf,
     offline: bool,
 }
@@ -46,7 +61,7 @@ pub struct Resolver {
 impl Resolver {
     /// A resolver with no bundled folders and the given HF hub cache folder.
     pub fn new(hf_hub_cache: impl Into<PathBuf>) -> Self {
-        Self { bundled_dirs: Vec::new(), hf_hub_cache: hf_hub_cache.into(), offline: false }
+        Self { bundled_dirs: Vec::new(), env_dirs: 0, hf_hub_cache: hf_hub_cache.into(), offline: false }
     }
 
     /// The HF cache from the environment, and bundled folders from `BIOTORCH_MODELS_PATH`.
@@ -56,6 +71,7 @@ impl Resolver {
         let mut resolver = Self::new(hf_hub_cache_from(get));
         if let Some(paths) = get(MODELS_PATH_ENV) {
             resolver.bundled_dirs.extend(std::env::split_paths(&paths));
+            resolver.env_dirs = resolver.bundled_dirs.len();
         }
         resolver
     }
@@ -67,25 +83,86 @@ impl Resolver {
     }
 
     /// Adds a folder holding bundled models (`<dir>/<name>/config.json`), searched after the
-    /// ones already added.
+    /// ones already added. Messages show it only when it exists on this machine (a binary's own `data/models`,
+    /// compiled in, is a path of the machine that built it): otherwise as `<bundled models folder (not on this
+    /// machine)>`.
     pub fn with_bundled_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.bundled_dirs.push(dir.into());
         self
     }
 
+    /// The bundled folders, in search order.
     pub fn bundled_dirs(&self) -> &[PathBuf] {
         &self.bundled_dirs
     }
 
+    /// The bundled folders as messages show them: relative to the working directory when inside it, a folder
+    /// given in code that does not exist here as `<bundled models folder (not on this machine)>`; `none` when
+    /// there are none.
+    pub fn bundled_dirs_shown(&self) -> String {
+        if self.bundled_dirs.is_empty() {
+            return "none".to_owned();
+        }
+        let cwd = std::env::current_dir().ok();
+        let shown: Vec<String> = self
+            .bundled_dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| match dir.canonicalize() {
+                Ok(real) => cwd
+                    .as_ref()
+                    .and_then(|cwd| real.strip_prefix(cwd).ok())
+                    .filter(|rel| !rel.as_os_str().is_empty())
+                    .unwrap_or(&real)
+                    .display()
+                    .to_string(),
+                Err(_) if i < self.env_dirs => format!("{} (missing)", dir.display()),
+                Err(_) => "<bundled models folder (not on this machine)>".to_owned(),
+            })
+            .collect();
+        shown.join(", ")
+    }
+
+    /// Names of the bundled models (`<dir>/<name>/config.json`), in search order, without repeats.
+    pub fn bundled_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for dir in &self.bundled_dirs {
+            for (name, path) in subdirs(dir) {
+                if path.join("config.json").is_file() && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// The HF hub cache folder searched for repo ids.
     pub fn hf_hub_cache(&self) -> &Path {
         &self.hf_hub_cache
     }
 
-    /// Finds the model named by `spec`.
+    /// Finds the model named by `spec`, by the rules of the [module docs](self).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAFolder`] for a path that does not exist or cannot be followed, [`Error::UnknownModel`] for a
+    /// name that is neither a bundled model nor a repo id, [`Error::NotInCache`] for a repo id that is neither
+    /// cached nor downloadable.
     pub fn resolve(&self, spec: &str) -> Result<ResolvedModel> {
         let path = Path::new(spec);
-        if !spec.is_empty() && path.exists() {
-            return Ok(ResolvedModel { path: path.to_path_buf(), source: ModelSource::Path });
+        if !spec.is_empty() {
+            match std::fs::metadata(path) {
+                Ok(_) => return Ok(ResolvedModel { path: path.to_path_buf(), source: ModelSource::Path }),
+                // A component that is a file (`file.txt/x`) means no such path, as a missing one does.
+                Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                    let what = if path.is_symlink() { "a symbolic link that cannot be followed" } else { "unreadable" };
+                    return Err(self.not_a_folder(spec, format!("{what}: {e}"), None));
+                }
+                Err(_) if path.is_symlink() => {
+                    return Err(self.not_a_folder(spec, "a broken symbolic link".to_owned(), None));
+                }
+                Err(_) => {}
+            }
         }
         if is_plain_name(spec) {
             for dir in &self.bundled_dirs {
@@ -98,23 +175,51 @@ impl Resolver {
                 }
             }
         }
-        if let Some((repo_id, revision)) = parse_repo_id(spec) {
-            return self.find_in_hf_cache(repo_id, revision);
+        if looks_like_path(spec) {
+            let reason = if spec.starts_with('~') {
+                "no such path; the shell expands `~` only outside quotes"
+            } else {
+                "no such path"
+            };
+            return Err(self.not_a_folder(spec, reason.to_owned(), closest_entry(path)));
         }
-        let searched = if self.bundled_dirs.is_empty() {
-            "no bundled folders".to_owned()
-        } else {
-            self.bundled_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-        };
-        Err(Error::UnknownModel { spec: spec.to_owned(), searched })
+        if let Some((repo_id, revision)) = parse_repo_id(spec) {
+            match self.find_in_cache_only(repo_id, revision) {
+                Err(Error::NotInCache { .. }) => {}
+                found => return found,
+            }
+            if let Some((org, name)) = repo_id.split_once('/').filter(|(org, _)| Path::new(org).is_dir()) {
+                let reason = format!("no such path: the folder `{org}` has no `{name}`");
+                return Err(self.not_a_folder(spec, reason, closest_entry(Path::new(repo_id))));
+            }
+            return self.download(repo_id, revision).map_err(|e| match e {
+                Error::NotInCache { repo_id, cache, reason, .. } => {
+                    let suggestion = closest(&repo_id, self.cached_repo_ids().iter().map(String::as_str));
+                    Error::NotInCache { repo_id, cache, reason, suggestion }
+                }
+                e => e,
+            });
+        }
+        let mut candidates = self.bundled_names();
+        candidates.extend(self.cached_repo_ids());
+        Err(Error::UnknownModel {
+            spec: spec.to_owned(),
+            suggestion: closest(spec, candidates.iter().map(String::as_str)),
+            bundled: self.bundled_names(),
+            searched: self.bundled_dirs_shown(),
+        })
     }
 
-    fn find_in_hf_cache(&self, repo_id: &str, revision: Option<&str>) -> Result<ResolvedModel> {
-        match self.find_in_cache_only(repo_id, revision) {
-            Ok(found) => Ok(found),
-            Err(Error::NotInCache { .. }) => self.download(repo_id, revision),
-            Err(e) => Err(e),
-        }
+    fn not_a_folder(&self, spec: &str, reason: String, suggestion: Option<String>) -> Error {
+        Error::NotAFolder { spec: spec.to_owned(), reason, suggestion, bundled: self.bundled_names() }
+    }
+
+    /// `org/name` of every `models--org--name` folder of the HF cache, sorted.
+    fn cached_repo_ids(&self) -> Vec<String> {
+        subdirs(&self.hf_hub_cache)
+            .into_iter()
+            .filter_map(|(folder, _)| folder.strip_prefix("models--").map(|r| r.replacen("--", "/", 1)))
+            .collect()
     }
 
     /// Downloads `config.json`, `model.safetensors` and `vocab.txt` into the HF cache with the HF team's hub
@@ -124,6 +229,7 @@ impl Resolver {
             repo_id: repo_id.to_owned(),
             cache: self.hf_hub_cache.clone(),
             reason,
+            suggestion: None,
         };
         if self.offline {
             return Err(fail("offline".to_owned()));
@@ -154,6 +260,7 @@ impl Resolver {
             repo_id: repo_id.to_owned(),
             cache: self.hf_hub_cache.clone(),
             reason: "not in the cache".to_owned(),
+            suggestion: None,
         };
         let repo = self.hf_hub_cache.join(format!("models--{}", repo_id.replace('/', "--")));
         let snapshots = repo.join("snapshots");
@@ -205,10 +312,79 @@ fn only_snapshot(snapshots: &Path) -> Option<String> {
     names.next().is_none().then_some(first)
 }
 
+/// One half of a HuggingFace repo id (or a bundled name): 1 to 96 letters, digits, `-`, `_` and `.`, not starting
+/// or ending with `-` or `.`, without `--` or `..` (the hub's rules).
 fn is_name_part(part: &str) -> bool {
     !part.is_empty()
+        && part.len() <= 96
         && !part.starts_with(['.', '-'])
+        && !part.ends_with(['.', '-'])
+        && !part.contains("--")
+        && !part.contains("..")
         && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A MODEL that can only be a path: it starts with `.`, `/` or `~`, holds a backslash or an empty component, or
+/// has more than one `/` before any `@revision`.
+fn looks_like_path(spec: &str) -> bool {
+    let before_revision = spec.split_once('@').map_or(spec, |(path, _)| path);
+    spec.starts_with(['.', '/', '~'])
+        || spec.contains('\\')
+        || before_revision.contains("//")
+        || before_revision.ends_with('/')
+        || before_revision.matches('/').count() > 1
+}
+
+/// Optimal string alignment distance (Levenshtein with transpositions), on characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+/// The candidate closest to `spec` (ignoring case), if close enough to be a typo: at most one edit per four
+/// characters (one at least, three at most), or `spec` is the start of it (three characters or more).
+fn closest<'a>(spec: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let wanted = spec.to_lowercase();
+    let budget = (wanted.chars().count() / 4).clamp(1, 3);
+    candidates
+        .into_iter()
+        .filter(|c| *c != spec)
+        .filter_map(|c| {
+            let lower = c.to_lowercase();
+            let d = edit_distance(&wanted, &lower);
+            let prefix = wanted.chars().count() >= 3 && lower.starts_with(&wanted);
+            (d <= budget || prefix).then_some((d, c))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_owned())
+}
+
+/// For a missing path whose folder exists, the entry of that folder closest to its last component, as a path
+/// written like the one given (`runs/my-modl` -> `runs/my-model`).
+fn closest_entry(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let entries = std::fs::read_dir(parent.unwrap_or(Path::new("."))).ok()?;
+    let names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    let best = closest(name, names.iter().map(String::as_str))?;
+    Some(parent.map_or(best.clone(), |p| p.join(&best).display().to_string()))
 }
 
 fn is_plain_name(spec: &str) -> bool {
@@ -399,6 +575,126 @@ mod tests {
         assert_eq!(parse_repo_id("a/b/c"), None);
         assert_eq!(parse_repo_id("../x"), None);
         assert_eq!(parse_repo_id("org/"), None);
+        assert_eq!(parse_repo_id("org/-x"), None);
+        assert_eq!(parse_repo_id("org/x."), None);
+        assert_eq!(parse_repo_id("org/a--b"), None);
+        assert_eq!(parse_repo_id(&format!("org/{}", "x".repeat(97))), None);
+    }
+
+    #[test]
+    fn paths_are_told_from_repo_ids() {
+        for path in ["./x", "../x", "/abs/x", "~/x", "~", "runs/a/b", "runs//x", "runs/", "a\\b", ".hidden"] {
+            assert!(looks_like_path(path), "{path}");
+        }
+        for name in ["runs/my-model", "facebook/esm2_t6_8M_UR50D", "org/name@refs/pr/1", "protein-small", "x"] {
+            assert!(!looks_like_path(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn suggestions_allow_a_typo_per_four_characters() {
+        assert_eq!(edit_distance("protein-smal", "protein-small"), 1);
+        assert_eq!(edit_distance("protien-small", "protein-small"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let bundled = ["dna-small", "protein-small", "smiles-small"];
+        assert_eq!(closest("protein-smal", bundled).as_deref(), Some("protein-small"));
+        assert_eq!(closest("Protein-Small", bundled).as_deref(), Some("protein-small"));
+        assert_eq!(closest("smiles", bundled).as_deref(), Some("smiles-small"));
+        assert_eq!(closest("dna-smol", bundled).as_deref(), Some("dna-small"));
+        assert_eq!(closest("esm2", bundled), None);
+        assert_eq!(closest("protein-small", bundled), None, "no suggestion of itself");
+        assert_eq!(closest("xy", ["x"]).as_deref(), Some("x"));
+    }
+
+    fn offline_resolver(root: &Path) -> Resolver {
+        let bundled = root.join("bundled");
+        for name in ["protein-small", "dna-small"] {
+            std::fs::create_dir_all(bundled.join(name)).unwrap();
+            std::fs::write(bundled.join(name).join("config.json"), "{}").unwrap();
+        }
+        let hub = root.join("hub");
+        std::fs::create_dir_all(hub.join("models--facebook--esm2_t6_8M_UR50D/snapshots")).unwrap();
+        Resolver::new(&hub).with_bundled_dir(&bundled).offline(true)
+    }
+
+    // Regression: a local-looking path that does not exist was taken as a HuggingFace repo id and "downloaded".
+    #[test]
+    fn missing_paths_never_go_to_the_hub() {
+        let root = tempfile::tempdir().unwrap();
+        let resolver = offline_resolver(root.path());
+        let runs = root.path().join("runs");
+        std::fs::create_dir_all(runs.join("my-model")).unwrap();
+        for spec in ["./x", "../x", "/abs/x", "~/x", "a/b/c"] {
+            let err = resolver.resolve(spec).unwrap_err();
+            assert!(matches!(err, Error::NotAFolder { .. }), "{spec}: {err:?}");
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("model `{spec}` is not a folder (no such path")), "{msg}");
+            assert!(!msg.contains("HuggingFace cache") && msg.contains("protein-small"), "{msg}");
+            assert!(err.is_bad_input());
+        }
+        assert!(resolver.resolve("~/x").unwrap_err().to_string().contains("the shell expands `~` only outside quotes"));
+        // `runs/my-modl` where `runs` is a folder here: a path with a typo, not a repo id.
+        let spec = format!("{}/my-modl", runs.display());
+        let err = resolver.resolve(&spec).unwrap_err().to_string();
+        assert!(
+            err.contains("no such path")
+                && err.contains(&format!("did you mean `{}`", runs.join("my-model").display())),
+            "{err}"
+        );
+        // A link loop and a broken link are paths, named as such.
+        let ring = root.path().join("ring");
+        std::os::unix::fs::symlink(root.path().join("ring2"), &ring).unwrap();
+        std::os::unix::fs::symlink(&ring, root.path().join("ring2")).unwrap();
+        let err = resolver.resolve(ring.to_str().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("is not a folder (a symbolic link that cannot be followed"), "{err}");
+        let dangling = root.path().join("dangling");
+        std::os::unix::fs::symlink(root.path().join("nowhere"), &dangling).unwrap();
+        let err = resolver.resolve(dangling.to_str().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("is not a folder (a broken symbolic link)"), "{err}");
+        assert!(resolver.resolve(runs.join("my-model").to_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn repo_ids_say_which_rule_applied() {
+        let root = tempfile::tempdir().unwrap();
+        let resolver = offline_resolver(root.path());
+        let err = resolver.resolve("facebook/esm2_t6_8M_UR5OD").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(
+                "model `facebook/esm2_t6_8M_UR5OD` is not a folder (no such path) and not in the HuggingFace cache"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("did you mean `facebook/esm2_t6_8M_UR50D`?") && msg.contains("(offline)"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_names_suggest_and_list_the_bundled_models() {
+        let root = tempfile::tempdir().unwrap();
+        let resolver = offline_resolver(root.path());
+        let msg = resolver.resolve("protein-smal").unwrap_err().to_string();
+        assert!(msg.starts_with("model `protein-smal` not found (did you mean `protein-small`?)"), "{msg}");
+        assert!(msg.contains("bundled models: dna-small, protein-small"), "{msg}");
+        let msg = resolver.resolve("esm").unwrap_err().to_string();
+        assert!(!msg.contains("did you mean"), "{msg}");
+    }
+
+    // The bundled folder compiled into a binary is the build machine's path: shown only when it exists here.
+    #[test]
+    fn bundled_folders_that_do_not_exist_here_are_not_shown() {
+        let root = tempfile::tempdir().unwrap();
+        let build_machine = "/build/machine/crates/cli/../../data/models";
+        let resolver = offline_resolver(root.path()).with_bundled_dir(build_machine);
+        let shown = resolver.bundled_dirs_shown();
+        assert!(!shown.contains("/build/machine"), "{shown}");
+        assert!(shown.contains("<bundled models folder (not on this machine)>"), "{shown}");
+        assert!(shown.contains(&root.path().canonicalize().unwrap().join("bundled").display().to_string()), "{shown}");
+        let msg = resolver.resolve("nothing-like-it").unwrap_err().to_string();
+        assert!(!msg.contains("/build/machine") && msg.contains("not on this machine"), "{msg}");
+        let from_env = Resolver { env_dirs: 1, ..Resolver::new("/hub").with_bundled_dir("/mine/models") };
+        assert_eq!(from_env.bundled_dirs_shown(), "/mine/models (missing)");
+        assert_eq!(Resolver::new("/hub").bundled_dirs_shown(), "none");
     }
 
     #[test]
