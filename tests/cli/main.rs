@@ -2,6 +2,7 @@
 //! against the pinned oracles where there is one. One test binary with a module per area, so the suite links once.
 
 mod embed;
+mod figures;
 mod finetune;
 mod guard;
 mod ingest;

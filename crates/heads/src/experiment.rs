@@ -6,7 +6,11 @@
 //! fold × ensemble member (frozen: the MLP on the embeddings; full: the encoder with it), scores the held-out rows
 //! next to the trivial baseline (training mean, majority class) and, when asked, a ridge baseline, and writes the
 //! head into the output folder: `head.safetensors`, `head.json`, `metrics.json` (and `encoder-K/` when the encoder
-//! was fine-tuned). Progress comes through an [`Event`] callback; nothing is printed and no other file is written.
+//! was fine-tuned) and `training_rows.bin` (hashes of the rows trained and validated on, see [`crate::seen`]).
+//! Progress comes through an [`Event`] callback; nothing is printed and no other file is written. The outcome states
+//! what a reader should know about the numbers: the rows left out as unreadable next to the rows scored
+//! ([`TargetOutcome::coverage`]) and the members still improving at their last epoch ([`Outcome::not_converged`]),
+//! with their messages in [`Outcome::warnings`].
 //!
 //! ```no_run
 //! # fn main() -> biotorch_heads::Result<()> {
@@ -45,7 +49,7 @@ use crate::error::{bad_input, Error, Result};
 use crate::fit::FitReport;
 use crate::head::TargetPrediction;
 use crate::label::TaskChoice;
-use crate::score::Scores;
+use crate::score::{Coverage, Scores};
 use crate::spec::{HeadSpec, TargetSpec, HEAD_JSON};
 
 /// The labelled rows, read whole by the caller.
@@ -319,6 +323,8 @@ pub struct TargetOutcome {
     /// Ensembles, regression: the mean over held-out rows of the members' spread.
     pub mean_ensemble_std: Option<f64>,
     pub evaluated: Evaluated,
+    /// The held-out rows scored, and the data rows left out as unreadable or without this target's label.
+    pub coverage: Coverage,
 }
 
 impl TargetOutcome {
@@ -326,6 +332,48 @@ impl TargetOutcome {
     pub fn scores_of(&self, key: &str) -> Option<&Scores> {
         self.scores.iter().find(|s| s.key == key).map(|s| &s.scores)
     }
+}
+
+/// The data's rows: how many there were and what became of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DataRows {
+    /// Rows in the table.
+    pub rows: usize,
+    /// Rows trained, validated or tested on: readable, with at least one label.
+    pub usable: usize,
+    /// Rows the model could not read (invalid SMILES, letters outside the alphabet, tokens it lacks), left out.
+    pub unreadable: u64,
+    /// Readable rows without any label, left out.
+    pub unlabelled: usize,
+}
+
+/// A member whose best validation loss came at its last epoch: still improving when training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct NotConverged {
+    /// 0-based, over folds × ensemble.
+    pub member: usize,
+    /// 0-based, with k folds.
+    pub fold: Option<usize>,
+    /// Epochs run; the best was the last.
+    pub epochs: usize,
+}
+
+/// The warning for members still improving at their last epoch (`None` when every member converged), e.g.
+/// `member 1 of 2 had its best validation loss at its last epoch (30): not converged; more --epochs or a higher --lr
+/// may help`.
+pub fn not_converged_message(not_converged: &[NotConverged], members: usize) -> Option<String> {
+    let first = not_converged.first()?;
+    let mut epochs: Vec<usize> = not_converged.iter().map(|n| n.epochs).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    let epochs = epochs.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    let who = match (not_converged.len(), members) {
+        (_, 1) => "the head had its best validation loss at its last epoch".to_string(),
+        (1, _) => format!("member {} of {members} had its best validation loss at its last epoch", first.member + 1),
+        (n, m) if n == m => format!("all {m} members had their best validation loss at their last epoch"),
+        (n, m) => format!("{n} of {m} members had their best validation loss at their last epoch"),
+    };
+    Some(format!("{who} ({epochs}): not converged; more --epochs or a higher --lr may help"))
 }
 
 /// What [`run`] returns (and wrote into the output folder).
@@ -342,8 +390,22 @@ pub struct Outcome {
     pub reports: Vec<FitReport>,
     pub seconds_per_epoch: f64,
     pub embedding_seconds: f64,
+    /// The data's rows and what became of them.
+    pub data: DataRows,
+    /// Members still improving at their last epoch (validation loss best at the last epoch run).
+    pub not_converged: Vec<NotConverged>,
+    /// Distinct rows recorded in `training_rows.bin` (trained or validated on).
+    pub training_rows: usize,
     /// `metrics.json`, as written.
     pub metrics: Value,
+}
+
+impl Outcome {
+    /// What a reader of the metrics should be warned about, as sentences (also in `metrics.json`'s `warnings`):
+    /// members that had not converged.
+    pub fn warnings(&self) -> Vec<String> {
+        not_converged_message(&self.not_converged, self.reports.len()).into_iter().collect()
+    }
 }
 
 /// Runs the experiment of `request` on `backbone` (loaded from `request.model.path`), writing the head into

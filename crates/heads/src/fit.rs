@@ -52,6 +52,13 @@ impl FitReport {
     pub fn seconds_per_epoch(&self) -> f64 {
         self.seconds / self.epochs_run.max(1) as f64
     }
+
+    /// Whether the validation loss had stopped improving: `Some(false)` when the best epoch is the last one run
+    /// (still improving when training stopped: more epochs or a higher learning rate may help), `None` without
+    /// validation rows.
+    pub fn converged(&self) -> Option<bool> {
+        self.best_valid_loss.map(|_| self.best_epoch < self.epochs_run)
+    }
 }
 
 fn batches(train: &[usize], batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
@@ -225,4 +232,23 @@ pub fn fit_full(
 /// Raw outputs `[rows, outputs]` of `mlp` on embeddings, without gradients, on the CPU.
 pub fn outputs(mlp: &Mlp, x: &Tensor) -> Tensor {
     tch::no_grad(|| mlp.forward_t(x, false).to_kind(Kind::Float).to_device(Device::Cpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_whose_best_epoch_is_its_last_has_not_converged() {
+        let report = |best_epoch, epochs_run, loss: Option<f64>| FitReport {
+            epochs_run,
+            best_epoch,
+            best_valid_loss: loss,
+            ..FitReport::default()
+        };
+        assert_eq!(report(30, 30, Some(0.5)).converged(), Some(false));
+        assert_eq!(report(1, 1, Some(0.5)).converged(), Some(false));
+        assert_eq!(report(12, 42, Some(0.5)).converged(), Some(true), "stopped early after its best epoch");
+        assert_eq!(report(30, 30, None).converged(), None, "no validation rows: cannot tell");
+    }
 }

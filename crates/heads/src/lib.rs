@@ -13,7 +13,10 @@
 //! - [`experiment`]: a whole head experiment (`biotorch finetune`): targets, splits, folds, ensembles, baselines,
 //!   metrics, the head written into a folder; progress through an event callback.
 //! - [`predict`]: locating a head's backbone, loading it and predicting chunks of inputs.
-//! - [`label`], [`score`]: labels as text (missing values, tasks, classes) and scoring predictions against them.
+//! - [`label`], [`score`]: labels as text (missing values, tasks, classes) and scoring predictions against them,
+//!   with the rows left out as unreadable or unlabelled next to the rows scored ([`score::Coverage`]).
+//! - [`seen`]: the rows a head was trained on, hashed into its folder, so that `predict` and `evaluate` can tell
+//!   how many of their inputs the head has seen ([`seen::Overlap`]).
 //! - [`metrics`], [`split`], [`baseline`].
 //!
 //! This crate reads no tables, parses no arguments and prints nothing: the `finetune`, `predict` and `evaluate`
@@ -29,6 +32,7 @@ pub mod label;
 pub mod metrics;
 pub mod predict;
 pub mod score;
+pub mod seen;
 pub mod spec;
 pub mod split;
 

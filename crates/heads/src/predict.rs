@@ -1,7 +1,8 @@
 //! Using a head: finding its backbone ([`locate`]: the fine-tuned encoders saved with it, else the original
 //! backbone by name or recorded path, checked against the recorded SHA-256 of its weights), loading it
 //! ([`Predictor::load`]) and predicting chunks of sequences or SMILES ([`Predictor::predict`]): one
-//! [`RowPrediction`] per input, invalid inputs with their reason instead of an error.
+//! [`RowPrediction`] per input, invalid inputs with their reason instead of an error, and whether the input was
+//! among the rows the head was trained or validated on ([`crate::seen`]).
 //!
 //! ```no_run
 //! # fn main() -> biotorch_heads::Result<()> {
@@ -26,6 +27,7 @@ use tch::{Device, Kind, Tensor};
 use crate::encoder::{self, model_dir, Backbone, LongPolicy, Prepared};
 use crate::error::{Error, Result};
 use crate::head::{self, Mlp};
+use crate::seen::{prepared_key, TrainingRows};
 use crate::spec::{HeadSpec, Task, HEAD_JSON, HEAD_WEIGHTS};
 
 /// The default token budget of an embedding batch: 4,096 on the CPU, 16,384 on a GPU.
@@ -116,6 +118,9 @@ pub struct RowPrediction {
     pub reason: Option<String>,
     /// One per target of the head; empty for an invalid input.
     pub targets: Vec<TargetOutput>,
+    /// Whether the input is one of the rows the head was trained or validated on (always `false` for a head that
+    /// did not record them, see [`Predictor::knows_training_rows`]); count them with [`crate::seen::Overlap`].
+    pub in_training: bool,
 }
 
 impl RowPrediction {
@@ -130,6 +135,7 @@ pub struct Predictor {
     backbones: Vec<Backbone>,
     members: Vec<Mlp>,
     batch_tokens: usize,
+    training_rows: Option<TrainingRows>,
 }
 
 impl Predictor {
@@ -164,11 +170,17 @@ impl Predictor {
                 reason: format!("{} encoders for {} head members", spec.encoders.len(), members.len()),
             });
         }
-        Ok(Predictor { spec, backbones, members, batch_tokens })
+        let training_rows = TrainingRows::load(dir, spec.training_rows.as_deref())?;
+        Ok(Predictor { spec, backbones, members, batch_tokens, training_rows })
     }
 
     pub fn spec(&self) -> &HeadSpec {
         &self.spec
+    }
+
+    /// Whether the head recorded its training rows, so that [`RowPrediction::in_training`] means something.
+    pub fn knows_training_rows(&self) -> bool {
+        self.training_rows.is_some()
     }
 
     /// Ensemble members.
@@ -200,6 +212,11 @@ impl Predictor {
                 .collect();
         }
         let preds = head::decode(&outputs, &spec.targets);
+        let modality = self.backbones[0].modality;
+        let seen = |i: usize, p: &Prepared| {
+            let rows = self.training_rows.as_ref();
+            rows.is_some_and(|r| prepared_key(modality, &texts[i], p).is_some_and(|k| r.contains_key(&k)))
+        };
         let mut valid_rows = valid.iter().peekable();
         let mut j = 0;
         let rows = prepared
@@ -207,8 +224,9 @@ impl Predictor {
             .enumerate()
             .map(|(i, p)| {
                 if valid_rows.next_if(|&&v| v == i).is_none() {
-                    return RowPrediction { reason: p.reason, targets: Vec::new() };
+                    return RowPrediction { reason: p.reason, targets: Vec::new(), in_training: false };
                 }
+                let in_training = seen(i, &p);
                 let targets = spec
                     .targets
                     .iter()
@@ -225,7 +243,7 @@ impl Predictor {
                     })
                     .collect();
                 j += 1;
-                RowPrediction { reason: None, targets }
+                RowPrediction { reason: None, targets, in_training }
             })
             .collect();
         Ok(rows)

@@ -46,12 +46,51 @@ pub fn score(spec: &TargetSpec, pred: &TargetPrediction, rows: &[usize], labels:
     })
 }
 
+/// How many rows a score covers, and how many were left out and why: metrics state these next to the number
+/// scored, so that a metric over 90 of 1,000 rows is not read as one over all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// Rows scored (valid, with a label; in `finetune`, the held-out ones).
+    pub scored: usize,
+    /// Rows left out because the model could not read them: an invalid SMILES, letters outside the alphabet,
+    /// tokens the model lacks.
+    pub unreadable: u64,
+    /// Rows left out because they have no label for the target.
+    pub unlabelled: u64,
+}
+
+impl Coverage {
+    /// `scored 241 rows; left out 3 unreadable rows (invalid SMILES or letters) and 2 without a label`.
+    pub fn message(&self) -> String {
+        let mut out = format!("scored {} row{}", self.scored, if self.scored == 1 { "" } else { "s" });
+        let mut left: Vec<String> = Vec::new();
+        if self.unreadable > 0 {
+            let s = if self.unreadable == 1 { "" } else { "s" };
+            left.push(format!("{} unreadable row{s} (invalid SMILES or letters)", self.unreadable));
+        }
+        if self.unlabelled > 0 {
+            left.push(format!("{} without a label", self.unlabelled));
+        }
+        if !left.is_empty() {
+            out += &format!("; left out {}", left.join(" and "));
+        }
+        out
+    }
+
+    /// `{"scored": .., "unreadable": .., "unlabelled": ..}`, next to the metrics in JSON files.
+    pub fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
 /// Predictions of one target and the labels of the same rows, gathered row by row (a predictions table read in
-/// row groups, a stream of chunks), then scored at once.
+/// row groups, a stream of chunks), then scored at once. Rows the model could not read are counted with
+/// [`Collected::push_unreadable`], so that [`Collected::coverage`] can say what was left out.
 #[derive(Debug, Clone, Default)]
 pub struct Collected {
     pred: TargetPrediction,
     labels: Vec<Option<f64>>,
+    unreadable: u64,
 }
 
 impl Collected {
@@ -67,7 +106,18 @@ impl Collected {
         self.labels.push(parse_label(spec, label));
     }
 
-    /// Rows gathered so far.
+    /// Counts a row without a prediction (the model could not read it).
+    pub fn push_unreadable(&mut self) {
+        self.unreadable += 1;
+    }
+
+    /// The rows scored and left out so far.
+    pub fn coverage(&self) -> Coverage {
+        let scored = self.labels.iter().filter(|l| l.is_some()).count();
+        Coverage { scored, unreadable: self.unreadable, unlabelled: (self.labels.len() - scored) as u64 }
+    }
+
+    /// Rows gathered so far (with a prediction).
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -129,6 +179,26 @@ mod tests {
         let Some(Scores::Classification(m)) = c.score(&cls) else { panic!("classification scores") };
         assert_eq!((m.n, m.accuracy, m.auroc), (2, 1.0, 1.0));
         assert!(Collected::default().score(&cls).is_none());
+    }
+
+    #[test]
+    fn coverage_counts_what_was_left_out_next_to_what_was_scored() {
+        let reg = infer_target("y", &["1", "2.5"], TaskChoice::Regression).unwrap();
+        let mut c = Collected::default();
+        for (p, l) in [(1.0, Some("1")), (5.0, None), (3.0, Some("3"))] {
+            c.push_value(&reg, p, l);
+        }
+        c.push_unreadable();
+        let cov = c.coverage();
+        assert_eq!(cov, Coverage { scored: 2, unreadable: 1, unlabelled: 1 });
+        let Some(Scores::Regression(m)) = c.score(&reg) else { panic!("regression scores") };
+        assert_eq!(m.n, cov.scored);
+        assert_eq!(
+            cov.message(),
+            "scored 2 rows; left out 1 unreadable row (invalid SMILES or letters) and 1 without a label"
+        );
+        assert_eq!(cov.json(), serde_json::json!({"scored": 2, "unreadable": 1, "unlabelled": 1}));
+        assert_eq!(Coverage { scored: 5, ..Coverage::default() }.message(), "scored 5 rows");
     }
 
     #[test]

@@ -104,6 +104,10 @@ pub struct HeadSpec {
     pub members: usize,
     /// How it was trained: command, settings, split, seeds, epochs, data hash, date.
     pub training: serde_json::Value,
+    /// The file in the head folder holding the hashes of the rows it was trained and validated on
+    /// ([`crate::seen::TRAINING_ROWS`]); `None` for heads written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_rows: Option<String>,
     pub biotorch_version: String,
 }
 

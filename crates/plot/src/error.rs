@@ -21,6 +21,13 @@ pub enum Error {
         folder: PathBuf,
     },
 
+    /// The figure's path is a folder.
+    #[error("{}: is a folder; give the figure's file name (.png or .svg)", path.display())]
+    IsFolder {
+        /// The figure's path as given.
+        path: PathBuf,
+    },
+
     /// plotters failed while drawing (the backend could not write, a font could not be used, ...).
     #[error("cannot draw {}", path.display())]
     Draw {
@@ -55,7 +62,7 @@ impl Error {
     /// as opposed to a failure while drawing or writing.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::UnknownExtension { .. } | Error::MissingFolder { .. } => true,
+            Error::UnknownExtension { .. } | Error::MissingFolder { .. } | Error::IsFolder { .. } => true,
             Error::Draw { .. } | Error::Write { .. } => false,
         }
     }

@@ -7,13 +7,17 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::Result;
-use crate::render::{fail, render, Area, Drawn, BLUE, ORANGE};
+use crate::layout::{draw_mesh, frame, frame_with_legend, titled, Axis, Framed, Occupied};
+use crate::legend::{Legend, Marker};
+use crate::palette::{BLUE, ORANGE};
+use crate::render::{fail, render, Area, Drawn};
+use crate::units::with_unit;
 
 /// At most this many bars in [`histogram`].
 pub const MAX_BINS: u32 = 60;
 
 /// Draws a histogram of integer values given as exact counts (value -> count), with at most [`MAX_BINS`] bars of
-/// equal width; the y axis counts records.
+/// equal (whole-number) width; the y axis counts records. Both axes have whole-number ticks.
 pub fn histogram(path: &Path, counts: &BTreeMap<u32, u64>, title: &str, x_label: &str) -> Result<()> {
     render(
         path,
@@ -23,35 +27,35 @@ pub fn histogram(path: &Path, counts: &BTreeMap<u32, u64>, title: &str, x_label:
     )
 }
 
-fn draw_counts<DB: DrawingBackend>(root: Area<DB>, counts: &BTreeMap<u32, u64>, title: &str, x_label: &str) -> Drawn {
-    root.fill(&WHITE).map_err(fail)?;
+/// The bars of [`histogram`]: (first value of the bar, count), all bars `width` values wide.
+fn bars(counts: &BTreeMap<u32, u64>) -> (Vec<(u32, u64)>, u32) {
     let (lo, hi) = match (counts.keys().next(), counts.keys().next_back()) {
         (Some(&lo), Some(&hi)) => (lo, hi),
-        _ => (0, 1),
+        _ => return (Vec::new(), 1),
     };
     let width = ((hi - lo) / MAX_BINS + 1).max(1);
     let mut bins: BTreeMap<u32, u64> = BTreeMap::new();
     for (&v, &c) in counts {
         *bins.entry(lo + (v - lo) / width * width).or_default() += c;
     }
-    let ymax = bins.values().copied().max().unwrap_or(1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(lo..(hi + width), 0u64..(ymax + ymax / 10 + 1))
-        .map_err(fail)?;
+    (bins.into_iter().collect(), width)
+}
+
+fn draw_counts<DB: DrawingBackend>(root: Area<DB>, counts: &BTreeMap<u32, u64>, title: &str, x_label: &str) -> Drawn {
+    root.fill(&WHITE).map_err(fail)?;
+    let area = titled(&root, title, 21.0)?;
+    let (bins, width) = bars(counts);
+    let lo = bins.first().map_or(0, |b| b.0) as f64;
+    let hi = bins.last().map_or(1, |b| b.0 + width) as f64;
+    let ymax = bins.iter().map(|b| b.1).max().unwrap_or(1) as f64;
+    let x = Axis::new((lo, hi), x_label).integral(true);
+    let y = Axis::new((0.0, (ymax * 1.06).max(ymax + 1.0)), "records").integral(true);
+    let (mut chart, xt, yt) = frame(&area, &x, &y)?;
+    draw_mesh(&mut chart, &x, &y, &(xt, yt))?;
     chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc("records")
-        .label_style(("sans-serif", 14))
-        .disable_x_mesh()
-        .draw()
-        .map_err(fail)?;
-    chart
-        .draw_series(bins.iter().map(|(&start, &c)| Rectangle::new([(start, 0), (start + width, c)], BLUE.filled())))
+        .draw_series(bins.iter().map(|&(start, c)| {
+            Rectangle::new([(start as f64, 0.0), ((start + width) as f64, c as f64)], BLUE.filled())
+        }))
         .map_err(fail)?;
     root.present().map_err(fail)
 }
@@ -72,8 +76,10 @@ pub struct Distribution<'a> {
 /// Bins of each [`distributions`] panel.
 pub const DENSITY_BINS: usize = 40;
 
-/// Histograms as densities (step lines), one panel per property, two panels a row (1100 x 800 pixels for four):
-/// the values labelled `label (n)` in blue over the reference values labelled `reference_label (n)` in orange.
+/// Histograms as densities (step lines), one panel per property, two panels a row (1100 x 400 pixels a row): the
+/// values labelled `label (n)` in blue over the reference values labelled `reference_label (n)` in orange. The x
+/// axis names the property with its unit where it has one (molecular weight in Da, TPSA in Å²), and each panel's
+/// legend sits where it covers neither curve.
 pub fn distributions(path: &Path, label: &str, reference_label: &str, panels: &[Distribution<'_>]) -> Result<()> {
     let rows = panels.len().div_ceil(2).max(1);
     let size = (1100, 400 * rows as u32);
@@ -95,6 +101,12 @@ fn density(values: &[f64], lo: f64, hi: f64) -> Vec<f64> {
     counts.iter().map(|c| c / total).collect()
 }
 
+/// A density as the corners of its step line.
+fn steps(d: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64)> {
+    let width = (hi - lo) / DENSITY_BINS as f64;
+    d.iter().enumerate().flat_map(|(i, &v)| [(lo + i as f64 * width, v), (lo + (i + 1) as f64 * width, v)]).collect()
+}
+
 fn draw_distributions<DB: DrawingBackend>(
     root: Area<DB>,
     label: &str,
@@ -104,50 +116,29 @@ fn draw_distributions<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(fail)?;
     let rows = panels.len().div_ceil(2).max(1);
     for (area, panel) in root.split_evenly((rows, 2)).into_iter().zip(panels) {
+        let area = area.margin(4, 4, 8, 8);
+        let area = titled(&area, panel.name, 18.0)?;
         let (lo, hi) = panel.range;
-        let g = density(panel.values, lo, hi);
-        let t = panel.reference.map(|t| density(t, lo, hi));
-        let ymax = g.iter().chain(t.iter().flatten()).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(panel.name, ("sans-serif", 20))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(55)
-            .build_cartesian_2d(lo..hi, 0.0..ymax)
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .y_desc("density")
-            .label_style(("sans-serif", 13))
-            .disable_x_mesh()
-            .draw()
-            .map_err(fail)?;
-        let width = (hi - lo) / DENSITY_BINS as f64;
-        let steps = |d: &[f64]| -> Vec<(f64, f64)> {
-            d.iter()
-                .enumerate()
-                .flat_map(|(i, &v)| [(lo + i as f64 * width, v), (lo + (i + 1) as f64 * width, v)])
-                .collect()
-        };
-        if let (Some(t), Some(reference)) = (&t, panel.reference) {
-            chart
-                .draw_series(LineSeries::new(steps(t), ORANGE.stroke_width(2)))
-                .map_err(fail)?
-                .label(format!("{reference_label} ({})", reference.len()))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ORANGE.stroke_width(2)));
+        let values = steps(&density(panel.values, lo, hi), lo, hi);
+        let reference = panel.reference.map(|t| steps(&density(t, lo, hi), lo, hi));
+        let ymax = values.iter().chain(reference.iter().flatten()).map(|p| p.1).fold(0.0, f64::max).max(1e-9);
+        let mut entries = vec![(format!("{label} ({})", panel.values.len()), Marker::Line(BLUE, 2))];
+        if let Some(r) = panel.reference {
+            entries.push((format!("{reference_label} ({})", r.len()), Marker::Line(ORANGE, 2)));
         }
-        chart
-            .draw_series(LineSeries::new(steps(&g), BLUE.stroke_width(2)))
-            .map_err(fail)?
-            .label(format!("{label} ({})", panel.values.len()))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(fail)?;
+        let legend = Legend::new(entries, area.dim_in_pixel().0 / 2);
+        let mut lines: Vec<&[(f64, f64)]> = vec![&values];
+        lines.extend(reference.as_deref());
+        let occupied = Occupied { lines, ..Occupied::default() };
+        let x = Axis::new((lo, hi), with_unit(panel.name));
+        let y = Axis::new((0.0, ymax * 1.05), "density");
+        let Framed { mut chart, ticks, legend_at, y } = frame_with_legend(&area, &x, &y, &legend, &occupied, true)?;
+        draw_mesh(&mut chart, &x, &y, &ticks)?;
+        if let Some(r) = reference {
+            chart.draw_series(LineSeries::new(r, ORANGE.stroke_width(2))).map_err(fail)?;
+        }
+        chart.draw_series(LineSeries::new(values, BLUE.stroke_width(2))).map_err(fail)?;
+        legend.draw(&chart.plotting_area().strip_coord_spec(), legend_at)?;
     }
     root.present().map_err(fail)
 }
@@ -187,6 +178,27 @@ mod tests {
             distributions(&path, "generated", "training", &panels).unwrap();
             assert_complete(&path);
         }
+    }
+
+    #[test]
+    fn bars_are_whole_numbers_wide_and_keep_every_count() {
+        let counts: BTreeMap<u32, u64> = [(24, 1), (100, 7), (351, 20), (1320, 2)].into_iter().collect();
+        let (bars, width) = bars(&counts);
+        assert_eq!(width, 22);
+        assert!(bars.len() <= MAX_BINS as usize + 1);
+        assert_eq!(bars.iter().map(|b| b.1).sum::<u64>(), 30);
+        assert_eq!(bars[0], (24, 1));
+    }
+
+    #[test]
+    fn distributions_name_units_on_the_x_axis() {
+        let values: Vec<f64> = (0..50).map(|i| 200.0 + i as f64 * 5.0).collect();
+        let panels = [Distribution { name: "molecular weight", range: (0.0, 700.0), values: &values, reference: None }];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("props.svg");
+        distributions(&path, "generated", "training", &panels).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("molecular weight (Da)"), "the unit is on the axis");
     }
 
     #[test]

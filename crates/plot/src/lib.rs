@@ -3,6 +3,13 @@
 //! bundled (DejaVu Sans), and every figure is written to a temporary file in the same folder and renamed into place
 //! when complete. Knows nothing of tables, models or chemistry: callers compute the values and hand them over.
 //!
+//! Figures read well without tuning: legends sit where they cover no data (the emptiest corner of the plotting
+//! area, room made above the data when every corner holds some, or beside the plot for class scatters), points
+//! without a label are grey and underneath, axes of whole numbers (steps, counts, lengths) get whole-number ticks,
+//! label areas and titles are measured from their text so that nothing is clipped, known quantities carry their
+//! unit ([`with_unit`]), and a class keeps its colour from run to run ([`class_colors`]). [`check_path`] refuses a
+//! figure path that cannot work before any computing is done.
+//!
 //! - [`histogram`]: exact integer counts (sequence lengths), at most [`MAX_BINS`] bars.
 //! - [`distributions`]: densities of properties over a fixed range, optionally over a reference set.
 //! - [`step_lines`]: panels of per-step series (an optimization run).
@@ -24,15 +31,22 @@
 
 pub mod error;
 mod histogram;
+pub mod layout;
+mod legend;
 mod lines;
+pub mod palette;
 mod render;
 mod scatter;
+mod units;
 
 pub use error::{DrawFailure, Error, Result};
 pub use histogram::{distributions, histogram, Distribution, DENSITY_BINS, MAX_BINS};
+pub use layout::{emptiest_corner, nice_ticks, Corner, Ticks};
 pub use lines::{loss_curves, step_lines, LossCurves, Panel, Series};
-pub use render::{fail, register_font, render, Area, Drawn};
-pub use scatter::{class_scatter, predicted_vs_measured, roc_curves, Curve, MAX_CLASSES};
+pub use palette::class_colors;
+pub use render::{check_path, fail, register_font, render, Area, Drawn};
+pub use scatter::{class_scatter, predicted_vs_measured, roc_curves, Curve, MAX_CLASSES, UNLABELLED};
+pub use units::{with_unit, UNITS};
 
 /// The plotters version figures are drawn with, for callers of [`render`].
 pub use plotters;
@@ -40,6 +54,15 @@ pub use plotters;
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    /// The texts of an SVG figure, in drawing order.
+    pub(crate) fn svg_texts(path: &Path) -> Vec<String> {
+        let svg = std::fs::read_to_string(path).unwrap();
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split("</text>").next()?.trim().to_string()))
+            .collect()
+    }
 
     /// A complete figure: a PNG signature and IEND chunk, or an SVG document with its closing tag.
     pub(crate) fn assert_complete(path: &Path) {

@@ -6,7 +6,10 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::Result;
-use crate::render::{fail, render, Area, Drawn, BLUE, PALETTE};
+use crate::layout::{draw_mesh, extent, frame_with_legend, padded, titled, Axis, Framed, Occupied};
+use crate::legend::{Legend, Marker};
+use crate::palette::{BLUE, ORANGE, SERIES};
+use crate::render::{fail, render, Area, Drawn};
 
 /// A named series of (step, value) points; non-finite values are left out.
 pub type Series<'a> = (&'a str, Vec<(f64, f64)>);
@@ -15,46 +18,43 @@ pub type Series<'a> = (&'a str, Vec<(f64, f64)>);
 pub type Panel<'a> = (&'a str, Vec<Series<'a>>);
 
 /// Line plots of per-step values under one title: one panel per metric (330 pixels high each), each with its named
-/// series over the step. A panel without a finite point is left blank.
+/// series over the step (whole-number ticks when every step is a whole number) and a legend where it covers no
+/// line. A panel without a finite point is left blank.
 pub fn step_lines(path: &Path, title: &str, panels: &[Panel<'_>]) -> Result<()> {
-    let size = (1000, 330 * panels.len().max(1) as u32);
+    let size = (1000, 330 * panels.len().max(1) as u32 + 30);
     render(path, size, |root| draw_lines(root, title, panels), |root| draw_lines(root, title, panels))
 }
 
 fn draw_lines<DB: DrawingBackend>(root: Area<DB>, title: &str, panels: &[Panel<'_>]) -> Drawn {
     root.fill(&WHITE).map_err(fail)?;
-    let root = root.titled(title, ("sans-serif", 22)).map_err(fail)?;
-    let colors = &PALETTE[..4];
+    let root = titled(&root, title, 21.0)?;
     for (area, (name, series)) in root.split_evenly((panels.len().max(1), 1)).into_iter().zip(panels) {
-        let points = || series.iter().flat_map(|(_, s)| s.iter()).filter(|p| p.1.is_finite());
-        let (xmin, xmax) = points().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        let (ymin, ymax) = points().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-        if xmin > xmax {
+        let finite: Vec<Vec<(f64, f64)>> = series
+            .iter()
+            .map(|(_, s)| s.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect())
+            .collect();
+        let (Some(xs), Some(ys)) =
+            (extent(finite.iter().flatten().map(|p| p.0)), extent(finite.iter().flatten().map(|p| p.1)))
+        else {
             continue;
+        };
+        let integral = finite.iter().flatten().all(|p| p.0.fract() == 0.0);
+        let x = Axis::new((xs.0, xs.1.max(xs.0 + 1.0)), "step").integral(integral);
+        let y = Axis::new(padded(ys, 0.08), *name);
+        let entries = series
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _))| (label.to_string(), Marker::Line(SERIES[i % SERIES.len()], 2)))
+            .collect();
+        let legend = Legend::new(entries, 300);
+        let occupied = Occupied { lines: finite.iter().map(Vec::as_slice).collect(), ..Occupied::default() };
+        let Framed { mut chart, ticks, legend_at, y } = frame_with_legend(&area, &x, &y, &legend, &occupied, true)?;
+        draw_mesh(&mut chart, &x, &y, &ticks)?;
+        for (i, points) in finite.iter().enumerate() {
+            let color = SERIES[i % SERIES.len()];
+            chart.draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2))).map_err(fail)?;
         }
-        let pad = ((ymax - ymin) * 0.08).max(1e-6);
-        let mut chart = ChartBuilder::on(&area)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xmin..xmax.max(xmin + 1.0), (ymin - pad)..(ymax + pad))
-            .map_err(fail)?;
-        chart.configure_mesh().x_desc("step").y_desc(*name).label_style(("sans-serif", 13)).draw().map_err(fail)?;
-        for (i, (label, s)) in series.iter().enumerate() {
-            let color = colors[i % colors.len()];
-            chart
-                .draw_series(LineSeries::new(s.iter().copied().filter(|p| p.1.is_finite()), color.stroke_width(2)))
-                .map_err(fail)?
-                .label(*label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(fail)?;
+        legend.draw(&chart.plotting_area().strip_coord_spec(), legend_at)?;
     }
     root.present().map_err(fail)
 }
@@ -72,53 +72,29 @@ pub struct LossCurves<'a> {
     pub last_step: u64,
 }
 
-/// Training loss per step (blue) and validation loss per evaluation (orange, with markers) against the step, in
-/// nats (900 x 560 pixels).
+/// Training loss per step (blue) and validation loss per evaluation (orange, with markers) against the step
+/// (whole-number ticks), in nats (900 x 560 pixels), with the legend where it covers neither curve.
 pub fn loss_curves(path: &Path, curves: &LossCurves<'_>) -> Result<()> {
     render(path, (900, 560), |root| draw_losses(root, curves), |root| draw_losses(root, curves))
 }
 
 fn draw_losses<DB: DrawingBackend>(root: Area<DB>, curves: &LossCurves<'_>) -> Drawn {
     root.fill(&WHITE).map_err(fail)?;
+    let area = titled(&root, curves.title, 21.0)?;
     let finite = |s: &[(f64, f64)]| -> Vec<(f64, f64)> { s.iter().copied().filter(|p| p.1.is_finite()).collect() };
     let (train, valid) = (finite(curves.train), finite(curves.valid));
-    let (lo, hi) = train.iter().chain(&valid).fold((f64::MAX, f64::MIN), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
-    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    let max_step = curves.last_step.max(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(curves.title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..max_step, (lo - pad)..(hi + pad))
-        .map_err(fail)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("cross-entropy (nats)")
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(fail)?;
-    let orange = RGBColor(230, 120, 20);
-    chart
-        .draw_series(LineSeries::new(train, BLUE.stroke_width(1)))
-        .map_err(fail)?
-        .label("train")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(valid.clone(), orange.stroke_width(2)))
-        .map_err(fail)?
-        .label("validation")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
-    chart.draw_series(valid.into_iter().map(|p| Circle::new(p, 3, orange.filled()))).map_err(fail)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(fail)?;
+    let losses = extent(train.iter().chain(&valid).map(|p| p.1)).unwrap_or((0.0, 1.0));
+    let x = Axis::new((0.0, curves.last_step.max(1) as f64), "step").integral(true);
+    let y = Axis::new(padded(losses, 0.05), "cross-entropy (nats)");
+    let legend =
+        Legend::new(vec![("train".into(), Marker::Line(BLUE, 2)), ("validation".into(), Marker::Line(ORANGE, 2))], 300);
+    let occupied = Occupied { points: vec![&valid], lines: vec![&train, &valid], radius: 3 };
+    let Framed { mut chart, ticks, legend_at, y } = frame_with_legend(&area, &x, &y, &legend, &occupied, true)?;
+    draw_mesh(&mut chart, &x, &y, &ticks)?;
+    chart.draw_series(LineSeries::new(train, BLUE.stroke_width(1))).map_err(fail)?;
+    chart.draw_series(LineSeries::new(valid.clone(), ORANGE.stroke_width(2))).map_err(fail)?;
+    chart.draw_series(valid.into_iter().map(|p| Circle::new(p, 3, ORANGE.filled()))).map_err(fail)?;
+    legend.draw(&chart.plotting_area().strip_coord_spec(), legend_at)?;
     root.present().map_err(fail)
 }
 
@@ -156,7 +132,9 @@ mod tests {
             loss_curves(&path, &LossCurves { title, train: &train, valid: &valid, last_step: 6 }).unwrap();
             assert_complete(&path);
             if ext == "svg" {
-                assert!(std::fs::read_to_string(&path).unwrap().contains(title), "the title is drawn");
+                let texts = crate::tests::svg_texts(&path);
+                assert!(texts.iter().any(|t| t == title), "the title is drawn: {texts:?}");
+                assert!(texts.iter().any(|t| t == "2") && !texts.iter().any(|t| t == "2.0"), "whole steps: {texts:?}");
             }
         }
         let dir = tempfile::tempdir().unwrap();

@@ -27,22 +27,21 @@ pub fn register_font() {
     });
 }
 
-/// Turns a plotters error into a [`DrawFailure`] (for `map_err` in drawing functions).
+/// Turns a plotters error into a [`DrawFailure`] that reads as a sentence (for `map_err` in drawing functions):
+/// the operating system's or the font's message rather than `backend error: Drawing backend error: ...`.
 pub fn fail<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> DrawFailure {
-    DrawFailure(e.to_string())
+    use plotters_backend::DrawingErrorKind as Backend;
+    DrawFailure(match e {
+        DrawingAreaErrorKind::BackendError(Backend::DrawingError(e)) => e.to_string(),
+        DrawingAreaErrorKind::BackendError(Backend::FontError(e)) => format!("the font could not be used ({e})"),
+        DrawingAreaErrorKind::SharingError => "the figure was drawn from two places at once".to_string(),
+        DrawingAreaErrorKind::LayoutError => "the figure is too small for its labels".to_string(),
+    })
 }
 
-/// Draws a figure of `size` pixels into `path`: SVG for `.svg`, PNG for `.png` (any case), an
-/// [`Error::UnknownExtension`] otherwise. The same drawing is given once per backend type. The figure is drawn into
-/// `.NAME.tmp.EXT` in the same folder and renamed to `path` when complete, so a failed run leaves no half-written
-/// figure under the output name.
-pub fn render(
-    path: &Path,
-    size: (u32, u32),
-    draw_svg: impl FnOnce(Area<SVGBackend<'_>>) -> Drawn,
-    draw_png: impl FnOnce(Area<BitMapBackend<'_>>) -> Drawn,
-) -> Result<()> {
-    register_font();
+/// Checks that a figure can be written to `path` before any work is done: the extension is `.png` or `.svg` (any
+/// case), the folder exists and `path` is not a folder. Every figure function checks the same.
+pub fn check_path(path: &Path) -> Result<()> {
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
     if ext != "svg" && ext != "png" {
         return Err(Error::UnknownExtension { path: path.to_path_buf() });
@@ -54,6 +53,25 @@ pub fn render(
     if !folder.is_dir() {
         return Err(Error::MissingFolder { path: path.to_path_buf(), folder });
     }
+    if path.is_dir() {
+        return Err(Error::IsFolder { path: path.to_path_buf() });
+    }
+    Ok(())
+}
+
+/// Draws a figure of `size` pixels into `path`: SVG for `.svg`, PNG for `.png` (any case); the path is checked
+/// first ([`check_path`]). The same drawing is given once per backend type. The figure is drawn into
+/// `.NAME.tmp.EXT` in the same folder and renamed to `path` when complete, so a failed run leaves no half-written
+/// figure under the output name.
+pub fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw_svg: impl FnOnce(Area<SVGBackend<'_>>) -> Drawn,
+    draw_png: impl FnOnce(Area<BitMapBackend<'_>>) -> Drawn,
+) -> Result<()> {
+    register_font();
+    check_path(path)?;
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
     let tmp = path.with_file_name(format!(
         ".{}.tmp.{ext}",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -69,22 +87,6 @@ pub fn render(
     }
     std::fs::rename(&tmp, path).map_err(|source| Error::Write { path: path.to_path_buf(), source })
 }
-
-/// Blue of the first series.
-pub(crate) const BLUE: RGBColor = RGBColor(52, 101, 164);
-/// Orange of the second series.
-pub(crate) const ORANGE: RGBColor = RGBColor(230, 120, 30);
-/// Colours of up to eight series, blue and orange first.
-pub(crate) const PALETTE: [RGBColor; 8] = [
-    RGBColor(52, 101, 164),
-    RGBColor(230, 120, 30),
-    RGBColor(60, 150, 60),
-    RGBColor(170, 40, 40),
-    RGBColor(120, 80, 160),
-    RGBColor(140, 90, 60),
-    RGBColor(220, 100, 180),
-    RGBColor(100, 100, 100),
-];
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +115,37 @@ mod tests {
         let e = render(&dir.path().join("no/fig.png"), (10, 10), blank_svg, blank_png).unwrap_err();
         assert!(matches!(e, Error::MissingFolder { .. }) && e.is_bad_input(), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    }
+
+    #[test]
+    fn check_path_refuses_what_render_would_refuse_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        check_path(&dir.path().join("a.png")).unwrap();
+        check_path(&dir.path().join("b.SVG")).unwrap();
+        check_path(Path::new("relative.png")).unwrap();
+        for (path, message) in [
+            (dir.path().join("a.jpg"), "plots are written as .png or .svg"),
+            (dir.path().join("missing/a.png"), "does not exist"),
+            (dir.path().join("."), "plots are written as .png or .svg"),
+        ] {
+            let e = check_path(&path).unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().contains(message), "{}: {e}", path.display());
+        }
+        std::fs::create_dir(dir.path().join("fig.png")).unwrap();
+        let e = check_path(&dir.path().join("fig.png")).unwrap_err();
+        assert!(matches!(e, Error::IsFolder { .. }) && e.is_bad_input(), "{e}");
+        std::fs::remove_dir(dir.path().join("fig.png")).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    }
+
+    #[test]
+    fn drawing_failures_read_as_sentences() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let e: DrawingAreaErrorKind<std::io::Error> =
+            DrawingAreaErrorKind::BackendError(plotters_backend::DrawingErrorKind::DrawingError(io));
+        assert_eq!(fail(e).to_string(), "No space left on device");
+        let e: DrawingAreaErrorKind<std::io::Error> = DrawingAreaErrorKind::LayoutError;
+        assert_eq!(fail(e).to_string(), "the figure is too small for its labels");
     }
 
     #[test]

@@ -13,12 +13,15 @@ use crate::error::Result;
 use crate::fit::FitReport;
 use crate::head::{self, TargetPrediction};
 use crate::metrics;
-use crate::score::score;
+use crate::score::{score, Coverage};
+use crate::seen::{prepared_key, TrainingRows, TRAINING_ROWS};
 use crate::spec::{BackboneRef, HeadSpec, TargetSpec, Task, FORMAT, HEAD_JSON, HEAD_WEIGHTS};
 
 use super::rows::Setup;
 use super::train::{index, Trained};
-use super::{Evaluated, Mode, ModelScores, Outcome, Request, TargetOutcome};
+use super::{
+    not_converged_message, DataRows, Evaluated, Mode, ModelScores, NotConverged, Outcome, Request, TargetOutcome,
+};
 
 /// Scores the held-out rows, writes the head and `metrics.json`, and returns the outcome.
 pub(crate) fn finish(
@@ -49,15 +52,28 @@ pub(crate) fn finish(
 
     let reports = &trained.reports;
     let seconds_per_epoch = reports.iter().map(FitReport::seconds_per_epoch).sum::<f64>() / reports.len().max(1) as f64;
-    let spec = head_spec(backbone, request, setup, &trained, weights_sha256, seconds_per_epoch, embedding_seconds);
+    let not_converged = not_converged(reports, setup.folds.len(), s.ensemble);
+    let warnings: Vec<String> = not_converged_message(&not_converged, reports.len()).into_iter().collect();
+    let data = DataRows {
+        rows: request.data.rows.len(),
+        usable: setup.rows.len(),
+        unreadable: setup.invalid,
+        unlabelled: setup.unlabelled,
+    };
+    let training_rows = training_rows(backbone.modality, request, setup);
+    let mut spec = head_spec(backbone, request, setup, &trained, weights_sha256, seconds_per_epoch, embedding_seconds);
+    spec.training["data"]["training_rows"] = json!(training_rows.len());
     head::save_members(&trained.members, &s.output.join(HEAD_WEIGHTS))?;
+    training_rows.write(&s.output.join(TRAINING_ROWS))?;
     biotorch_io::write_atomic(s.output.join(HEAD_JSON), serde_json::to_string_pretty(&spec)?.as_bytes())?;
     let metrics = json!({
         "model": request.model.name, "mode": spec.mode, "split": setup.split, "evaluated_on": evaluated_on,
+        "rows": data,
         "targets": Value::Object(metrics_json),
         "seconds_per_epoch": seconds_per_epoch, "embedding_seconds": embedding_seconds,
         "seconds": started.elapsed().as_secs_f64(),
         "members": spec.training["members"].clone(),
+        "warnings": warnings,
     });
     biotorch_io::write_atomic(s.output.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
     Ok(Outcome {
@@ -68,8 +84,40 @@ pub(crate) fn finish(
         reports: trained.reports,
         seconds_per_epoch,
         embedding_seconds,
+        data,
+        not_converged,
+        training_rows: training_rows.len(),
         metrics,
     })
+}
+
+/// The members whose best validation loss came at their last epoch (member `m` is in fold `m / ensemble`).
+fn not_converged(reports: &[FitReport], folds: usize, ensemble: usize) -> Vec<NotConverged> {
+    reports
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.converged() == Some(false))
+        .map(|(m, r)| NotConverged { member: m, fold: (folds > 1).then(|| m / ensemble.max(1)), epochs: r.epochs_run })
+        .collect()
+}
+
+/// The rows some member was trained or validated on (every usable row with k folds; train and valid otherwise),
+/// by what the model read.
+fn training_rows(modality: Modality, request: &Request, setup: &Setup) -> TrainingRows {
+    let mut seen = vec![false; setup.rows.len()];
+    for fold in &setup.folds {
+        for &p in fold.train.iter().chain(&fold.valid) {
+            seen[p] = true;
+        }
+    }
+    let keys: Vec<String> = (0..setup.rows.len())
+        .filter(|&p| seen[p])
+        .filter_map(|p| {
+            let r = setup.rows[p];
+            prepared_key(modality, &request.data.sequences[r], &setup.prepared[r])
+        })
+        .collect();
+    TrainingRows::from_keys(keys.iter().map(String::as_str))
 }
 
 /// The ridge baseline's features of every usable row (`[rows, features]`): Morgan fingerprints of the canonical
@@ -177,13 +225,18 @@ fn score_target(
     let mean_ensemble_std = (request.settings.ensemble > 1 && spec.task == Task::Regression)
         .then(|| head_pred.std.iter().sum::<f64>() / head_pred.std.len().max(1) as f64);
     let have: Vec<usize> = (0..all_rows.len()).filter(|&i| raw[all_rows[i]].is_some()).collect();
+    let coverage = Coverage {
+        scored: have.len(),
+        unreadable: setup.invalid,
+        unlabelled: (setup.unlabelled + raw.iter().filter(|l| l.is_none()).count()) as u64,
+    };
     let evaluated = Evaluated {
         rows: have.iter().map(|&i| setup.rows[all_rows[i]]).collect(),
         labels: have.iter().map(|&i| raw[all_rows[i]].expect("labelled")).collect(),
         head: subset(&head_pred, &have),
         ridge: ridge_features.map(|_| subset(&ridge, &have)),
     };
-    Ok(TargetOutcome { spec: spec.clone(), scores, ridge_lambdas: lambdas, mean_ensemble_std, evaluated })
+    Ok(TargetOutcome { spec: spec.clone(), scores, ridge_lambdas: lambdas, mean_ensemble_std, evaluated, coverage })
 }
 
 /// Fits a ridge on the labelled `train` rows (penalty chosen on the labelled `valid` rows) and predicts the `eval`
@@ -239,6 +292,7 @@ fn target_json(outcome: &TargetOutcome, evaluated_on: &str) -> Value {
     let mut entry = serde_json::Map::new();
     entry.insert("task".into(), json!(outcome.spec.task));
     entry.insert("evaluated_on".into(), json!(evaluated_on));
+    entry.insert("rows".into(), outcome.coverage.json());
     for m in &outcome.scores {
         entry.insert(m.key.into(), json!({"model": m.name, "metrics": m.scores.json()}));
     }
@@ -273,7 +327,7 @@ fn head_spec(
         "settings": {"epochs": opts.epochs, "patience": opts.patience, "lr": opts.lr, "encoder_lr": opts.encoder_lr,
                      "weight_decay": opts.weight_decay, "batch_size": opts.batch_size, "hidden": s.hidden, "dropout": s.dropout},
         "members": trained.reports.iter().enumerate().map(|(m, r)| json!({"member": m, "epochs_run": r.epochs_run, "best_epoch": r.best_epoch,
-                 "best_valid_loss": r.best_valid_loss, "seconds": r.seconds})).collect::<Vec<_>>(),
+                 "best_valid_loss": r.best_valid_loss, "converged": r.converged(), "seconds": r.seconds})).collect::<Vec<_>>(),
         "seconds_per_epoch": seconds_per_epoch,
         "embedding_seconds": embedding_seconds,
         "finished_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
@@ -311,6 +365,7 @@ fn head_spec(
         dropout: s.dropout,
         members: trained.members.len(),
         training,
+        training_rows: Some(TRAINING_ROWS.to_string()),
         biotorch_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -339,6 +394,78 @@ mod tests {
         // Every tenth row has no class label: masked out of the loss, skipped by the scores.
         let cls = (0..n).map(|i| (i % 10 != 3).then_some(if y[2 * i + 1] > 0.0 { 1.0 } else { 0.0 })).collect();
         (x, vec![reg, cls])
+    }
+
+    #[test]
+    fn training_rows_are_the_rows_trained_and_validated_on() {
+        let texts = ["MKT", "mkt ", "GLW", "AAA", "CCC", "WWW"];
+        let data = Table {
+            sequences: texts.iter().map(|t| t.to_string()).collect(),
+            rows: vec![Vec::new(); texts.len()],
+            ..Table::default()
+        };
+        let request = crate::experiment::Request::new(
+            ModelInfo::path("m", std::path::Path::new("/nonexistent")),
+            data,
+            Settings::default(),
+            "sequence",
+        );
+        // Row 5 is invalid (not usable); positions index the usable rows 0..5.
+        let setup = Setup {
+            targets: Vec::new(),
+            prepared: vec![Prepared::default(); 6],
+            rows: vec![0, 1, 2, 3, 4],
+            invalid: 1,
+            unlabelled: 0,
+            folds: vec![Fold { train: vec![0, 1], valid: vec![2], test: vec![3, 4] }],
+            split: "random".into(),
+            raw: Vec::new(),
+            labels: Labels::new(&[], &[]),
+            max_length: 8,
+        };
+        let rows = training_rows(Modality::Protein, &request, &setup);
+        assert_eq!(rows.len(), 2, "MKT (twice) and GLW; not the test rows");
+        let flags = rows.flags(Modality::Protein, &texts.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+        assert_eq!(flags, [true, true, true, false, false, false]);
+        // With k folds every usable row is some member's training row.
+        let folds = Setup {
+            folds: vec![
+                Fold { train: vec![0, 1], valid: vec![2], test: vec![3, 4] },
+                Fold { train: vec![3, 4], valid: vec![2], test: vec![0, 1] },
+            ],
+            ..setup
+        };
+        assert_eq!(training_rows(Modality::Protein, &request, &folds).len(), 4);
+    }
+
+    #[test]
+    fn members_still_improving_at_their_last_epoch_are_reported_with_their_fold() {
+        let report = |best_epoch, epochs_run| FitReport {
+            epochs_run,
+            best_epoch,
+            best_valid_loss: Some(1.0),
+            ..FitReport::default()
+        };
+        let reports = [report(10, 40), report(30, 30), report(5, 35), report(30, 30)];
+        let late = not_converged(&reports, 2, 2);
+        assert_eq!(
+            late,
+            [
+                NotConverged { member: 1, fold: Some(0), epochs: 30 },
+                NotConverged { member: 3, fold: Some(1), epochs: 30 }
+            ]
+        );
+        assert_eq!(
+            not_converged_message(&late, 4).unwrap(),
+            "2 of 4 members had their best validation loss at their last epoch (30): not converged; more --epochs or \
+             a higher --lr may help"
+        );
+        assert_eq!(not_converged(&reports[..1], 1, 1), []);
+        assert_eq!(
+            not_converged_message(&not_converged(&reports[1..2], 1, 1), 1).unwrap(),
+            "the head had its best validation loss at its last epoch (30): not converged; more --epochs or a higher \
+             --lr may help"
+        );
     }
 
     #[test]
