@@ -127,6 +127,9 @@ fn solubility_regression_with_smiles_small_beats_the_mean_predictor() {
     let sd = df.column("logS_std").unwrap().f64().unwrap();
     assert!(sd.get(0).unwrap() >= 0.0);
     assert!(out.contains("against the input's logS column"), "{out}");
+    // What the metrics cover, and the warning that benzene (a training molecule of the head) was among the rows.
+    assert!(out.contains("logS: scored 2 rows; left out 2 unreadable rows"), "{out}");
+    assert!(out.contains("warning: 1 of 2 rows (50.0%) were in the head's training or validation data"), "{out}");
 }
 
 #[test]

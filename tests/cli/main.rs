@@ -7,6 +7,7 @@ mod finetune;
 mod guard;
 mod ingest;
 mod molecules;
+mod reliability;
 mod safety;
 mod shard;
 mod train;

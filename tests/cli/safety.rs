@@ -123,19 +123,6 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
 }
 
 #[test]
-fn embed_resume_on_stdin_never_keeps_a_stale_output() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("e.parquet");
-    let args = ["embed", "-", "--model", "protein-small", "-o", s(&out)];
-    assert!(run_with_stdin(&args, TWO).status.success());
-    let before = embeddings(&read(&out));
-    let o = run_with_stdin(&[&args[..], &["--resume"]].concat(), TWO_CHANGED);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("recomputing it: the input is standard input"), "{}", stderr(&o));
-    assert_ne!(embeddings(&read(&out)), before);
-}
-
-#[test]
 fn embed_resume_on_stdin_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("e.parquet");

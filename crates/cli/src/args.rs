@@ -15,7 +15,8 @@ use crate::exit::bad_input;
 /// Where bundled models live: `BIOTORCH_MODELS_PATH` (handled by the resolver), then `data/models` of the source tree
 /// this binary was built from.
 pub(crate) fn resolver() -> Resolver {
-    Resolver::from_env().with_bundled_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/models"))
+    let bundled = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/models"));
+    Resolver::from_env().with_bundled_dir(bundled.canonicalize().unwrap_or_else(|_| bundled.to_path_buf()))
 }
 
 /// A count that makes no sense as 0 (batch sizes, token budgets, epochs, steps, look-ahead): every such option is

@@ -12,7 +12,8 @@ use crate::progress::Progress;
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: the CPUs this process may use: its affinity mask and cgroup quota, as Slurm and
+    /// containers grant them). OpenMP workers sleep rather than spin while waiting (OMP_WAIT_POLICY=PASSIVE unless set).
     #[arg(long, global = true, value_name = "N", value_parser = crate::args::positive)]
     pub(crate) threads: Option<usize>,
     /// Print nothing but errors.
@@ -39,6 +40,13 @@ impl Ctx {
     pub(crate) fn info(&self, msg: impl AsRef<str>) {
         if !self.global.quiet {
             eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Prints `biotorch: warning: MSG` on stderr unless `--quiet`.
+    pub(crate) fn warn(&self, msg: impl AsRef<str>) {
+        if !self.global.quiet {
+            eprintln!("biotorch: warning: {}", msg.as_ref());
         }
     }
 

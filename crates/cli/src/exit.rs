@@ -33,6 +33,7 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         classify!(
             cause,
             biotorch_io::Error,
+            biotorch_chem::Error,
             biotorch_tokenizers::Error,
             biotorch_models::Error,
             biotorch_train::Error,

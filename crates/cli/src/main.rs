@@ -9,12 +9,14 @@ mod exit;
 mod pca;
 mod plot;
 mod progress;
+mod threads;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    threads::passive_openmp();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -22,6 +24,11 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // SIGINT/SIGTERM/SIGHUP (Ctrl-C, a Slurm time limit) remove the temporary files of unfinished outputs on the way
+    // out, so an interrupted run leaves nothing behind that looks like an output.
+    if let Err(e) = biotorch_io::remove_temp_files_on_signals() {
+        return exit::report(&e.into());
+    }
     match commands::run(cli.global, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e),

@@ -3,7 +3,7 @@
 //! computed here (libtorch's `eigh`); the figure is [`biotorch_plot::class_scatter`].
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use biotorch_io::polars::prelude::*;
@@ -43,19 +43,45 @@ fn lookup<'a>(labels: &'a HashMap<String, String>, id: &str) -> Option<&'a Strin
     labels.get(id).or_else(|| id.split('|').rev().find_map(|part| labels.get(part)))
 }
 
-pub(crate) fn plot_embeddings(
-    ctx: &Ctx,
-    parquet: &Path,
-    plot: &Path,
-    labels: Option<&Path>,
-    label_column: Option<&str>,
-) -> Result<()> {
-    let labels = match (labels, label_column) {
-        (Some(p), Some(c)) => Some(read_labels(p, c)?),
-        (Some(p), None) => Some(read_labels(p, "label")?),
-        (None, Some(_)) => crate::exit::bad_input!("--label-column needs --labels FILE"),
-        (None, None) => None,
-    };
+/// `--plot`, `--labels` and `--label-column`, checked and read before the work (the figure's path, the labels file
+/// and its column), so that a mistake in them costs nothing.
+pub(crate) struct PcaPlot {
+    path: PathBuf,
+    labels: Option<HashMap<String, String>>,
+}
+
+impl PcaPlot {
+    /// `None` when no plot is asked for.
+    pub(crate) fn prepare(
+        plot: Option<&Path>,
+        labels: Option<&Path>,
+        label_column: Option<&str>,
+    ) -> Result<Option<PcaPlot>> {
+        let Some(plot) = plot else {
+            if labels.is_some() || label_column.is_some() {
+                crate::exit::bad_input!(
+                    "--labels and --label-column colour the figure of --plot FILE, which is missing"
+                );
+            }
+            return Ok(None);
+        };
+        biotorch_plot::check_path(plot).map_err(crate::plot::plot_error)?;
+        let labels = match (labels, label_column) {
+            (Some(p), Some(c)) => Some(read_labels(p, c)?),
+            (Some(p), None) => Some(read_labels(p, "label")?),
+            (None, Some(_)) => crate::exit::bad_input!("--label-column needs --labels FILE"),
+            (None, None) => None,
+        };
+        Ok(Some(PcaPlot { path: plot.to_path_buf(), labels }))
+    }
+
+    /// Draws the PCA of `parquet`'s `embedding` column.
+    pub(crate) fn draw(&self, ctx: &Ctx, parquet: &Path) -> Result<()> {
+        plot_embeddings(ctx, parquet, &self.path, self.labels.as_ref())
+    }
+}
+
+fn plot_embeddings(ctx: &Ctx, parquet: &Path, plot: &Path, labels: Option<&HashMap<String, String>>) -> Result<()> {
     let total_rows = ParquetReader::new(std::fs::File::open(parquet)?).num_rows()?;
     let df = ParquetReader::new(std::fs::File::open(parquet)?)
         .with_columns(Some(vec!["id".into(), "embedding".into()]))
@@ -81,7 +107,7 @@ pub(crate) fn plot_embeddings(
 
     let ids = df.column("id")?.str()?.clone();
     let classes: Vec<String> = (0..n)
-        .map(|i| match &labels {
+        .map(|i| match labels {
             Some(l) => ids
                 .get(i)
                 .and_then(|id| lookup(l, id))

@@ -17,6 +17,11 @@ pub(crate) fn plot_error(e: biotorch_plot::Error) -> anyhow::Error {
     }
 }
 
+/// Checks `--plot FILE` before the work ([`biotorch_plot::check_path`]: known extension, existing folder).
+pub(crate) fn check(path: Option<&Path>) -> Result<()> {
+    path.map_or(Ok(()), |p| biotorch_plot::check_path(p).map_err(plot_error))
+}
+
 /// Draws a histogram of integer values given as exact counts (value -> count) ([`biotorch_plot::histogram`]).
 pub(crate) fn histogram(path: &Path, counts: &BTreeMap<u32, u64>, title: &str, x_label: &str) -> Result<()> {
     biotorch_plot::histogram(path, counts, title, x_label).map_err(plot_error)

@@ -21,7 +21,7 @@ pub enum Error {
         model: String,
         /// Why it did not load.
         #[source]
-        source: biotorch_models::Error,
+        source: Box<biotorch_models::Error>,
     },
 
     /// The model folder has no SMILES vocabulary.
@@ -125,19 +125,14 @@ impl Error {
             | Error::NotAMoleculeTable { .. }
             | Error::MissingColumn { .. }
             | Error::ColumnType { .. } => true,
-            Error::NotADecoder { source, .. } | Error::Model(source) => model_is_bad_input(source),
+            Error::NotADecoder { source, .. } => source.is_bad_input(),
+            Error::Model(source) => source.is_bad_input(),
             // A vocabulary or a sample that does not fit is about the model the user gave.
             Error::NoVocabulary { .. } | Error::Tokenizer(_) => true,
             Error::Io(e) => e.is_bad_input(),
             Error::Table(_) | Error::Torch(_) => false,
         }
     }
-}
-
-/// A model the user named that cannot be found or read as a decoder is a usage problem; a failure inside libtorch or
-/// of the file system is not.
-fn model_is_bad_input(e: &biotorch_models::Error) -> bool {
-    !matches!(e, biotorch_models::Error::Torch(_) | biotorch_models::Error::Io { .. })
 }
 
 /// `Result` with biotorch-design's [`Error`] as the default error type.

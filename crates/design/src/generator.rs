@@ -38,7 +38,7 @@ impl Generator {
     /// on `device`. `name` is how errors name the model (e.g. `--model smiles-small`).
     pub fn load(name: &str, weights: &Path, dir: &Path, device: Device) -> Result<Generator> {
         let model = SmilesGpt::load(weights, device, Kind::Float)
-            .map_err(|source| Error::NotADecoder { model: name.to_string(), source })?;
+            .map_err(|source| Error::NotADecoder { model: name.to_string(), source: Box::new(source) })?;
         let tokenizer =
             biotorch_tokenizers::load(dir).map_err(|source| Error::NoVocabulary { model: name.to_string(), source })?;
         if tokenizer.name() != "smiles" || tokenizer.vocab_size() as i64 != model.vocab_size() {

@@ -52,7 +52,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Head { .. } | Error::Input(_) | Error::Tokenizer(_) => true,
-            Error::Model(m) => !matches!(m, biotorch_models::Error::Torch(_) | biotorch_models::Error::Io { .. }),
+            Error::Model(m) => m.is_bad_input(),
             Error::Data(e) => e.is_bad_input(),
             Error::Context { source, .. } => source.is_bad_input(),
             Error::Torch(_) | Error::Io { .. } | Error::System(_) | Error::Json(_) => false,

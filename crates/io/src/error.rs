@@ -118,6 +118,16 @@ pub enum Error {
         /// Which input, and how they overlap.
         reason: String,
     },
+    /// An output folder another run is writing (its lock is held).
+    #[error(
+        "{dir} is being written by another biotorch run ({holder}): wait for it to finish or choose another output folder"
+    )]
+    Locked {
+        /// The folder as given.
+        dir: String,
+        /// Who holds the lock, as the lock file says (`pid 1234 on host, since ...`).
+        holder: String,
+    },
     /// A failure passed on as the Parquet reader (or the operating system) reported it.
     #[error(transparent)]
     Backend(Cause),
@@ -205,7 +215,8 @@ impl Error {
             | Error::NotFound { .. }
             | Error::NotParquet { .. }
             | Error::Dataset { .. }
-            | Error::OutputOverInput { .. } => true,
+            | Error::OutputOverInput { .. }
+            | Error::Locked { .. } => true,
             // A file that is not there (an input, an output's folder) or a directory given as a file.
             Error::Io { kind, .. } => matches!(kind, ErrorKind::NotFound | ErrorKind::IsADirectory),
             Error::Table { .. } | Error::Failed { .. } | Error::Backend(_) => false,

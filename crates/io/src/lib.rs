@@ -20,6 +20,7 @@ pub mod dataset;
 pub mod digest;
 mod error;
 mod fasta;
+pub mod lock;
 pub mod rows;
 mod smiles;
 mod source;
@@ -30,6 +31,7 @@ mod temp;
 pub use alphabet::{guess_modality, Modality, ModalityChoice};
 pub use error::{Cause, Error, Location, Result};
 pub use fasta::{Case, FastaOptions, FastaReader, Record, Records};
+pub use lock::DirLock;
 pub use smiles::{
     passthrough_names, record_columns, SmilesFormat, SmilesOptions, SmilesReader, SmilesRecord, RECORD_COLUMNS,
 };

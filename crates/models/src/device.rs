@@ -56,6 +56,9 @@ pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
             "--device {spec}: mix of CPU and CUDA devices; list GPUs only (or cpu only)"
         )));
     }
+    for d in &devices {
+        check_visible(spec, *d)?;
+    }
     Ok(devices)
 }
 
@@ -98,6 +101,8 @@ mod tests {
         assert!(parse_device("cpu,cpu").unwrap_err().to_string().contains("embed"));
         assert!(parse_devices("cpu,cuda:0").unwrap_err().to_string().starts_with("--device cpu,cuda:0: mix of CPU"));
         assert!(parse_devices("cuda:0,cuda:0").unwrap_err().to_string().contains("listed twice"));
+        let missing = parse_devices(&format!("cuda:{gpus}")).unwrap_err();
+        assert!(missing.to_string().contains("does not exist"), "{missing}");
         assert_eq!(parse_kind("bf16").unwrap(), Kind::BFloat16);
         assert!(parse_kind("int8").unwrap_err().to_string().contains("use f32, bf16 or f16"));
     }

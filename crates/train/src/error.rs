@@ -115,7 +115,7 @@ impl Error {
             | Error::Tokenizer(_) => true,
             Error::Context { source, .. } => source.is_bad_input(),
             Error::Input(e) => e.is_bad_input(),
-            Error::Model(e) => !matches!(e, biotorch_models::Error::Torch(_) | biotorch_models::Error::Io { .. }),
+            Error::Model(e) => e.is_bad_input(),
             Error::Io { .. } | Error::NonFinite { .. } | Error::Torch(_) => false,
         }
     }

@@ -238,16 +238,27 @@ impl RunRequest {
                 "--smiles-column names the SMILES column of a table for --objective clm; MLM trains on FASTA".into(),
             ));
         }
+        // The init model is read while the run writes: never into its own folder (`--init DIR -o DIR`).
+        if let (false, Some(init)) = (self.resume, self.init.as_deref()) {
+            let (_, dir) = model_dir(resolver, init)?;
+            biotorch_io::dataset::check_output(&self.output, &[&dir])?;
+        }
+        // One run at a time in an output folder, for the whole run (the trainer holds the lock).
+        let lock = biotorch_io::DirLock::acquire(&self.output)?;
         Ok(match (self.objective, self.resume) {
-            (ObjectiveKind::Mlm, false) => Run::Mlm(self.start_mlm(resolver, on_event)?.stop_after(self.stop_after)),
-            (ObjectiveKind::Mlm, true) => Run::Mlm(self.resume_mlm(on_event)?.stop_after(self.stop_after)),
+            (ObjectiveKind::Mlm, false) => {
+                Run::Mlm(self.start_mlm(resolver, on_event)?.stop_after(self.stop_after).holding(lock))
+            }
+            (ObjectiveKind::Mlm, true) => {
+                Run::Mlm(self.resume_mlm(on_event)?.stop_after(self.stop_after).holding(lock))
+            }
             (ObjectiveKind::Clm, resume) => {
                 let trainer = if resume { self.resume_clm(on_event)? } else { self.start_clm(resolver, on_event)? };
                 let trainer = match augment {
                     Some(augment) => trainer.with_augmentation(augment),
                     None => trainer,
                 };
-                Run::Clm(trainer.stop_after(self.stop_after))
+                Run::Clm(trainer.stop_after(self.stop_after).holding(lock))
             }
         })
     }

@@ -105,6 +105,8 @@ pub struct Trainer<M: LanguageModel> {
     specials: (u32, u32, u32),
     last_checkpoint: Option<u64>,
     augment: Option<Box<dyn Augment>>,
+    /// The output folder's lock, held while the trainer lives.
+    lock: Option<biotorch_io::DirLock>,
 }
 
 impl<M: LanguageModel> Trainer<M> {
@@ -237,6 +239,7 @@ impl<M: LanguageModel> Trainer<M> {
             specials: (start, end, pad),
             last_checkpoint,
             augment: None,
+            lock: None,
         };
         let seed = trainer.config.seed;
         trainer.valid_batches = plan_eval(&valid_lengths, trainer.config.batch_tokens)
@@ -266,6 +269,12 @@ impl<M: LanguageModel> Trainer<M> {
     /// to be continued later by a resume. The schedule still spans the whole run.
     pub fn stop_after(mut self, steps: Option<u64>) -> Self {
         self.stop_after = steps;
+        self
+    }
+
+    /// Holds `lock` (on the output folder) for as long as the trainer lives.
+    pub fn holding(mut self, lock: biotorch_io::DirLock) -> Self {
+        self.lock = Some(lock);
         self
     }
 

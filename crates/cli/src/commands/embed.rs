@@ -26,6 +26,7 @@ use tch::Device;
 use crate::args::{positive, DatasetOutput, DeviceArg, DtypeArg, InputArgs, LongPolicy, ModelArg};
 use crate::ctx::Ctx;
 use crate::exit::BadInput;
+use crate::pca::PcaPlot;
 
 #[derive(Debug, Args)]
 pub(crate) struct EmbedArgs {
@@ -80,6 +81,7 @@ struct Pending {
 }
 
 pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
+    let pca = PcaPlot::prepare(args.plot.as_deref(), args.labels.as_deref(), args.label_column.as_deref())?;
     let devices = args.device.several()?;
     let device = devices[0];
     let kind = args.dtype.kind()?;
@@ -150,8 +152,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     );
     if args.out.resume {
         if let Some(rows) = ctx.resumable(&output, &settings, &args.input.input)? {
-            if let Some(plot) = &args.plot {
-                crate::pca::plot_embeddings(ctx, &output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
+            if let Some(plot) = &pca {
+                plot.draw(ctx, &output)?;
             }
             return ctx.write_summary(&json!({
                 "input": args.input.input.display().to_string(),
@@ -228,8 +230,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         rows as f64 / secs,
         n_residues as f64 / secs
     ));
-    if let Some(plot) = &args.plot {
-        crate::pca::plot_embeddings(ctx, &path, plot, args.labels.as_deref(), args.label_column.as_deref())?;
+    if let Some(plot) = &pca {
+        plot.draw(ctx, &path)?;
     }
     ctx.write_summary(&json!({
         "input": args.input.input.display().to_string(),

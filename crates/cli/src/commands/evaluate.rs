@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use biotorch_heads::score::{format_table, Collected};
+use biotorch_heads::seen::{Overlap, TrainingRows};
 use biotorch_heads::spec::{HeadSpec, TargetSpec, Task};
 use biotorch_io::dataset::{input_files, RowGroups};
 use biotorch_io::polars::prelude::*;
@@ -71,6 +72,10 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
     // Per target: predictions and labels of the valid rows.
     let mut collected: Vec<Collected> = targets.iter().map(|_| Collected::default()).collect();
     let (mut rows, mut valid) = (0u64, 0u64);
+    // Rows of the head's own training data among the valid ones, when the head recorded them and the table kept the
+    // input's sequences (predict passes the input's columns through, renamed `input_` on a clash).
+    let training = TrainingRows::load(&args.model, spec.training_rows.as_deref())?;
+    let mut overlap = Overlap::default();
     for file in &files {
         let (mut groups, schema) = RowGroups::open(file)?;
         let show = || if files.len() > 1 { file.display().to_string() } else { args.input.display().to_string() };
@@ -94,11 +99,24 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
                 schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
             );
         }
+        let text_column = [spec.sequence_column.clone(), format!("input_{}", spec.sequence_column), "sequence".into()]
+            .into_iter()
+            .find(|c| schema.get(c.as_str()).is_some_and(|t| t == &DataType::String));
         while let Some(df) = groups.next_group()? {
             rows += df.height() as u64;
             let ok: Vec<bool> = df.column("valid")?.bool()?.iter().map(|v| v == Some(true)).collect();
             valid += ok.iter().filter(|&&v| v).count() as u64;
+            if let (Some(training), Some(column)) = (&training, &text_column) {
+                let texts: Vec<String> = texts(&df, column)?
+                    .into_iter()
+                    .zip(&ok)
+                    .filter(|(_, &v)| v)
+                    .map(|(t, _)| t.unwrap_or_default())
+                    .collect();
+                training.flags(spec.backbone.modality, &texts).into_iter().for_each(|seen| overlap.add(seen));
+            }
             for (t, collected) in targets.iter().zip(&mut collected) {
+                ok.iter().filter(|&&v| !v).for_each(|_| collected.push_unreadable());
                 let label_text = texts(&df, &t.spec.name)?;
                 let values: Vec<Vec<f64>> = t.predictions.iter().map(|c| floats(&df, c)).collect::<Result<_>>()?;
                 for (i, _) in ok.iter().enumerate().filter(|(_, &v)| v) {
@@ -125,7 +143,11 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
                         format!("{} against the {} column of {}:", t.spec.name, t.spec.name, args.input.display());
                     print!("{}", format_table(&title, t.spec.task, &[("head".to_string(), s)]));
                 }
-                metrics.insert(t.spec.name.clone(), s.json());
+                let coverage = collected.coverage();
+                ctx.info(format!("{}: {}", t.spec.name, coverage.message()));
+                let mut json = s.json();
+                json["rows"] = coverage.json();
+                metrics.insert(t.spec.name.clone(), json);
             }
             None => ctx.info(format!(
                 "{}: no valid row has a {} label; nothing to score",
@@ -138,13 +160,19 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
         bad_input!("{}: no valid row has a label of the head's target(s): nothing to score", args.input.display());
     }
     ctx.info(format!("{rows} rows, {valid} with predictions; {} invalid rows left out", rows - valid));
-    let summary = json!({
+    if let Some(warning) = overlap.message() {
+        ctx.warn(warning);
+    }
+    let mut summary = json!({
         "input": args.input.display().to_string(),
         "head": args.model.display().to_string(),
         "rows": rows,
         "valid": valid,
         "metrics": metrics,
     });
+    if training.is_some() {
+        summary["training_overlap"] = overlap.json();
+    }
     if let Some(path) = &args.output {
         write_json(path, &summary)?;
         ctx.info(format!("wrote {}", path.display()));

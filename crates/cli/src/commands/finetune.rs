@@ -166,6 +166,9 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     let mut events = Events { ctx, args: &args, modality, bar: None };
     let outcome = experiment::run(&backbone, &request, &mut |event| events.show(event))?;
     report(ctx, &args, &outcome)?;
+    for warning in outcome.warnings() {
+        ctx.warn(warning);
+    }
     ctx.info(format!(
         "wrote {} (head.safetensors, head.json, metrics.json, plots; {} member(s), {:.3} s/epoch, {:.1} s in all)",
         args.output.display(),
@@ -332,6 +335,7 @@ fn report(ctx: &Ctx, args: &FinetuneArgs, outcome: &Outcome) -> Result<()> {
             let title = format!("{} ({kind}), {} rows:", spec.name, outcome.evaluated_on);
             print!("{}", format_table(&title, spec.task, &rows));
         }
+        ctx.info(format!("{}: {}", spec.name, target.coverage.message()));
         let evaluated = &target.evaluated;
         let plot = |kind: &str| args.output.join(format!("{kind}_{}.png", sanitize(&spec.name)));
         match spec.task {

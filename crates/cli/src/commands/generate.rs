@@ -80,9 +80,7 @@ pub(crate) struct GenerateArgs {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
-    if let Some(n) = ctx.global.threads {
-        tch::set_num_threads(n as i32);
-    }
+    crate::plot::check(args.plot.as_deref())?;
     let request = GenerateRequest {
         n: args.n as u64,
         shard: args.shard,

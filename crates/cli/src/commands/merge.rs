@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
+use crate::pca::PcaPlot;
 
 #[derive(Debug, Args)]
 pub(crate) struct MergeArgs {
@@ -32,6 +33,7 @@ pub(crate) struct MergeArgs {
 
 pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
     let dir = &args.dir;
+    let pca = PcaPlot::prepare(args.plot.as_deref(), args.labels.as_deref(), args.label_column.as_deref())?;
     let mut bar = None;
     let merged = merge_parts(dir, &args.output, Some(&crate::ctx::argv()), &mut |event| match event {
         MergeEvent::Checked { .. } => bar = Some(ctx.progress.records("merging")),
@@ -40,11 +42,11 @@ pub(crate) fn run(ctx: &Ctx, args: MergeArgs) -> Result<()> {
     bar.iter().for_each(|b| b.finish_and_clear());
     let (n, rows) = (merged.parts, merged.rows);
     ctx.info(format!("wrote {} ({rows} rows from {n} parts of {})", args.output.display(), dir.display()));
-    if let Some(plot) = &args.plot {
+    if let Some(plot) = &pca {
         if !merged.schema.contains("embedding") {
             bad_input!("--plot draws the `embedding` column, which the merged table does not have");
         }
-        crate::pca::plot_embeddings(ctx, &args.output, plot, args.labels.as_deref(), args.label_column.as_deref())?;
+        plot.draw(ctx, &args.output)?;
     }
     ctx.write_summary(&json!({
         "input": dir.display().to_string(),

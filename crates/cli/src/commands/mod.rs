@@ -56,10 +56,9 @@ pub(crate) enum Command {
 }
 
 pub(crate) fn run(global: Global, command: Command) -> Result<()> {
-    if let Some(n) = global.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start the thread pool")?;
-        tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
-    }
+    let n = crate::threads::default_threads(global.threads);
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start the thread pool")?;
+    tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
     let ctx = Ctx { progress: Progress::new(global.quiet, global.progress), global };
     match command {
         Command::Stats(args) => stats::run(&ctx, args),

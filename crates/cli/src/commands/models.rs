@@ -19,10 +19,9 @@ pub(crate) fn run(ctx: &Ctx, _args: ModelsArgs) -> Result<()> {
     let models = list_models(&resolver);
     let tokenizers: Vec<String> = models.iter().map(tokenizer).collect();
     if models.is_empty() {
-        let bundled: Vec<String> = resolver.bundled_dirs().iter().map(|d| d.display().to_string()).collect();
         ctx.info(format!(
             "no models found (bundled folders: {}; HuggingFace cache: {})",
-            if bundled.is_empty() { "none".to_string() } else { bundled.join(", ") },
+            resolver.bundled_dirs_shown(),
             resolver.hf_hub_cache().display()
         ));
     } else {

@@ -79,6 +79,8 @@ pub(crate) struct OptimizeArgs {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
+    let plot_path = args.plot.clone().unwrap_or_else(|| sibling(&args.output, "steps.png"));
+    crate::plot::check(Some(&plot_path))?;
     let device = args.device.one()?;
     let request = OptimizeRequest {
         objective: Objective::parse(&args.objective)?,
@@ -120,7 +122,6 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
 
     let steps_path = args.steps_output.clone().unwrap_or_else(|| sibling(&args.output, "steps.parquet"));
     biotorch_io::write_parquet(&steps_path, &mut table::steps(&result.steps)?, vec![])?;
-    let plot_path = args.plot.clone().unwrap_or_else(|| sibling(&args.output, "steps.png"));
     let series = |f: &dyn Fn(&StepMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
         result.steps.iter().filter_map(|s| Some((s.step as f64, f(s).filter(|v| v.is_finite())?))).collect()
     };

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use biotorch_heads::predict::{self, BackboneSource, Predictor, RowPrediction};
 use biotorch_heads::score::{format_table, Collected};
+use biotorch_heads::seen::Overlap;
 use biotorch_heads::spec::{HeadSpec, Task};
 use biotorch_heads::Modality;
 use biotorch_io::dataset::{keys, output_file, RunSettings};
@@ -129,6 +130,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     // For metrics: per target, the (prediction, label) pairs of the valid rows, the one thing kept across chunks.
     let mut scored: Vec<Collected> = spec.targets.iter().map(|_| Collected::default()).collect();
     let members = predictor.members();
+    let mut overlap = Overlap::default();
     let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
     loop {
         seen += reader.read_chunk(CHUNK, shard.as_ref(), &mut chunk)?;
@@ -141,6 +143,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         let preds = predictor.predict(&sequences)?;
         drop(sequences);
         n_invalid += preds.iter().filter(|p| !p.is_valid()).count() as u64;
+        overlap.add_predictions(&preds);
         let mut columns: Vec<Column> =
             vec![Column::new("index".into(), chunk.iter().map(|r| r.index).collect::<Vec<_>>())];
         for (c, name) in out_names.iter().enumerate() {
@@ -169,6 +172,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
                 columns.push(Column::new(name.into(), of(&|o| o.probs[c])));
             }
             let Some(col) = target_cols[t] else { continue };
+            preds.iter().filter(|p| !p.is_valid()).for_each(|_| scored[t].push_unreadable());
             for (row, o) in chunk.iter().zip(&preds).filter_map(|(r, p)| Some((r, p.targets.get(t)?))) {
                 let label = row.fields.get(col).and_then(Option::as_deref);
                 match ts.task {
@@ -198,11 +202,21 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
             let title = format!("{} against the input's {} column:", ts.name, ts.name);
             print!("{}", format_table(&title, ts.task, &[("head".to_string(), s)]));
         }
-        metrics.insert(ts.name.clone(), s.json());
+        let coverage = scored[t].coverage();
+        ctx.info(format!("{}: {}", ts.name, coverage.message()));
+        let mut json = s.json();
+        json["rows"] = coverage.json();
+        metrics.insert(ts.name.clone(), json);
+    }
+    if let Some(warning) = overlap.message() {
+        ctx.warn(warning);
     }
     let mut summary = summary(rows);
     summary["output"] = json!(path.display().to_string());
     summary["invalid"] = json!(n_invalid);
     summary["metrics"] = json!(metrics);
+    if predictor.knows_training_rows() {
+        summary["training_overlap"] = overlap.json();
+    }
     ctx.write_summary(&summary)
 }

@@ -46,6 +46,7 @@ pub(crate) struct SelectArgs {
 const PLOT_SAMPLE: usize = 20_000;
 
 pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
+    crate::plot::check(args.plot.as_deref())?;
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     if is_dataset_dir(&args.output) {
         bad_input!("-o {}: select writes one Parquet file, not a dataset directory", args.output.display());

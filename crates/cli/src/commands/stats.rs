@@ -35,6 +35,7 @@ pub(crate) struct StatsArgs {
 const BATCH: usize = 16_384;
 
 pub(crate) fn run(ctx: &Ctx, args: StatsArgs) -> Result<()> {
+    crate::plot::check(args.plot.as_deref())?;
     match args.input.format()? {
         InputFormat::Fasta => fasta(ctx, &args),
         InputFormat::Smiles => smiles(ctx, &args),
