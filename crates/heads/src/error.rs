@@ -22,6 +22,9 @@ pub enum Error {
     Data(#[from] biotorch_io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// Reading a table failed (polars).
+    #[error(transparent)]
+    Table(#[from] biotorch_io::polars::prelude::PolarsError),
     /// A head folder that cannot be used: missing or inconsistent files, another backbone.
     #[error("{path}: {reason}")]
     Head { path: PathBuf, reason: String },
@@ -55,7 +58,7 @@ impl Error {
             Error::Model(m) => m.is_bad_input(),
             Error::Data(e) => e.is_bad_input(),
             Error::Context { source, .. } => source.is_bad_input(),
-            Error::Torch(_) | Error::Io { .. } | Error::System(_) | Error::Json(_) => false,
+            Error::Torch(_) | Error::Io { .. } | Error::System(_) | Error::Json(_) | Error::Table(_) => false,
         }
     }
 }

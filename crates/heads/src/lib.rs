@@ -25,6 +25,7 @@
 pub mod baseline;
 pub mod encoder;
 pub mod error;
+pub mod evaluate;
 pub mod experiment;
 pub mod fit;
 pub mod head;
