@@ -242,3 +242,18 @@ fn sigterm_removes_temporary_files_and_openmp_waits_passively() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+// Regression: --progress drew nothing where stderr is not a terminal (indicatif hides itself there), and embed's
+// counter had no total or ETA.
+#[test]
+fn progress_is_forced_into_logs_and_embed_knows_its_total_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.parquet");
+    let args = ["--threads", "1", "embed", &demo("swissprot_100.fasta"), "--model", "protein-small", "-o", s(&out)];
+    let o = run(&[&["--progress"], &args[..]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.lines().any(|l| l.contains("embedding") && l.contains("0/100") && l.contains("ETA")), "{err}");
+    let o = run(&args);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("ETA"), "no bar in a log without --progress");
+}

@@ -1,18 +1,23 @@
-//! Progress bars on stderr (indicatif): shown on a terminal, hidden otherwise unless `--progress`.
+//! Progress bars on stderr (indicatif): shown on a terminal, hidden otherwise unless `--progress`, which writes
+//! them as plain lines (a log file, a Slurm output) every few seconds.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// How progress is shown for this run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Progress {
     visible: bool,
+    terminal: bool,
 }
 
 impl Progress {
     pub(crate) fn new(quiet: bool, force: bool) -> Self {
-        Progress { visible: !quiet && (force || std::io::stderr().is_terminal()) }
+        let terminal = std::io::stderr().is_terminal();
+        Progress { visible: !quiet && (force || terminal), terminal }
     }
 
     /// A counter of records with a rate.
@@ -20,6 +25,24 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(None, self.target());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec}) {elapsed}").expect("valid template"),
+        );
+        bar.set_message(what.to_string());
+        bar
+    }
+
+    /// Whether bars are drawn (work done only for a bar, like counting records, can be skipped otherwise).
+    pub(crate) fn is_visible(&self) -> bool {
+        self.visible
+    }
+
+    /// Records of a known total: a bar with rate and ETA; a counter when the total is unknown (standard input).
+    pub(crate) fn records_of(&self, what: &str, total: Option<u64>) -> ProgressBar {
+        let Some(total) = total else { return self.records(what) };
+        let bar = ProgressBar::with_draw_target(Some(total), self.target());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, ETA {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_message(what.to_string());
         bar
@@ -37,10 +60,56 @@ impl Progress {
     }
 
     fn target(&self) -> ProgressDrawTarget {
-        if self.visible {
-            ProgressDrawTarget::stderr_with_hz(4)
-        } else {
-            ProgressDrawTarget::hidden()
+        match (self.visible, self.terminal) {
+            (true, true) => ProgressDrawTarget::stderr_with_hz(4),
+            // indicatif draws nothing where stderr is not a terminal: plain lines instead.
+            (true, false) => ProgressDrawTarget::term_like(Box::new(Lines::default())),
+            (false, _) => ProgressDrawTarget::hidden(),
         }
+    }
+}
+
+/// A "terminal" that writes each drawing of a bar as a line on stderr, at most one every [`Lines::EVERY`].
+#[derive(Debug, Default)]
+struct Lines {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Lines {
+    const EVERY: Duration = Duration::from_secs(5);
+}
+
+impl TermLike for Lines {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, line: &str) -> std::io::Result<()> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if line.trim().is_empty() || last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        writeln!(std::io::stderr(), "{}", line.trim_end())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.write_line(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }

@@ -446,3 +446,44 @@ mod tests {
         assert!(e.contains("not a DNA nucleotide") && e.contains("looks like a protein"), "{e}");
     }
 }
+
+/// How many records of the FASTA file at `path` `keep` accepts (`keep(index, id)`, the id being the header's first
+/// word), counted from the headers alone: what a progress bar needs to show a total and an ETA from the start.
+/// `None` for standard input (`-`), which can be read once only. Reads the whole file (decompressed), at the speed
+/// of the disk.
+pub fn count_records(path: &std::path::Path, keep: &dyn Fn(u64, &str) -> bool) -> crate::Result<Option<u64>> {
+    use std::io::BufRead;
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let mut input = crate::Input::open(path)?;
+    let (mut index, mut kept) = (0u64, 0u64);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = input.reader.read_until(b'\n', &mut line).map_err(|e| crate::Error::io(&input.name, &e))?;
+        if n == 0 {
+            return Ok(Some(kept));
+        }
+        if line.first() == Some(&b'>') {
+            let header = String::from_utf8_lossy(&line[1..]);
+            let id = header.split_whitespace().next().unwrap_or("");
+            kept += u64::from(keep(index, id));
+            index += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn records_are_counted_from_headers_with_the_shards_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.fasta");
+        std::fs::write(&path, ">a one\nMK\nTT\n>b\n\n>c\nAA\n").unwrap();
+        assert_eq!(super::count_records(&path, &|_, _| true).unwrap(), Some(3));
+        assert_eq!(super::count_records(&path, &|i, _| i % 2 == 0).unwrap(), Some(2));
+        assert_eq!(super::count_records(&path, &|_, id| id == "a").unwrap(), Some(1));
+        assert_eq!(super::count_records(std::path::Path::new("-"), &|_, _| true).unwrap(), None);
+    }
+}

@@ -30,7 +30,7 @@ mod temp;
 
 pub use alphabet::{guess_modality, Modality, ModalityChoice};
 pub use error::{Cause, Error, Location, Result};
-pub use fasta::{Case, FastaOptions, FastaReader, Record, Records};
+pub use fasta::{count_records, Case, FastaOptions, FastaReader, Record, Records};
 pub use lock::DirLock;
 pub use smiles::{
     passthrough_names, record_columns, SmilesFormat, SmilesOptions, SmilesReader, SmilesRecord, RECORD_COLUMNS,

@@ -174,7 +174,12 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         .with_metadata(keys::WEIGHTS_SHA256, hash.clone())
         .with_metadata(keys::OPTIONS, options.to_string())
         .with_shard(shard.as_ref());
-    let bar = ctx.progress.records("embedding");
+    // A total (and so an ETA) from the start: the records of the file (of this shard) counted from their headers.
+    let total = match ctx.progress.is_visible() {
+        true => biotorch_io::count_records(&args.input.input, &|i, id| shard.as_ref().is_none_or(|s| s.keep(i, id)))?,
+        false => None,
+    };
+    let bar = ctx.progress.records_of("embedding", total);
     let (mut n_records, mut n_residues, mut n_truncated, mut n_windowed) = (0u64, 0u64, 0u64, 0u64);
     loop {
         // Fill the look-ahead window.
