@@ -257,3 +257,14 @@ fn progress_is_forced_into_logs_and_embed_knows_its_total_from_the_start() {
     let o = run(&args);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("ETA"), "no bar in a log without --progress");
 }
+
+// Regression: `embed --model dna-small` on proteins said "use --modality protein", which cannot help: the model
+// reads DNA.
+#[test]
+fn a_model_of_another_modality_is_named_as_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.parquet");
+    let err = refused(&["embed", &demo("swissprot_100.fasta"), "--model", "dna-small", "-o", s(&out)]);
+    assert!(err.contains("looks like proteins, and the model dna-small reads DNA; use a protein model"), "{err}");
+    assert!(!err.contains("--modality"), "{err}");
+}

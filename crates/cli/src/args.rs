@@ -223,6 +223,7 @@ impl InputArgs {
             case: if self.strict_case { Case::Reject } else { Case::Upper },
             allow_duplicate_ids: self.allow_duplicate_ids,
             report_invalid,
+            model: None,
         }
     }
 

@@ -94,6 +94,38 @@ impl Modality {
     }
 }
 
+impl Modality {
+    /// [`Modality::explain`] for an alphabet that `model` imposes: when `seq` looks like another kind of sequence,
+    /// the fix is another model, not `--modality`.
+    pub(crate) fn explain_for_model(self, byte: u8, model: &str, seq: &[u8]) -> String {
+        let looks = guess_modality(seq);
+        if looks == self {
+            return self.explain(byte);
+        }
+        let plural = match looks {
+            Modality::Protein => "proteins",
+            Modality::Dna => "DNA sequences",
+            Modality::Rna => "RNA sequences",
+        };
+        let example = match looks {
+            Modality::Protein => " such as protein-small or an ESM-2 checkpoint",
+            Modality::Dna => " such as dna-small",
+            Modality::Rna => "",
+        };
+        let reads = match self {
+            Modality::Protein => "proteins",
+            Modality::Dna => "DNA",
+            Modality::Rna => "RNA",
+        };
+        format!(
+            "character {} is not {}: this looks like {plural}, and the model {model} reads {reads}; use a {} model{example}",
+            show_byte(byte),
+            self.noun(),
+            looks.as_str()
+        )
+    }
+}
+
 /// Shows a byte for a message: `'J'` for printable ASCII, `byte 0xff` otherwise.
 pub(crate) fn show_byte(byte: u8) -> String {
     if byte.is_ascii_graphic() {
@@ -169,6 +201,11 @@ mod tests {
         assert!(Modality::Protein.explain(b'*').contains("stop codon"));
         assert!(Modality::Protein.explain(b'7').contains("digits"));
         assert!(Modality::Dna.explain(b'E').contains("looks like a protein"));
+        let hint = Modality::Dna.explain_for_model(b'L', "dna-small", b"MKTLLA");
+        assert!(hint.contains("looks like proteins, and the model dna-small reads DNA; use a protein model"), "{hint}");
+        let hint = Modality::Protein.explain_for_model(b'U', "protein-small", b"ACGUUA");
+        assert!(hint.contains("looks like RNA sequences") && !hint.contains("--modality"), "{hint}");
+        assert_eq!(Modality::Protein.explain_for_model(b'*', "m", b"MK*"), Modality::Protein.explain(b'*'));
         assert!(Modality::Protein.explain(0xff).contains("byte 0xff"));
     }
 

@@ -39,6 +39,10 @@ pub struct FastaOptions {
     pub allow_duplicate_ids: bool,
     /// Report characters outside the alphabet in [`Record::invalid`] instead of failing (for `biotorch stats`).
     pub report_invalid: bool,
+    /// The model whose alphabet [`FastaOptions::modality`] is, when the alphabet comes from a model rather than from
+    /// the user: a record of another kind of sequence is then explained by the model (`dna-small reads DNA: for
+    /// proteins use a protein model`), not by `--modality`.
+    pub model: Option<String>,
 }
 
 /// One FASTA record. Its sequence is upper-case and checked against the reader's modality.
@@ -265,9 +269,13 @@ impl<R: BufRead> FastaReader<R> {
         } else if let Some(pos) = record.seq.iter().position(|&b| !self.table[b as usize]) {
             let byte = record.seq[pos];
             let (start, line) = self.line_starts[self.line_starts.partition_point(|&(start, _)| start <= pos) - 1];
+            let modality = self.modality.expect("set above");
             let reason = format!(
                 "{} (residue {} of the record, column {} of the line)",
-                self.modality.expect("set above").explain(byte),
+                match &self.options.model {
+                    Some(model) => modality.explain_for_model(byte, model, &record.seq),
+                    None => modality.explain(byte),
+                },
                 pos + 1,
                 pos - start + 1
             );

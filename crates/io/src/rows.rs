@@ -49,6 +49,7 @@ impl SequenceRows {
                 case: Case::Upper,
                 allow_duplicate_ids: true,
                 report_invalid: true,
+                model: None,
             };
             let reader = Box::new(FastaReader::from_path(path, options)?);
             return Ok(SequenceRows::Fasta { reader, record: Record::default() });

@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::Result;
 use biotorch_io::dataset::{keys, RunSettings};
 use biotorch_io::polars::prelude::*;
-use biotorch_io::{FastaReader, Modality, ModalityChoice};
+use biotorch_io::{FastaOptions, FastaReader, Modality, ModalityChoice};
 use biotorch_models::embed::{resolve_layer, Column as OutColumn, EmbedPlan, Embedder, Embedding, Pooling, Specials};
 use biotorch_models::{Esm2, ModelSource};
 use clap::Args;
@@ -126,7 +126,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let dim = model.hidden_size() as usize;
 
     // The alphabet follows the tokenizer unless the user chose one.
-    if args.input.modality == ModalityChoice::Auto {
+    let from_model = args.input.modality == ModalityChoice::Auto;
+    if from_model {
         args.input.modality =
             ModalityChoice::Fixed(if tokenizer.name().starts_with("dna") { Modality::Dna } else { Modality::Protein });
     }
@@ -165,7 +166,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
             }));
         }
     }
-    let mut reader = FastaReader::from_path(&args.input.input, args.input.fasta_options(false))?;
+    let fasta = FastaOptions { model: from_model.then(|| args.model.model.clone()), ..args.input.fasta_options(false) };
+    let mut reader = FastaReader::from_path(&args.input.input, fasta)?;
     let mut out = ctx
         .table(&output, "embed", &args.input.input)
         .with_metadata(keys::MODEL, args.model.model.clone())
