@@ -130,6 +130,28 @@ fn solubility_regression_with_smiles_small_beats_the_mean_predictor() {
     // What the metrics cover, and the warning that benzene (a training molecule of the head) was among the rows.
     assert!(out.contains("logS: scored 2 rows; left out 2 unreadable rows"), "{out}");
     assert!(out.contains("warning: 1 of 2 rows (50.0%) were in the head's training or validation data"), "{out}");
+
+    // The same molecules as a .smi file and on standard input: the same predictions.
+    let smi = dir.path().join("mols.smi");
+    std::fs::write(&smi, "CCO ethanol\nc1ccccc1 benzene\n").unwrap();
+    let from_smi = dir.path().join("smi.parquet");
+    ok(&["predict", "--model", head.to_str().unwrap(), smi.to_str().unwrap(), "-o", from_smi.to_str().unwrap()]);
+    let df = read(&from_smi);
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    assert_eq!(names, ["index", "id", "smiles", "valid", "reason", "logS_pred", "logS_std"]);
+    let q = df.column("logS_pred").unwrap().f64().unwrap().clone();
+    assert_eq!((q.get(0), q.get(1)), (p.get(0), p.get(3)));
+    let from_stdin = dir.path().join("stdin.parquet");
+    let mut child = Command::new(BIN)
+        .args(["predict", "--model", head.to_str().unwrap(), "-", "-o", from_stdin.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"CCO ethanol\nc1ccccc1 benzene\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read(&from_stdin).column("logS_pred").unwrap(), df.column("logS_pred").unwrap());
 }
 
 #[test]

@@ -268,3 +268,21 @@ fn a_model_of_another_modality_is_named_as_the_fix() {
     assert!(err.contains("looks like proteins, and the model dna-small reads DNA; use a protein model"), "{err}");
     assert!(!err.contains("--modality"), "{err}");
 }
+
+// Regression: chem wrote the input's SMILES column twice (`smiles` and `input_smiles`), and its id column twice.
+#[test]
+fn chem_does_not_repeat_the_smiles_and_id_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("m.csv");
+    std::fs::write(&input, "name,smiles,pIC50\nethanol, CCO ,5.1\nbenzene,c1ccccc1,6.2\n").unwrap();
+    let out = dir.path().join("p.parquet");
+    let o = run(&["--threads", "1", "chem", s(&input), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    use biotorch_io::polars::prelude::{ParquetReader, SerReader};
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
+    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(&names[..6], ["index", "line", "id", "smiles", "pIC50", "valid"]);
+    let smiles = df.column("smiles").unwrap().str().unwrap().clone();
+    let ids = df.column("id").unwrap().str().unwrap().clone();
+    assert_eq!((smiles.get(0), ids.get(1)), (Some("CCO"), Some("benzene")));
+}

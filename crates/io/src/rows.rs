@@ -35,8 +35,13 @@ pub struct Row {
 /// (read in slices of rows). Nothing here holds more than the current row (and the current Parquet slice), so
 /// [`SequenceRows::read_chunk`] bounds memory by the chunk size, whatever the input's size.
 pub enum SequenceRows {
-    Fasta { reader: Box<FastaReader<Box<dyn std::io::BufRead + Send>>>, record: Record },
+    Fasta {
+        reader: Box<FastaReader<Box<dyn std::io::BufRead + Send>>>,
+        record: Record,
+    },
     Table(SmilesReader),
+    /// A `.smi` file (or standard input read as one): SMILES and an optional name per line.
+    Smi(SmilesReader),
 }
 
 impl SequenceRows {
@@ -57,10 +62,18 @@ impl SequenceRows {
         Ok(SequenceRows::Table(table_reader(path, column)?))
     }
 
-    /// The input's column names (FASTA: id, description, sequence).
+    /// Opens a `.smi` file, or standard input (`-`) as one: a SMILES and an optional name per line, with the
+    /// columns `id` and `smiles`.
+    pub fn open_smi(path: &Path) -> Result<SequenceRows> {
+        let options = SmilesOptions { format: Some(crate::SmilesFormat::Smi), ..SmilesOptions::default() };
+        Ok(SequenceRows::Smi(SmilesReader::open(path, &options)?))
+    }
+
+    /// The input's column names (FASTA: id, description, sequence; `.smi`: id, smiles).
     pub fn columns(&self) -> Vec<String> {
         match self {
             SequenceRows::Fasta { .. } => vec!["id".into(), "description".into(), "sequence".into()],
+            SequenceRows::Smi(_) => vec!["id".into(), "smiles".into()],
             SequenceRows::Table(reader) => reader.columns().to_vec(),
         }
     }
@@ -81,6 +94,13 @@ impl SequenceRows {
                     sequence,
                 })
             }
+            SequenceRows::Smi(reader) => reader.next().transpose()?.map(|r| Row {
+                index: r.index,
+                line: r.line,
+                key: r.id.clone().unwrap_or_else(|| r.smiles.clone()),
+                fields: vec![r.id, Some(r.smiles.clone())],
+                sequence: r.smiles,
+            }),
             SequenceRows::Table(reader) => match reader.next().transpose()? {
                 None => None,
                 Some(r) => Some(Row {
@@ -128,6 +148,21 @@ fn table_reader(path: &Path, sequence_column: &str) -> Result<SmilesReader> {
 mod tests {
     use super::*;
     use crate::dataset::ShardBy;
+
+    #[test]
+    fn smi_files_are_rows_of_id_and_smiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let smi = dir.path().join("m.smi");
+        std::fs::write(&smi, "CCO ethanol\nc1ccccc1\n").unwrap();
+        let mut rows = SequenceRows::open_smi(&smi).unwrap();
+        assert_eq!(rows.columns(), ["id", "smiles"]);
+        let first = rows.next_row().unwrap().unwrap();
+        assert_eq!((first.sequence.as_str(), first.key.as_str()), ("CCO", "ethanol"));
+        assert_eq!(first.fields, [Some("ethanol".to_string()), Some("CCO".to_string())]);
+        let second = rows.next_row().unwrap().unwrap();
+        assert_eq!((second.index, second.fields[0].clone()), (1, None));
+        assert!(rows.next_row().unwrap().is_none());
+    }
     use polars::prelude::*;
 
     const CHUNK: usize = 8192;

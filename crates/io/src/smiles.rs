@@ -230,6 +230,21 @@ impl SmilesReader {
         &self.columns
     }
 
+    /// The names under which the input's columns pass through ([`passthrough_names`]), `None` for the columns the
+    /// records already carry as `smiles` and `id` (they would only repeat them).
+    pub fn passthrough(&self, computed: &[String]) -> Vec<Option<String>> {
+        let (smiles, id) = match &self.source {
+            Source::Smi { .. } => (None, None),
+            Source::Delimited { smiles, id, .. } => (Some(*smiles), *id),
+            Source::Parquet { smiles, id, .. } => (
+                self.columns.iter().position(|c| c == smiles),
+                id.as_ref().and_then(|id| self.columns.iter().position(|c| c == id)),
+            ),
+        };
+        let names = passthrough_names(&self.columns, computed);
+        names.into_iter().enumerate().map(|(i, n)| (Some(i) != smiles && Some(i) != id).then_some(n)).collect()
+    }
+
     /// The input's name as used in messages.
     pub fn name(&self) -> &str {
         &self.name
@@ -352,8 +367,8 @@ pub fn passthrough_names(columns: &[String], computed: &[String]) -> Vec<String>
 }
 
 /// The columns of a batch of records: [`RECORD_COLUMNS`] (`index, line, id, smiles`), then the input's fields (as
-/// text) under `names` ([`passthrough_names`] of [`SmilesReader::columns`]).
-pub fn record_columns(batch: &[SmilesRecord], names: &[String]) -> Vec<Column> {
+/// text) under `names` ([`SmilesReader::passthrough`]; a field named `None` is left out).
+pub fn record_columns(batch: &[SmilesRecord], names: &[Option<String>]) -> Vec<Column> {
     let mut columns = vec![
         Column::new("index".into(), batch.iter().map(|r| r.index).collect::<Vec<_>>()),
         Column::new("line".into(), batch.iter().map(|r| r.line).collect::<Vec<_>>()),
@@ -361,6 +376,7 @@ pub fn record_columns(batch: &[SmilesRecord], names: &[String]) -> Vec<Column> {
         Column::new("smiles".into(), batch.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
     ];
     for (i, name) in names.iter().enumerate() {
+        let Some(name) = name else { continue };
         columns.push(Column::new(
             name.as_str().into(),
             batch.iter().map(|r| r.fields.get(i).cloned().flatten()).collect::<Vec<_>>(),

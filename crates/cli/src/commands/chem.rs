@@ -8,7 +8,7 @@ use anyhow::Result;
 use biotorch_io::dataset::{keys, output_file, Batches, RunSettings};
 use biotorch_io::polars::prelude::*;
 use biotorch_io::stats::MoleculeTally;
-use biotorch_io::{passthrough_names, record_columns, SmilesReader, SmilesRecord};
+use biotorch_io::{record_columns, SmilesReader, SmilesRecord};
 use serde_json::json;
 
 use biotorch_design::{property_columns, score_all, Scored};
@@ -55,7 +55,7 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     }
     let reader = SmilesReader::open(&args.input.input, &args.input.smiles_options())?;
     let computed: Vec<String> = property_columns(&[]).iter().map(|c| c.name().to_string()).collect();
-    let out_names = passthrough_names(reader.columns(), &computed);
+    let out_names = reader.passthrough(&computed);
 
     let mut out = ctx
         .table(&path, "chem", &args.input.input)

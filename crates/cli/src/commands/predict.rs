@@ -23,6 +23,7 @@ use biotorch_heads::Modality;
 use biotorch_io::dataset::{keys, output_file, RunSettings};
 use biotorch_io::polars::prelude::*;
 use biotorch_io::rows::{is_fasta, Row, SequenceRows};
+use biotorch_io::SmilesFormat;
 use clap::Args;
 use serde_json::json;
 
@@ -61,9 +62,18 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     let dir = args.model.clone();
     let spec = HeadSpec::read(&dir)?;
     let modality = spec.backbone.modality;
-    let sequence_column = if is_fasta(&args.input) {
+    // Standard input is a FASTA of sequences, or a .smi of molecules, as the head reads.
+    let stdin = args.input.as_os_str() == "-";
+    let smi =
+        SmilesFormat::from_path(&args.input) == Some(SmilesFormat::Smi) || (stdin && modality == Modality::Molecule);
+    let sequence_column = if is_fasta(&args.input) || (stdin && !smi) {
         if modality == Modality::Molecule {
             bad_input!("{}: a FASTA file, but the head predicts from SMILES", args.input.display());
+        }
+        None
+    } else if smi {
+        if modality != Modality::Molecule {
+            bad_input!("{}: a SMILES file, but the head predicts from {modality:?} sequences", args.input.display());
         }
         None
     } else {
@@ -98,7 +108,10 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     }
     // The input is opened first, so that a bad input fails before the model loads.
     let fasta = if modality == Modality::Dna { biotorch_io::Modality::Dna } else { biotorch_io::Modality::Protein };
-    let mut reader = SequenceRows::open(&args.input, fasta, sequence_column.as_deref())?;
+    let mut reader = match smi {
+        true => SequenceRows::open_smi(&args.input)?,
+        false => SequenceRows::open(&args.input, fasta, sequence_column.as_deref())?,
+    };
     let source = predict::locate(&dir, &spec, &crate::args::resolver())?;
     if let BackboneSource::Original { path, sha256 } = &source {
         ctx.info(format!("backbone {} ({}), weights SHA-256 {}…", spec.backbone.model, path.display(), &sha256[..12]));
