@@ -16,7 +16,7 @@ BIN := $(CARGO_TARGET_DIR)/release/biotorch
 ORACLES := $(wildcard scripts/oracle/*.py)
 FIXTURES := $(patsubst scripts/oracle/%.py,.fixtures/%/.done,$(ORACLES))
 
-.PHONY: all setup build fixtures test demo bench clean
+.PHONY: all setup build fixtures test demo install bench clean
 
 all: build
 
@@ -48,6 +48,14 @@ test: setup fixtures
 
 demo: build
 	@BIOTORCH=$(BIN) scripts/demo.sh
+
+# A link to the binary in PREFIX/bin (default ~/.local/bin), so that `biotorch` runs from anywhere. The binary uses
+# this checkout's .venv (libtorch) and data/models, so the link (not a copy) also follows rebuilds.
+PREFIX ?= $(HOME)/.local
+install: build
+	@mkdir -p $(PREFIX)/bin
+	ln -sfn $(BIN) $(PREFIX)/bin/biotorch
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "$(PREFIX)/bin is not on your PATH: add it, e.g. export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
 
 bench: build
 	@for b in scripts/bench/*.sh; do BIOTORCH=$(BIN) $$b; done

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `biotorch` binary on real files: its tables (schema and values), exit codes and messages,
 //! against the pinned oracles where there is one. One test binary with a module per area, so the suite links once.
 
+mod docs;
 mod embed;
 mod figures;
 mod finetune;
