@@ -202,6 +202,11 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
 
 /// Reads `--train-set` with a progress counter, and says what it holds.
 fn read_reference(ctx: &Ctx, path: &Path, smiles_column: Option<&str>) -> Result<ReferenceSet> {
+    // Canonicalising and fingerprinting a large set (300,000 molecules) takes minutes: say so first.
+    ctx.info(format!(
+        "reading the training set {} (canonical SMILES and fingerprints of every molecule, for novelty and similarity)...",
+        path.display()
+    ));
     let bar = ctx.progress.records("training molecules");
     let set = ReferenceSet::read(path, smiles_column, &|n| bar.inc(n))?;
     bar.finish_and_clear();

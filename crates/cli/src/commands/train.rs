@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::args::{positive, positive_u64, DeviceArg, DtypeArg};
 use crate::ctx::Ctx;
+use crate::exit::bad_input;
 
 /// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,8 +35,9 @@ pub(crate) enum ScheduleArg {
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
     /// mlm (masked LM, ESM-2 recipe, on FASTA) or clm (causal LM of the SMILES decoder, on .smi/CSV/TSV/Parquet).
+    /// Required for a new run; on --resume, the checkpoint's.
     #[arg(long, value_enum)]
-    pub(crate) objective: ObjectiveArg,
+    pub(crate) objective: Option<ObjectiveArg>,
     /// A new model: esm2-tiny, esm2-small, esm2_t6_8M (mlm); gpt-tiny, gpt-mini, gpt-small (clm); or the path of an
     /// HF config.json.
     #[arg(long, value_name = "NAME|CONFIG", conflicts_with = "init")]
@@ -132,7 +134,7 @@ pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
             args.dtype.dtype
         ));
     }
-    let request = RunRequest { device, command: crate::ctx::command_line(), ..request(&args) };
+    let request = RunRequest { device, command: crate::ctx::command_line(), ..request(&args)? };
     let mut run = request
         .prepare(&crate::args::resolver(), Some(Box::new(RandomSmiles)), &mut |event| ctx.info(describe(&event)))?;
     let summary = train_with_progress(ctx, &mut run)?;
@@ -140,7 +142,7 @@ pub(crate) fn run(ctx: &Ctx, args: TrainArgs) -> Result<()> {
 }
 
 /// The request the options make (on the CPU, without the command line).
-fn request(args: &TrainArgs) -> RunRequest {
+fn request(args: &TrainArgs) -> Result<RunRequest> {
     let overrides = Overrides {
         steps: args.steps,
         epochs: args.epochs,
@@ -162,11 +164,13 @@ fn request(args: &TrainArgs) -> RunRequest {
         valid_fraction: args.valid_fraction,
         augment: args.augment,
     };
-    let objective = match args.objective {
-        ObjectiveArg::Mlm => ObjectiveKind::Mlm,
-        ObjectiveArg::Clm => ObjectiveKind::Clm,
+    let objective = match (args.objective, args.resume) {
+        (Some(ObjectiveArg::Mlm), _) => ObjectiveKind::Mlm,
+        (Some(ObjectiveArg::Clm), _) => ObjectiveKind::Clm,
+        (None, true) => biotorch_train::Checkpoint::open(&args.output)?.state.config.objective,
+        (None, false) => bad_input!("--objective mlm|clm is required for a new run (on --resume, the checkpoint's)"),
     };
-    RunRequest {
+    Ok(RunRequest {
         resume: args.resume,
         arch: args.arch.clone(),
         init: args.init.clone(),
@@ -177,7 +181,7 @@ fn request(args: &TrainArgs) -> RunRequest {
         overrides,
         stop_after: args.stop_after,
         ..RunRequest::new(objective, &args.output)
-    }
+    })
 }
 
 /// A line about the set-up.
