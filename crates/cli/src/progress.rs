@@ -20,11 +20,11 @@ impl Progress {
         Progress { visible: !quiet && (force || terminal), terminal }
     }
 
-    /// A counter of records with a rate.
+    /// A counter of records (numbers as the messages print them: plain digits).
     pub(crate) fn records(&self, what: &str) -> ProgressBar {
         let bar = ProgressBar::with_draw_target(None, self.target());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec}) {elapsed}").expect("valid template"),
+            ProgressStyle::with_template("{spinner} {msg} {pos} ({elapsed})").expect("valid template"),
         );
         bar.set_message(what.to_string());
         bar
@@ -40,7 +40,7 @@ impl Progress {
         let Some(total) = total else { return self.records(what) };
         let bar = ProgressBar::with_draw_target(Some(total), self.target());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, ETA {eta})")
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
