@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""biotorch's thread defaults on a shared machine (issue 18, item 7), measured under the benchmark protocol of
+docs/benchmarks.md: whole processes, sides alternated (A B C A B C ...), median and min-max of each side, medians of
+the pairwise ratios.
+
+Sides, for each workload:
+  A  the defaults: threads from the affinity mask / cgroup quota, OpenMP waiting passively (OMP_WAIT_POLICY unset,
+     biotorch sets PASSIVE)
+  B  --threads 1
+  C  the old behaviour: default threads with OMP_WAIT_POLICY=ACTIVE (libtorch's workers spin while they wait)
+Conditions: an idle machine, then a busy neighbour (one process spinning on one core for the whole condition).
+
+The machine must be idle before the run (1-minute load average below --max-load, no cargo/rustc/biotorch process):
+otherwise the script refuses, or with --force runs and flags every figure as taken on a busy machine.
+
+Usage: scripts/bench/shared_machine.py --biotorch BIN [--pairs 3] [--max-load 0.5] [--force]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def busy_processes():
+    names = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm in ("cargo", "rustc", "rustdoc", "biotorch", "cc1plus", "ld", "make") or comm.startswith("cargo"):
+            names.append(f"{comm}[{pid}]")
+    return names
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def check_idle(max_load, force):
+    load, busy = load_average(), busy_processes()
+    quiet = load < max_load and not busy
+    state = f"load average {load:.2f}, build/test processes: {', '.join(busy) or 'none'}"
+    if not quiet and not force:
+        sys.exit(f"refusing: the machine is not idle ({state}); wait, or pass --force to flag the figures")
+    return quiet, state
+
+
+def timed(cmd, env):
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    return seconds
+
+
+def summary(values):
+    return f"{statistics.median(values):7.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--biotorch", required=True)
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--max-load", type=float, default=0.5)
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args()
+    if args.pairs < 3:
+        sys.exit("the protocol asks for at least 3 rounds")
+    quiet, state = check_idle(args.max_load, args.force)
+
+    out = tempfile.mkdtemp(prefix="bench-shared-")
+    bt = os.path.abspath(args.biotorch)
+    workloads = {
+        "embed 100 proteins (protein-small)": [
+            bt, "embed", f"{ROOT}/data/demo/swissprot_100.fasta", "--model", "protein-small", "-o", f"{out}/e.parquet"],
+        "generate 256 molecules (smiles-small)": [
+            bt, "generate", "--model", "smiles-small", "-n", "256", "--seed", "1", "-o", f"{out}/g.parquet"],
+    }
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    sides = {
+        "A default": ([], base),
+        "B --threads 1": (["--threads", "1"], base),
+        "C default, OMP active": ([], {**base, "OMP_WAIT_POLICY": "ACTIVE"}),
+    }
+    cpus = len(os.sched_getaffinity(0))
+    print(f"# {datetime.now(timezone.utc).isoformat(timespec='minutes')}, {os.uname().nodename}, {cpus} CPUs, "
+          f"{'idle' if quiet else 'NOT IDLE (--force)'}: {state}")
+    print(f"# whole processes, sides alternated A B C x {args.pairs} per condition; median (min-max)")
+    for condition in ("idle", "busy neighbour"):
+        neighbour = None
+        if condition == "busy neighbour":
+            neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(1)
+        try:
+            for name, cmd in workloads.items():
+                times = {s: [] for s in sides}
+                for _ in range(args.pairs):
+                    for side, (extra, env) in sides.items():
+                        times[side].append(timed([cmd[0], *extra, *cmd[1:]], env))
+                print(f"\n## {condition}: {name}")
+                for side, values in times.items():
+                    print(f"  {side:24s} {summary(values)}")
+                b = times["B --threads 1"]
+                for side in ("A default", "C default, OMP active"):
+                    ratios = [x / y for x, y in zip(times[side], b)]
+                    print(f"  {side} / threads 1: median ratio {statistics.median(ratios):.2f} "
+                          f"({min(ratios):.2f}-{max(ratios):.2f})")
+        finally:
+            if neighbour is not None:
+                neighbour.kill()
+                neighbour.wait()
+    _, after = check_idle(float("inf"), True)
+    print(f"\n# after: {after}")
+
+
+if __name__ == "__main__":
+    main()
