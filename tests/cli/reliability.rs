@@ -286,3 +286,18 @@ fn chem_does_not_repeat_the_smiles_and_id_columns() {
     let ids = df.column("id").unwrap().str().unwrap().clone();
     assert_eq!((smiles.get(0), ids.get(1)), (Some("CCO"), Some("benzene")));
 }
+
+// Regression: reading a large --train-set (canonical SMILES and fingerprints of 300k molecules: minutes) began with
+// nothing said.
+#[test]
+fn generate_says_it_reads_the_training_set_before_doing_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.parquet");
+    let args = ["--threads", "1", "generate", "--model", "smiles-small", "-n", "4", "--seed", "1"];
+    let o = run(&[&args[..], &["--train-set", &demo("chembl_2000.csv"), "-o", s(&out)]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let first = err.lines().position(|l| l.starts_with("reading the training set")).expect("the announcement");
+    let summary = err.lines().position(|l| l.contains("2000 molecules, 2000 valid")).expect("the summary");
+    assert!(first < summary, "{err}");
+}

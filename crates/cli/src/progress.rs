@@ -23,9 +23,7 @@ impl Progress {
     /// A counter of records (numbers as the messages print them: plain digits).
     pub(crate) fn records(&self, what: &str) -> ProgressBar {
         let bar = ProgressBar::with_draw_target(None, self.target());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {pos} ({elapsed})").expect("valid template"),
-        );
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} ({elapsed})").expect("valid template"));
         bar.set_message(what.to_string());
         bar
     }
