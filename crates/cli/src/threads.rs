@@ -14,7 +14,7 @@ const REEXEC: &str = "BIOTORCH_OMP_SET";
 /// `OMP_WAIT_POLICY=PASSIVE`. Returns only when nothing had to be done or the re-execution failed (the run then
 /// goes on with OpenMP's default policy).
 pub(crate) fn passive_openmp() {
-    if std::env::var_os("OMP_WAIT_POLICY").is_some() || std::env::var_os(REEXEC).is_some() {
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() || std::env::var_os(REEXEC).is_some() || !runs_libtorch() {
         return;
     }
     #[cfg(unix)]
@@ -30,6 +30,29 @@ pub(crate) fn passive_openmp() {
             .env(REEXEC, "1")
             .exec();
     }
+}
+
+/// Whether the command runs libtorch's parallel kernels (the re-execution costs a second start, about 0.1 s, that
+/// commands without them need not pay: `stats`, `chem`, `merge`, `--help` ...). Unknown commands count as running it.
+fn runs_libtorch() -> bool {
+    const WITHOUT: [&str; 8] = ["stats", "tokenize", "chem", "select", "merge", "evaluate", "models", "help"];
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy();
+        match arg.as_ref() {
+            // The global options that take a value.
+            "--threads" | "--summary-json" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {
+                if matches!(a, "-h" | "--help" | "-V" | "--version") {
+                    return false;
+                }
+            }
+            command => return !WITHOUT.contains(&command),
+        }
+    }
+    false
 }
 
 /// Threads for a run: `--threads N`, else what this process may use ([`std::thread::available_parallelism`]: the
