@@ -219,7 +219,19 @@ fn sigterm_removes_temporary_files_and_openmp_waits_passively() {
     let input = dir.path().join("many.fasta");
     std::fs::write(&input, std::fs::read_to_string(demo("swissprot_100.fasta")).unwrap().repeat(20)).unwrap();
     let out = dir.path().join("e.parquet");
-    let embed = ["--threads", "1", "embed", s(&input), "--model", "protein-small", "--lookahead", "16", "-o", s(&out)];
+    let embed = [
+        "--threads",
+        "1",
+        "embed",
+        s(&input),
+        "--model",
+        "protein-small",
+        "--lookahead",
+        "16",
+        "--allow-duplicate-ids",
+        "-o",
+        s(&out),
+    ];
     let child = spawn(&embed);
     let pid = child.id();
     wait_for("the temporary output", || !temporary_files(dir.path()).is_empty());
@@ -300,4 +312,77 @@ fn generate_says_it_reads_the_training_set_before_doing_so() {
     let first = err.lines().position(|l| l.starts_with("reading the training set")).expect("the announcement");
     let summary = err.lines().position(|l| l.contains("2000 molecules, 2000 valid")).expect("the summary");
     assert!(first < summary, "{err}");
+}
+
+fn copy_model(name: &str, to: &Path, without: &str) {
+    let from = Path::new(ROOT).join("data/models").join(name);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != without {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+// Regressions found by scripts/probe.sh: a model folder without config.json (exit 1), a DNA model without its
+// vocab.txt run silently with the 33-token protein vocabulary (exit 0, garbage), a missing --labels file (exit 1),
+// and `-o x.csv` refused only after all the embeddings were computed.
+#[test]
+fn broken_model_folders_labels_and_csv_outputs_are_refused_before_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let fasta = demo("swissprot_100.fasta");
+    let out = dir.path().join("e.parquet");
+    let no_config = dir.path().join("no-config");
+    copy_model("protein-small", &no_config, "config.json");
+    let err = refused(&["embed", &fasta, "--model", s(&no_config), "-o", s(&out)]);
+    assert!(err.contains("config.json") && err.contains("no config.json next to the weights"), "{err}");
+    let no_vocab = dir.path().join("dna-no-vocab");
+    copy_model("dna-small", &no_vocab, "vocab.txt");
+    let dna = dir.path().join("dna.fa");
+    std::fs::write(&dna, ">a\nACGTACGTACGTAAC\n").unwrap();
+    let err = refused(&["embed", s(&dna), "--model", s(&no_vocab), "-o", s(&out)]);
+    assert!(
+        err.contains("no vocab.txt, and the model's vocabulary") && err.contains("not the standard ESM-2"),
+        "{err}"
+    );
+    let png = dir.path().join("pca.png");
+    let missing = dir.path().join("labels.csv");
+    let err = refused(&[
+        "embed",
+        &fasta,
+        "--model",
+        "protein-small",
+        "-o",
+        s(&out),
+        "--plot",
+        s(&png),
+        "--labels",
+        s(&missing),
+    ]);
+    assert!(err.contains("--labels") && err.contains("labels.csv"), "{err}");
+    let started = Instant::now();
+    let err = refused(&["embed", &fasta, "--model", "protein-small", "-o", &format!("{}/e.csv", dir.path().display())]);
+    assert!(err.contains("CSV/TSV file cannot hold") && started.elapsed() < Duration::from_secs(5), "{err}");
+    assert!(!out.exists() && !dir.path().join("e.csv").exists() && !png.exists());
+}
+
+// Regression: a run started under `nohup` (SIGHUP ignored) died on SIGHUP once biotorch installed its handler.
+#[test]
+fn signals_ignored_at_start_stay_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.parquet");
+    let input = dir.path().join("many.fasta");
+    std::fs::write(&input, std::fs::read_to_string(demo("swissprot_100.fasta")).unwrap().repeat(5)).unwrap();
+    let script = format!(
+        "trap '' HUP; exec {BIN} --threads 1 embed {} --model protein-small --lookahead 16 --allow-duplicate-ids -o {}",
+        input.display(),
+        out.display()
+    );
+    let child = Command::new("sh").args(["-c", &script]).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for("the temporary output", || !temporary_files(dir.path()).is_empty());
+    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
+    assert!(out.exists());
 }

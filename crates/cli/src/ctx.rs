@@ -14,7 +14,7 @@ use crate::progress::Progress;
 pub(crate) struct Global {
     /// Worker threads (default: the CPUs this process may use: its affinity mask and cgroup quota, as Slurm and
     /// containers grant them). OpenMP workers sleep rather than spin while waiting (OMP_WAIT_POLICY=PASSIVE unless set).
-    #[arg(long, global = true, value_name = "N", value_parser = crate::args::positive)]
+    #[arg(long, global = true, value_name = "N", value_parser = crate::args::positive, allow_hyphen_values = true)]
     pub(crate) threads: Option<usize>,
     /// Print nothing but errors.
     #[arg(short, long, global = true)]

@@ -19,7 +19,7 @@ fn read_labels(path: &Path, label_column: &str) -> Result<HashMap<String, String
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .map_err(|e| crate::exit::BadInput(format!("--labels {}: cannot read it ({e})", path.display())))?;
     let headers = reader.headers()?.clone();
     let find = |name: &str| headers.iter().position(|h| h == name);
     let id = find("id").unwrap_or(0);

@@ -163,7 +163,10 @@ pub fn remove_temp_files_on_signals() -> Result<()> {
         return Ok(());
     }
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+    // A signal ignored when the process started stays ignored: `nohup` ignores SIGHUP, and a shell starts background
+    // jobs with SIGINT ignored; handling it would end a run its user meant to survive the signal.
+    let wanted: Vec<i32> = [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&s| !ignored(s)).collect();
+    let mut signals = signal_hook::iterator::Signals::new(wanted)
         .map_err(|e| Error::failed("cannot install the signal handler", &e))?;
     std::thread::Builder::new()
         .name("biotorch-signals".into())
@@ -179,6 +182,15 @@ pub fn remove_temp_files_on_signals() -> Result<()> {
         .map_err(|e| Error::failed("cannot start the signal-handling thread", &e))?;
     let _ = INSTALLED.set(());
     Ok(())
+}
+
+/// Whether `signal` is ignored now (its disposition is `SIG_IGN`).
+fn ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current disposition into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 #[cfg(test)]

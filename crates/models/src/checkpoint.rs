@@ -51,10 +51,10 @@ impl ModelFiles {
             return Err(Error::NoWeights { dir: dir.to_path_buf() });
         };
         if !config.exists() {
-            return Err(Error::io(
-                &config,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no config.json next to the weights"),
-            ));
+            return Err(Error::Config {
+                path: config,
+                reason: "no config.json next to the weights: a model folder needs both (HF layout)".into(),
+            });
         }
         Ok(Self { config, weights })
     }

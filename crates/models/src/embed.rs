@@ -615,10 +615,12 @@ pub fn mean_pool(hidden: &Tensor, attention_mask: &Tensor, span: MeanSpan) -> Te
 
 /// `sums` (`[n, dim]`, zeros when `None`) with `rows` added at positions `start..start + rows`.
 fn add_rows(sums: Option<Tensor>, n: usize, start: usize, rows: &Tensor) -> Tensor {
-    let sums = sums.unwrap_or_else(|| Tensor::zeros([n as i64, rows.size()[1]], (rows.kind(), rows.device())));
+    let mut sums = sums.unwrap_or_else(|| Tensor::zeros([n as i64, rows.size()[1]], (rows.kind(), rows.device())));
     let index =
         Tensor::arange_start(start as i64, (start + rows.size()[0] as usize) as i64, (Kind::Int64, rows.device()));
-    sums.index_add(0, &index, rows)
+    // In place: a copy of the whole table per window made long proteins quadratic (1M residues: ~15 minutes).
+    let _ = sums.index_add_(0, &index, rows);
+    sums
 }
 
 fn count_window(counts: &mut Vec<f32>, n: usize, s: &Segment) {

@@ -25,7 +25,7 @@ use tch::Device;
 
 use crate::args::{positive, DatasetOutput, DeviceArg, DtypeArg, InputArgs, LongPolicy, ModelArg};
 use crate::ctx::Ctx;
-use crate::exit::BadInput;
+use crate::exit::{bad_input, BadInput};
 use crate::pca::PcaPlot;
 
 #[derive(Debug, Args)]
@@ -82,6 +82,12 @@ struct Pending {
 
 pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let pca = PcaPlot::prepare(args.plot.as_deref(), args.labels.as_deref(), args.label_column.as_deref())?;
+    if biotorch_io::TableFormat::of(&args.out.output) != biotorch_io::TableFormat::Parquet {
+        bad_input!(
+            "-o {}: embeddings are vectors, which a CSV/TSV file cannot hold: write Parquet (.parquet)",
+            args.out.output.display()
+        );
+    }
     let devices = args.device.several()?;
     let device = devices[0];
     let kind = args.dtype.kind()?;
@@ -261,8 +267,24 @@ fn load_tokenizer(ctx: &Ctx, dir: &Path) -> Result<Box<dyn biotorch_tokenizers::
     match biotorch_tokenizers::load(&dir) {
         Ok(t) => Ok(t),
         Err(_) if !dir.join("vocab.txt").exists() => {
+            let standard = biotorch_tokenizers::Esm2Tokenizer::new();
+            // Only a model of the standard 33-token vocabulary can do without its vocab.txt.
+            let config: serde_json::Value = std::fs::read(dir.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let size = config["vocab_size"].as_u64();
+            if size != Some(biotorch_tokenizers::Tokenizer::vocab_size(&standard) as u64) {
+                bad_input!(
+                    "{}: no vocab.txt, and the model's vocabulary ({} tokens) is not the standard ESM-2 one ({}): put \
+                     the model's vocab.txt (or tokenizer files) in its folder",
+                    dir.display(),
+                    size.map_or("an unknown number of".to_string(), |n| n.to_string()),
+                    biotorch_tokenizers::Tokenizer::vocab_size(&standard)
+                );
+            }
             ctx.info(format!("{}: no vocab.txt; using the standard ESM-2 vocabulary", dir.display()));
-            Ok(Box::new(biotorch_tokenizers::Esm2Tokenizer::new()))
+            Ok(Box::new(standard))
         }
         Err(e) => Err(e.into()),
     }

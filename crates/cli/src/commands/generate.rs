@@ -34,7 +34,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_name = "I/N", value_parser = shard_spec)]
     pub(crate) shard: Option<(u64, u64)>,
     /// Sampling temperature; 0 is greedy decoding.
-    #[arg(long, default_value_t = 1.0, value_name = "T")]
+    #[arg(long, default_value_t = 1.0, value_name = "T", allow_negative_numbers = true)]
     pub(crate) temperature: f64,
     /// Sample only among the K most likely tokens.
     #[arg(long, value_name = "K")]
