@@ -282,7 +282,7 @@ fn csv_and_tsv_outputs_by_name_and_no_file_named_dash() {
 
     // List columns do not fit in CSV: refused, naming the column, nothing written.
     let e = tmp.path().join("e.csv");
-    fails(&["embed", s(&input), "--model", "protein-small", "-o", s(&e)], 2, "column `embedding` holds");
+    fails(&["embed", s(&input), "--model", "protein-small", "-o", s(&e)], 2, "a CSV/TSV file cannot hold");
     assert!(!e.exists());
 
     // `-o -` is refused instead of creating a file named `-`.

@@ -702,6 +702,8 @@ mod tests {
         assert!(matches!(run, Run::Mlm(_)));
         let summary = run.run(&mut |_| {}).unwrap();
         assert_eq!((summary.step, summary.total_steps, summary.finished), (1, 2, false));
+        // The run holds its output folder's lock until it is dropped.
+        drop(run);
 
         // Resumed without the settings: the checkpoint's (seed, token budget, length) come back.
         let resume = RunRequest { resume: true, stop_after: None, overrides: Overrides::default(), ..request.clone() };
@@ -719,6 +721,7 @@ mod tests {
         assert_eq!(resumed_at, Some((1, "random:esm2-tiny".to_owned())));
         let summary = run.run(&mut |_| {}).unwrap();
         assert_eq!((summary.step, summary.finished), (2, true));
+        drop(run);
 
         // Settings that would change the run are refused; a different source or objective too.
         let mut other = resume.clone();
