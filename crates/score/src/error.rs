@@ -6,12 +6,12 @@ use crate::mutation::MutationError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A mutation (or mutated sequence) of the input that cannot be scored.
-    #[error("row {row}: {source}")]
+    #[error("row {row}: {error}")]
     Mutation {
         /// 1-based row of the input table (the header not counted).
         row: usize,
-        #[source]
-        source: MutationError,
+        /// What is wrong with it (part of this message, not a separate cause).
+        error: MutationError,
     },
 
     /// The wild-type sequence is empty or holds a letter the model's vocabulary lacks.
@@ -30,6 +30,10 @@ pub enum Error {
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 
+    /// The input table could not be read.
+    #[error(transparent)]
+    Input(#[from] biotorch_io::Error),
+
     /// Building the output table failed.
     #[error(transparent)]
     Table(#[from] biotorch_io::polars::prelude::PolarsError),
@@ -41,6 +45,7 @@ impl Error {
         match self {
             Error::Mutation { .. } | Error::WildType(_) | Error::Request(_) => true,
             Error::Model(e) => e.is_bad_input(),
+            Error::Input(e) => e.is_bad_input(),
             Error::Torch(_) | Error::Table(_) => false,
         }
     }

@@ -6,6 +6,7 @@
 //!   distinct model pass computed once and passes batched under a token budget, windows centred on the scored
 //!   position for proteins longer than the model's context (ProteinGym's rule).
 //! - [`metrics`]: ProteinGym's per-assay metrics (Spearman, AUC, MCC, NDCG and recall over the top 10%).
+//! - [`request`]: a whole run on an input table (or `--saturation`): rows parsed, scored, in input order.
 //! - [`table`]: the output rows as a table, input columns passed through.
 //!
 //! Typed requests in, rows out; nothing here prints or reads files.
@@ -14,9 +15,11 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod mutation;
+pub mod request;
 pub mod table;
 
 pub use engine::{window, Method, ScoreOptions, Scorer, VariantScore};
 pub use error::{Error, Result};
 pub use metrics::{proteingym, Metrics};
 pub use mutation::{saturation, MutationError, Substitution, Variant, WildType, AMINO_ACIDS};
+pub use request::{parse_rows, score_rows, score_saturation, Holds, Table};

@@ -15,7 +15,10 @@ pub enum MutationError {
     )]
     Malformed { text: String },
     /// A letter that is not one of the 20 amino acids.
-    #[error("'{text}': '{letter}' is not one of the 20 amino acids (ACDEFGHIKLMNPQRSTVWY)")]
+    #[error(
+        "'{text}': '{letter}' is not one of the 20 amino acids (ACDEFGHIKLMNPQRSTVWY){}",
+        if *letter == '*' { "; '*' (a stop codon) cannot be scored: use --skip-invalid to flag such rows" } else { "" }
+    )]
     UnknownAminoAcid { text: String, letter: char },
     /// A residue number outside the wild type.
     #[error("'{text}': position {position} is outside the wild type (residues {first} to {last}; --offset {first})")]
@@ -65,6 +68,20 @@ impl WildType {
         WildType { residues, offset }
     }
 
+    /// The first record of a FASTA file, first residue numbered `offset`.
+    pub fn from_fasta(path: &std::path::Path, offset: i64) -> Result<WildType, biotorch_io::Error> {
+        let options = biotorch_io::FastaOptions {
+            modality: biotorch_io::ModalityChoice::Fixed(biotorch_io::Modality::Protein),
+            ..biotorch_io::FastaOptions::default()
+        };
+        let mut reader = biotorch_io::FastaReader::from_path(path, options)?;
+        let mut record = biotorch_io::Record::default();
+        if !reader.read_record(&mut record)? {
+            return Err(biotorch_io::Error::Usage(format!("{}: no FASTA record", path.display())));
+        }
+        Ok(WildType::new(&record.seq_str(), offset))
+    }
+
     /// The number of residues.
     pub fn len(&self) -> usize {
         self.residues.len()
@@ -90,7 +107,8 @@ impl WildType {
                 return Err(malformed());
             }
             let (wt, digits, mt) = (part[0], &part[1..part.len() - 1], part[part.len() - 1]);
-            if !wt.is_ascii_alphabetic() || !mt.is_ascii_alphabetic() || !digits.iter().all(u8::is_ascii_digit) {
+            let letter = |b: u8| b.is_ascii_graphic() && !b.is_ascii_digit() && b != b'-' && b != b'+';
+            if !letter(wt) || !letter(mt) || !digits.iter().all(u8::is_ascii_digit) {
                 return Err(malformed());
             }
             let (wt, mt) = (wt.to_ascii_uppercase(), mt.to_ascii_uppercase());
@@ -227,6 +245,9 @@ mod tests {
         assert!(matches!(wt.parse("R30A"), Err(MutationError::OutOfRange { position: 30, .. })));
         assert!(matches!(wt.parse("M20J"), Err(MutationError::UnknownAminoAcid { letter: 'J', .. })));
         assert!(matches!(wt.parse("X20A"), Err(MutationError::UnknownAminoAcid { letter: 'X', .. })));
+        let stop = wt.parse("M20*").unwrap_err();
+        assert!(matches!(stop, MutationError::UnknownAminoAcid { letter: '*', .. }));
+        assert!(stop.to_string().contains("a stop codon"), "{stop}");
         for bad in ["", "M20", "20A", "M2x0A", "M20A:", "M20A;K21A", "M-1A"] {
             assert!(matches!(wt.parse(bad), Err(MutationError::Malformed { .. })), "{bad}");
         }
