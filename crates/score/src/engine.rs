@@ -169,7 +169,7 @@ impl<'m> Scorer<'m> {
                                 f64::from(row[id(s.mt) as usize]) - f64::from(row[id(s.wt) as usize])
                             })
                             .collect();
-                        VariantScore { score: sites.iter().sum(), sites }
+                        VariantScore { score: sites.iter().fold(0.0, |a, b| a + b), sites }
                     })
                     .collect())
             }
