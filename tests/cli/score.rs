@@ -118,16 +118,10 @@ fn mutated_sequences_saturation_and_invalid_rows_flagged() {
     let fasta = dir.path().join("wt.fasta");
     std::fs::write(&fasta, format!(">wt\n{}\n", &SHORT[..12])).unwrap();
     let out = dir.path().join("sat.parquet");
-    ok(&[
-        "score",
-        "--model",
-        &model,
-        "--wt-fasta",
-        fasta.to_str().unwrap(),
-        "--saturation",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let png = dir.path().join("sat.png");
+    let args = ["score", "--model", &model, "--wt-fasta", fasta.to_str().unwrap(), "--saturation"];
+    let err = ok(&[&args[..], &["-o", out.to_str().unwrap(), "--plot", png.to_str().unwrap()]].concat());
+    assert!(err.contains("wrote") && std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "{err}");
     let df = read(&out);
     assert_eq!(df.height(), 19 * 12);
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();

@@ -192,15 +192,10 @@ impl<'m> Scorer<'m> {
                     .collect::<Result<_>>()?;
                 let all: Vec<usize> = (1..=wild_type.len()).collect();
                 let mut passes = Vec::new();
-                for input in 0..inputs.len() {
-                    passes.extend(
-                        self.site_passes(&all, inputs[input].len(), true, options.max_tokens).into_iter().map(
-                            |mut p| {
-                                p.input = input;
-                                p
-                            },
-                        ),
-                    );
+                for (input, tokens) in inputs.iter().enumerate() {
+                    let mut these = self.site_passes(&all, tokens.len(), true, options.max_tokens);
+                    these.iter_mut().for_each(|p| p.input = input);
+                    passes.append(&mut these);
                 }
                 let rows = self.run(&inputs, &passes, options.batch_tokens, progress)?;
                 let pll: Vec<f64> = inputs

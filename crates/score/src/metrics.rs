@@ -5,7 +5,7 @@
 //! top-10% scores (NumPy's linear percentiles).
 
 /// The metrics of one assay.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Metrics {
     /// Variants with both a score and a fitness value.
     pub n: usize,
@@ -16,6 +16,17 @@ pub struct Metrics {
     pub top_recall: f64,
     /// The fitness threshold of AUC and MCC.
     pub threshold: f64,
+}
+
+impl std::fmt::Display for Metrics {
+    /// `Spearman 0.1234, AUC ..., (threshold ...)`, for a summary line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Spearman {:.4}, AUC {:.4}, MCC {:.4}, NDCG@10% {:.4}, top-10% recall {:.4} (threshold {:.4}, {} variants)",
+            self.spearman, self.auc, self.mcc, self.ndcg, self.top_recall, self.threshold, self.n
+        )
+    }
 }
 
 /// The metrics of `scores` against `fitness` (pairs with a non-finite value dropped); `threshold` defaults to the

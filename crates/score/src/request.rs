@@ -123,13 +123,22 @@ pub fn score_rows(
         .collect())
 }
 
-/// Every single substitution of the wild type, scored: the rows, and the columns `position`, `wt`, `mt` as fields.
+/// Scored rows with the columns that pass through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The pass-through columns' names and each row's values of them, as text.
+    pub columns: Vec<String>,
+    pub fields: Vec<Vec<Option<String>>>,
+    pub rows: Vec<Row>,
+}
+
+/// Every single substitution of the wild type, scored, with the columns `position`, `wt` and `mt`.
 pub fn score_saturation(
     scorer: &Scorer<'_>,
     wild_type: &WildType,
     options: &ScoreOptions,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Vec<String>, Vec<Vec<Option<String>>>, Vec<Row>)> {
+) -> Result<Scored> {
     let variants: Vec<std::result::Result<Variant, MutationError>> =
         saturation(wild_type).into_iter().map(Ok).collect();
     let rows = score_rows(scorer, wild_type, &variants, options, progress)?;
@@ -145,5 +154,21 @@ pub fn score_saturation(
             ]
         })
         .collect();
-    Ok((vec!["position".into(), "wt".into(), "mt".into()], fields, rows))
+    Ok(Scored { columns: vec!["position".into(), "wt".into(), "mt".into()], fields, rows })
+}
+
+/// The scores of [`score_saturation`]'s rows as a matrix: per position, its residue number, wild-type letter and one
+/// score per letter of [`crate::AMINO_ACIDS`] (`None` for the wild-type letter), for a heatmap.
+pub fn saturation_matrix(wild_type: &WildType, rows: &[Row]) -> Vec<(i64, u8, Vec<Option<f64>>)> {
+    let mut scores = rows.iter().map(|r| r.score);
+    wild_type
+        .residues
+        .iter()
+        .enumerate()
+        .map(|(index, &wt)| {
+            let values =
+                crate::AMINO_ACIDS.iter().map(|&aa| if aa == wt { None } else { scores.next().flatten() }).collect();
+            (wild_type.position(index), wt, values)
+        })
+        .collect()
 }

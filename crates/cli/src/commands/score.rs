@@ -59,6 +59,9 @@ pub(crate) struct ScoreArgs {
     /// Token budget per batch of masked passes.
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = positive)]
     pub(crate) batch_tokens: usize,
+    /// With --saturation: a heatmap of the scores (positions x amino acids, wild type marked), .png or .svg.
+    #[arg(long, value_name = "FILE", requires = "saturation")]
+    pub(crate) plot: Option<PathBuf>,
     /// The output table (.parquet, .csv or .tsv).
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: PathBuf,
@@ -74,6 +77,7 @@ pub(crate) enum MethodArg {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
+    crate::plot::check(args.plot.as_deref())?;
     let wild_type = match (&args.wt, &args.wt_fasta) {
         (Some(seq), _) => WildType::new(seq, args.offset),
         (None, Some(path)) => WildType::from_fasta(path, args.offset)?,
@@ -111,10 +115,12 @@ pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let (columns, fields, rows) = match (&table, &parsed) {
-        (Some(t), Some(p)) => {
-            (t.columns.clone(), t.fields.clone(), request::score_rows(&scorer, &wild_type, p, &options, &mut progress)?)
-        }
+    let request::Scored { columns, fields, rows } = match (table.as_ref(), &parsed) {
+        (Some(t), Some(p)) => request::Scored {
+            columns: t.columns.clone(),
+            fields: t.fields.clone(),
+            rows: request::score_rows(&scorer, &wild_type, p, &options, &mut progress)?,
+        },
         _ => request::score_saturation(&scorer, &wild_type, &options, &mut progress)?,
     };
     bar.finish_and_clear();
@@ -149,22 +155,22 @@ pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     if let Some(fitness) = fitness {
         let scores: Vec<f64> = rows.iter().map(|r| r.score.unwrap_or(f64::NAN)).collect();
         if let Some(m) = biotorch_score::proteingym(&scores, &fitness, args.fitness_threshold) {
-            ctx.info(format!(
-                "against {} ({} variants): Spearman {:.4}, AUC {:.4}, MCC {:.4}, NDCG@10% {:.4}, top-10% recall {:.4} \
-                 (threshold {:.4})",
-                args.fitness_column.as_deref().unwrap_or_default(),
-                m.n,
-                m.spearman,
-                m.auc,
-                m.mcc,
-                m.ndcg,
-                m.top_recall,
-                m.threshold
-            ));
-            summary["metrics"] = json!({"n": m.n, "spearman": m.spearman, "auc": m.auc, "mcc": m.mcc,
-                "ndcg": m.ndcg, "top_recall": m.top_recall, "threshold": m.threshold});
+            ctx.info(format!("against {}: {m}", args.fitness_column.as_deref().unwrap_or_default()));
+            summary["metrics"] = serde_json::to_value(m)?;
         }
     }
     ctx.info(format!("wrote {} ({written} rows)", path.display()));
+    if let Some(plot) = &args.plot {
+        let positions = request::saturation_matrix(&wild_type, &rows);
+        let title = format!("{}: {} of every substitution", args.model.model, method.name());
+        let map = biotorch_plot::Heatmap {
+            title: &title,
+            letters: biotorch_score::AMINO_ACIDS,
+            positions: &positions,
+            label: method.name(),
+        };
+        biotorch_plot::heatmap(plot, &map).map_err(crate::plot::plot_error)?;
+        ctx.info(format!("wrote {}", plot.display()));
+    }
     ctx.write_summary(&summary)
 }
