@@ -32,6 +32,14 @@ pub enum Method {
 }
 
 impl Method {
+    /// `masked-marginal`, `wt-marginal` or `pll` (for a command line's value parser).
+    pub fn parse(name: &str) -> std::result::Result<Method, String> {
+        [Method::MaskedMarginal, Method::WtMarginal, Method::Pll]
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("'{name}' is not a method: masked-marginal, wt-marginal or pll"))
+    }
+
     /// The name used on the command line and in metadata.
     pub fn name(self) -> &'static str {
         match self {
@@ -314,6 +322,14 @@ mod tests {
             model.forward(&ids, &ids.ones_like(), &biotorch_models::Esm2Request::default().with_logits()).unwrap();
         let logp = out.logits.unwrap().get(0).get(target as i64).log_softmax(-1, Kind::Float);
         Vec::<f32>::try_from(logp).unwrap()
+    }
+
+    #[test]
+    fn methods_parse_by_name() {
+        for m in [Method::MaskedMarginal, Method::WtMarginal, Method::Pll] {
+            assert_eq!(Method::parse(m.name()), Ok(m));
+        }
+        assert!(Method::parse("esm1v").unwrap_err().contains("masked-marginal, wt-marginal or pll"));
     }
 
     #[test]

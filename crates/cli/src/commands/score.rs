@@ -10,7 +10,7 @@ use biotorch_io::dataset::keys;
 use biotorch_io::TableFormat;
 use biotorch_models::Esm2;
 use biotorch_score::{request, table, Method, ScoreOptions, Scorer, Table, WildType};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use crate::args::{positive, DeviceArg, ModelArg};
@@ -38,8 +38,10 @@ pub(crate) struct ScoreArgs {
     /// The residue number of the wild type's first residue.
     #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_name = "N")]
     pub(crate) offset: i64,
-    #[arg(long, value_enum, default_value = "masked-marginal")]
-    pub(crate) method: MethodArg,
+    /// masked-marginal (mask each mutated site in the wild type), wt-marginal (one unmasked wild-type pass) or pll
+    /// (pseudo-log-likelihood of the mutant minus the wild type's).
+    #[arg(long, default_value = "masked-marginal", value_parser = Method::parse, value_name = "METHOD")]
+    pub(crate) method: Method,
     /// Score the other rows and flag invalid mutations (valid = false, reason) instead of stopping.
     #[arg(long)]
     pub(crate) skip_invalid: bool,
@@ -47,7 +49,7 @@ pub(crate) struct ScoreArgs {
     #[arg(long)]
     pub(crate) saturation: bool,
     /// A column of measured fitness: print ProteinGym's metrics (Spearman, AUC, MCC, NDCG and recall of the top 10%).
-    #[arg(long, value_name = "COL")]
+    #[arg(long, value_name = "COL", conflicts_with = "saturation")]
     pub(crate) fitness_column: Option<String>,
     /// Fitness at or above which a variant counts as functional for AUC and MCC [default: the median].
     #[arg(long, value_name = "X", requires = "fitness_column", allow_hyphen_values = true)]
@@ -67,13 +69,6 @@ pub(crate) struct ScoreArgs {
     pub(crate) output: PathBuf,
     #[command(flatten)]
     pub(crate) device: DeviceArg,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum MethodArg {
-    MaskedMarginal,
-    WtMarginal,
-    Pll,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
@@ -102,11 +97,7 @@ pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let tokenizer =
         biotorch_tokenizers::load(dir).unwrap_or_else(|_| Box::new(biotorch_tokenizers::Esm2Tokenizer::new()));
     let scorer = Scorer::new(&model, tokenizer.as_ref())?;
-    let method = match args.method {
-        MethodArg::MaskedMarginal => Method::MaskedMarginal,
-        MethodArg::WtMarginal => Method::WtMarginal,
-        MethodArg::Pll => Method::Pll,
-    };
+    let method = args.method;
     let max_tokens = args.max_length.map_or(model.config().max_position_embeddings as usize - 2, |n| n + 2);
     let options = ScoreOptions { method, max_tokens, batch_tokens: args.batch_tokens };
     let started = Instant::now();
