@@ -9,6 +9,7 @@ Writes <out>/golden.json: a list of cases, each with the wild type, --offset, th
   over the whole vocabulary, as ESM-1v and ProteinGym do); multi-mutants sum their sites.
 - wt-marginal: the same from the unmasked wild type.
 - pll: sum over i of log p(x_i) with token i masked (token i is residue i: no off-by-one), mutant minus wild type.
+"pll" holds sequence pseudo-log-likelihoods (`Scorer::pseudo_log_likelihoods`).
 Inputs longer than max_tokens are cut around the scored token by ProteinGym's get_optimal_window (copied below),
 each masked pass computed alone with plain HF calls (no padding, no batching).
 """
@@ -132,7 +133,14 @@ def main():
         for name, wt, offset, max_tokens, mut in [("short_offset", SHORT, 290, 1024, short), ("long_window", LONG, 1, 40, long)]:
             cases.append(dict(name=f"{name}_{method}", wt=wt, offset=offset, max_tokens=max_tokens, method=method,
                               mutants=mut, scores=score(model, tok, wt, offset, max_tokens, method, mut)))
-    (args.out / "golden.json").write_text(json.dumps({"model": "small", "cases": cases}, indent=1) + "\n")
+    # Sequence pseudo-log-likelihoods (the wild types themselves), the long one in windows of 40 tokens.
+    ids = lambda s: tok(s, return_tensors="pt")["input_ids"]
+    plls = []
+    for seq, max_tokens in [(SHORT, 1024), (LONG, 40), (SHORT[:5], 1024)]:
+        t = ids(seq)
+        value = sum(logprobs(model, t, i, True, tok.mask_token_id, max_tokens)[t[0, i]].item() for i in range(1, len(seq) + 1))
+        plls.append(dict(sequence=seq, max_tokens=max_tokens, pll=value))
+    (args.out / "golden.json").write_text(json.dumps({"model": "small", "cases": cases, "pll": plls}, indent=1) + "\n")
     print(f"score_golden: wrote {len(cases)} cases to {args.out / 'golden.json'}")
 
 

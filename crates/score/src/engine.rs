@@ -198,22 +198,64 @@ impl<'m> Scorer<'m> {
                         Ok(inputs.len() - 1)
                     })
                     .collect::<Result<_>>()?;
-                let all: Vec<usize> = (1..=wild_type.len()).collect();
-                let mut passes = Vec::new();
-                for (input, tokens) in inputs.iter().enumerate() {
-                    let mut these = self.site_passes(&all, tokens.len(), true, options.max_tokens);
-                    these.iter_mut().for_each(|p| p.input = input);
-                    passes.append(&mut these);
-                }
-                let rows = self.run(&inputs, &passes, options.batch_tokens, progress)?;
-                let pll: Vec<f64> = inputs
-                    .iter()
-                    .enumerate()
-                    .map(|(input, tokens)| all.iter().map(|&t| f64::from(rows[&(input, t)][tokens[t] as usize])).sum())
-                    .collect();
+                let pll = self.plls(&inputs, options, progress)?;
                 Ok(which.iter().map(|&i| VariantScore { score: pll[i] - pll[0], sites: Vec::new() }).collect())
             }
         }
+    }
+
+    /// The pseudo-log-likelihood of each protein sequence, Σ_i log p(x_i | x with residue i masked) (windows as in
+    /// [`Scorer::score`]; `options.method` is not used), and the pseudo-perplexity is `exp(-pll / len)`. Identical
+    /// sequences are computed once.
+    pub fn pseudo_log_likelihoods(
+        &self,
+        sequences: &[&[u8]],
+        options: &ScoreOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<f64>> {
+        let mut inputs: Vec<Vec<i64>> = Vec::new();
+        let mut index_of: HashMap<&[u8], usize> = HashMap::new();
+        let mut which = Vec::with_capacity(sequences.len());
+        for (i, &seq) in sequences.iter().enumerate() {
+            if seq.is_empty() {
+                return Err(Error::Request(format!("sequence {}: empty", i + 1)));
+            }
+            let next = inputs.len();
+            let k = *index_of.entry(seq).or_insert(next);
+            if k == next {
+                inputs.push(self.tokens(seq).map_err(|e| match e {
+                    Error::WildType(m) => Error::Request(format!("sequence {}: {m}", i + 1)),
+                    e => e,
+                })?);
+            }
+            which.push(k);
+        }
+        let pll = self.plls(&inputs, options, progress)?;
+        Ok(which.into_iter().map(|k| pll[k]).collect())
+    }
+
+    /// The PLL of each input (tokens with `<cls>` and `<eos>`).
+    fn plls(
+        &self,
+        inputs: &[Vec<i64>],
+        options: &ScoreOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<f64>> {
+        let mut passes = Vec::new();
+        for (input, tokens) in inputs.iter().enumerate() {
+            let all: Vec<usize> = (1..tokens.len() - 1).collect();
+            let mut these = self.site_passes(&all, tokens.len(), true, options.max_tokens);
+            these.iter_mut().for_each(|p| p.input = input);
+            passes.append(&mut these);
+        }
+        let rows = self.run(inputs, &passes, options.batch_tokens, progress)?;
+        Ok(inputs
+            .iter()
+            .enumerate()
+            .map(|(input, tokens)| {
+                (1..tokens.len() - 1).map(|t| f64::from(rows[&(input, t)][tokens[t] as usize])).fold(0.0, |a, b| a + b)
+            })
+            .collect())
     }
 
     /// The passes that read the rows of `targets` (token indices) of input 0 of `len` tokens: one masked pass per

@@ -1,7 +1,8 @@
 //! biotorch-score against HF transformers' `EsmForMaskedLM`: the scores that `scripts/oracle/score_golden.py`
 //! computed on the random checkpoint `small` (run `make fixtures`): masked-marginal, wt-marginal and pll for single
 //! and multi-mutants of a wild type numbered from 290 (one mutation with a leading zero), and of a 128-residue
-//! wild type with a context of 40 tokens (every pass a window, ProteinGym's rule). Within 1e-4.
+//! wild type with a context of 40 tokens (every pass a window, ProteinGym's rule); sequence pseudo-log-likelihoods.
+//! Within 1e-4.
 
 use std::path::PathBuf;
 
@@ -44,6 +45,18 @@ fn scores_match_hf_esm_for_masked_lm() {
             worst = worst.max(diff);
             assert!(diff < 1e-4, "{} {}: {} vs {expected}", case["name"], wild_type.name(mutant), g.score);
         }
+    }
+    for case in golden["pll"].as_array().unwrap() {
+        let seq = case["sequence"].as_str().unwrap().as_bytes();
+        let options = ScoreOptions {
+            method: Method::Pll,
+            max_tokens: case["max_tokens"].as_u64().unwrap() as usize,
+            batch_tokens: 500,
+        };
+        let got = scorer.pseudo_log_likelihoods(&[seq, seq], &options, &mut |_, _| {}).unwrap();
+        let diff = (got[0] - case["pll"].as_f64().unwrap()).abs();
+        worst = worst.max(diff);
+        assert!(diff < 1e-4 && got[0] == got[1], "pll of {} residues: {} vs {}", seq.len(), got[0], case["pll"]);
     }
     eprintln!("largest difference from HF: {worst:e}");
 }
