@@ -33,8 +33,9 @@ build: setup
 	$(PY) $< --out $(@D)
 	@touch $@
 
-# The embed goldens use the checkpoints the first script writes.
+# The embed and score goldens use the checkpoints the first script writes.
 .fixtures/esm_embed_golden/.done: .fixtures/esm_checkpoints/.done
+.fixtures/score_golden/.done: .fixtures/esm_checkpoints/.done
 
 fixtures: setup
 	@$(MAKE) --no-print-directory $(FIXTURES)

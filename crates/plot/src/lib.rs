@@ -16,6 +16,7 @@
 //! - [`loss_curves`]: training and validation loss of a training run.
 //! - [`class_scatter`]: points coloured by class (a PCA of embeddings).
 //! - [`predicted_vs_measured`] and [`roc_curves`]: a property head's held-out predictions.
+//! - [`heatmap`]: a saturation-mutagenesis map (positions x amino acids, wild type marked), wrapped in bands.
 //! - [`render`]: the shared backend choice and atomic write, for figures of your own.
 //!
 //! ```no_run
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod error;
+mod heatmap;
 mod histogram;
 pub mod layout;
 mod legend;
@@ -40,6 +42,7 @@ mod scatter;
 mod units;
 
 pub use error::{DrawFailure, Error, Result};
+pub use heatmap::{heatmap, Heatmap, HEATMAP_WRAP};
 pub use histogram::{distributions, histogram, Distribution, DENSITY_BINS, MAX_BINS};
 pub use layout::{emptiest_corner, nice_ticks, Corner, Ticks};
 pub use lines::{loss_curves, step_lines, LossCurves, Panel, Series};

@@ -10,6 +10,7 @@ pub(crate) mod merge;
 pub(crate) mod models;
 pub(crate) mod optimize;
 pub(crate) mod predict;
+pub(crate) mod score;
 pub(crate) mod select;
 pub(crate) mod stats;
 pub(crate) mod tokenize;
@@ -53,6 +54,9 @@ pub(crate) enum Command {
     Finetune(finetune::FinetuneArgs),
     /// Predict properties with a head written by `biotorch finetune`.
     Predict(predict::PredictArgs),
+    /// Zero-shot variant effects from a masked protein language model: masked-marginal, wt-marginal or pll scores
+    /// of mutations against a wild type (or every single substitution), with ProteinGym's metrics against fitness.
+    Score(score::ScoreArgs),
 }
 
 pub(crate) fn run(global: Global, command: Command) -> Result<()> {
@@ -74,5 +78,6 @@ pub(crate) fn run(global: Global, command: Command) -> Result<()> {
         Command::Optimize(args) => optimize::run(&ctx, args),
         Command::Select(args) => select::run(&ctx, args),
         Command::Evaluate(args) => evaluate::run(&ctx, args),
+        Command::Score(args) => score::run(&ctx, args),
     }
 }
