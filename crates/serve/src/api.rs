@@ -1,0 +1,151 @@
+//! The JSON of the API: requests, responses, and the error body `{"error": {"code", "message"}}` every failed
+//! request gets.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// A failed request: an HTTP status and a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The machine-readable code (`bad_request`, `invalid_sequence`, `model_not_found`, `queue_full`, ...).
+    pub code: &'static str,
+    /// What went wrong, naming the sequence and position where there is one.
+    pub message: String,
+    /// Seconds to wait before retrying (sent as `Retry-After` with 429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 400: the body is not the JSON the endpoint takes.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 422: the JSON is well formed but a value is not acceptable (a sequence, a pooling, a layer).
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: the server failed on this request (it keeps serving the others).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// `code` and `message` of an error response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Machine-readable code.
+    pub code: String,
+    /// A sentence for the user.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+fn default_pooling() -> String {
+    "mean".to_string()
+}
+
+fn default_layers() -> Vec<i64> {
+    vec![-1]
+}
+
+/// `POST /v1/embeddings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsRequest {
+    /// The model, by the name it was loaded under.
+    pub model: String,
+    /// The sequences (protein or DNA, as the model's tokenizer reads them).
+    pub sequences: Vec<String>,
+    /// `mean` (over residues), `cls` or `per_token`.
+    #[serde(default = "default_pooling")]
+    pub pooling: String,
+    /// Hidden states to pool: 0 is the embedding output, 1..L the layers, negative numbers count from the end.
+    #[serde(default = "default_layers")]
+    pub layers: Vec<i64>,
+    /// Keep the first max-length tokens of longer sequences instead of refusing them (422).
+    #[serde(default)]
+    pub truncate: bool,
+}
+
+/// The answer to `POST /v1/embeddings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddingsResponse {
+    /// The model's name.
+    pub model: String,
+    /// The pooling used.
+    pub pooling: String,
+    /// The layers used, as hidden-state numbers from 0 (negative ones resolved, repeats dropped).
+    pub layers: Vec<usize>,
+    /// Per sequence: a vector (`mean`, `cls`) or one vector per residue token (`per_token`, specials excluded);
+    /// with several layers, a list of those, one per layer in the order asked.
+    pub embeddings: Vec<Vectors>,
+    /// Residues of each sequence.
+    pub lengths: Vec<usize>,
+    /// Whether each sequence was truncated to the model's max length.
+    pub truncated: Vec<bool>,
+}
+
+/// One entry of `GET /v1/models`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// The name requests use.
+    pub name: String,
+    /// `encoder`.
+    pub kind: String,
+    /// `protein` or `dna`.
+    pub modality: String,
+    /// Width of the embeddings.
+    pub embedding_width: usize,
+    /// Number of layers (hidden states 0..=layers).
+    pub layers: usize,
+    /// The longest sequence, in residues (tokens without the two specials).
+    pub max_length: usize,
+    /// SHA-256 of the weights, as `biotorch embed` records it.
+    pub weights_sha256: String,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelList {
+    /// The loaded models (empty until they are loaded).
+    pub models: Vec<ModelCard>,
+}
+
+/// The values of one sequence in [`EmbeddingsResponse::embeddings`] (JSON: nested arrays of numbers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Vectors {
+    /// One pooled vector.
+    Pooled(Vec<f32>),
+    /// One vector per token.
+    PerToken(Vec<Vec<f32>>),
+    /// One of the above per layer.
+    Layers(Vec<Vectors>),
+}

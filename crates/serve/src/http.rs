@@ -1,0 +1,167 @@
+//! The routes: health, models, metrics and embeddings. Handlers only check, queue and wait; model work happens on
+//! the models' own threads.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use biotorch_models::embed::Pooling;
+use serde_json::json;
+
+use crate::api::{ApiError, EmbeddingsRequest, EmbeddingsResponse, ModelList, Vectors};
+use crate::encoder::EncoderHandle;
+use crate::metrics::Metrics;
+
+/// Limits on one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body (413 above).
+    pub max_body_bytes: usize,
+    /// Most sequences in one request (413 above).
+    pub max_sequences_per_request: usize,
+    /// Longest a request may wait for its results (504 after).
+    pub request_timeout: Duration,
+}
+
+/// What the handlers share.
+pub(crate) struct AppState {
+    /// Set once every model is loaded and warmed up.
+    pub(crate) models: OnceLock<BTreeMap<String, Arc<EncoderHandle>>>,
+    /// False until the models are ready, and again once shutdown starts.
+    pub(crate) ready: AtomicBool,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
+}
+
+/// The endpoints metrics count by name; anything else counts as `other`.
+const ENDPOINTS: &[&str] = &["/v1/health/live", "/v1/health/ready", "/v1/models", "/v1/metrics", "/v1/embeddings"];
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health/live", get(|| async { Json(json!({"status": "live"})) }))
+        .route("/v1/health/ready", get(ready))
+        .route("/v1/models", get(models))
+        .route("/v1/metrics", get(metrics))
+        .route("/v1/embeddings", post(embeddings))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count))
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .with_state(state)
+}
+
+/// Counts every answered request by endpoint and status.
+async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let endpoint = ENDPOINTS.iter().find(|e| **e == path).copied().unwrap_or("other");
+    let response = next.run(request).await;
+    state.metrics.request(endpoint, response.status().as_u16());
+    response
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the models are not loaded yet");
+        error.retry_after = Some(1);
+        error.into_response()
+    }
+}
+
+async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
+    let models = state.models.get().map(|m| m.values().map(|h| h.card.clone()).collect()).unwrap_or_default();
+    Json(ModelList { models })
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// A JSON body rejected by axum, as an error of ours (413 for a body over the limit, 400 otherwise).
+fn rejected(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+        }
+        status => ApiError::new(status, "bad_request", rejection.body_text()),
+    }
+}
+
+/// The model a request names: 503 while loading, 404 when there is none of that name.
+fn model(state: &AppState, name: &str) -> Result<Arc<EncoderHandle>, ApiError> {
+    let Some(models) = state.models.get() else {
+        let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the models are not loaded yet");
+        error.retry_after = Some(1);
+        return Err(error);
+    };
+    models.get(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = models.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("no model named '{name}' (loaded: {})", known.join(", ")),
+        )
+    })
+}
+
+async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<EmbeddingsRequest>, JsonRejection>,
+) -> Result<Json<EmbeddingsResponse>, ApiError> {
+    let Json(request) = body.map_err(rejected)?;
+    let handle = model(&state, &request.model)?;
+    if request.sequences.is_empty() {
+        return Err(ApiError::invalid("invalid_sequence", "sequences: give at least one sequence"));
+    }
+    let limit = state.limits.max_sequences_per_request;
+    if request.sequences.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_sequences",
+            format!("{} sequences in one request; the limit is {limit}", request.sequences.len()),
+        ));
+    }
+    let prepared = handle.prepare(&request.sequences, &request.pooling, &request.layers, request.truncate)?;
+    let lengths = request.sequences.iter().map(|s| s.trim().chars().count()).collect();
+    let receiver = handle.queue.submit(prepared.columns, prepared.tokens)?;
+    let rows = match tokio::time::timeout(state.limits.request_timeout, receiver).await {
+        Ok(Ok(reply)) => reply?,
+        Ok(Err(_)) => return Err(ApiError::internal("the model's thread stopped before answering")),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!("no result within {:.1} s", state.limits.request_timeout.as_secs_f64()),
+            ))
+        }
+    };
+    let width = handle.card.embedding_width;
+    let value = |v: &[f32]| match prepared.pooling {
+        Pooling::PerToken => Vectors::PerToken(v.chunks(width.max(1)).map(<[f32]>::to_vec).collect()),
+        Pooling::Mean | Pooling::Cls => Vectors::Pooled(v.to_vec()),
+    };
+    let truncated = rows.iter().map(|r| r.truncated).collect();
+    let embeddings = rows
+        .iter()
+        .map(|row| match row.vectors.as_slice() {
+            [one] => value(one),
+            several => Vectors::Layers(several.iter().map(|v| value(v)).collect()),
+        })
+        .collect();
+    Ok(Json(EmbeddingsResponse {
+        model: request.model,
+        pooling: prepared.pooling.name().to_string(),
+        layers: prepared.layers,
+        embeddings,
+        lengths,
+        truncated,
+    }))
+}
