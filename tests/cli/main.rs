@@ -10,6 +10,7 @@ mod ingest;
 mod molecules;
 mod reliability;
 mod safety;
+mod serve;
 mod shard;
 mod train;
 mod workflows;

@@ -41,7 +41,8 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
             biotorch_expr::Error,
             biotorch_expr::ParseError,
             biotorch_design::Error,
-            biotorch_plot::Error
+            biotorch_plot::Error,
+            biotorch_serve::Error
         );
         None
     }

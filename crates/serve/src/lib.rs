@@ -78,6 +78,18 @@ pub enum Event {
     DrainTimedOut,
 }
 
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Listening(addr) => write!(f, "listening on http://{addr}"),
+            Event::Loaded { name } => write!(f, "loaded {name}"),
+            Event::Ready => write!(f, "ready"),
+            Event::Draining => write!(f, "draining: finishing the requests in flight"),
+            Event::DrainTimedOut => write!(f, "requests still in flight after the shutdown timeout"),
+        }
+    }
+}
+
 impl Options {
     fn check(&self) -> Result<()> {
         if self.models.is_empty() {

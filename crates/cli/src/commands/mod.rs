@@ -11,6 +11,7 @@ pub(crate) mod models;
 pub(crate) mod optimize;
 pub(crate) mod predict;
 pub(crate) mod select;
+pub(crate) mod serve;
 pub(crate) mod stats;
 pub(crate) mod tokenize;
 pub(crate) mod train;
@@ -53,6 +54,8 @@ pub(crate) enum Command {
     Finetune(finetune::FinetuneArgs),
     /// Predict properties with a head written by `biotorch finetune`.
     Predict(predict::PredictArgs),
+    /// Keep models loaded behind an HTTP API (health, models, metrics, embeddings) with batching across requests.
+    Serve(serve::ServeArgs),
 }
 
 pub(crate) fn run(global: Global, command: Command) -> Result<()> {
@@ -74,5 +77,6 @@ pub(crate) fn run(global: Global, command: Command) -> Result<()> {
         Command::Optimize(args) => optimize::run(&ctx, args),
         Command::Select(args) => select::run(&ctx, args),
         Command::Evaluate(args) => evaluate::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
     }
 }
