@@ -48,7 +48,7 @@ impl Reply {
 impl Server {
     fn start(extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--model", "protein-small", "--device", "cpu", "--port", "0"])
+            .args(["--threads", "1", "serve", "--model", "protein-small", "--device", "cpu", "--port", "0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -319,4 +319,56 @@ fn sigterm_finishes_the_requests_in_flight_and_exits_0() {
         .expect("the server did not exit within 30 s of SIGTERM");
     assert_eq!(status.code(), Some(0));
     assert!(TcpStream::connect(&server.addr).is_err(), "still accepting connections after SIGTERM");
+}
+
+#[test]
+fn predict_answers_like_the_predict_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{ROOT}/data/tasks/huuskonen_solubility_1282.csv")).unwrap();
+    let csv = dir.path().join("train.csv");
+    std::fs::write(&csv, text.lines().take(81).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let head = dir.path().join("head");
+    let head = head.to_str().unwrap();
+    let o = Command::new(BIN)
+        .args(["--threads", "1", "finetune", "--model", "smiles-small", "--data", csv.to_str().unwrap()])
+        .args(["--target", "logS", "--epochs", "2", "--ensemble", "2", "--device", "cpu", "-o", head])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCCCCCCCCC(=O)O"];
+    let smi = dir.path().join("m.smi");
+    std::fs::write(&smi, smiles.join("\n") + "\n").unwrap();
+    let out = dir.path().join("p.parquet");
+    let o = Command::new(BIN)
+        .args(["--threads", "1", "predict", "--model", head, smi.to_str().unwrap(), "--device", "cpu", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
+    let column = |name: &str| -> Vec<f64> {
+        let c = df.column(name).unwrap().cast(&DataType::Float64).unwrap();
+        c.f64().unwrap().into_no_null_iter().collect()
+    };
+    let (values, stds) = (column("logS_pred"), column("logS_std"));
+
+    let server = Server::start(&["--head", head]);
+    server.wait_ready();
+    let models = server.request("GET", "/v1/models", "").json();
+    assert!(models["models"].as_array().unwrap().iter().any(|m| m["kind"] == "head" && m["name"] == head), "{models}");
+    let r = server.post("/v1/predict", &json!({"head": head, "smiles": smiles}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    for i in 0..smiles.len() {
+        let t = &v["predictions"][i]["targets"]["logS"];
+        assert!((t["value"].as_f64().unwrap() - values[i]).abs() < 1e-5, "{i}: {t} vs {}", values[i]);
+        assert!((t["std"].as_f64().unwrap() - stds[i]).abs() < 1e-5, "{i}: {t} vs {}", stds[i]);
+    }
+    let r = server.post("/v1/predict", &json!({"head": head, "smiles": ["CCO", "C1CC("]}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_input"), "{}", r.body);
+    assert!(r.error().1.starts_with("SMILES 1: "), "{}", r.body);
+    let r = server.post("/v1/predict", &json!({"head": "nope", "smiles": ["CCO"]}));
+    assert_eq!((r.status, r.error().0.as_str()), (404, "head_not_found"));
+    let r = server.post("/v1/predict", &json!({"head": head}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "bad_request"));
 }

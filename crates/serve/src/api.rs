@@ -3,6 +3,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A failed request: an HTTP status and a sentence for the user.
@@ -148,4 +150,51 @@ pub enum Vectors {
     PerToken(Vec<Vec<f32>>),
     /// One of the above per layer.
     Layers(Vec<Vectors>),
+}
+
+/// `POST /v1/predict`: give `sequences` (protein or DNA heads) or `smiles` (molecule heads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// The head, by the name it was loaded under.
+    pub head: String,
+    /// Sequences, for a head on a sequence model.
+    #[serde(default)]
+    pub sequences: Option<Vec<String>>,
+    /// SMILES, for a head on the SMILES model.
+    #[serde(default)]
+    pub smiles: Option<Vec<String>>,
+}
+
+/// One target's prediction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetValue {
+    /// Regression: the value (mean over the ensemble). Classification: the probability of `class`.
+    pub value: f64,
+    /// The spread over the ensemble's members (0 for one member).
+    pub std: f64,
+    /// Classification: the most probable class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Classification: every class's probability.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probs: BTreeMap<String, f64>,
+}
+
+/// The prediction of one input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictionRow {
+    /// Per target of the head, by name.
+    pub targets: BTreeMap<String, TargetValue>,
+    /// Whether the input is one of the rows the head was trained or validated on.
+    pub in_training: bool,
+}
+
+/// The answer to `POST /v1/predict`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictResponse {
+    /// The head's name.
+    pub head: String,
+    /// One per input, in order.
+    pub predictions: Vec<PredictionRow>,
 }

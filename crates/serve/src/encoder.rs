@@ -81,7 +81,7 @@ impl EncoderHandle {
                 return Err(ApiError::invalid(
                     "invalid_sequence",
                     format!(
-                        "sequence {i}: '{c}' at position {position} is not {} letter (accepted: {})",
+                        "sequence {i}: '{c}' at position {position} is not in the {} alphabet ({})",
                         self.modality.as_str(),
                         String::from_utf8_lossy(letters)
                     ),

@@ -17,6 +17,15 @@ pub enum Error {
         source: Box<biotorch_models::Error>,
     },
 
+    /// A head could not be read or loaded (or its backbone found).
+    #[error("head {name}: {source}")]
+    Head {
+        /// The name the head was asked for under.
+        name: String,
+        #[source]
+        source: Box<biotorch_heads::Error>,
+    },
+
     /// A model's tokenizer could not be loaded.
     #[error("model {name}: {source}")]
     Tokenizer {
@@ -59,6 +68,7 @@ impl Error {
         match self {
             Error::Usage(_) => true,
             Error::Model { source, .. } => source.is_bad_input(),
+            Error::Head { source, .. } => source.is_bad_input(),
             Error::Tokenizer { .. } => true,
             Error::Digest { source, .. } => source.is_bad_input(),
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,

@@ -15,9 +15,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use biotorch_models::embed::Pooling;
 use serde_json::json;
+use tokio::sync::oneshot;
 
-use crate::api::{ApiError, EmbeddingsRequest, EmbeddingsResponse, ModelList, Vectors};
+use crate::api::{
+    ApiError, EmbeddingsRequest, EmbeddingsResponse, ModelList, PredictRequest, PredictResponse, PredictionRow,
+    TargetValue, Vectors,
+};
 use crate::encoder::EncoderHandle;
+use crate::head::HeadHandle;
 use crate::metrics::Metrics;
 
 /// Limits on one request.
@@ -35,6 +40,8 @@ pub struct Limits {
 pub(crate) struct AppState {
     /// Set once every model is loaded and warmed up.
     pub(crate) models: OnceLock<BTreeMap<String, Arc<EncoderHandle>>>,
+    /// Set with `models`.
+    pub(crate) heads: OnceLock<BTreeMap<String, Arc<HeadHandle>>>,
     /// False until the models are ready, and again once shutdown starts.
     pub(crate) ready: AtomicBool,
     pub(crate) metrics: Arc<Metrics>,
@@ -42,7 +49,8 @@ pub(crate) struct AppState {
 }
 
 /// The endpoints metrics count by name; anything else counts as `other`.
-const ENDPOINTS: &[&str] = &["/v1/health/live", "/v1/health/ready", "/v1/models", "/v1/metrics", "/v1/embeddings"];
+const ENDPOINTS: &[&str] =
+    &["/v1/health/live", "/v1/health/ready", "/v1/models", "/v1/metrics", "/v1/embeddings", "/v1/predict"];
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -51,6 +59,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/metrics", get(metrics))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/predict", post(predict))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -77,7 +86,9 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
-    let models = state.models.get().map(|m| m.values().map(|h| h.card.clone()).collect()).unwrap_or_default();
+    let mut models: Vec<_> =
+        state.models.get().map(|m| m.values().map(|h| h.card.clone()).collect()).unwrap_or_default();
+    models.extend(state.heads.get().into_iter().flat_map(|h| h.values().map(|h| h.card.clone())));
     Json(ModelList { models })
 }
 
@@ -97,11 +108,7 @@ fn rejected(rejection: JsonRejection) -> ApiError {
 
 /// The model a request names: 503 while loading, 404 when there is none of that name.
 fn model(state: &AppState, name: &str) -> Result<Arc<EncoderHandle>, ApiError> {
-    let Some(models) = state.models.get() else {
-        let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the models are not loaded yet");
-        error.retry_after = Some(1);
-        return Err(error);
-    };
+    let models = state.models.get().ok_or_else(not_ready)?;
     models.get(name).cloned().ok_or_else(|| {
         let known: Vec<&str> = models.keys().map(String::as_str).collect();
         ApiError::new(
@@ -112,37 +119,95 @@ fn model(state: &AppState, name: &str) -> Result<Arc<EncoderHandle>, ApiError> {
     })
 }
 
+/// Waits for a model thread's answer, at most the request timeout (504 after).
+async fn answer<T>(state: &AppState, receiver: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
+    match tokio::time::timeout(state.limits.request_timeout, receiver).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => Err(ApiError::internal("the model's thread stopped before answering")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("no result within {:.1} s", state.limits.request_timeout.as_secs_f64()),
+        )),
+    }
+}
+
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<PredictRequest>, JsonRejection>,
+) -> Result<Json<PredictResponse>, ApiError> {
+    let Json(request) = body.map_err(rejected)?;
+    let heads = state.heads.get().ok_or_else(not_ready)?;
+    let head = heads.get(&request.head).cloned().ok_or_else(|| {
+        let known: Vec<&str> = heads.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "head_not_found",
+            format!("no head named '{}' (loaded: {})", request.head, known.join(", ")),
+        )
+    })?;
+    let (what, texts) = match (request.sequences, request.smiles) {
+        (Some(texts), None) => ("sequence", texts),
+        (None, Some(texts)) => ("SMILES", texts),
+        _ => return Err(ApiError::invalid("bad_request", "give either \"sequences\" or \"smiles\"")),
+    };
+    check_count(&state, texts.len())?;
+    let rows = answer(&state, head.submit(texts)?).await?;
+    if let Some((i, reason)) = rows.iter().enumerate().find_map(|(i, r)| r.reason.as_ref().map(|reason| (i, reason))) {
+        return Err(ApiError::invalid("invalid_input", format!("{what} {i}: {reason}")));
+    }
+    let targets = &head.spec.targets;
+    let predictions = rows
+        .into_iter()
+        .map(|row| PredictionRow {
+            in_training: row.in_training,
+            targets: targets
+                .iter()
+                .zip(row.targets)
+                .map(|(spec, t)| {
+                    let class = t.class.and_then(|c| spec.classes.get(c).cloned());
+                    let probs = spec.classes.iter().cloned().zip(t.probs).collect();
+                    (spec.name.clone(), TargetValue { value: t.value, std: t.std, class, probs })
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(PredictResponse { head: request.head, predictions }))
+}
+
+/// 422 for no inputs, 413 for more than a request may hold.
+fn check_count(state: &AppState, n: usize) -> Result<(), ApiError> {
+    let limit = state.limits.max_sequences_per_request;
+    if n == 0 {
+        return Err(ApiError::invalid("invalid_sequence", "give at least one input"));
+    }
+    if n > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_sequences",
+            format!("{n} inputs in one request; the limit is {limit}"),
+        ));
+    }
+    Ok(())
+}
+
+fn not_ready() -> ApiError {
+    let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the models are not loaded yet");
+    error.retry_after = Some(1);
+    error
+}
+
 async fn embeddings(
     State(state): State<Arc<AppState>>,
     body: Result<Json<EmbeddingsRequest>, JsonRejection>,
 ) -> Result<Json<EmbeddingsResponse>, ApiError> {
     let Json(request) = body.map_err(rejected)?;
     let handle = model(&state, &request.model)?;
-    if request.sequences.is_empty() {
-        return Err(ApiError::invalid("invalid_sequence", "sequences: give at least one sequence"));
-    }
-    let limit = state.limits.max_sequences_per_request;
-    if request.sequences.len() > limit {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_sequences",
-            format!("{} sequences in one request; the limit is {limit}", request.sequences.len()),
-        ));
-    }
+    check_count(&state, request.sequences.len())?;
     let prepared = handle.prepare(&request.sequences, &request.pooling, &request.layers, request.truncate)?;
     let lengths = request.sequences.iter().map(|s| s.trim().chars().count()).collect();
     let receiver = handle.queue.submit(prepared.columns, prepared.tokens)?;
-    let rows = match tokio::time::timeout(state.limits.request_timeout, receiver).await {
-        Ok(Ok(reply)) => reply?,
-        Ok(Err(_)) => return Err(ApiError::internal("the model's thread stopped before answering")),
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                format!("no result within {:.1} s", state.limits.request_timeout.as_secs_f64()),
-            ))
-        }
-    };
+    let rows = answer(&state, receiver).await?;
     let width = handle.card.embedding_width;
     let value = |v: &[f32]| match prepared.pooling {
         Pooling::PerToken => Vectors::PerToken(v.chunks(width.max(1)).map(<[f32]>::to_vec).collect()),

@@ -8,6 +8,7 @@
 //! | `GET /v1/models` | name, kind, modality, embedding width, layers, max length, weights SHA-256 |
 //! | `GET /v1/metrics` | Prometheus text: requests by endpoint and status, queue wait, compute time, batch sizes |
 //! | `POST /v1/embeddings` | `{"model", "sequences", "pooling", "layers", "truncate"}` → embeddings as `biotorch embed` |
+//! | `POST /v1/predict` | `{"head", "sequences" or "smiles"}` → per input and target: value, ensemble spread, class |
 //!
 //! Every model runs on its own thread (never on tokio's): requests are checked and tokenized by the handler, cut
 //! into sequences that wait in the model's bounded queue, and the model's thread batches them across requests
@@ -18,6 +19,7 @@
 pub mod api;
 mod encoder;
 pub mod error;
+mod head;
 mod http;
 pub mod metrics;
 mod queue;
@@ -33,6 +35,7 @@ use tch::{Device, Kind};
 
 pub use encoder::ModelSpec;
 pub use error::{Error, Result};
+pub use head::HeadSource;
 pub use http::Limits;
 pub use queue::Batching;
 
@@ -44,6 +47,10 @@ use crate::metrics::Metrics;
 pub struct Options {
     /// The models to load (encoders), each under its own name.
     pub models: Vec<ModelSpec>,
+    /// The property heads to load (`POST /v1/predict`), each under its own name.
+    pub heads: Vec<HeadSource>,
+    /// Finds a head's backbone by name, as `biotorch predict` does.
+    pub resolver: biotorch_models::Resolver,
     /// Address to listen on (port 0: any free port, reported by [`Event::Listening`]).
     pub addr: SocketAddr,
     /// Where the models run.
@@ -92,12 +99,14 @@ impl std::fmt::Display for Event {
 
 impl Options {
     fn check(&self) -> Result<()> {
-        if self.models.is_empty() {
-            return Err(Error::Usage("give at least one --model".into()));
+        if self.models.is_empty() && self.heads.is_empty() {
+            return Err(Error::Usage("give at least one --model or --head".into()));
         }
-        for (i, m) in self.models.iter().enumerate() {
-            if self.models[..i].iter().any(|o| o.name == m.name) {
-                return Err(Error::Usage(format!("two models under the name '{}'", m.name)));
+        let names: Vec<&str> =
+            self.models.iter().map(|m| m.name.as_str()).chain(self.heads.iter().map(|h| h.name.as_str())).collect();
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(Error::Usage(format!("two models under the name '{name}'")));
             }
         }
         let b = &self.batching;
@@ -144,6 +153,7 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(AppState {
         models: OnceLock::new(),
+        heads: OnceLock::new(),
         ready: AtomicBool::new(false),
         metrics: metrics.clone(),
         limits: options.limits,
@@ -177,7 +187,16 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
         threads.push(thread);
     }
     drop(loaded_tx);
-    let count = options.models.len();
+    let (heads_tx, heads_rx) = mpsc::channel();
+    let head_queue = (options.batching.max_queue_sequences / options.limits.max_sequences_per_request).max(1);
+    for source in &options.heads {
+        let thread =
+            head::spawn(source.clone(), options.resolver.clone(), options.device, head_queue, heads_tx.clone())
+                .map_err(|source| Error::Io { context: "cannot start a head thread".into(), source })?;
+        threads.push(thread);
+    }
+    drop(heads_tx);
+    let (count, head_count) = (options.models.len(), options.heads.len());
     let loading = {
         let (state, report) = (state.clone(), report.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
@@ -188,6 +207,14 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
                 report(Event::Loaded { name: handle.card.name.clone() });
                 models.insert(handle.card.name.clone(), handle);
             }
+            let mut heads = BTreeMap::new();
+            for _ in 0..head_count {
+                let handle =
+                    heads_rx.recv().map_err(|_| Error::Internal("a head thread ended while loading".into()))??;
+                report(Event::Loaded { name: handle.card.name.clone() });
+                heads.insert(handle.card.name.clone(), handle);
+            }
+            let _ = state.heads.set(heads);
             let _ = state.models.set(models);
             state.ready.store(true, Ordering::SeqCst);
             report(Event::Ready);

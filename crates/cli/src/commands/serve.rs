@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use biotorch_serve::{Batching, Event, Limits, ModelSpec, Options};
+use biotorch_serve::{Batching, Event, HeadSource, Limits, ModelSpec, Options};
 use clap::Args;
 
 use crate::args::{positive, resolver, DeviceArg, DtypeArg};
@@ -13,8 +13,11 @@ use crate::ctx::Ctx;
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// A model to load (folder, bundled name or HF repo id in the cache), addressed by this name; repeatable.
-    #[arg(long, required = true, value_name = "NAME_OR_DIR")]
+    #[arg(long, required_unless_present = "head", value_name = "NAME_OR_DIR")]
     model: Vec<String>,
+    /// A head folder written by finetune (POST /v1/predict), addressed by this name; repeatable.
+    #[arg(long, value_name = "DIR")]
+    head: Vec<String>,
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
     /// Port (0: any free one); the first line of output is `listening on http://ADDRESS`.
@@ -55,6 +58,8 @@ pub(crate) fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let models = args.model.iter().map(|m| Ok(ModelSpec { name: m.clone(), path: resolver().resolve(m)?.path }));
     let options = Options {
         models: models.collect::<Result<_>>()?,
+        heads: args.head.iter().map(|h| HeadSource { name: h.clone(), dir: h.into() }).collect(),
+        resolver: resolver(),
         addr: (args.host, args.port).into(),
         device,
         kind: args.dtype.kind()?,
