@@ -372,3 +372,46 @@ fn predict_answers_like_the_predict_command() {
     let r = server.post("/v1/predict", &json!({"head": head}));
     assert_eq!((r.status, r.error().0.as_str()), (422, "bad_request"));
 }
+
+#[test]
+fn generate_samples_like_the_generate_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.parquet");
+    let o = Command::new(BIN)
+        .args(["--threads", "1", "generate", "--model", "smiles-small", "-n", "12", "--seed", "7", "--device", "cpu"])
+        .args(["--filter", "qed > 0.3", "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
+    let text = |c: &str| -> Vec<String> {
+        let column = df.column(c).unwrap().str().unwrap();
+        (0..df.height()).map(|i| column.get(i).unwrap_or_default().to_string()).collect()
+    };
+    let (smiles, states) = (text("smiles"), text("state"));
+    let nll: Vec<f64> = df.column("nll").unwrap().f64().unwrap().into_no_null_iter().collect();
+
+    let server = Server::start(&["--model", "smiles-small"]);
+    server.wait_ready();
+    let body = json!({"model": "smiles-small", "num_molecules": 12, "seed": 7, "filter": "qed > 0.3"});
+    let r = server.post("/v1/generate", &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let molecules = r.json()["molecules"].as_array().unwrap().clone();
+    assert_eq!(molecules.len(), 12);
+    for (i, m) in molecules.iter().enumerate() {
+        assert_eq!(
+            (m["smiles"].as_str().unwrap(), m["state"].as_str().unwrap()),
+            (smiles[i].as_str(), states[i].as_str())
+        );
+        assert!((m["nll"].as_f64().unwrap() - nll[i]).abs() < 1e-6, "{i}: {m}");
+        assert_eq!(m["properties"].is_object(), states[i] != "invalid", "{m}");
+    }
+    let r = server.post("/v1/generate", &json!({"model": "smiles-small", "filter": "qed >"}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_filter"), "{}", r.body);
+    let r = server.post("/v1/generate", &json!({"model": "protein-small"}));
+    assert_eq!((r.status, r.error().0.as_str()), (404, "model_not_found"), "{}", r.body);
+    let r = server.post("/v1/embeddings", &json!({"model": "smiles-small", "sequences": ["CCO"]}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "wrong_model_kind"), "{}", r.body);
+    let models = server.request("GET", "/v1/models", "").json();
+    assert!(models["models"].as_array().unwrap().iter().any(|m| m["kind"] == "decoder"), "{models}");
+}

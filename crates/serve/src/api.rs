@@ -198,3 +198,51 @@ pub struct PredictResponse {
     /// One per input, in order.
     pub predictions: Vec<PredictionRow>,
 }
+
+fn one() -> u64 {
+    1
+}
+
+fn temperature() -> f64 {
+    1.0
+}
+
+/// `POST /v1/generate`: sample molecules from a SMILES decoder, as `biotorch generate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateApiRequest {
+    /// The decoder, by the name it was loaded under.
+    pub model: String,
+    /// Samples to draw (with `unique`: valid, unique molecules to obtain).
+    #[serde(default = "one")]
+    pub num_molecules: u64,
+    /// Seed of the sampling stream: the same seed gives the same molecules.
+    #[serde(default)]
+    pub seed: u64,
+    /// Sampling temperature (0: greedy).
+    #[serde(default = "temperature")]
+    pub temperature: f64,
+    /// Keep the k most likely tokens.
+    #[serde(default)]
+    pub top_k: Option<i64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// A property filter (`--filter`'s language, e.g. `qed > 0.5 and mw < 500`): `passes` says who meets it.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Sample until `num_molecules` valid, unique molecules (passing the filter, with one) exist.
+    #[serde(default)]
+    pub unique: bool,
+}
+
+/// The answer to `POST /v1/generate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateResponse {
+    /// The decoder's name.
+    pub model: String,
+    /// One per sample, in sample order: index, smiles, state (valid, invalid, duplicate), canonical_smiles, nll,
+    /// finished, passes, reason, scaffold, pains, brenk, properties (mw, logp, tpsa, hbd, hba, rotatable_bonds,
+    /// rings, aromatic_rings, heavy_atoms, formal_charge, qed, sa).
+    pub molecules: Vec<serde_json::Value>,
+}

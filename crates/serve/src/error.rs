@@ -26,6 +26,15 @@ pub enum Error {
         source: Box<biotorch_heads::Error>,
     },
 
+    /// A SMILES decoder could not be loaded.
+    #[error("model {name}: {source}")]
+    Decoder {
+        /// The name the model was asked for under.
+        name: String,
+        #[source]
+        source: Box<biotorch_design::Error>,
+    },
+
     /// A model's tokenizer could not be loaded.
     #[error("model {name}: {source}")]
     Tokenizer {
@@ -69,6 +78,7 @@ impl Error {
             Error::Usage(_) => true,
             Error::Model { source, .. } => source.is_bad_input(),
             Error::Head { source, .. } => source.is_bad_input(),
+            Error::Decoder { source, .. } => source.is_bad_input(),
             Error::Tokenizer { .. } => true,
             Error::Digest { source, .. } => source.is_bad_input(),
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,

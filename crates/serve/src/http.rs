@@ -13,14 +13,17 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use biotorch_design::{Filter, GenerateRequest};
 use biotorch_models::embed::Pooling;
+use biotorch_models::SamplingOptions;
 use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::api::{
-    ApiError, EmbeddingsRequest, EmbeddingsResponse, ModelList, PredictRequest, PredictResponse, PredictionRow,
-    TargetValue, Vectors,
+    ApiError, EmbeddingsRequest, EmbeddingsResponse, GenerateApiRequest, GenerateResponse, ModelList, PredictRequest,
+    PredictResponse, PredictionRow, TargetValue, Vectors,
 };
+use crate::decoder::DecoderHandle;
 use crate::encoder::EncoderHandle;
 use crate::head::HeadHandle;
 use crate::metrics::Metrics;
@@ -41,6 +44,8 @@ pub(crate) struct AppState {
     /// Set once every model is loaded and warmed up.
     pub(crate) models: OnceLock<BTreeMap<String, Arc<EncoderHandle>>>,
     /// Set with `models`.
+    pub(crate) decoders: OnceLock<BTreeMap<String, Arc<DecoderHandle>>>,
+    /// Set with `models`.
     pub(crate) heads: OnceLock<BTreeMap<String, Arc<HeadHandle>>>,
     /// False until the models are ready, and again once shutdown starts.
     pub(crate) ready: AtomicBool,
@@ -49,8 +54,15 @@ pub(crate) struct AppState {
 }
 
 /// The endpoints metrics count by name; anything else counts as `other`.
-const ENDPOINTS: &[&str] =
-    &["/v1/health/live", "/v1/health/ready", "/v1/models", "/v1/metrics", "/v1/embeddings", "/v1/predict"];
+const ENDPOINTS: &[&str] = &[
+    "/v1/health/live",
+    "/v1/health/ready",
+    "/v1/models",
+    "/v1/metrics",
+    "/v1/embeddings",
+    "/v1/predict",
+    "/v1/generate",
+];
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -60,6 +72,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/metrics", get(metrics))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/predict", post(predict))
+        .route("/v1/generate", post(generate))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -88,6 +101,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     let mut models: Vec<_> =
         state.models.get().map(|m| m.values().map(|h| h.card.clone()).collect()).unwrap_or_default();
+    models.extend(state.decoders.get().into_iter().flat_map(|h| h.values().map(|h| h.card.clone())));
     models.extend(state.heads.get().into_iter().flat_map(|h| h.values().map(|h| h.card.clone())));
     Json(ModelList { models })
 }
@@ -109,6 +123,9 @@ fn rejected(rejection: JsonRejection) -> ApiError {
 /// The model a request names: 503 while loading, 404 when there is none of that name.
 fn model(state: &AppState, name: &str) -> Result<Arc<EncoderHandle>, ApiError> {
     let models = state.models.get().ok_or_else(not_ready)?;
+    if state.decoders.get().is_some_and(|d| d.contains_key(name)) {
+        return Err(ApiError::invalid("wrong_model_kind", format!("'{name}' is a SMILES decoder: use /v1/generate")));
+    }
     models.get(name).cloned().ok_or_else(|| {
         let known: Vec<&str> = models.keys().map(String::as_str).collect();
         ApiError::new(
@@ -173,6 +190,47 @@ async fn predict(
         })
         .collect();
     Ok(Json(PredictResponse { head: request.head, predictions }))
+}
+
+async fn generate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<GenerateApiRequest>, JsonRejection>,
+) -> Result<Json<GenerateResponse>, ApiError> {
+    let Json(r) = body.map_err(rejected)?;
+    let decoders = state.decoders.get().ok_or_else(not_ready)?;
+    let decoder = decoders.get(&r.model).cloned().ok_or_else(|| {
+        let known: Vec<&str> = decoders.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("no SMILES decoder named '{}' (loaded: {})", r.model, known.join(", ")),
+        )
+    })?;
+    check_count(&state, usize::try_from(r.num_molecules).unwrap_or(usize::MAX))?;
+    let filter = r
+        .filter
+        .as_deref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("invalid_filter", e.to_string()))?;
+    let sampling = SamplingOptions {
+        temperature: r.temperature,
+        top_k: r.top_k,
+        top_p: r.top_p,
+        seed: r.seed,
+        ..SamplingOptions::default()
+    };
+    let request = GenerateRequest {
+        n: r.num_molecules,
+        shard: None,
+        sampling,
+        filter,
+        unique_valid: r.unique,
+        max_samples: None,
+    };
+    request.validate(false).map_err(|e| ApiError::invalid("invalid_request", e.to_string()))?;
+    let rows = answer(&state, decoder.submit(request)?).await?;
+    Ok(Json(GenerateResponse { model: r.model, molecules: rows.iter().map(crate::decoder::row_json).collect() }))
 }
 
 /// 422 for no inputs, 413 for more than a request may hold.

@@ -8,6 +8,7 @@
 //! | `GET /v1/models` | name, kind, modality, embedding width, layers, max length, weights SHA-256 |
 //! | `GET /v1/metrics` | Prometheus text: requests by endpoint and status, queue wait, compute time, batch sizes |
 //! | `POST /v1/embeddings` | `{"model", "sequences", "pooling", "layers", "truncate"}` → embeddings as `biotorch embed` |
+//! | `POST /v1/generate` | `{"model", "num_molecules", "seed", "temperature", "top_k", "top_p", "filter", "unique"}` → molecules as `biotorch generate` |
 //! | `POST /v1/predict` | `{"head", "sequences" or "smiles"}` → per input and target: value, ensemble spread, class |
 //!
 //! Every model runs on its own thread (never on tokio's): requests are checked and tokenized by the handler, cut
@@ -17,6 +18,7 @@
 //! flight (at most [`Options::shutdown_timeout`]) and return.
 
 pub mod api;
+mod decoder;
 mod encoder;
 pub mod error;
 mod head;
@@ -45,7 +47,7 @@ use crate::metrics::Metrics;
 /// Everything `biotorch serve` is told.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The models to load (encoders), each under its own name.
+    /// The models to load (encoders for embeddings, SMILES decoders for generation), each under its own name.
     pub models: Vec<ModelSpec>,
     /// The property heads to load (`POST /v1/predict`), each under its own name.
     pub heads: Vec<HeadSource>,
@@ -154,6 +156,7 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
     let state = Arc::new(AppState {
         models: OnceLock::new(),
         heads: OnceLock::new(),
+        decoders: OnceLock::new(),
         ready: AtomicBool::new(false),
         metrics: metrics.clone(),
         limits: options.limits,
@@ -174,9 +177,18 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
     // The models load on their own threads while the server already answers (ready: 503).
     let (loaded_tx, loaded_rx) = mpsc::channel();
     let mut threads = Vec::new();
-    for spec in &options.models {
+    let (decoders_tx, decoders_rx) = mpsc::channel();
+    let head_queue = (options.batching.max_queue_sequences / options.limits.max_sequences_per_request).max(1);
+    let (encoders, decoders): (Vec<_>, Vec<_>) = options.models.iter().partition(|m| !decoder::is_decoder(&m.path));
+    for spec in &decoders {
+        let thread = decoder::spawn((*spec).clone(), options.device, head_queue, decoders_tx.clone())
+            .map_err(|source| Error::Io { context: "cannot start a model thread".into(), source })?;
+        threads.push(thread);
+    }
+    drop(decoders_tx);
+    for spec in &encoders {
         let thread = encoder::spawn(
-            spec.clone(),
+            (*spec).clone(),
             options.device,
             options.kind,
             options.batching,
@@ -188,7 +200,6 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
     }
     drop(loaded_tx);
     let (heads_tx, heads_rx) = mpsc::channel();
-    let head_queue = (options.batching.max_queue_sequences / options.limits.max_sequences_per_request).max(1);
     for source in &options.heads {
         let thread =
             head::spawn(source.clone(), options.resolver.clone(), options.device, head_queue, heads_tx.clone())
@@ -196,7 +207,7 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
         threads.push(thread);
     }
     drop(heads_tx);
-    let (count, head_count) = (options.models.len(), options.heads.len());
+    let (count, decoder_count, head_count) = (encoders.len(), decoders.len(), options.heads.len());
     let loading = {
         let (state, report) = (state.clone(), report.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
@@ -207,6 +218,14 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
                 report(Event::Loaded { name: handle.card.name.clone() });
                 models.insert(handle.card.name.clone(), handle);
             }
+            let mut decoders = BTreeMap::new();
+            for _ in 0..decoder_count {
+                let handle =
+                    decoders_rx.recv().map_err(|_| Error::Internal("a model thread ended while loading".into()))??;
+                report(Event::Loaded { name: handle.card.name.clone() });
+                decoders.insert(handle.card.name.clone(), handle);
+            }
+            let _ = state.decoders.set(decoders);
             let mut heads = BTreeMap::new();
             for _ in 0..head_count {
                 let handle =
