@@ -260,6 +260,9 @@ fn serve_answers_like_embed_for_64_concurrent_clients_and_checks_every_request()
     assert_eq!(v["layers"], json!([2, 4]));
     assert!(max_diff(&floats(&v["embeddings"][0][1]), &expected[5][0]) < 1e-5);
 
+    let openapi = server.request("GET", "/openapi.json", "").json();
+    assert!(openapi["paths"]["/v1/embeddings"]["post"].is_object(), "{openapi}");
+
     let metrics = server.request("GET", "/v1/metrics", "").body;
     assert!(metrics.contains("biotorch_requests_total{endpoint=\"/v1/embeddings\",status=\"200\"}"), "{metrics}");
     assert!(metrics.contains("biotorch_requests_total{endpoint=\"/v1/embeddings\",status=\"422\"} 5"), "{metrics}");

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A failed request: an HTTP status and a sentence for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,14 +44,14 @@ impl ApiError {
 }
 
 /// The body of every error response.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// `code` and `message` of an error response.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code.
     pub code: String,
@@ -78,7 +79,7 @@ fn default_layers() -> Vec<i64> {
 }
 
 /// `POST /v1/embeddings`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingsRequest {
     /// The model, by the name it was loaded under.
@@ -97,7 +98,7 @@ pub struct EmbeddingsRequest {
 }
 
 /// The answer to `POST /v1/embeddings`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingsResponse {
     /// The model's name.
     pub model: String,
@@ -115,7 +116,7 @@ pub struct EmbeddingsResponse {
 }
 
 /// One entry of `GET /v1/models`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ModelCard {
     /// The name requests use.
     pub name: String,
@@ -134,14 +135,14 @@ pub struct ModelCard {
 }
 
 /// `GET /v1/models`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ModelList {
     /// The loaded models (empty until they are loaded).
     pub models: Vec<ModelCard>,
 }
 
 /// The values of one sequence in [`EmbeddingsResponse::embeddings`] (JSON: nested arrays of numbers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Vectors {
     /// One pooled vector.
@@ -149,11 +150,12 @@ pub enum Vectors {
     /// One vector per token.
     PerToken(Vec<Vec<f32>>),
     /// One of the above per layer.
+    #[schema(value_type = Vec<Object>)]
     Layers(Vec<Vectors>),
 }
 
 /// `POST /v1/predict`: give `sequences` (protein or DNA heads) or `smiles` (molecule heads).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// The head, by the name it was loaded under.
@@ -167,7 +169,7 @@ pub struct PredictRequest {
 }
 
 /// One target's prediction.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TargetValue {
     /// Regression: the value (mean over the ensemble). Classification: the probability of `class`.
     pub value: f64,
@@ -182,7 +184,7 @@ pub struct TargetValue {
 }
 
 /// The prediction of one input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PredictionRow {
     /// Per target of the head, by name.
     pub targets: BTreeMap<String, TargetValue>,
@@ -191,7 +193,7 @@ pub struct PredictionRow {
 }
 
 /// The answer to `POST /v1/predict`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PredictResponse {
     /// The head's name.
     pub head: String,
@@ -208,7 +210,7 @@ fn temperature() -> f64 {
 }
 
 /// `POST /v1/generate`: sample molecules from a SMILES decoder, as `biotorch generate`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateApiRequest {
     /// The decoder, by the name it was loaded under.
@@ -237,12 +239,13 @@ pub struct GenerateApiRequest {
 }
 
 /// The answer to `POST /v1/generate`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GenerateResponse {
     /// The decoder's name.
     pub model: String,
     /// One per sample, in sample order: index, smiles, state (valid, invalid, duplicate), canonical_smiles, nll,
     /// finished, passes, reason, scaffold, pains, brenk, properties (mw, logp, tpsa, hbd, hba, rotatable_bonds,
     /// rings, aromatic_rings, heavy_atoms, formal_charge, qed, sa).
+    #[schema(value_type = Vec<Object>)]
     pub molecules: Vec<serde_json::Value>,
 }

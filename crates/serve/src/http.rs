@@ -18,10 +18,11 @@ use biotorch_models::embed::Pooling;
 use biotorch_models::SamplingOptions;
 use serde_json::json;
 use tokio::sync::oneshot;
+use utoipa::OpenApi;
 
 use crate::api::{
-    ApiError, EmbeddingsRequest, EmbeddingsResponse, GenerateApiRequest, GenerateResponse, ModelList, PredictRequest,
-    PredictResponse, PredictionRow, TargetValue, Vectors,
+    ApiError, EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateApiRequest, GenerateResponse, ModelList,
+    PredictRequest, PredictResponse, PredictionRow, TargetValue, Vectors,
 };
 use crate::decoder::DecoderHandle;
 use crate::encoder::EncoderHandle;
@@ -66,13 +67,14 @@ const ENDPOINTS: &[&str] = &[
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/v1/health/live", get(|| async { Json(json!({"status": "live"})) }))
+        .route("/v1/health/live", get(live))
         .route("/v1/health/ready", get(ready))
         .route("/v1/models", get(models))
         .route("/v1/metrics", get(metrics))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/predict", post(predict))
         .route("/v1/generate", post(generate))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -88,6 +90,25 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
+/// The API, described with OpenAPI 3 from the Rust types (`GET /openapi.json`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "biotorch serve",
+        description = "Models kept loaded behind a JSON API, with batching across requests. Errors are {\"error\": {\"code\", \"message\"}}."
+    ),
+    paths(live, ready, models, metrics, embeddings, generate, predict)
+)]
+struct ApiDoc;
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/v1/health/live", responses((status = 200, description = "the process runs")))]
+async fn live() -> Json<serde_json::Value> {
+    Json(json!({"status": "live"}))
+}
+
+/// 503 until every model is loaded and warmed up (and again once shutdown starts), then 200.
+#[utoipa::path(get, path = "/v1/health/ready", responses((status = 200, description = "ready"), (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::SeqCst) {
         Json(json!({"status": "ready"})).into_response()
@@ -98,6 +119,8 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// The loaded models and heads.
+#[utoipa::path(get, path = "/v1/models", responses((status = 200, body = ModelList)))]
 async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     let mut models: Vec<_> =
         state.models.get().map(|m| m.values().map(|h| h.card.clone()).collect()).unwrap_or_default();
@@ -106,6 +129,8 @@ async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     Json(ModelList { models })
 }
 
+/// Prometheus text: requests by endpoint and status, queue wait, compute time, batch sizes, tokens.
+#[utoipa::path(get, path = "/v1/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
@@ -149,6 +174,8 @@ async fn answer<T>(state: &AppState, receiver: oneshot::Receiver<Result<T, ApiEr
     }
 }
 
+/// Predictions of a head for sequences or SMILES, as `biotorch predict`.
+#[utoipa::path(post, path = "/v1/predict", request_body = PredictRequest, responses((status = 200, body = PredictResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn predict(
     State(state): State<Arc<AppState>>,
     body: Result<Json<PredictRequest>, JsonRejection>,
@@ -192,6 +219,8 @@ async fn predict(
     Ok(Json(PredictResponse { head: request.head, predictions }))
 }
 
+/// Molecules sampled from a SMILES decoder, as `biotorch generate`.
+#[utoipa::path(post, path = "/v1/generate", request_body = GenerateApiRequest, responses((status = 200, body = GenerateResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn generate(
     State(state): State<Arc<AppState>>,
     body: Result<Json<GenerateApiRequest>, JsonRejection>,
@@ -255,6 +284,8 @@ fn not_ready() -> ApiError {
     error
 }
 
+/// Embeddings of sequences, as `biotorch embed`, batched with other requests' sequences.
+#[utoipa::path(post, path = "/v1/embeddings", request_body = EmbeddingsRequest, responses((status = 200, body = EmbeddingsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn embeddings(
     State(state): State<Arc<AppState>>,
     body: Result<Json<EmbeddingsRequest>, JsonRejection>,
@@ -287,4 +318,30 @@ async fn embeddings(
         lengths,
         truncated,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_endpoint_and_its_types() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        for path in ENDPOINTS.iter().filter(|p| **p != "/openapi.json") {
+            assert!(doc["paths"].get(*path).is_some(), "{path} is not described");
+        }
+        for schema in [
+            "EmbeddingsRequest",
+            "EmbeddingsResponse",
+            "ErrorBody",
+            "ModelList",
+            "GenerateApiRequest",
+            "PredictRequest",
+        ] {
+            assert!(doc["components"]["schemas"].get(schema).is_some(), "no schema {schema}");
+        }
+        let request = &doc["components"]["schemas"]["EmbeddingsRequest"];
+        assert_eq!(request["required"], json!(["model", "sequences"]));
+    }
 }
