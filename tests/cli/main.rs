@@ -11,6 +11,7 @@ mod molecules;
 mod reliability;
 mod safety;
 mod score;
+mod serve;
 mod shard;
 mod train;
 mod workflows;

@@ -42,7 +42,8 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
             biotorch_expr::ParseError,
             biotorch_design::Error,
             biotorch_plot::Error,
-            biotorch_score::Error
+            biotorch_score::Error,
+            biotorch_serve::Error
         );
         None
     }

@@ -26,7 +26,12 @@ fn main() -> ExitCode {
     };
     // SIGINT/SIGTERM/SIGHUP (Ctrl-C, a Slurm time limit) remove the temporary files of unfinished outputs on the way
     // out, so an interrupted run leaves nothing behind that looks like an output.
-    if let Err(e) = biotorch_io::remove_temp_files_on_signals() {
+    // `serve` writes no files and handles those signals itself (it drains the requests in flight).
+    let handler = match cli.command {
+        commands::Command::Serve(_) => Ok(()),
+        _ => biotorch_io::remove_temp_files_on_signals(),
+    };
+    if let Err(e) = handler {
         return exit::report(&e.into());
     }
     match commands::run(cli.global, cli.command) {

@@ -12,6 +12,7 @@ pub(crate) mod optimize;
 pub(crate) mod predict;
 pub(crate) mod score;
 pub(crate) mod select;
+pub(crate) mod serve;
 pub(crate) mod stats;
 pub(crate) mod tokenize;
 pub(crate) mod train;
@@ -57,6 +58,8 @@ pub(crate) enum Command {
     /// Zero-shot variant effects from a masked protein language model: masked-marginal, wt-marginal or pll scores
     /// of mutations against a wild type (or every single substitution), with ProteinGym's metrics against fitness.
     Score(score::ScoreArgs),
+    /// Keep models loaded behind an HTTP API (health, models, metrics, embeddings) with batching across requests.
+    Serve(serve::ServeArgs),
 }
 
 pub(crate) fn run(global: Global, command: Command) -> Result<()> {
@@ -79,5 +82,6 @@ pub(crate) fn run(global: Global, command: Command) -> Result<()> {
         Command::Select(args) => select::run(&ctx, args),
         Command::Evaluate(args) => evaluate::run(&ctx, args),
         Command::Score(args) => score::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
     }
 }

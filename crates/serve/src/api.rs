@@ -1,0 +1,251 @@
+//! The JSON of the API: requests, responses, and the error body `{"error": {"code", "message"}}` every failed
+//! request gets.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A failed request: an HTTP status and a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The machine-readable code (`bad_request`, `invalid_sequence`, `model_not_found`, `queue_full`, ...).
+    pub code: &'static str,
+    /// What went wrong, naming the sequence and position where there is one.
+    pub message: String,
+    /// Seconds to wait before retrying (sent as `Retry-After` with 429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 400: the body is not the JSON the endpoint takes.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 422: the JSON is well formed but a value is not acceptable (a sequence, a pooling, a layer).
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: the server failed on this request (it keeps serving the others).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// `code` and `message` of an error response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code.
+    pub code: String,
+    /// A sentence for the user.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+fn default_pooling() -> String {
+    "mean".to_string()
+}
+
+fn default_layers() -> Vec<i64> {
+    vec![-1]
+}
+
+/// `POST /v1/embeddings`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsRequest {
+    /// The model, by the name it was loaded under.
+    pub model: String,
+    /// The sequences (protein or DNA, as the model's tokenizer reads them).
+    pub sequences: Vec<String>,
+    /// `mean` (over residues), `cls` or `per_token`.
+    #[serde(default = "default_pooling")]
+    pub pooling: String,
+    /// Hidden states to pool: 0 is the embedding output, 1..L the layers, negative numbers count from the end.
+    #[serde(default = "default_layers")]
+    pub layers: Vec<i64>,
+    /// Keep the first max-length tokens of longer sequences instead of refusing them (422).
+    #[serde(default)]
+    pub truncate: bool,
+}
+
+/// The answer to `POST /v1/embeddings`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingsResponse {
+    /// The model's name.
+    pub model: String,
+    /// The pooling used.
+    pub pooling: String,
+    /// The layers used, as hidden-state numbers from 0 (negative ones resolved, repeats dropped).
+    pub layers: Vec<usize>,
+    /// Per sequence: a vector (`mean`, `cls`) or one vector per residue token (`per_token`, specials excluded);
+    /// with several layers, a list of those, one per layer in the order asked.
+    pub embeddings: Vec<Vectors>,
+    /// Residues of each sequence.
+    pub lengths: Vec<usize>,
+    /// Whether each sequence was truncated to the model's max length.
+    pub truncated: Vec<bool>,
+}
+
+/// One entry of `GET /v1/models`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ModelCard {
+    /// The name requests use.
+    pub name: String,
+    /// `encoder`.
+    pub kind: String,
+    /// `protein` or `dna`.
+    pub modality: String,
+    /// Width of the embeddings.
+    pub embedding_width: usize,
+    /// Number of layers (hidden states 0..=layers).
+    pub layers: usize,
+    /// The longest sequence, in residues (tokens without the two specials).
+    pub max_length: usize,
+    /// SHA-256 of the weights, as `biotorch embed` records it.
+    pub weights_sha256: String,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    /// The loaded models (empty until they are loaded).
+    pub models: Vec<ModelCard>,
+}
+
+/// The values of one sequence in [`EmbeddingsResponse::embeddings`] (JSON: nested arrays of numbers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Vectors {
+    /// One pooled vector.
+    Pooled(Vec<f32>),
+    /// One vector per token.
+    PerToken(Vec<Vec<f32>>),
+    /// One of the above per layer.
+    #[schema(value_type = Vec<Object>)]
+    Layers(Vec<Vectors>),
+}
+
+/// `POST /v1/predict`: give `sequences` (protein or DNA heads) or `smiles` (molecule heads).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// The head, by the name it was loaded under.
+    pub head: String,
+    /// Sequences, for a head on a sequence model.
+    #[serde(default)]
+    pub sequences: Option<Vec<String>>,
+    /// SMILES, for a head on the SMILES model.
+    #[serde(default)]
+    pub smiles: Option<Vec<String>>,
+}
+
+/// One target's prediction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TargetValue {
+    /// Regression: the value (mean over the ensemble). Classification: the probability of `class`.
+    pub value: f64,
+    /// The spread over the ensemble's members (0 for one member).
+    pub std: f64,
+    /// Classification: the most probable class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Classification: every class's probability.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probs: BTreeMap<String, f64>,
+}
+
+/// The prediction of one input.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PredictionRow {
+    /// Per target of the head, by name.
+    pub targets: BTreeMap<String, TargetValue>,
+    /// Whether the input is one of the rows the head was trained or validated on.
+    pub in_training: bool,
+}
+
+/// The answer to `POST /v1/predict`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PredictResponse {
+    /// The head's name.
+    pub head: String,
+    /// One per input, in order.
+    pub predictions: Vec<PredictionRow>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn temperature() -> f64 {
+    1.0
+}
+
+/// `POST /v1/generate`: sample molecules from a SMILES decoder, as `biotorch generate`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateApiRequest {
+    /// The decoder, by the name it was loaded under.
+    pub model: String,
+    /// Samples to draw (with `unique`: valid, unique molecules to obtain).
+    #[serde(default = "one")]
+    pub num_molecules: u64,
+    /// Seed of the sampling stream: the same seed gives the same molecules.
+    #[serde(default)]
+    pub seed: u64,
+    /// Sampling temperature (0: greedy).
+    #[serde(default = "temperature")]
+    pub temperature: f64,
+    /// Keep the k most likely tokens.
+    #[serde(default)]
+    pub top_k: Option<i64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// A property filter (`--filter`'s language, e.g. `qed > 0.5 and mw < 500`): `passes` says who meets it.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Sample until `num_molecules` valid, unique molecules (passing the filter, with one) exist.
+    #[serde(default)]
+    pub unique: bool,
+}
+
+/// The answer to `POST /v1/generate`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GenerateResponse {
+    /// The decoder's name.
+    pub model: String,
+    /// One per sample, in sample order: index, smiles, state (valid, invalid, duplicate), canonical_smiles, nll,
+    /// finished, passes, reason, scaffold, pains, brenk, properties (mw, logp, tpsa, hbd, hba, rotatable_bonds,
+    /// rings, aromatic_rings, heavy_atoms, formal_charge, qed, sa).
+    #[schema(value_type = Vec<Object>)]
+    pub molecules: Vec<serde_json::Value>,
+}
