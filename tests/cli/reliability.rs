@@ -232,10 +232,15 @@ fn sigterm_removes_temporary_files_and_openmp_waits_passively() {
         "-o",
         s(&out),
     ];
+    // Other work running when biotorch starts (a neighbour spinning on a core): OpenMP must wait passively.
+    let mut neighbour = Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     let child = spawn(&embed);
     let pid = child.id();
     wait_for("the temporary output", || !temporary_files(dir.path()).is_empty());
     let env = environment(pid);
+    neighbour.kill().unwrap();
+    neighbour.wait().unwrap();
     assert!(env.lines().any(|l| l == "OMP_WAIT_POLICY=PASSIVE"), "{env}");
     assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
     let o = child.wait_with_output().unwrap();
