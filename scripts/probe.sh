@@ -216,7 +216,7 @@ c int-chem-sigint ok 'interrupt INT 3 c.parquet bt chem $F/chem4k.csv -o c.parqu
 c int-chem-sigterm-tmp ok 'interrupt TERM tmp c.parquet bt chem $F/chem8k.csv -o c.parquet'
 c int-train-sigint ok 'interrupt INT 7 - bt train --objective mlm --arch esm2-tiny --train $F/big.fasta -o tr --steps 150 --save-every 10 && train_incomplete tr && s=$(ckpt_step tr) && [ "${s:-0}" -gt 0 ] && echo "probe: note: checkpoint at step $s" >&2 && bt train --objective mlm --train $F/big.fasta -o tr --resume' 'train_done tr 151'
 c int-train-sigterm ok 'interrupt TERM 7 - bt train --objective mlm --arch esm2-tiny --train $F/big.fasta -o tr --steps 150 --save-every 10 && train_incomplete tr && bt train --objective mlm -o tr --resume' 'train_done tr 151'
-c int-train-double-sigint ok '$B train --threads 1 --objective mlm --arch esm2-tiny --train $F/big.fasta -o tr --steps 150 --save-every 1 2>x.err & p=$!; sleep 7; kill -INT $p; sleep 0.05; kill -INT $p; wait $p; echo "probe: note: exit $?" >&2; [ -z "$(tmps)" ] && train_incomplete tr && bt train --objective mlm -o tr --resume' 'train_done tr 151'
+c int-train-double-sigint ok 'env --default-signal=INT $B train --threads 1 --objective mlm --arch esm2-tiny --train $F/big.fasta -o tr --steps 150 --save-every 1 2>x.err & p=$!; sleep 7; kill -INT $p; sleep 0.05; kill -INT $p; wait $p; echo "probe: note: exit $?" >&2; [ -z "$(tmps)" ] && train_incomplete tr && bt train --objective mlm -o tr --resume' 'train_done tr 151'
 c int-nohup-sighup ok 'nohup $B embed --threads 1 $F/big.fasta --model protein-small -o e.parquet >/dev/null 2>&1 & p=$!; sleep 3; kill -HUP $p; wait $p' 'rows e.parquet 1000'
 c int-train-resume-elsewhere user 'bt train --objective mlm -o nowhere --resume' 'nowhere|checkpoint'
 

@@ -152,6 +152,10 @@ impl Resolver {
         let path = Path::new(spec);
         if !spec.is_empty() {
             match std::fs::metadata(path) {
+                // A file is a model only as its weights (`model.safetensors`, whose folder holds the rest).
+                Ok(meta) if meta.is_file() && path.extension().is_none_or(|e| e != "safetensors") => {
+                    return Err(self.not_a_folder(spec, "a file, not a model folder".to_owned(), None));
+                }
                 Ok(_) => return Ok(ResolvedModel { path: path.to_path_buf(), source: ModelSource::Path }),
                 // A component that is a file (`file.txt/x`) means no such path, as a missing one does.
                 Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
@@ -563,6 +567,18 @@ fn folder_bytes(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_a_model_only_as_its_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let fasta = dir.path().join("proteins.fa");
+        std::fs::write(&fasta, ">a\nMK\n").unwrap();
+        let e = Resolver::new(dir.path().join("hf")).resolve(fasta.to_str().unwrap()).unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("a file, not a model folder"), "{e}");
+        let weights = dir.path().join("model.safetensors");
+        std::fs::write(&weights, b"").unwrap();
+        assert_eq!(Resolver::new(dir.path().join("hf")).resolve(weights.to_str().unwrap()).unwrap().path, weights);
+    }
 
     #[test]
     fn repo_ids() {
