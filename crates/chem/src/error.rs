@@ -1,7 +1,5 @@
 //! Errors of biotorch-chem.
 
-use crate::limits::Oversize;
-
 /// What can go wrong when biotorch-chem talks to RDKit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -70,3 +68,56 @@ fn abbreviate(smiles: &str) -> String {
 
 /// `Result` with biotorch-chem's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a SMILES is too large in, with its size and the limit: an [`Error::TooLarge`]'s detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    /// Longer than `SizeLimits::max_smiles_len` characters.
+    Length {
+        /// Characters of the SMILES.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More than `SizeLimits::max_heavy_atoms` heavy atoms.
+    HeavyAtoms {
+        /// Heavy atoms of the molecule.
+        atoms: u64,
+        /// The limit.
+        limit: u32,
+    },
+    /// More than `SizeLimits::max_atoms` atoms, hydrogens and dummy atoms included.
+    Atoms {
+        /// Atoms written in the SMILES.
+        atoms: u64,
+        /// The limit.
+        limit: u32,
+    },
+    /// Branches nested deeper than `SizeLimits::max_branch_depth`.
+    BranchDepth {
+        /// Branches open at once, at the deepest.
+        depth: u64,
+        /// The limit.
+        limit: u32,
+    },
+}
+
+impl std::fmt::Display for Oversize {
+    /// The reason as an invalid row holds it: `SMILES too large: 20000 heavy atoms, the limit is 1000`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Oversize::Length { chars, limit } => {
+                write!(f, "SMILES too large: {chars} characters, the limit is {limit}")
+            }
+            Oversize::HeavyAtoms { atoms, limit } => {
+                write!(f, "SMILES too large: {atoms} heavy atoms, the limit is {limit}")
+            }
+            Oversize::Atoms { atoms, limit } => {
+                write!(f, "SMILES too large: {atoms} atoms (hydrogens and * included), the limit is {limit}")
+            }
+            Oversize::BranchDepth { depth, limit } => {
+                write!(f, "SMILES too large: branches nested {depth} deep, the limit is {limit}")
+            }
+        }
+    }
+}

@@ -42,8 +42,7 @@
 //! assert!(SizeLimits::DEFAULT.check("CC(=O)Oc1ccccc1C(=O)O").is_ok());
 //! ```
 
-use std::fmt;
-
+pub use crate::error::Oversize;
 use crate::error::{Error, Result};
 
 /// Default for [`SizeLimits::max_smiles_len`]: characters of a SMILES.
@@ -71,59 +70,6 @@ pub struct SizeLimits {
 impl Default for SizeLimits {
     fn default() -> Self {
         Self::DEFAULT
-    }
-}
-
-/// What a SMILES is too large in, with its size and the limit: an [`Error::TooLarge`]'s detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Oversize {
-    /// Longer than [`SizeLimits::max_smiles_len`] characters.
-    Length {
-        /// Characters of the SMILES.
-        chars: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// More than [`SizeLimits::max_heavy_atoms`] heavy atoms.
-    HeavyAtoms {
-        /// Heavy atoms of the molecule.
-        atoms: u64,
-        /// The limit.
-        limit: u32,
-    },
-    /// More than [`SizeLimits::max_atoms`] atoms, hydrogens and dummy atoms included.
-    Atoms {
-        /// Atoms written in the SMILES.
-        atoms: u64,
-        /// The limit.
-        limit: u32,
-    },
-    /// Branches nested deeper than [`SizeLimits::max_branch_depth`].
-    BranchDepth {
-        /// Branches open at once, at the deepest.
-        depth: u64,
-        /// The limit.
-        limit: u32,
-    },
-}
-
-impl fmt::Display for Oversize {
-    /// The reason as an invalid row holds it: `SMILES too large: 20000 heavy atoms, the limit is 1000`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Oversize::Length { chars, limit } => {
-                write!(f, "SMILES too large: {chars} characters, the limit is {limit}")
-            }
-            Oversize::HeavyAtoms { atoms, limit } => {
-                write!(f, "SMILES too large: {atoms} heavy atoms, the limit is {limit}")
-            }
-            Oversize::Atoms { atoms, limit } => {
-                write!(f, "SMILES too large: {atoms} atoms (hydrogens and * included), the limit is {limit}")
-            }
-            Oversize::BranchDepth { depth, limit } => {
-                write!(f, "SMILES too large: branches nested {depth} deep, the limit is {limit}")
-            }
-        }
     }
 }
 

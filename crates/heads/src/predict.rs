@@ -27,7 +27,7 @@ use tch::{Device, Kind, Tensor};
 use crate::encoder::{self, model_dir, Backbone, LongPolicy, Prepared};
 use crate::error::{Error, Result};
 use crate::head::{self, Mlp};
-use crate::seen::{prepared_key, TrainingRows};
+use crate::seen::{prepared_key, Overlap, TrainingRows};
 use crate::spec::{HeadSpec, Task, HEAD_JSON, HEAD_WEIGHTS};
 
 /// The default token budget of an embedding batch: 4,096 on the CPU, 16,384 on a GPU.
@@ -247,5 +247,15 @@ impl Predictor {
             })
             .collect();
         Ok(rows)
+    }
+}
+
+impl Overlap {
+    /// Counts the valid rows of a chunk of predictions (here, beside [`RowPrediction`], so that `seen` needs nothing
+    /// of this module).
+    pub fn add_predictions(&mut self, predictions: &[RowPrediction]) {
+        for p in predictions.iter().filter(|p| p.is_valid()) {
+            self.add(p.in_training);
+        }
     }
 }

@@ -163,13 +163,6 @@ impl Overlap {
         self.seen += u64::from(seen);
     }
 
-    /// Counts the valid rows of a chunk of predictions.
-    pub fn add_predictions(&mut self, predictions: &[crate::predict::RowPrediction]) {
-        for p in predictions.iter().filter(|p| p.is_valid()) {
-            self.add(p.in_training);
-        }
-    }
-
     /// The warning to show when some rows were seen in training, e.g. `12 of 130 rows (9.2%) were in the head's
     /// training or validation data: ...`.
     pub fn message(&self) -> Option<String> {
