@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::layout::{elide, text_size, FONT};
 use crate::render::{fail, Area, Drawn};
+use crate::text::{elide, text_size, FONT};
 
 /// How an entry's series looks.
 #[derive(Debug, Clone, Copy)]

@@ -39,6 +39,7 @@ mod lines;
 pub mod palette;
 mod render;
 mod scatter;
+mod text;
 mod units;
 
 pub use error::{DrawFailure, Error, Result};
