@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+pub use biotorch_io::rank::auroc;
+use biotorch_io::rank::spearman;
+
 /// Regression metrics of predictions against measured values.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RegressionMetrics {
@@ -40,7 +43,7 @@ pub fn regression(pred: &[f64], truth: &[f64]) -> RegressionMetrics {
     let ss_tot: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
     let ss_res = mse * nf;
     let r2 = if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { f64::NAN };
-    RegressionMetrics { n, rmse: mse.sqrt(), mae, r2, spearman: pearson(&ranks(pred), &ranks(truth)) }
+    RegressionMetrics { n, rmse: mse.sqrt(), mae, r2, spearman: spearman(pred, truth) }
 }
 
 /// Classification metrics. `probs[i]` holds the `classes` probabilities (or any scores: only their order matters
@@ -108,51 +111,6 @@ fn f1(pred: &[usize], truth: &[usize], c: usize) -> f64 {
     }
 }
 
-/// 1-based ranks with ties averaged (SciPy's `rankdata`).
-fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut out = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            out[k] = rank;
-        }
-        i = j + 1;
-    }
-    out
-}
-
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    if va == 0.0 || vb == 0.0 {
-        f64::NAN
-    } else {
-        cov / (va * vb).sqrt()
-    }
-}
-
-/// AUROC by the Mann–Whitney statistic (ties count one half); NaN without both classes.
-pub fn auroc(scores: &[f64], positive: &[bool]) -> f64 {
-    let r = ranks(scores);
-    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
-    let n_neg = positive.len() as f64 - n_pos;
-    if n_pos == 0.0 || n_neg == 0.0 {
-        return f64::NAN;
-    }
-    let rank_sum: f64 = r.iter().zip(positive).filter(|(_, &p)| p).map(|(r, _)| r).sum();
-    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
-}
-
 /// Average precision: Σ (R_k - R_{k-1}) P_k over the distinct score thresholds, highest first.
 pub fn average_precision(scores: &[f64], positive: &[bool]) -> f64 {
     let n_pos = positive.iter().filter(|&&p| p).count() as f64;
@@ -209,6 +167,7 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use biotorch_io::rank::ranks;
 
     #[test]
     fn regression_matches_sklearn() {

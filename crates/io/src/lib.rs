@@ -21,6 +21,7 @@ pub mod digest;
 mod error;
 mod fasta;
 pub mod lock;
+pub mod rank;
 pub mod rows;
 mod smiles;
 mod source;

@@ -4,6 +4,8 @@
 //! top 10% by score with min-max-normalised fitness as gains; recall of the top-10% fitness variants among the
 //! top-10% scores (NumPy's linear percentiles).
 
+pub use biotorch_io::rank::{auroc as auc, spearman};
+
 /// The metrics of one assay.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Metrics {
@@ -50,55 +52,6 @@ pub fn proteingym(scores: &[f64], fitness: &[f64], threshold: Option<f64>) -> Op
         top_recall: top_recall(&s, &f, 10.0),
         threshold,
     })
-}
-
-/// 1-based ranks with ties averaged (SciPy's `rankdata`).
-fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut out = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        for &k in &order[i..=j] {
-            out[k] = (i + j) as f64 / 2.0 + 1.0;
-        }
-        i = j + 1;
-    }
-    out
-}
-
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    if va == 0.0 || vb == 0.0 {
-        f64::NAN
-    } else {
-        cov / (va * vb).sqrt()
-    }
-}
-
-/// Spearman's rho (Pearson's r of the tie-averaged ranks).
-pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    pearson(&ranks(a), &ranks(b))
-}
-
-/// ROC AUC (Mann–Whitney, ties count one half); NaN without both classes.
-pub fn auc(scores: &[f64], positive: &[bool]) -> f64 {
-    let r = ranks(scores);
-    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
-    let n_neg = positive.len() as f64 - n_pos;
-    if n_pos == 0.0 || n_neg == 0.0 {
-        return f64::NAN;
-    }
-    let rank_sum: f64 = r.iter().zip(positive).filter(|(_, &p)| p).map(|(r, _)| r).sum();
-    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
 }
 
 /// Matthews' correlation coefficient (0 when a margin is empty, as scikit-learn).
