@@ -91,6 +91,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The model folder's tokenizer files cannot be read.
+    #[error(transparent)]
+    Tokenizer(Box<biotorch_tokenizers::Error>),
+
     /// A MODEL that is a path (it exists, or looks like one) but not a model folder or file: no such path, a
     /// symbolic link loop, a broken link.
     #[error(
@@ -177,7 +181,10 @@ impl Error {
     /// True when the error is the user's (a model that cannot be found or read, a bad option: exit code 2), false
     /// for runtime failures (libtorch, the file system).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Torch(_) | Error::Io { .. })
+        match self {
+            Error::Tokenizer(e) => e.is_bad_input(),
+            other => !matches!(other, Error::Torch(_) | Error::Io { .. }),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -22,6 +22,7 @@ pub mod esm2;
 pub mod resolve;
 pub mod sampling;
 pub mod smiles_gpt;
+pub mod tokenizer;
 
 pub use embed::{Column, EmbedPlan, Embedder, Embedding, Encoder, LongPolicy, MeanSpan, Pooling, Specials};
 pub use error::{Error, Result};
@@ -29,3 +30,4 @@ pub use esm2::{mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, La
 pub use resolve::{resolve, ModelSource, ResolvedModel, Resolver};
 pub use sampling::{Sample, SamplingOptions};
 pub use smiles_gpt::{KvCache, SmilesGpt, SmilesGptConfig};
+pub use tokenizer::{encoder_tokenizer, EncoderTokenizer};

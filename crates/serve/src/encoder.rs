@@ -2,7 +2,7 @@
 //! batches its [`Queue`] forms until the queue closes. Requests are checked and tokenized on the caller's side
 //! ([`EncoderHandle::prepare`]); the thread only runs the model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
@@ -120,17 +120,6 @@ pub struct ModelSpec {
     pub path: PathBuf,
 }
 
-fn load_tokenizer(path: &Path) -> Result<Box<dyn Tokenizer>, biotorch_tokenizers::Error> {
-    let dir =
-        if path.is_file() { path.parent().map(Path::to_path_buf).unwrap_or_default() } else { path.to_path_buf() };
-    match biotorch_tokenizers::load(&dir) {
-        Ok(t) => Ok(t),
-        // As `biotorch embed`: a folder without vocab.txt uses the standard ESM-2 vocabulary.
-        Err(_) if !dir.join("vocab.txt").exists() => Ok(Box::new(biotorch_tokenizers::Esm2Tokenizer::new())),
-        Err(e) => Err(e),
-    }
-}
-
 /// Starts the thread of one encoder: it loads the model, warms it up and sends its handle on `loaded`, then serves
 /// its queue until the queue is closed and empty.
 pub(crate) fn spawn(
@@ -171,8 +160,8 @@ fn load(spec: &ModelSpec, device: Device, kind: Kind, batching: Batching) -> Res
     let model = Esm2::load(&spec.path, device, kind).map_err(Error::model(&name))?;
     let sha = biotorch_io::digest::weights_sha256(&spec.path)
         .map_err(|source| Error::Digest { name: name.clone(), source: Box::new(source) })?;
-    let tokenizer = load_tokenizer(&spec.path)
-        .map_err(|source| Error::Tokenizer { name: name.clone(), source: Box::new(source) })?;
+    let tokenizer =
+        biotorch_models::encoder_tokenizer(&spec.path, model.config()).map_err(Error::model(&name))?.tokenizer;
     let specials = Specials::of(tokenizer.as_ref()).map_err(Error::model(&name))?;
     let config = model.config();
     let max_positions = config.max_position_embeddings as usize;

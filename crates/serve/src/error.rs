@@ -35,15 +35,6 @@ pub enum Error {
         source: Box<biotorch_design::Error>,
     },
 
-    /// A model's tokenizer could not be loaded.
-    #[error("model {name}: {source}")]
-    Tokenizer {
-        /// The name the model was asked for under.
-        name: String,
-        #[source]
-        source: Box<biotorch_tokenizers::Error>,
-    },
-
     /// A model's weights could not be hashed.
     #[error("model {name}: {source}")]
     Digest {
@@ -79,7 +70,6 @@ impl Error {
             Error::Model { source, .. } => source.is_bad_input(),
             Error::Head { source, .. } => source.is_bad_input(),
             Error::Decoder { source, .. } => source.is_bad_input(),
-            Error::Tokenizer { .. } => true,
             Error::Digest { source, .. } => source.is_bad_input(),
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,
             Error::Internal(_) => false,

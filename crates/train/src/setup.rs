@@ -325,14 +325,11 @@ impl RunRequest {
                      continue it"
                 )));
             }
-            let tokenizer: Box<dyn Tokenizer> = match biotorch_tokenizers::load(&dir) {
-                Ok(t) => t,
-                Err(_) if !dir.join("vocab.txt").exists() => {
-                    on_event(SetupEvent::StandardVocabulary { dir: &dir });
-                    Box::new(biotorch_tokenizers::Esm2Tokenizer::new())
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let found = biotorch_models::encoder_tokenizer(&dir, model.config())?;
+            if found.standard {
+                on_event(SetupEvent::StandardVocabulary { dir: &dir });
+            }
+            let tokenizer: Box<dyn Tokenizer> = found.tokenizer;
             if let Some(spec) = &self.tokenizer {
                 if spec != tokenizer.name() {
                     return Err(request(format!(

@@ -10,7 +10,7 @@
 //! tokens (the last one aligned to the end), and each token's vector is the mean over the windows that contain it;
 //! the `cls` pooling is then the mean of the windows' `<cls>` vectors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -18,7 +18,7 @@ use biotorch_io::dataset::{keys, RunSettings};
 use biotorch_io::polars::prelude::*;
 use biotorch_io::{FastaOptions, FastaReader, Modality, ModalityChoice};
 use biotorch_models::embed::{resolve_layer, Column as OutColumn, EmbedPlan, Embedder, Embedding, Pooling, Specials};
-use biotorch_models::{Esm2, ModelSource};
+use biotorch_models::{encoder_tokenizer, EncoderTokenizer, Esm2, ModelSource};
 use clap::Args;
 use serde_json::json;
 use tch::Device;
@@ -104,7 +104,10 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let mut models: Vec<Esm2> = devices.iter().map(|&d| Esm2::load(&model_dir, d, kind)).collect::<Result<_, _>>()?;
     let model = &models[0];
     let hash = hasher.join().map_err(|_| anyhow::anyhow!("the weights-hashing thread panicked"))??;
-    let tokenizer = load_tokenizer(ctx, &model_dir)?;
+    let EncoderTokenizer { tokenizer, standard } = encoder_tokenizer(&model_dir, model.config())?;
+    if standard {
+        ctx.info(format!("{}: no vocab.txt; using the standard ESM-2 vocabulary", model_dir.display()));
+    }
     let max_positions = model.config().max_position_embeddings as usize;
     if model.config().position_embedding_type == biotorch_models::PositionEmbeddingType::Absolute
         && args.max_length + 2 > max_positions.saturating_sub(2)
@@ -259,35 +262,6 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         "residues_per_second": n_residues as f64 / secs,
         "columns": columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
     }))
-}
-
-fn load_tokenizer(ctx: &Ctx, dir: &Path) -> Result<Box<dyn biotorch_tokenizers::Tokenizer>> {
-    let dir: PathBuf =
-        if dir.is_file() { dir.parent().map(Path::to_path_buf).unwrap_or_default() } else { dir.to_path_buf() };
-    match biotorch_tokenizers::load(&dir) {
-        Ok(t) => Ok(t),
-        Err(_) if !dir.join("vocab.txt").exists() => {
-            let standard = biotorch_tokenizers::Esm2Tokenizer::new();
-            // Only a model of the standard 33-token vocabulary can do without its vocab.txt.
-            let config: serde_json::Value = std::fs::read(dir.join("config.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            let size = config["vocab_size"].as_u64();
-            if size != Some(biotorch_tokenizers::Tokenizer::vocab_size(&standard) as u64) {
-                bad_input!(
-                    "{}: no vocab.txt, and the model's vocabulary ({} tokens) is not the standard ESM-2 one ({}): put \
-                     the model's vocab.txt (or tokenizer files) in its folder",
-                    dir.display(),
-                    size.map_or("an unknown number of".to_string(), |n| n.to_string()),
-                    biotorch_tokenizers::Tokenizer::vocab_size(&standard)
-                );
-            }
-            ctx.info(format!("{}: no vocab.txt; using the standard ESM-2 vocabulary", dir.display()));
-            Ok(Box::new(standard))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The window's rows, in input order: the records' fields and one column per output column of the plan.
