@@ -195,22 +195,7 @@ pub struct Backbone {
     pub dir: PathBuf,
 }
 
-/// The folder of a model path (a folder, or a weights file inside one).
-pub fn model_dir(path: &Path) -> PathBuf {
-    if path.is_file() {
-        path.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// `model_type` of a folder's `config.json`.
-pub fn model_type(dir: &Path) -> Result<String> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::io(&path, e))?;
-    Ok(value.get("model_type").and_then(|v| v.as_str()).unwrap_or("esm").to_string())
-}
+pub use biotorch_models::{model_dir, model_type};
 
 impl Backbone {
     /// Loads the model at `path` (a model folder, or its weights file) on `device`, in fp32.

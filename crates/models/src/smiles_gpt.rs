@@ -920,18 +920,31 @@ impl SmilesGpt {
     /// [`SmilesGpt::nll`] recording gradients (for likelihood-based fine-tuning), with
     /// attention dropout when `train` is true.
     pub fn nll_t(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
+        let token_log_probs = self.token_log_probs_t(input_ids, attention_mask, train)?;
+        Ok(-token_log_probs.sum_dim_intlist(-1, false, Kind::Float))
+    }
+
+    /// Teacher-forced log-probability of every token after the first, `[batch, seq - 1]` Float, in nats, without
+    /// gradients: column `t - 1` holds `log p(x_t | x_<t)` (log-softmax over the whole vocabulary, in fp32), and 0
+    /// where `x_t` is not attended. [`SmilesGpt::nll`] is minus its row sums.
+    pub fn token_log_probs(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        self.token_log_probs_t(input_ids, attention_mask, false)
+    }
+
+    fn token_log_probs_t(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor> {
         let (input_ids, attention_mask) = self.check_inputs(input_ids, attention_mask)?;
-        let seq = input_ids.size()[1];
+        let (batch, seq) = (input_ids.size()[0], input_ids.size()[1]);
         let hidden = self.hidden_states(&input_ids, &attention_mask, train)?;
         if seq < 2 {
-            return Ok(Tensor::zeros([input_ids.size()[0]], (Kind::Float, self.device())));
+            return Ok(Tensor::zeros([batch, 0], (Kind::Float, self.device())));
         }
         let logits = hidden.narrow(1, 0, seq - 1).linear(&self.lm_head, None::<&Tensor>);
         let log_probs = logits.log_softmax(-1, Kind::Float);
         let targets = input_ids.narrow(1, 1, seq - 1);
         let token_log_probs = log_probs.gather(2, &targets.unsqueeze(-1), false).squeeze_dim(-1);
         let weights = attention_mask.narrow(1, 1, seq - 1).ne(0).to_kind(Kind::Float);
-        Ok(-(token_log_probs * weights).sum_dim_intlist(-1, false, Kind::Float))
+        Ok(token_log_probs * weights)
     }
 
     /// Draws `n` samples from `<bos>` (see [`crate::sampling`] and [`Sample`]); equal to
