@@ -10,6 +10,14 @@ Writes <out>/golden.json: a list of cases, each with the wild type, --offset, th
 - wt-marginal: the same from the unmasked wild type.
 - pll: sum over i of log p(x_i) with token i masked (token i is residue i: no off-by-one), mutant minus wild type.
 "pll" holds sequence pseudo-log-likelihoods (`Scorer::pseudo_log_likelihoods`).
+
+Sequence log-likelihoods of causal LMs (`biotorch score INPUT`), with HF `LlamaForCausalLM` run on one unpadded
+sequence at a time: log_softmax of the logits at t - 1, read at token t, for every token after the first (<eos>
+included), in fp32:
+- "protein_clm": a random-weight Llama with the ESM-2 vocabulary, written to <out>/models/protein_clm with the
+  EsmTokenizer's files (a protein CLM such as `biotorch train` could make); token ids from HF's EsmTokenizer.
+- "smiles": the bundled data/models/smiles-small, token ids from the Molecular Transformer regex (copied below)
+  and its smiles_vocab.json, for given SMILES and their canonical forms (PyPI RDKit `Chem.MolToSmiles`).
 Inputs longer than max_tokens are cut around the scored token by ProteinGym's get_optimal_window (copied below),
 each masked pass computed alone with plain HF calls (no padding, no batching).
 """
@@ -17,9 +25,12 @@ import argparse
 import json
 from pathlib import Path
 
+import re
+
 import torch
 import transformers
-from transformers import EsmForMaskedLM, EsmTokenizer
+from rdkit import Chem
+from transformers import EsmForMaskedLM, EsmTokenizer, LlamaConfig, LlamaForCausalLM
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,6 +124,57 @@ def mutants(wt, offset, sites, letters):
     return out
 
 
+# crates/tokenizers/src/smiles.rs SMILES_PATTERN (Schwaller et al.).
+SMILES_PATTERN = r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$|\%[0-9]{2}|[0-9])"
+SMILES = ["CCO", "OCC", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C1=CC=CC=C1", "Clc1ccc(Br)cc1", "N#CC(C)(C)N=NC(C)(C)C#N"]
+PROTEINS = [SHORT, LONG, "MKV"]
+
+
+def causal_terms(model, ids):
+    """log p(x_t | x_<t) for t >= 1 of one unpadded sequence of token ids."""
+    t = torch.tensor([ids])
+    with torch.no_grad():
+        logits = model(input_ids=t, attention_mask=torch.ones_like(t)).logits
+    logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
+    return logp.gather(-1, t[0, 1:].unsqueeze(-1)).squeeze(-1).double().tolist()
+
+
+def protein_clm(out, small):
+    """A random Llama over the ESM-2 vocabulary, saved with the EsmTokenizer's files; its per-token terms."""
+    tok = EsmTokenizer.from_pretrained(small)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=160, rope_theta=10000.0,
+                      pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.eos_token_id,
+                      tie_word_embeddings=False, attention_dropout=0.0)
+    torch.manual_seed(31)
+    gen = torch.Generator().manual_seed(31)
+    model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen) if name.endswith("norm.weight")
+                    else 0.1 * torch.randn(p.shape, generator=gen))
+    directory = out / "models" / "protein_clm"
+    model.save_pretrained(directory, safe_serialization=True)
+    tok.save_pretrained(directory)
+    model = LlamaForCausalLM.from_pretrained(directory).eval()
+    return [dict(sequence=s, terms=causal_terms(model, tok(s)["input_ids"])) for s in PROTEINS]
+
+
+def smiles_terms():
+    """smiles-small's per-token terms for SMILES and their canonical forms."""
+    directory = REPO / "data" / "models" / "smiles-small"
+    vocab = json.loads((directory / "smiles_vocab.json").read_text())["tokens"]
+    ids_of = {t: i for i, t in enumerate(vocab)}
+    model = LlamaForCausalLM.from_pretrained(directory).eval()
+    out = {}
+    for smi in SMILES + [Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in SMILES]:
+        tokens = re.findall(SMILES_PATTERN, smi)
+        assert "".join(tokens) == smi, smi
+        ids = [ids_of["<bos>"]] + [ids_of[t] for t in tokens] + [ids_of["<eos>"]]
+        out[smi] = causal_terms(model, ids)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=REPO / ".fixtures" / "score_golden")
@@ -140,7 +202,9 @@ def main():
         t = ids(seq)
         value = sum(logprobs(model, t, i, True, tok.mask_token_id, max_tokens)[t[0, i]].item() for i in range(1, len(seq) + 1))
         plls.append(dict(sequence=seq, max_tokens=max_tokens, pll=value))
-    (args.out / "golden.json").write_text(json.dumps({"model": "small", "cases": cases, "pll": plls}, indent=1) + "\n")
+    causal = {"protein_clm": protein_clm(args.out, small), "smiles": smiles_terms()}
+    (args.out / "golden.json").write_text(
+        json.dumps({"model": "small", "cases": cases, "pll": plls, "causal": causal}, indent=1) + "\n")
     print(f"score_golden: wrote {len(cases)} cases to {args.out / 'golden.json'}")
 
 

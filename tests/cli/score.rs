@@ -163,3 +163,113 @@ fn bad_mutation_strings_are_refused_with_exit_code_2() {
         assert!(!out.exists());
     }
 }
+
+fn golden() -> serde_json::Value {
+    let path = format!("{ROOT}/.fixtures/score_golden/golden.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}: run `make fixtures`"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sum(v: &serde_json::Value) -> f64 {
+    v.as_array().unwrap().iter().map(|t| t.as_f64().unwrap()).sum()
+}
+
+#[test]
+fn sequence_log_likelihoods_of_a_protein_clm_and_a_masked_lm_match_hf() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden();
+    let cases = golden["causal"]["protein_clm"].as_array().unwrap();
+    let mut fasta = String::new();
+    for (i, c) in cases.iter().enumerate() {
+        fasta.push_str(&format!(">p{i} protein {i}\n{}\n", c["sequence"].as_str().unwrap()));
+    }
+    fasta.push_str(&format!(">toolong\n{}\n", "A".repeat(200)));
+    let input = dir.path().join("p.fasta");
+    std::fs::write(&input, &fasta).unwrap();
+    let clm = format!("{ROOT}/.fixtures/score_golden/models/protein_clm");
+    let out = dir.path().join("ll.parquet");
+    let err = ok(&["score", input.to_str().unwrap(), "--model", &clm, "--per-token", "-o", out.to_str().unwrap()]);
+    assert!(err.contains("scored 3 sequences (1 flagged)") && err.contains("causal LM"), "{err}");
+    let df = read(&out);
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "description",
+            "sequence",
+            "tokens",
+            "log_likelihood",
+            "mean_log_likelihood",
+            "perplexity",
+            "token_log_likelihoods",
+            "valid",
+            "reason"
+        ]
+    );
+    let ll = floats(&df, "log_likelihood");
+    let mean = floats(&df, "mean_log_likelihood");
+    for (i, c) in cases.iter().enumerate() {
+        let n = c["terms"].as_array().unwrap().len() as f64;
+        assert!((ll[i].unwrap() - sum(&c["terms"])).abs() < 1e-4, "{i}: {:?} vs {}", ll[i], sum(&c["terms"]));
+        assert!((mean[i].unwrap() - sum(&c["terms"]) / n).abs() < 1e-5);
+    }
+    let per_token = df.column("token_log_likelihoods").unwrap().list().unwrap().get_as_series(1).unwrap();
+    let first = cases[1]["terms"].as_array().unwrap()[0].as_f64().unwrap();
+    assert_eq!(per_token.len(), cases[1]["terms"].as_array().unwrap().len());
+    assert!((per_token.f64().unwrap().get(0).unwrap() - first).abs() < 1e-4);
+    assert_eq!(ll[3], None);
+    assert!(texts(&df, "reason")[3].as_deref().unwrap().contains("longer than the model's context of 160"));
+
+    // A masked LM: pseudo-log-likelihoods, the long protein in windows of 40 tokens (--max-length 38), as CSV.
+    let plls = golden["pll"].as_array().unwrap();
+    let input = dir.path().join("m.fasta");
+    std::fs::write(&input, format!(">long\n{}\n", plls[1]["sequence"].as_str().unwrap())).unwrap();
+    let out = dir.path().join("pll.csv");
+    let err =
+        ok(&["score", input.to_str().unwrap(), "--model", &small(), "--max-length", "38", "-o", out.to_str().unwrap()]);
+    assert!(err.contains("masked LM") && err.contains("mean pseudo-log-likelihood per residue"), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "id,description,sequence,residues,pseudo_log_likelihood,mean_pseudo_log_likelihood,pseudo_perplexity,valid,reason");
+    let value: f64 = lines[1].split(',').nth(4).unwrap().parse().unwrap();
+    assert!((value - plls[1]["pll"].as_f64().unwrap()).abs() < 1e-4, "{value} vs {}", plls[1]["pll"]);
+}
+
+#[test]
+fn smiles_log_likelihoods_as_given_and_canonical_with_invalid_molecules_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden();
+    let table = golden["causal"]["smiles"].as_object().unwrap();
+    let input = dir.path().join("m.smi");
+    std::fs::write(&input, "OCC ethanol\nc1cccc1 broken\nCC(=O)Nc1ccc(O)cc1 paracetamol\n").unwrap();
+    let out = dir.path().join("m.parquet");
+    let err = ok(&["score", input.to_str().unwrap(), "--model", "smiles-small", "-o", out.to_str().unwrap()]);
+    assert!(err.contains("scored 3 molecules (1 flagged)"), "{err}");
+    let df = read(&out);
+    let given = floats(&df, "log_likelihood");
+    let canonical = floats(&df, "canonical_log_likelihood");
+    let smiles = texts(&df, "canonical_smiles");
+    assert!((given[0].unwrap() - sum(&table["OCC"])).abs() < 1e-4);
+    assert_eq!(smiles[0].as_deref(), Some("CCO"));
+    assert!((canonical[0].unwrap() - sum(&table["CCO"])).abs() < 1e-4);
+    assert!((canonical[2].unwrap() - sum(&table[smiles[2].as_deref().unwrap()])).abs() < 1e-4);
+    let valid = df.column("valid").unwrap().bool().unwrap().clone();
+    assert_eq!((valid.get(0), valid.get(1), valid.get(2)), (Some(true), Some(false), Some(true)));
+    assert!(given[1].is_some() && canonical[1].is_none() && smiles[1].is_none());
+
+    // Models and inputs that do not go together: exit 2, naming the fix.
+    let fasta = dir.path().join("p.fasta");
+    std::fs::write(&fasta, ">p\nMKV\n").unwrap();
+    for (args, expected) in [
+        (vec!["score", fasta.to_str().unwrap(), "--model", "smiles-small"], "a SMILES model"),
+        (vec!["score", input.to_str().unwrap(), "--model", "protein-small"], "cannot score SMILES"),
+        (vec!["score", fasta.to_str().unwrap(), "--model", "protein-small", "--wt", "MKV"], "cannot be used with"),
+    ] {
+        let o = run(&[&args[..], &["-o", dir.path().join("x.parquet").to_str().unwrap()]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!dir.path().join("x.parquet").exists());
+    }
+}

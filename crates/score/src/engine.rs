@@ -69,6 +69,11 @@ pub struct VariantScore {
     pub sites: Vec<f64>,
 }
 
+/// Σ of `terms` in order (the sum every score uses).
+fn sum(terms: &[f64]) -> f64 {
+    terms.iter().fold(0.0, |a, b| a + b)
+}
+
 /// The token window `[start, end)` the model sees when it scores token `target` (0-based, `<cls>` = 0) of an input
 /// of `len` tokens (specials included) with a context of `max_tokens`: ProteinGym's `get_optimal_window`, the whole
 /// input when it fits, else `max_tokens` tokens centred on the target, shifted to stay inside the input.
@@ -198,7 +203,7 @@ impl<'m> Scorer<'m> {
                         Ok(inputs.len() - 1)
                     })
                     .collect::<Result<_>>()?;
-                let pll = self.plls(&inputs, options, progress)?;
+                let pll: Vec<f64> = self.pll_terms(&inputs, options, progress)?.iter().map(|t| sum(t)).collect();
                 Ok(which.iter().map(|&i| VariantScore { score: pll[i] - pll[0], sites: Vec::new() }).collect())
             }
         }
@@ -213,6 +218,17 @@ impl<'m> Scorer<'m> {
         options: &ScoreOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Vec<f64>> {
+        Ok(self.pseudo_log_likelihood_terms(sequences, options, progress)?.iter().map(|t| sum(t)).collect())
+    }
+
+    /// The terms of [`Scorer::pseudo_log_likelihoods`]: per sequence, log p(x_i | x with residue i masked) for each
+    /// residue i, in order.
+    pub fn pseudo_log_likelihood_terms(
+        &self,
+        sequences: &[&[u8]],
+        options: &ScoreOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Vec<f64>>> {
         let mut inputs: Vec<Vec<i64>> = Vec::new();
         let mut index_of: HashMap<&[u8], usize> = HashMap::new();
         let mut which = Vec::with_capacity(sequences.len());
@@ -230,17 +246,25 @@ impl<'m> Scorer<'m> {
             }
             which.push(k);
         }
-        let pll = self.plls(&inputs, options, progress)?;
-        Ok(which.into_iter().map(|k| pll[k]).collect())
+        let terms = self.pll_terms(&inputs, options, progress)?;
+        Ok(which.into_iter().map(|k| terms[k].clone()).collect())
     }
 
-    /// The PLL of each input (tokens with `<cls>` and `<eos>`).
-    fn plls(
+    /// The first letter of `residues` the model's vocabulary lacks, as an error message, if any.
+    pub fn unknown_letter(&self, residues: &[u8]) -> Option<String> {
+        self.tokens(residues).err().map(|e| match e {
+            Error::WildType(m) => m,
+            e => e.to_string(),
+        })
+    }
+
+    /// Per input (tokens with `<cls>` and `<eos>`), the masked log-probability of each residue.
+    fn pll_terms(
         &self,
         inputs: &[Vec<i64>],
         options: &ScoreOptions,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Vec<f64>> {
+    ) -> Result<Vec<Vec<f64>>> {
         let mut passes = Vec::new();
         for (input, tokens) in inputs.iter().enumerate() {
             let all: Vec<usize> = (1..tokens.len() - 1).collect();
@@ -253,7 +277,7 @@ impl<'m> Scorer<'m> {
             .iter()
             .enumerate()
             .map(|(input, tokens)| {
-                (1..tokens.len() - 1).map(|t| f64::from(rows[&(input, t)][tokens[t] as usize])).fold(0.0, |a, b| a + b)
+                (1..tokens.len() - 1).map(|t| f64::from(rows[&(input, t)][tokens[t] as usize])).collect()
             })
             .collect())
     }

@@ -1,14 +1,20 @@
 //! `biotorch score --model MODEL --wt SEQ --mutations FILE -o scores.parquet`: zero-shot variant effects from a
 //! masked protein language model ([`biotorch_score`]): one row per input row, in input order, the input's columns
 //! first; `--saturation` scores every single substitution instead. With `--fitness-column`, ProteinGym's metrics.
+//!
+//! `biotorch score INPUT --model MODEL -o ll.parquet`: the log-likelihood of each sequence (FASTA) or molecule
+//! (`.smi`, or a table's `--sequence-column`) under a causal LM, or its pseudo-log-likelihood under a masked LM
+//! ([`biotorch_score::likelihood`]); read, scored and written in chunks of [`CHUNK`] rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
 use biotorch_io::dataset::keys;
-use biotorch_io::TableFormat;
-use biotorch_models::Esm2;
+use biotorch_io::rows::{is_fasta, SequenceRows};
+use biotorch_io::{Modality, SmilesFormat, TableFormat};
+use biotorch_models::{Esm2, LanguageModel, Lm};
+use biotorch_score::likelihood::{self, LikelihoodOptions, Texts};
 use biotorch_score::{request, table, Method, ScoreOptions, Scorer, Table, WildType};
 use clap::Args;
 use serde_json::json;
@@ -20,19 +26,28 @@ use crate::ctx::Ctx;
 pub(crate) struct ScoreArgs {
     #[command(flatten)]
     pub(crate) model: ModelArg,
+    /// Sequence log-likelihoods instead of variants: a FASTA file, a .smi file or a CSV/TSV/Parquet table
+    /// (--sequence-column), `-` for standard input. A causal LM gives log-likelihoods, a masked LM
+    /// pseudo-log-likelihoods; SMILES are also scored as their canonical SMILES.
+    #[arg(value_name = "INPUT", conflicts_with_all = ["wt", "wt_fasta", "mutations", "saturation", "fitness_column", "mutation_column"])]
+    pub(crate) input: Option<PathBuf>,
+    /// With INPUT: also write each token's (or residue's) log-probability as a list.
+    #[arg(long, requires = "input")]
+    pub(crate) per_token: bool,
     /// The wild-type protein sequence.
-    #[arg(long, value_name = "SEQUENCE", required_unless_present = "wt_fasta", conflicts_with = "wt_fasta")]
+    #[arg(long, value_name = "SEQUENCE", required_unless_present_any = ["wt_fasta", "input"], conflicts_with = "wt_fasta")]
     pub(crate) wt: Option<String>,
     /// A FASTA file whose first record is the wild type.
     #[arg(long, value_name = "FILE")]
     pub(crate) wt_fasta: Option<PathBuf>,
     /// The variants: a CSV/TSV/Parquet table, one per row (other columns pass through).
-    #[arg(long, value_name = "FILE", required_unless_present = "saturation", conflicts_with = "saturation")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["saturation", "input"], conflicts_with = "saturation")]
     pub(crate) mutations: Option<PathBuf>,
     /// The column of mutation strings (A24G, T02A, A24G:L30P) [default: mutant].
     #[arg(long, value_name = "COL")]
     pub(crate) mutation_column: Option<String>,
-    /// A column of full mutated sequences instead [default: mutated_sequence when there is no mutant column].
+    /// A column of full mutated sequences instead [default: mutated_sequence when there is no mutant column]. With a
+    /// table INPUT: its column of sequences or SMILES [default: sequence, or smiles for a SMILES model].
     #[arg(long, value_name = "COL", conflicts_with = "mutation_column")]
     pub(crate) sequence_column: Option<String>,
     /// The residue number of the wild type's first residue.
@@ -72,6 +87,9 @@ pub(crate) struct ScoreArgs {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
+    if let Some(input) = &args.input {
+        return likelihoods(ctx, input, &args);
+    }
     crate::plot::check(args.plot.as_deref())?;
     let wild_type = match (&args.wt, &args.wt_fasta) {
         (Some(seq), _) => WildType::new(seq, args.offset),
@@ -93,9 +111,7 @@ pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let resolved = args.model.resolve()?;
     let model = Esm2::load(&resolved.path, args.device.one()?, tch::Kind::Float)?;
     let hash = biotorch_io::digest::weights_sha256(&resolved.path)?;
-    let dir = if resolved.path.is_file() { resolved.path.parent().unwrap_or(&resolved.path) } else { &resolved.path };
-    let tokenizer =
-        biotorch_tokenizers::load(dir).unwrap_or_else(|_| Box::new(biotorch_tokenizers::Esm2Tokenizer::new()));
+    let tokenizer = biotorch_models::encoder_tokenizer(&resolved.path, model.config())?.tokenizer;
     let scorer = Scorer::new(&model, tokenizer.as_ref())?;
     let method = args.method;
     let max_tokens = args.max_length.map_or(model.config().max_position_embeddings as usize - 2, |n| n + 2);
@@ -164,4 +180,83 @@ pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
         ctx.info(format!("wrote {}", plot.display()));
     }
     ctx.write_summary(&summary)
+}
+
+/// Rows read, scored and written at a time (one Parquet row group).
+const CHUNK: usize = 512;
+
+/// `biotorch score INPUT`: the (pseudo-)log-likelihood of every row, streamed in chunks.
+fn likelihoods(ctx: &Ctx, input: &Path, args: &ScoreArgs) -> Result<()> {
+    let resolved = args.model.resolve()?;
+    let model = LanguageModel::load(&resolved.path, args.device.one()?)?;
+    let smiles_model = model.tokenizer.name() == "smiles";
+    let stdin = input.as_os_str() == "-";
+    let smi = SmilesFormat::from_path(input) == Some(SmilesFormat::Smi) || (stdin && smiles_model);
+    let fasta = is_fasta(input) || (stdin && !smiles_model);
+    let texts = if smi || (!fasta && smiles_model) { Texts::Smiles } else { Texts::Sequences };
+    likelihood::check_model(&model, texts)?;
+    let mut reader = if smi {
+        SequenceRows::open_smi(input)?
+    } else {
+        let modality = if model.tokenizer.name().starts_with("dna") { Modality::Dna } else { Modality::Protein };
+        let default = if smiles_model { "smiles" } else { "sequence" };
+        let column = (!fasta).then(|| args.sequence_column.as_deref().unwrap_or(default));
+        SequenceRows::open(input, modality, column)?
+    };
+    let masked = matches!(model.model, Lm::Masked(_));
+    let max_tokens = match &model.model {
+        Lm::Masked(m) => args.max_length.map_or(m.config().max_position_embeddings as usize - 2, |n| n + 2),
+        Lm::Causal(m) => m.config().max_position_embeddings as usize,
+    };
+    let options = LikelihoodOptions { max_tokens, batch_tokens: args.batch_tokens };
+    let hash = biotorch_io::digest::weights_sha256(&resolved.path)?;
+    let options_json = json!({
+        "mode": "likelihood", "model_kind": model.kind(), "texts": if texts == Texts::Smiles { "smiles" } else { "sequences" },
+        "terms": if masked { "log p(residue i | sequence with residue i masked), windows of max_tokens (ProteinGym)" }
+                 else { "log p(token t | tokens before t) for every token after the first, <eos> included" },
+        "max_tokens": max_tokens, "batch_tokens": args.batch_tokens, "per_token": args.per_token,
+    });
+    let mut out = ctx
+        .table(&args.output, "score", input)
+        .with_metadata(keys::MODEL, args.model.model.clone())
+        .with_metadata(keys::MODEL_PATH, resolved.path.display().to_string())
+        .with_metadata(keys::WEIGHTS_SHA256, hash.clone())
+        .with_metadata(keys::OPTIONS, options_json.to_string());
+    let flat = TableFormat::of(&args.output) != TableFormat::Parquet;
+    let columns = reader.columns();
+    let bar = ctx.progress.records("scoring");
+    let started = Instant::now();
+    let (mut read, mut invalid, mut mean_sum, mut scored) = (0u64, 0usize, 0.0, 0usize);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        read += reader.read_chunk(CHUNK, None, &mut chunk)?;
+        if chunk.is_empty() && (read == 0 || out.is_started()) {
+            break;
+        }
+        let sequences: Vec<String> = chunk.iter_mut().map(|r| std::mem::take(&mut r.sequence)).collect();
+        let rows = likelihood::log_likelihoods(&model, &sequences, texts, &options, &mut |_, _| bar.tick())?;
+        invalid += rows.iter().filter(|r| !r.is_valid()).count();
+        for l in rows.iter().filter_map(|r| r.given.as_ref()) {
+            mean_sum += l.mean();
+            scored += 1;
+        }
+        let fields: Vec<Vec<Option<String>>> = chunk.iter_mut().map(|r| std::mem::take(&mut r.fields)).collect();
+        let smiles = texts == Texts::Smiles;
+        out.write(table::likelihood_frame(&columns, &fields, &rows, masked, smiles, args.per_token, flat)?)?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let (path, written) = out.finish()?;
+    let what = if masked { "mean pseudo-log-likelihood per residue" } else { "mean log-likelihood per token" };
+    let mean = mean_sum / scored.max(1) as f64;
+    ctx.info(format!(
+        "scored {scored} {} ({invalid} flagged) with {} ({} LM) in {:.1} s; {what} {mean:.4} on average",
+        if texts == Texts::Smiles { "molecules" } else { "sequences" },
+        args.model.model,
+        model.kind(),
+        started.elapsed().as_secs_f64()
+    ));
+    ctx.info(format!("wrote {} ({written} rows)", path.display()));
+    ctx.write_summary(&json!({"output": path.display().to_string(), "rows": written, "invalid": invalid,
+        "model": args.model.model, "weights_sha256": hash, "options": options_json, "mean_per_token": mean}))
 }
