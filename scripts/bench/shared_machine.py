@@ -24,51 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+
+from protocol import check_idle, header, summary, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def busy_processes():
-    names = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if comm in ("cargo", "rustc", "rustdoc", "biotorch", "cc1plus", "ld", "make") or comm.startswith("cargo"):
-            names.append(f"{comm}[{pid}]")
-    return names
-
-
-def load_average():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def check_idle(max_load, force):
-    load, busy = load_average(), busy_processes()
-    quiet = load < max_load and not busy
-    state = f"load average {load:.2f}, build/test processes: {', '.join(busy) or 'none'}"
-    if not quiet and not force:
-        sys.exit(f"refusing: the machine is not idle ({state}); wait, or pass --force to flag the figures")
-    return quiet, state
-
-
-def timed(cmd, env):
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
-    return seconds
-
-
-def summary(values):
-    return f"{statistics.median(values):7.2f} s ({min(values):.2f}-{max(values):.2f})"
 
 
 def main():
@@ -96,10 +55,7 @@ def main():
         "B --threads 1": (["--threads", "1"], base),
         "C before (OpenMP's policy)": ([], {**base, "BIOTORCH_OMP_SET": "1"}),
     }
-    cpus = len(os.sched_getaffinity(0))
-    print(f"# {datetime.now(timezone.utc).isoformat(timespec='minutes')}, {os.uname().nodename}, {cpus} CPUs, "
-          f"{'idle' if quiet else 'NOT IDLE (--force)'}: {state}")
-    print(f"# whole processes, sides alternated A B C x {args.pairs} per condition; median (min-max)")
+    header(quiet, state, f"whole processes, sides alternated A B C x {args.pairs} per condition; median (min-max)")
     for condition in ("idle", "busy neighbour"):
         neighbour = None
         if condition == "busy neighbour":

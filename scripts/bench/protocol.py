@@ -1,0 +1,79 @@
+"""The benchmark protocol of docs/benchmarks.md, shared by the scripts under scripts/bench/: an idle check before a
+run (1-minute load average, no build/test process), whole processes timed the same way for every side, sides
+alternated (A B C, A B C, ...), median and min-max of each side, medians of the pairwise ratios."""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+BUSY = ("cargo", "rustc", "rustdoc", "biotorch", "cc1plus", "ld", "make")
+
+
+def busy_processes():
+    """Build, test and biotorch processes running now (other than this one)."""
+    names = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm in BUSY or comm.startswith("cargo"):
+            names.append(f"{comm}[{pid}]")
+    return names
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def check_idle(max_load, force):
+    """(quiet, description); exits unless the machine is idle or `force` (then every figure is flagged)."""
+    load, busy = load_average(), busy_processes()
+    quiet = load < max_load and not busy
+    state = f"load average {load:.2f}, build/test processes: {', '.join(busy) or 'none'}"
+    if not quiet and not force:
+        sys.exit(f"refusing: the machine is not idle ({state}); wait, or pass --force to flag the figures")
+    return quiet, state
+
+
+def header(quiet, state, how):
+    cpus = len(os.sched_getaffinity(0))
+    print(f"# {datetime.now(timezone.utc).isoformat(timespec='minutes')}, {os.uname().nodename}, {cpus} CPUs, "
+          f"{'idle' if quiet else 'NOT IDLE (--force)'}: {state}")
+    print(f"# {how}")
+
+
+def timed(cmd, env=None):
+    """Wall seconds of one whole process; exits with its stderr if it fails."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    return seconds
+
+
+def alternate(sides, rounds):
+    """Runs each side's command once per round, in order (A B C, A B C, ...); {side: [seconds]}."""
+    times = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, (cmd, env) in sides.items():
+            times[name].append(timed(cmd, env))
+    return times
+
+
+def summary(values):
+    return f"{statistics.median(values):7.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def ratio(times, a, b):
+    """Median (min-max) of the pairwise ratios b/a: how many times faster side a is than side b."""
+    ratios = [y / x for x, y in zip(times[a], times[b])]
+    return statistics.median(ratios), min(ratios), max(ratios)
