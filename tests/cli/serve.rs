@@ -71,10 +71,16 @@ impl std::ops::Deref for Server {
 
 impl Client {
     fn request(&self, method: &str, path: &str, body: &str) -> Reply {
+        let (status, headers, body) = self.request_bytes(method, path, "", body);
+        Reply { status, headers, body: String::from_utf8(body).unwrap() }
+    }
+
+    /// A request with `extra` header lines (each ending in CRLF); the answer's status, headers and body bytes.
+    fn request_bytes(&self, method: &str, path: &str, extra: &str, body: &str) -> (u16, String, Vec<u8>) {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             body.len()
         );
@@ -83,10 +89,10 @@ impl Client {
         let _ = stream.write_all(body.as_bytes());
         let mut raw = Vec::new();
         let _ = stream.read_to_end(&mut raw);
-        let raw = String::from_utf8(raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no answer: {raw:?}"));
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no answer: {raw:?}"));
+        let head = String::from_utf8(raw[..end].to_vec()).unwrap();
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        Reply { status, headers: head.to_ascii_lowercase(), body: body.to_string() }
+        (status, head.to_ascii_lowercase(), raw[end + 4..].to_vec())
     }
 
     fn post(&self, path: &str, body: &Value) -> Reply {
@@ -417,4 +423,221 @@ fn generate_samples_like_the_generate_command() {
     assert_eq!((r.status, r.error().0.as_str()), (422, "wrong_model_kind"), "{}", r.body);
     let models = server.request("GET", "/v1/models", "").json();
     assert!(models["models"].as_array().unwrap().iter().any(|m| m["kind"] == "decoder"), "{models}");
+
+    // With an objective: the optimisation of `biotorch optimize`, the same best molecules and scores.
+    let best = dir.path().join("best.parquet");
+    let (objective, reference) = ("qed - 0.1*sa + 0.5*sim_ref", "CC(=O)Nc1ccc(O)cc1");
+    let o = Command::new(BIN)
+        .args(["--threads", "1", "optimize", "--model", "smiles-small", "--objective", objective])
+        .args(["--similar-to", reference, "--min-similarity", "0.2", "--filter", "heavy_atoms < 40"])
+        .args(["--steps", "3", "--batch-size", "16", "--seed", "5", "--top", "8", "--device", "cpu"])
+        .args(["-o", best.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let df = ParquetReader::new(std::fs::File::open(&best).unwrap()).finish().unwrap();
+    let smiles: Vec<String> =
+        get(&df, "smiles", |c, i| c.str().unwrap().get(i).map(String::from)).into_iter().flatten().collect();
+    let scores: Vec<f64> = df.column("score").unwrap().f64().unwrap().into_no_null_iter().collect();
+    let meets: Vec<bool> =
+        get(&df, "meets_constraints", |c, i| c.bool().unwrap().get(i)).into_iter().flatten().collect();
+    assert!(!smiles.is_empty());
+    let body = json!({"model": "smiles-small", "objective": objective, "similar_to": reference, "min_similarity": 0.2,
+        "filter": "heavy_atoms < 40", "steps": 3, "batch_size": 16, "seed": 5, "num_molecules": 8});
+    let r = server.post("/v1/generate", &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let molecules = v["molecules"].as_array().unwrap();
+    assert_eq!(molecules.len(), smiles.len(), "{v}");
+    for (i, m) in molecules.iter().enumerate() {
+        assert_eq!((m["rank"].as_u64(), m["smiles"].as_str()), (Some(i as u64 + 1), Some(smiles[i].as_str())), "{m}");
+        assert!((m["score"].as_f64().unwrap() - scores[i]).abs() < 1e-9, "{i}: {m} vs {}", scores[i]);
+        assert_eq!(m["meets_constraints"].as_bool(), Some(meets[i]), "{m}");
+        assert!(m["properties"]["qed"].is_number(), "{m}");
+    }
+    assert_eq!(v["steps"].as_array().unwrap().len(), 3, "{v}");
+    // A bad objective: 422 with the expression language's message; optimisation options need an objective.
+    let r = server.post("/v1/generate", &json!({"model": "smiles-small", "objective": "qed +", "steps": 1}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_objective"), "{}", r.body);
+    assert!(r.error().1.contains("--objective"), "{}", r.body);
+    let r = server.post("/v1/generate", &json!({"model": "smiles-small", "objective": "qed", "similar_to": "C1CC("}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_request"), "{}", r.body);
+    assert!(r.error().1.contains("not a valid molecule"), "{}", r.body);
+    let r = server.post("/v1/generate", &json!({"model": "smiles-small", "steps": 3}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_request"), "{}", r.body);
+    let r = server.post("/v1/generate", &json!({"model": "smiles-small", "objective": "qed", "temperature": 0.5}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_request"), "{}", r.body);
+}
+
+#[test]
+fn score_answers_like_the_score_command_with_invalid_mutations_flagged() {
+    // The random checkpoint with its LM head that tests/cli/score.rs checks against HF, loaded beside protein-small.
+    let small = format!("{ROOT}/.fixtures/esm_checkpoints/models/small");
+    assert!(std::path::Path::new(&small).exists(), "missing {small}: run `make fixtures`");
+    const WT: &str = "GNSRGGGAGLGNNQGSNMGGGMNFGAFSINPAMMAAAQAALQSSWGMM";
+    // Valid ones (a leading zero, a double mutant, the wild type itself), then each kind of invalid one.
+    let mutations = [
+        "G290A",
+        "N291D:R293K",
+        "S292W",
+        "WT",
+        "G0295C",
+        "M307L",
+        "A290G",
+        "G9999A",
+        "X290A",
+        "garbage",
+        "G290A:G290C",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("m.csv");
+    std::fs::write(&input, format!("mutant\n{}\n", mutations.join("\n"))).unwrap();
+    let server = Server::start(&["--model", &small]);
+    server.wait_ready();
+    for method in ["masked-marginal", "wt-marginal", "pll"] {
+        let out = dir.path().join(format!("{method}.parquet"));
+        let o = Command::new(BIN)
+            .args(["score", "--model", &small, "--wt", WT, "--offset", "290", "--method", method, "--skip-invalid"])
+            .args(["--mutations", input.to_str().unwrap(), "--device", "cpu", "-o", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
+        let scores: Vec<Option<f64>> = get(&df, "score", |c, i| c.f64().unwrap().get(i));
+        let valid: Vec<Option<bool>> = get(&df, "valid", |c, i| c.bool().unwrap().get(i));
+        let texts =
+            |name: &str| -> Vec<Option<String>> { get(&df, name, |c, i| c.str().unwrap().get(i).map(String::from)) };
+        let (mutants, reasons) = (texts("mutant"), texts("reason"));
+
+        let body = json!({"model": small, "wt": WT, "mutations": mutations, "method": method, "offset": 290});
+        let r = server.post("/v1/score", &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        assert_eq!((v["method"].as_str(), v["offset"].as_i64()), (Some(method), Some(290)));
+        let rows = v["scores"].as_array().unwrap();
+        assert_eq!(rows.len(), mutations.len());
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row["mutation"], mutations[i]);
+            assert_eq!(row["valid"].as_bool(), valid[i], "{method} {i}: {row}");
+            assert_eq!(row["mutant"].as_str(), mutants[i].as_deref(), "{method} {i}: {row}");
+            assert_eq!(row["reason"].as_str(), reasons[i].as_deref(), "{method} {i}: {row}");
+            match scores[i] {
+                Some(expected) => {
+                    let got = row["score"].as_f64().unwrap();
+                    assert!((got - expected).abs() < 1e-5, "{method} {}: {got} vs score's {expected}", mutations[i]);
+                }
+                None => assert!(row["score"].is_null(), "{row}"),
+            }
+            assert_eq!(row["sites"].is_array(), method != "pll" && valid[i] == Some(true), "{row}");
+        }
+        assert_eq!(valid.iter().filter(|v| **v == Some(true)).count(), 6);
+    }
+    let reason = |r: &Reply, i: usize| r.json()["scores"][i]["reason"].as_str().unwrap().to_string();
+    let r =
+        server.post("/v1/score", &json!({"model": small, "wt": WT, "mutations": ["A290G", "G290A"], "offset": 290}));
+    assert!(reason(&r, 0).contains("the wild type has G there"), "{}", r.body);
+
+    // Bad requests: the status, the code and what is wrong.
+    let score = |body: Value| server.post("/v1/score", &body);
+    let r = score(json!({"model": "nope", "wt": WT, "mutations": ["G1A"]}));
+    assert_eq!((r.status, r.error().0.as_str()), (404, "model_not_found"), "{}", r.body);
+    let r = score(json!({"model": small, "wt": WT, "mutations": ["G1A"], "method": "max"}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_method"), "{}", r.body);
+    assert!(r.error().1.contains("masked-marginal, wt-marginal or pll"), "{}", r.body);
+    let r = score(json!({"model": small, "wt": "MKT1A", "mutations": ["M1A"]}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_wild_type"), "{}", r.body);
+    assert!(r.error().1.contains("position 3"), "{}", r.body);
+    let r = score(json!({"model": small, "wt": "  ", "mutations": ["M1A"]}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_wild_type"), "{}", r.body);
+    let r = score(json!({"model": small, "wt": WT, "mutations": []}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "invalid_sequence"), "{}", r.body);
+    let r = score(json!({"model": small, "mutations": ["G1A"]}));
+    assert_eq!((r.status, r.error().0.as_str()), (422, "bad_request"), "{}", r.body);
+    assert!(r.error().1.contains("wt"), "{}", r.body);
+    let r = server.request("POST", "/v1/score", "{\"model\": ");
+    assert_eq!((r.status, r.error().0.as_str()), (400, "bad_request"), "{}", r.body);
+    let openapi = server.request("GET", "/openapi.json", "").json();
+    assert!(openapi["paths"]["/v1/score"]["post"].is_object(), "{openapi}");
+    let metrics = server.request("GET", "/v1/metrics", "").body;
+    assert!(metrics.contains("biotorch_requests_total{endpoint=\"/v1/score\",status=\"200\"} 4"), "{metrics}");
+}
+
+#[test]
+fn embeddings_as_an_arrow_stream_equal_the_json_answer() {
+    let server = Server::start(&[]);
+    server.wait_ready();
+    let sequences = &demo_sequences()[..5];
+    let arrow = "Accept: application/vnd.apache.arrow.stream\r\n";
+    for (pooling, layers) in
+        [("mean", json!([-1])), ("cls", json!([-1])), ("per_token", json!([-1])), ("mean", json!([1, -1]))]
+    {
+        let body = json!({"model": "protein-small", "sequences": sequences, "pooling": pooling, "layers": layers, "truncate": true});
+        let expected = server.post("/v1/embeddings", &body).json();
+        let (status, headers, bytes) = server.request_bytes("POST", "/v1/embeddings", arrow, &body.to_string());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        assert!(headers.contains("content-type: application/vnd.apache.arrow.stream"), "{headers}");
+        let df = IpcStreamReader::new(std::io::Cursor::new(bytes)).finish().unwrap();
+        assert_eq!(df.height(), sequences.len());
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        let layer_columns: Vec<String> = match expected["layers"].as_array().unwrap().as_slice() {
+            [_] => vec!["embedding".to_string()],
+            several => several.iter().map(|l| format!("embedding_layer_{l}")).collect(),
+        };
+        assert_eq!(names[..3], ["index", "length", "truncated"]);
+        assert_eq!(names[3..], layer_columns.iter().map(String::as_str).collect::<Vec<_>>()[..]);
+        let index: Vec<u32> = df.column("index").unwrap().u32().unwrap().into_no_null_iter().collect();
+        assert_eq!(index, (0..sequences.len() as u32).collect::<Vec<_>>());
+        let lengths: Vec<u32> = df.column("length").unwrap().u32().unwrap().into_no_null_iter().collect();
+        assert_eq!(json!(lengths), expected["lengths"]);
+        let truncated: Vec<bool> =
+            get(&df, "truncated", |c, i| c.bool().unwrap().get(i)).into_iter().flatten().collect();
+        assert_eq!(json!(truncated), expected["truncated"]);
+        let per_token = pooling == "per_token";
+        for (k, name) in layer_columns.iter().enumerate() {
+            let column = df.column(name).unwrap().as_materialized_series().clone();
+            let want = if per_token { "list[list[f32]]" } else { "list[f32]" };
+            assert_eq!(column.dtype().to_string(), want, "{name}");
+            for i in 0..sequences.len() {
+                let json =
+                    if layer_columns.len() > 1 { &expected["embeddings"][i][k] } else { &expected["embeddings"][i] };
+                let cell = column
+                    .slice(i as i64, 1)
+                    .explode(ExplodeOptions { empty_as_null: false, keep_nulls: false })
+                    .unwrap();
+                let values: Vec<Vec<f32>> = if per_token {
+                    let tokens = cell.list().unwrap();
+                    (0..tokens.len())
+                        .map(|t| tokens.get_as_series(t).unwrap().f32().unwrap().into_no_null_iter().collect())
+                        .collect()
+                } else {
+                    vec![cell.f32().unwrap().into_no_null_iter().collect()]
+                };
+                let json: Vec<Vec<f32>> =
+                    if per_token { json.as_array().unwrap().iter().map(floats).collect() } else { vec![floats(json)] };
+                // The same f32 values, bit for bit: JSON writes each f32 in its shortest exact form.
+                assert_eq!(values, json, "{pooling} {name} of sequence {i}");
+            }
+        }
+    }
+    // Without the header, or with another type first among several, JSON; errors stay JSON.
+    let body = json!({"model": "protein-small", "sequences": ["MKT"]}).to_string();
+    let (_, headers, _) = server.request_bytes("POST", "/v1/embeddings", "Accept: application/json\r\n", &body);
+    assert!(headers.contains("content-type: application/json"), "{headers}");
+    let (_, headers, _) = server.request_bytes(
+        "POST",
+        "/v1/embeddings",
+        "Accept: application/json;q=0.5, application/vnd.apache.arrow.stream\r\n",
+        &body,
+    );
+    assert!(headers.contains("content-type: application/vnd.apache.arrow.stream"), "{headers}");
+    let bad = json!({"model": "nope", "sequences": ["MKT"]}).to_string();
+    let (status, headers, _) = server.request_bytes("POST", "/v1/embeddings", arrow, &bad);
+    assert_eq!(status, 404);
+    assert!(headers.contains("content-type: application/json"), "{headers}");
+}
+
+/// Column `name` of `df`, row by row, read with `at`.
+fn get<T>(df: &DataFrame, name: &str, at: impl Fn(&Column, usize) -> Option<T>) -> Vec<Option<T>> {
+    let c = df.column(name).unwrap();
+    (0..c.len()).map(|i| at(c, i)).collect()
 }

@@ -216,20 +216,20 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-/// Runs the augmented hill-climb from `generator` (the prior; the agent starts as a copy of it, loaded from the
-/// same folder). `on_event` hears of every step.
+/// Runs the augmented hill-climb from `generator` (the prior, left as it is; the agent starts as a copy of it,
+/// loaded from the same folder), so that one loaded generator serves many runs. `on_event` hears of every step.
 pub fn optimize(
-    generator: Generator,
+    generator: &Generator,
     request: &OptimizeRequest,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Optimized> {
     let reference = request.validate()?;
     let device = generator.device();
     tch::manual_seed(request.seed as i64);
-    let prior = generator.model;
+    let prior = &generator.model;
     let mut agent = SmilesGpt::load(&generator.path, device, Kind::Float)?;
     let mut opt = nn::Adam::default().build(agent.var_store_mut(), request.lr)?;
-    let tokenizer = generator.tokenizer;
+    let tokenizer = &generator.tokenizer;
     let specials = Specials {
         bos: tokenizer.bos_id().expect("SMILES vocabularies have <bos>") as i64,
         eos: tokenizer.eos_id().expect("SMILES vocabularies have <eos>") as i64,
@@ -317,7 +317,7 @@ pub fn optimize(
         if !kept.is_empty() {
             let sequences: Vec<&[u32]> = kept.iter().map(|&i| samples[i].tokens.as_slice()).collect();
             let rewards: Vec<f64> = kept.iter().map(|&i| candidates[i].reward).collect();
-            let loss = hill_climb_loss(&prior, &agent, &sequences, &rewards, request.sigma, specials, device)?;
+            let loss = hill_climb_loss(prior, &agent, &sequences, &rewards, request.sigma, specials, device)?;
             opt.backward_step_clip_norm(&loss, 10.0);
             loss_value = loss.double_value(&[]);
         }
@@ -438,7 +438,7 @@ mod tests {
         let run = |r: &OptimizeRequest| {
             let g = Generator::load("tiny", dir.path(), dir.path(), Device::Cpu).unwrap();
             let mut heard = Vec::new();
-            let out = optimize(g, r, &mut |Event::Step(m)| heard.push(m.step)).unwrap();
+            let out = optimize(&g, r, &mut |Event::Step(m)| heard.push(m.step)).unwrap();
             (out, heard)
         };
         let r = OptimizeRequest { filter: Some(Filter::parse("heavy_atoms < 30").unwrap()), ..request("qed - 0.1*sa") };

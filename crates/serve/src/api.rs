@@ -201,41 +201,54 @@ pub struct PredictResponse {
     pub predictions: Vec<PredictionRow>,
 }
 
-fn one() -> u64 {
-    1
-}
-
-fn temperature() -> f64 {
-    1.0
-}
-
-/// `POST /v1/generate`: sample molecules from a SMILES decoder, as `biotorch generate`.
+/// `POST /v1/generate`: sample molecules from a SMILES decoder, as `biotorch generate`; with `objective`, steer the
+/// decoder toward it by reinforcement learning and return the best molecules, as `biotorch optimize`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateApiRequest {
     /// The decoder, by the name it was loaded under.
     pub model: String,
-    /// Samples to draw (with `unique`: valid, unique molecules to obtain).
-    #[serde(default = "one")]
-    pub num_molecules: u64,
-    /// Seed of the sampling stream: the same seed gives the same molecules.
+    /// Samples to draw (with `unique`: valid, unique molecules to obtain); with `objective`, how many of the best
+    /// unique molecules to return. Default 1; with `objective`, 100.
+    #[serde(default)]
+    pub num_molecules: Option<u64>,
+    /// Seed of the sampling stream (and of the optimisation's updates): the same seed gives the same molecules.
     #[serde(default)]
     pub seed: u64,
-    /// Sampling temperature (0: greedy).
-    #[serde(default = "temperature")]
-    pub temperature: f64,
-    /// Keep the k most likely tokens.
+    /// Sampling temperature (0: greedy); default 1. Not with `objective`.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Keep the k most likely tokens. Not with `objective`.
     #[serde(default)]
     pub top_k: Option<i64>,
-    /// Nucleus sampling.
+    /// Nucleus sampling. Not with `objective`.
     #[serde(default)]
     pub top_p: Option<f64>,
-    /// A property filter (`--filter`'s language, e.g. `qed > 0.5 and mw < 500`): `passes` says who meets it.
+    /// A property filter (`--filter`'s language, e.g. `qed > 0.5 and mw < 500`): `passes` says who meets it; with
+    /// `objective`, a hard constraint (molecules not meeting it score 0).
     #[serde(default)]
     pub filter: Option<String>,
-    /// Sample until `num_molecules` valid, unique molecules (passing the filter, with one) exist.
+    /// Sample until `num_molecules` valid, unique molecules (passing the filter, with one) exist. Not with
+    /// `objective`.
     #[serde(default)]
     pub unique: bool,
+    /// The score to maximize (`--objective`'s language, e.g. `qed - 0.1*sa + 0.5*sim_ref`): runs the optimisation of
+    /// `biotorch optimize` (augmented hill-climb) and returns the best unique molecules.
+    #[serde(default)]
+    pub objective: Option<String>,
+    /// With `objective`: a reference molecule (SMILES) for `sim_ref` and `min_similarity`.
+    #[serde(default)]
+    pub similar_to: Option<String>,
+    /// With `objective`: molecules less similar than this to `similar_to` have their score scaled by
+    /// similarity / this, and do not meet the constraints.
+    #[serde(default)]
+    pub min_similarity: Option<f64>,
+    /// With `objective`: reinforcement-learning steps (default 50).
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// With `objective`: molecules sampled per step (default 128).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
 }
 
 /// The answer to `POST /v1/generate`.
@@ -245,7 +258,70 @@ pub struct GenerateResponse {
     pub model: String,
     /// One per sample, in sample order: index, smiles, state (valid, invalid, duplicate), canonical_smiles, nll,
     /// finished, passes, reason, scaffold, pains, brenk, properties (mw, logp, tpsa, hbd, hba, rotatable_bonds,
-    /// rings, aromatic_rings, heavy_atoms, formal_charge, qed, sa).
+    /// rings, aromatic_rings, heavy_atoms, formal_charge, qed, sa). With `objective`: the best unique molecules,
+    /// those meeting the constraints first, then by score: rank, smiles, canonical_smiles, score,
+    /// meets_constraints, step, sim_ref, nll, scaffold, pains, brenk, properties (as `biotorch optimize` writes).
     #[schema(value_type = Vec<Object>)]
     pub molecules: Vec<serde_json::Value>,
+    /// With `objective`: the metrics of each step (step, valid, unique, mean_score, top10_score, mean_qed,
+    /// mean_sim_ref, meets_constraints, loss, scaffolds_full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub steps: Option<Vec<serde_json::Value>>,
+}
+
+fn masked_marginal() -> String {
+    "masked-marginal".to_string()
+}
+
+fn first_residue() -> i64 {
+    1
+}
+
+/// `POST /v1/score`: zero-shot scores of mutations of a wild type with a masked protein LM, as `biotorch score`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreRequest {
+    /// The model (a protein masked LM with its LM head), by the name it was loaded under.
+    pub model: String,
+    /// The wild-type protein sequence.
+    pub wt: String,
+    /// Mutation strings (`A24G`, `T02A`, `A24G:L30P`, `WT`); an invalid one is a flagged row, not a failed request.
+    pub mutations: Vec<String>,
+    /// `masked-marginal`, `wt-marginal` or `pll`.
+    #[serde(default = "masked_marginal")]
+    pub method: String,
+    /// The residue number of the wild type's first residue.
+    #[serde(default = "first_residue")]
+    pub offset: i64,
+}
+
+/// The score of one mutation (one per input, in input order).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScoreRow {
+    /// The mutation as given.
+    pub mutation: String,
+    /// The variant as a normalised mutation string (`WT` for the wild type); absent for an invalid row.
+    pub mutant: Option<String>,
+    /// The score (higher: more likely than the wild type); absent for an invalid row.
+    pub score: Option<f64>,
+    /// masked- and wt-marginal: the score of each substitution, in position order.
+    pub sites: Option<Vec<f64>>,
+    /// Whether the mutation could be scored.
+    pub valid: bool,
+    /// Why it could not (a malformed string, a position outside the wild type, a wrong wild-type letter).
+    pub reason: Option<String>,
+}
+
+/// The answer to `POST /v1/score`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScoreResponse {
+    /// The model's name.
+    pub model: String,
+    /// The method used.
+    pub method: String,
+    /// The residue number of the wild type's first residue.
+    pub offset: i64,
+    /// One per mutation, in input order.
+    pub scores: Vec<ScoreRow>,
 }

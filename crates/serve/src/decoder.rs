@@ -1,12 +1,13 @@
 //! A SMILES decoder kept loaded on its own thread (`POST /v1/generate`): requests wait in a bounded channel (429
 //! when full) and are sampled one after the other with design's `Generator`, as `biotorch generate` does: the same
-//! seed gives the same molecules, each checked and scored with RDKit.
+//! seed gives the same molecules, each checked and scored with RDKit. A request with an objective runs design's
+//! `optimize` from the loaded decoder (the prior; the agent is a fresh copy per request), as `biotorch optimize`.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
 use axum::http::StatusCode;
-use biotorch_design::{GenerateRequest, GeneratedRow, Generator};
+use biotorch_design::{Candidate, GenerateRequest, GeneratedRow, Generator, OptimizeRequest, Optimized};
 use biotorch_models::Encoder;
 use serde_json::{json, Value};
 use tch::Device;
@@ -16,7 +17,13 @@ use crate::api::{ApiError, ModelCard};
 use crate::encoder::ModelSpec;
 use crate::error::{Error, Result};
 
-type Job = (GenerateRequest, oneshot::Sender<Result<Vec<GeneratedRow>, ApiError>>);
+/// What a decoder's thread is asked to do, and where the answer goes.
+pub(crate) enum Job {
+    /// Sample, as `biotorch generate`.
+    Generate(GenerateRequest, oneshot::Sender<Result<Vec<GeneratedRow>, ApiError>>),
+    /// Optimize, as `biotorch optimize`.
+    Optimize(Box<OptimizeRequest>, oneshot::Sender<Result<Optimized, ApiError>>),
+}
 
 /// Whether a model folder holds a SMILES decoder (its vocabulary is `smiles_vocab.json`).
 pub(crate) fn is_decoder(path: &Path) -> bool {
@@ -37,8 +44,23 @@ impl DecoderHandle {
         request: GenerateRequest,
     ) -> Result<oneshot::Receiver<Result<Vec<GeneratedRow>, ApiError>>, ApiError> {
         let (tx, rx) = oneshot::channel();
-        match self.jobs.try_send((request, tx)) {
-            Ok(()) => Ok(rx),
+        self.send(Job::Generate(request, tx))?;
+        Ok(rx)
+    }
+
+    /// Queues an optimisation; 429 with `Retry-After` when the channel is full.
+    pub(crate) fn optimize(
+        &self,
+        request: OptimizeRequest,
+    ) -> Result<oneshot::Receiver<Result<Optimized, ApiError>>, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Optimize(Box::new(request), tx))?;
+        Ok(rx)
+    }
+
+    fn send(&self, job: Job) -> Result<(), ApiError> {
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
             Err(mpsc::TrySendError::Full(_)) => {
                 let mut error = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -92,30 +114,45 @@ pub(crate) fn spawn(
                 return;
             }
         };
-        while let Ok((request, reply)) = rx.recv() {
-            if reply.is_closed() {
-                continue;
-            }
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> biotorch_design::Result<_> {
-                let mut rows = Vec::new();
-                let mut run = generator.generate(&request, None)?;
-                while let Some(round) = run.next_round()? {
-                    rows.extend(round.rows);
+        while let Ok(job) = rx.recv() {
+            match job {
+                Job::Generate(request, reply) => {
+                    if reply.is_closed() {
+                        continue;
+                    }
+                    let result = catch(|| {
+                        let mut rows = Vec::new();
+                        let mut run = generator.generate(&request, None)?;
+                        while let Some(round) = run.next_round()? {
+                            rows.extend(round.rows);
+                        }
+                        Ok(rows)
+                    });
+                    let _ = reply.send(result);
                 }
-                Ok(rows)
-            }));
-            let _ = reply.send(match result {
-                Ok(Ok(rows)) => Ok(rows),
-                Ok(Err(e)) => Err(ApiError::internal(format!("generation failed: {e}"))),
-                Err(_) => Err(ApiError::internal("the model's work panicked on this request")),
-            });
+                Job::Optimize(request, reply) => {
+                    if reply.is_closed() {
+                        continue;
+                    }
+                    let _ = reply.send(catch(|| biotorch_design::optimize(&generator, &request, &mut |_| {})));
+                }
+            }
         }
     })
 }
 
-/// One generated row as JSON: the sample, its state and RDKit's view of it.
-pub(crate) fn row_json(row: &GeneratedRow) -> Value {
-    let m = &row.molecule;
+/// Runs one request's work: a failure is the user's (422) or the server's (500), a panic fails that request only.
+fn catch<T>(work: impl FnOnce() -> biotorch_design::Result<T>) -> Result<T, ApiError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if e.is_bad_input() => Err(ApiError::invalid("invalid_request", e.to_string())),
+        Ok(Err(e)) => Err(ApiError::internal(format!("generation failed: {e}"))),
+        Err(_) => Err(ApiError::internal("the model's work panicked on this request")),
+    }
+}
+
+/// The JSON of RDKit's view of a molecule: scaffold, alerts and properties.
+fn molecule_json(m: &biotorch_design::Scored) -> Value {
     let properties = m.props.map(|p| {
         json!({
             "mw": p.mw, "logp": p.logp, "tpsa": p.tpsa, "hbd": p.hbd, "hba": p.hba,
@@ -123,9 +160,30 @@ pub(crate) fn row_json(row: &GeneratedRow) -> Value {
             "heavy_atoms": p.heavy_atoms, "formal_charge": p.formal_charge, "qed": p.qed, "sa": p.sa,
         })
     });
-    json!({
+    json!({"scaffold": m.scaffold, "pains": m.pains, "brenk": m.brenk, "properties": properties})
+}
+
+/// One of the best molecules of an optimisation as JSON, `rank` from 1 (the columns `biotorch optimize` writes).
+pub(crate) fn candidate_json(rank: usize, c: &Candidate) -> Value {
+    let mut value = json!({
+        "rank": rank, "smiles": c.smiles, "canonical_smiles": c.molecule.canonical, "score": c.score,
+        "meets_constraints": c.meets, "step": c.step, "sim_ref": c.sim_ref, "nll": c.nll,
+    });
+    if let (Value::Object(out), Value::Object(more)) = (&mut value, molecule_json(&c.molecule)) {
+        out.extend(more);
+    }
+    value
+}
+
+/// One generated row as JSON: the sample, its state and RDKit's view of it.
+pub(crate) fn row_json(row: &GeneratedRow) -> Value {
+    let m = &row.molecule;
+    let mut value = json!({
         "index": row.index, "smiles": row.smiles, "state": row.state.as_str(), "canonical_smiles": m.canonical,
         "nll": row.nll, "finished": row.finished, "passes": row.passes, "reason": m.reason,
-        "scaffold": m.scaffold, "pains": m.pains, "brenk": m.brenk, "properties": properties,
-    })
+    });
+    if let (Value::Object(out), Value::Object(more)) = (&mut value, molecule_json(m)) {
+        out.extend(more);
+    }
+    value
 }

@@ -15,7 +15,7 @@ use tch::{Device, Kind};
 use crate::api::{ApiError, ModelCard};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::queue::{Batching, Entry, Queue};
+use crate::queue::{Batching, Entry, Queue, Work};
 
 /// The longest input `biotorch embed` gives the model by default, in tokens without the two specials.
 const DEFAULT_MAX_LENGTH: usize = 1022;
@@ -23,8 +23,8 @@ const DEFAULT_MAX_LENGTH: usize = 1022;
 /// A loaded encoder, as the HTTP side sees it: what it is, how to tokenize for it, and its queue.
 pub(crate) struct EncoderHandle {
     pub(crate) card: ModelCard,
-    tokenizer: Box<dyn Tokenizer>,
-    modality: Modality,
+    pub(crate) tokenizer: Arc<dyn Tokenizer>,
+    pub(crate) modality: Modality,
     num_layers: usize,
     pub(crate) queue: Arc<Queue>,
 }
@@ -142,8 +142,14 @@ pub(crate) fn spawn(
                 return;
             }
         };
-        while let Some(batch) = queue.next_batch() {
-            run_batch(&model, &base, batch, &metrics);
+        while let Some(work) = queue.next_work() {
+            match work {
+                Work::Batch(batch) => run_batch(&model, &base, batch, &metrics),
+                // A task answers its request itself; one that panics drops its answer (the request gets 500).
+                Work::Task(task) => {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (task.run)(&model)));
+                }
+            }
         }
     })
 }
@@ -192,6 +198,7 @@ fn load(spec: &ModelSpec, device: Device, kind: Kind, batching: Batching) -> Res
         max_length,
         weights_sha256: sha,
     };
+    let tokenizer = Arc::from(tokenizer);
     let handle = EncoderHandle { card, tokenizer, modality, num_layers, queue: Arc::new(Queue::new(batching)) };
     Ok((model, handle, base))
 }

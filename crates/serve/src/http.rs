@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use biotorch_design::{Filter, GenerateRequest};
+use biotorch_design::{Filter, GenerateRequest, Objective, OptimizeRequest};
 use biotorch_models::embed::Pooling;
 use biotorch_models::SamplingOptions;
 use serde_json::json;
@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 
 use crate::api::{
     ApiError, EmbeddingsRequest, EmbeddingsResponse, ErrorBody, GenerateApiRequest, GenerateResponse, ModelList,
-    PredictRequest, PredictResponse, PredictionRow, TargetValue, Vectors,
+    PredictRequest, PredictResponse, PredictionRow, ScoreRequest, ScoreResponse, TargetValue, Vectors,
 };
 use crate::decoder::DecoderHandle;
 use crate::encoder::EncoderHandle;
@@ -52,6 +52,8 @@ pub(crate) struct AppState {
     pub(crate) ready: AtomicBool,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
+    /// The token budget of a batch (the score requests' passes are batched under it too).
+    pub(crate) batch_tokens: usize,
 }
 
 /// The endpoints metrics count by name; anything else counts as `other`.
@@ -63,6 +65,7 @@ const ENDPOINTS: &[&str] = &[
     "/v1/embeddings",
     "/v1/predict",
     "/v1/generate",
+    "/v1/score",
 ];
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -74,6 +77,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/predict", post(predict))
         .route("/v1/generate", post(generate))
+        .route("/v1/score", post(score))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count))
@@ -97,7 +101,7 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
         title = "biotorch serve",
         description = "Models kept loaded behind a JSON API, with batching across requests. Errors are {\"error\": {\"code\", \"message\"}}."
     ),
-    paths(live, ready, models, metrics, embeddings, generate, predict)
+    paths(live, ready, models, metrics, embeddings, generate, predict, score)
 )]
 struct ApiDoc;
 
@@ -219,7 +223,8 @@ async fn predict(
     Ok(Json(PredictResponse { head: request.head, predictions }))
 }
 
-/// Molecules sampled from a SMILES decoder, as `biotorch generate`.
+/// Molecules sampled from a SMILES decoder, as `biotorch generate`; with `objective`, the best molecules of the
+/// optimisation of `biotorch optimize` (with its per-step metrics).
 #[utoipa::path(post, path = "/v1/generate", request_body = GenerateApiRequest, responses((status = 200, body = GenerateResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn generate(
     State(state): State<Arc<AppState>>,
@@ -235,7 +240,24 @@ async fn generate(
             format!("no SMILES decoder named '{}' (loaded: {})", r.model, known.join(", ")),
         )
     })?;
-    check_count(&state, usize::try_from(r.num_molecules).unwrap_or(usize::MAX))?;
+    if r.objective.is_some() {
+        return optimize(&state, &decoder, r).await;
+    }
+    for (given, field) in [
+        (r.similar_to.is_some(), "similar_to"),
+        (r.min_similarity.is_some(), "min_similarity"),
+        (r.steps.is_some(), "steps"),
+        (r.batch_size.is_some(), "batch_size"),
+    ] {
+        if given {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                format!("\"{field}\" is an option of the optimisation: give an \"objective\" too"),
+            ));
+        }
+    }
+    let n = r.num_molecules.unwrap_or(1);
+    check_count(&state, usize::try_from(n).unwrap_or(usize::MAX))?;
     let filter = r
         .filter
         .as_deref()
@@ -243,23 +265,107 @@ async fn generate(
         .transpose()
         .map_err(|e| ApiError::invalid("invalid_filter", e.to_string()))?;
     let sampling = SamplingOptions {
-        temperature: r.temperature,
+        temperature: r.temperature.unwrap_or(1.0),
         top_k: r.top_k,
         top_p: r.top_p,
         seed: r.seed,
         ..SamplingOptions::default()
     };
-    let request = GenerateRequest {
-        n: r.num_molecules,
-        shard: None,
-        sampling,
-        filter,
-        unique_valid: r.unique,
-        max_samples: None,
-    };
+    let request = GenerateRequest { n, shard: None, sampling, filter, unique_valid: r.unique, max_samples: None };
     request.validate(false).map_err(|e| ApiError::invalid("invalid_request", e.to_string()))?;
     let rows = answer(&state, decoder.submit(request)?).await?;
-    Ok(Json(GenerateResponse { model: r.model, molecules: rows.iter().map(crate::decoder::row_json).collect() }))
+    Ok(Json(GenerateResponse {
+        model: r.model,
+        molecules: rows.iter().map(crate::decoder::row_json).collect(),
+        steps: None,
+    }))
+}
+
+/// `POST /v1/generate` with an objective: the optimisation of `biotorch optimize` (its defaults for what the
+/// request does not say), the best unique molecules and the per-step metrics.
+async fn optimize(
+    state: &AppState,
+    decoder: &DecoderHandle,
+    r: GenerateApiRequest,
+) -> Result<Json<GenerateResponse>, ApiError> {
+    for (given, field) in [
+        (r.temperature.is_some(), "temperature"),
+        (r.top_k.is_some(), "top_k"),
+        (r.top_p.is_some(), "top_p"),
+        (r.unique, "unique"),
+    ] {
+        if given {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                format!("\"{field}\" is not used with \"objective\" (the optimisation samples at temperature 1)"),
+            ));
+        }
+    }
+    let objective = Objective::parse(r.objective.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::invalid("invalid_objective", e.to_string()))?;
+    let filter = r
+        .filter
+        .as_deref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("invalid_filter", e.to_string()))?;
+    let top = r.num_molecules.unwrap_or(OPTIMIZE_TOP as u64);
+    check_count(state, usize::try_from(top).unwrap_or(usize::MAX))?;
+    let batch_size = r.batch_size.unwrap_or(OPTIMIZE_BATCH);
+    let limit = state.limits.max_sequences_per_request;
+    if batch_size > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_sequences",
+            format!("batch_size {batch_size}: at most {limit} samples per step"),
+        ));
+    }
+    // `biotorch optimize`'s defaults.
+    let request = OptimizeRequest {
+        objective,
+        filter,
+        similar_to: r.similar_to,
+        min_similarity: r.min_similarity,
+        steps: r.steps.unwrap_or(50),
+        batch_size,
+        keep: 0.5,
+        sigma: 60.0,
+        lr: 5e-4,
+        scaffold_bucket: 25,
+        scaffold_threshold: 0.4,
+        max_length: 128,
+        seed: r.seed,
+        top: top as usize,
+    };
+    request.validate().map_err(|e| ApiError::invalid("invalid_request", e.to_string()))?;
+    let result = answer(state, decoder.optimize(request)?).await?;
+    let steps = result.steps.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect();
+    Ok(Json(GenerateResponse {
+        model: r.model,
+        molecules: result.best.iter().enumerate().map(|(i, c)| crate::decoder::candidate_json(i + 1, c)).collect(),
+        steps: Some(steps),
+    }))
+}
+
+/// How many of the best molecules an optimisation returns, and how many it samples per step, unless told.
+const OPTIMIZE_TOP: usize = 100;
+const OPTIMIZE_BATCH: usize = 128;
+
+/// Zero-shot scores of mutations of a wild type, as `biotorch score --skip-invalid`: one row per mutation in input
+/// order, an invalid mutation flagged (`valid: false`, `reason`) rather than failing the request.
+#[utoipa::path(post, path = "/v1/score", request_body = ScoreRequest, responses((status = 200, body = ScoreResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn score(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<ScoreRequest>, JsonRejection>,
+) -> Result<Json<ScoreResponse>, ApiError> {
+    let Json(request) = body.map_err(rejected)?;
+    let handle = model(&state, &request.model)?;
+    check_count(&state, request.mutations.len())?;
+    let prepared = crate::score::prepare(&handle, &request)?;
+    let method = prepared.method.name().to_string();
+    let receiver = crate::score::submit(&handle, prepared, request.mutations, state.batch_tokens)?;
+    let scores = answer(&state, receiver).await?;
+    Ok(Json(ScoreResponse { model: request.model, method, offset: request.offset, scores }))
 }
 
 /// 422 for no inputs, 413 for more than a request may hold.
@@ -284,12 +390,16 @@ fn not_ready() -> ApiError {
     error
 }
 
-/// Embeddings of sequences, as `biotorch embed`, batched with other requests' sequences.
-#[utoipa::path(post, path = "/v1/embeddings", request_body = EmbeddingsRequest, responses((status = 200, body = EmbeddingsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+/// Embeddings of sequences, as `biotorch embed`, batched with other requests' sequences: JSON, or with
+/// `Accept: application/vnd.apache.arrow.stream` an Arrow IPC stream of one row per sequence (index, length,
+/// truncated, embedding as list<float32> or per token as list<list<float32>>; with several layers one
+/// embedding_layer_N column per layer).
+#[utoipa::path(post, path = "/v1/embeddings", request_body = EmbeddingsRequest, responses((status = 200, content((EmbeddingsResponse = "application/json"), (Vec<u8> = "application/vnd.apache.arrow.stream"))), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn embeddings(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     body: Result<Json<EmbeddingsRequest>, JsonRejection>,
-) -> Result<Json<EmbeddingsResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(rejected)?;
     let handle = model(&state, &request.model)?;
     check_count(&state, request.sequences.len())?;
@@ -310,14 +420,19 @@ async fn embeddings(
             several => Vectors::Layers(several.iter().map(|v| value(v)).collect()),
         })
         .collect();
-    Ok(Json(EmbeddingsResponse {
+    let response = EmbeddingsResponse {
         model: request.model,
         pooling: prepared.pooling.name().to_string(),
         layers: prepared.layers,
         embeddings,
         lengths,
         truncated,
-    }))
+    };
+    if crate::arrow::wanted(&headers) {
+        let bytes = crate::arrow::embeddings(&response)?;
+        return Ok(([(header::CONTENT_TYPE, crate::arrow::ARROW_STREAM)], bytes).into_response());
+    }
+    Ok(Json(response).into_response())
 }
 
 #[cfg(test)]
@@ -338,6 +453,8 @@ mod tests {
             "ModelList",
             "GenerateApiRequest",
             "PredictRequest",
+            "ScoreRequest",
+            "ScoreResponse",
         ] {
             assert!(doc["components"]["schemas"].get(schema).is_some(), "no schema {schema}");
         }

@@ -7,8 +7,9 @@
 //! | `GET /v1/health/ready` | 503 until every model is loaded and has run a warm-up forward, then 200 |
 //! | `GET /v1/models` | name, kind, modality, embedding width, layers, max length, weights SHA-256 |
 //! | `GET /v1/metrics` | Prometheus text: requests by endpoint and status, queue wait, compute time, batch sizes |
-//! | `POST /v1/embeddings` | `{"model", "sequences", "pooling", "layers", "truncate"}` → embeddings as `biotorch embed` |
+//! | `POST /v1/embeddings` | `{"model", "sequences", "pooling", "layers", "truncate"}` → embeddings as `biotorch embed` (JSON, or an Arrow IPC stream with `Accept: application/vnd.apache.arrow.stream`) |
 //! | `POST /v1/generate` | `{"model", "num_molecules", "seed", "temperature", "top_k", "top_p", "filter", "unique"}` → molecules as `biotorch generate` |
+//! | `POST /v1/score` | `{"model", "wt", "mutations", "method", "offset"}` → one score per mutation as `biotorch score` |
 //! | `POST /v1/predict` | `{"head", "sequences" or "smiles"}` → per input and target: value, ensemble spread, class |
 //!
 //! Every model runs on its own thread (never on tokio's): requests are checked and tokenized by the handler, cut
@@ -18,6 +19,7 @@
 //! flight (at most [`Options::shutdown_timeout`]) and return.
 
 pub mod api;
+mod arrow;
 mod decoder;
 mod encoder;
 pub mod error;
@@ -25,6 +27,7 @@ mod head;
 mod http;
 pub mod metrics;
 mod queue;
+mod score;
 
 use std::collections::BTreeMap;
 use std::future::IntoFuture;
@@ -160,6 +163,7 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
         ready: AtomicBool::new(false),
         metrics: metrics.clone(),
         limits: options.limits,
+        batch_tokens: options.batching.max_batch_tokens,
     });
     // Signals first, so that one arriving while the models load still drains.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

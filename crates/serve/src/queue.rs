@@ -1,7 +1,8 @@
 //! The bounded queue of one model and its batcher: requests are cut into sequences that wait here; the model's
 //! thread takes batches of them across requests (same output columns, at most `max_batch_sequences` sequences and
 //! `max_batch_tokens` tokens, waiting at most `max_queue_delay` after the oldest one for more work) and hands each
-//! request its rows, in its own order, once all of them are done.
+//! request its rows, in its own order, once all of them are done. Work that is not an embedding (a score request)
+//! waits in the same queue as a [`Task`]: the model's thread runs it alone, in arrival order with the batches.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use biotorch_models::embed::{Column, Embedding};
+use biotorch_models::Esm2;
 use tokio::sync::oneshot;
 
 use crate::api::ApiError;
@@ -82,8 +84,28 @@ pub(crate) struct Entry {
     pub(crate) enqueued: Instant,
 }
 
+/// Work for the model's thread other than embeddings (a score request): it runs alone, with the model, on the
+/// model's thread; it answers its request itself (and does nothing when nobody waits any more).
+pub(crate) struct Task {
+    pub(crate) run: Box<dyn FnOnce(&Esm2) + Send>,
+    /// How many sequences' room in the queue it takes (its inputs).
+    weight: usize,
+    pub(crate) enqueued: Instant,
+}
+
+/// What the model's thread does next.
+pub(crate) enum Work {
+    /// Sequences to embed together.
+    Batch(Vec<Entry>),
+    /// One task, alone.
+    Task(Task),
+}
+
 struct Inner {
     entries: VecDeque<Entry>,
+    tasks: VecDeque<Task>,
+    /// The tasks' weights, summed.
+    task_weight: usize,
     closed: bool,
 }
 
@@ -96,7 +118,8 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub(crate) fn new(batching: Batching) -> Queue {
-        Queue { inner: Mutex::new(Inner { entries: VecDeque::new(), closed: false }), wake: Condvar::new(), batching }
+        let inner = Inner { entries: VecDeque::new(), tasks: VecDeque::new(), task_weight: 0, closed: false };
+        Queue { inner: Mutex::new(inner), wake: Condvar::new(), batching }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -117,22 +140,7 @@ impl Queue {
             state: Mutex::new(JobState { rows: (0..n).map(|_| None).collect(), remaining: n, reply: Some(tx) }),
         });
         let mut inner = self.lock();
-        if inner.closed {
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down"));
-        }
-        if inner.entries.len() + n > self.batching.max_queue_sequences {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "queue_full",
-                format!(
-                    "the model's queue is full ({} of {} sequences waiting); retry later",
-                    inner.entries.len(),
-                    self.batching.max_queue_sequences
-                ),
-            );
-            error.retry_after = Some(1);
-            return Err(error);
-        }
+        self.room(&inner, n)?;
         let enqueued = Instant::now();
         inner.entries.extend(items.into_iter().enumerate().map(|(index, tokens)| Entry {
             job: job.clone(),
@@ -145,18 +153,60 @@ impl Queue {
         Ok(rx)
     }
 
-    /// Stops taking requests; the batcher finishes what is queued and then [`Queue::next_batch`] returns `None`.
+    /// 503 once the queue is closed, 429 (with `Retry-After`) when `n` more sequences do not fit.
+    fn room(&self, inner: &Inner, n: usize) -> Result<(), ApiError> {
+        if inner.closed {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down"));
+        }
+        let waiting = inner.entries.len() + inner.task_weight;
+        if waiting + n > self.batching.max_queue_sequences {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue_full",
+                format!(
+                    "the model's queue is full ({waiting} of {} sequences waiting); retry later",
+                    self.batching.max_queue_sequences
+                ),
+            );
+            error.retry_after = Some(1);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Queues a task that takes the room of `weight` sequences; refused as [`Queue::submit`] refuses.
+    pub(crate) fn submit_task(&self, weight: usize, run: Box<dyn FnOnce(&Esm2) + Send>) -> Result<(), ApiError> {
+        let mut inner = self.lock();
+        self.room(&inner, weight)?;
+        inner.tasks.push_back(Task { run, weight, enqueued: Instant::now() });
+        inner.task_weight += weight;
+        drop(inner);
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Stops taking requests; the batcher finishes what is queued and then [`Queue::next_work`] returns `None`.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
     }
 
-    /// The next batch: blocks until there is work, then until the batch is full, the oldest sequence has waited
-    /// `max_queue_delay`, or the queue is closed. `None` once the queue is closed and empty.
-    pub(crate) fn next_batch(&self) -> Option<Vec<Entry>> {
+    /// The next work: a task when one arrived before the oldest waiting sequence (at once), else a batch (once
+    /// it is full, the oldest sequence has waited `max_queue_delay`, or the queue is closed); blocks until there is
+    /// work. `None` once the queue is closed and empty.
+    pub(crate) fn next_work(&self) -> Option<Work> {
         let mut inner = self.lock();
         loop {
             inner.entries.retain(|e| !e.job.abandoned());
+            let task_first = match (inner.tasks.front(), inner.entries.front()) {
+                (Some(task), Some(entry)) => task.enqueued <= entry.enqueued,
+                (task, _) => task.is_some(),
+            };
+            if task_first {
+                let task = inner.tasks.pop_front()?;
+                inner.task_weight -= task.weight;
+                return Some(Work::Task(task));
+            }
             let Some(first) = inner.entries.front() else {
                 if inner.closed {
                     return None;
@@ -167,8 +217,8 @@ impl Queue {
             let deadline = first.enqueued + self.batching.max_queue_delay;
             let (count, full) = self.gather(&inner.entries);
             let now = Instant::now();
-            if full || now >= deadline || inner.closed {
-                return Some(self.take(&mut inner.entries, count));
+            if full || now >= deadline || inner.closed || !inner.tasks.is_empty() {
+                return Some(Work::Batch(self.take(&mut inner.entries, count)));
             }
             inner = self.wake.wait_timeout(inner, deadline - now).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
         }
@@ -225,6 +275,14 @@ mod tests {
         }
     }
 
+    /// The next batch (the tests queue no tasks unless they say so).
+    fn next_batch(queue: &Queue) -> Option<Vec<Entry>> {
+        match queue.next_work()? {
+            Work::Batch(batch) => Some(batch),
+            Work::Task(_) => panic!("a task where a batch was expected"),
+        }
+    }
+
     fn columns(layer: usize) -> Vec<Column> {
         Column::grid(&[Pooling::Mean], &[layer])
     }
@@ -234,9 +292,9 @@ mod tests {
         let queue = Queue::new(batching(3, 1000, 100));
         let mut a = queue.submit(columns(1), vec![vec![5; 4], vec![6; 2]]).unwrap();
         let mut b = queue.submit(columns(1), vec![vec![7; 3], vec![8; 1]]).unwrap();
-        let first = queue.next_batch().unwrap();
+        let first = next_batch(&queue).unwrap();
         assert_eq!(first.iter().map(|e| e.index).collect::<Vec<_>>(), [0, 1, 0]);
-        let second = queue.next_batch().unwrap();
+        let second = next_batch(&queue).unwrap();
         assert_eq!(second.len(), 1);
         for entry in first.into_iter().chain(second) {
             let row = Embedding { vectors: vec![vec![entry.tokens[0] as f32]], truncated: false, windows: 0 };
@@ -255,9 +313,9 @@ mod tests {
         let _b = queue.submit(columns(2), vec![vec![2; 4]]).unwrap();
         let _c = queue.submit(columns(1), vec![vec![3; 4], vec![4; 4]]).unwrap();
         // 6 + 6 tokens fill the budget of 12: the third sequence of layer 1 waits, the layer-2 one too.
-        let batch = queue.next_batch().unwrap();
+        let batch = next_batch(&queue).unwrap();
         assert_eq!(batch.iter().map(|e| e.tokens[0]).collect::<Vec<_>>(), [1, 3]);
-        let batch = queue.next_batch().unwrap();
+        let batch = next_batch(&queue).unwrap();
         assert_eq!(batch.iter().map(|e| e.tokens[0]).collect::<Vec<_>>(), [2]);
     }
 
@@ -267,7 +325,7 @@ mod tests {
         let _a = queue.submit(columns(1), vec![vec![1; 2]; 2]).unwrap();
         let error = queue.submit(columns(1), vec![vec![1; 2]; 2]).unwrap_err();
         assert_eq!((error.status, error.retry_after), (StatusCode::TOO_MANY_REQUESTS, Some(1)));
-        assert_eq!(queue.next_batch().unwrap().len(), 2);
+        assert_eq!(next_batch(&queue).unwrap().len(), 2);
         assert!(queue.submit(columns(1), vec![vec![1; 2]; 3]).is_ok());
     }
 
@@ -276,7 +334,25 @@ mod tests {
         let queue = Queue::new(batching(8, 1000, 10));
         drop(queue.submit(columns(1), vec![vec![1; 2]]).unwrap());
         queue.close();
-        assert!(queue.next_batch().is_none());
+        assert!(next_batch(&queue).is_none());
         assert_eq!(queue.submit(columns(1), vec![vec![1; 2]]).unwrap_err().status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn tasks_run_in_arrival_order_with_the_batches_and_take_room_in_the_queue() {
+        let queue = Queue::new(batching(8, 1000, 5));
+        queue.submit_task(3, Box::new(|_| {})).unwrap();
+        let _a = queue.submit(columns(1), vec![vec![1; 2]]).unwrap();
+        // 3 + 1 waiting: 2 more do not fit.
+        let error = queue.submit(columns(1), vec![vec![1; 2]; 2]).unwrap_err();
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(matches!(queue.next_work(), Some(Work::Task(t)) if t.weight == 3));
+        let _b = queue.submit(columns(1), vec![vec![2; 2]; 2]).unwrap();
+        queue.submit_task(1, Box::new(|_| {})).unwrap();
+        assert_eq!(next_batch(&queue).unwrap().len(), 3);
+        assert!(matches!(queue.next_work(), Some(Work::Task(_))));
+        queue.close();
+        assert!(queue.next_work().is_none());
+        assert_eq!(queue.submit_task(1, Box::new(|_| {})).unwrap_err().status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

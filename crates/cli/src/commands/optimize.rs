@@ -105,7 +105,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
 
     let bar = ctx.progress.steps(args.steps);
     let started = Instant::now();
-    let result = biotorch_design::optimize(generator, &request, &mut |Event::Step(m)| {
+    let result = biotorch_design::optimize(&generator, &request, &mut |Event::Step(m)| {
         bar.set_position(m.step);
         bar.set_message(format!("mean score {:.3}, valid {:.2}", m.mean_score, m.valid));
     })?;
