@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// What a decoder's thread is asked to do, and where the answer goes.
 pub(crate) enum Job {
     /// Sample, as `biotorch generate`.
-    Generate(GenerateRequest, oneshot::Sender<Result<Vec<GeneratedRow>, ApiError>>),
+    Generate(Box<GenerateRequest>, oneshot::Sender<Result<Vec<GeneratedRow>, ApiError>>),
     /// Optimize, as `biotorch optimize`.
     Optimize(Box<OptimizeRequest>, oneshot::Sender<Result<Optimized, ApiError>>),
 }
@@ -44,7 +44,7 @@ impl DecoderHandle {
         request: GenerateRequest,
     ) -> Result<oneshot::Receiver<Result<Vec<GeneratedRow>, ApiError>>, ApiError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Generate(request, tx))?;
+        self.send(Job::Generate(Box::new(request), tx))?;
         Ok(rx)
     }
 
