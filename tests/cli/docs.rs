@@ -5,15 +5,24 @@
 //! links the repository's `data`, `scripts`, `workflows` and `.venv`, so they read the shipped data and files that an
 //! earlier example of the same file wrote, and write nothing into the checkout. Each must exit 0.
 //!
+//! A `biotorch serve` example starts the server in the background (on a free port: `--port` is replaced by
+//! `--port 0`), waits until `/v1/health/ready` answers 200 and keeps it running for the rest of the file; each later
+//! `curl` example of the file then runs against it, its `127.0.0.1:PORT` (PORT: the example's `--port`, default
+//! 8000) rewritten to the server's address. A curl example must pass `-f`, `--fail` or `--fail-with-body`, so that an
+//! error answer fails it. After the file's last example the server gets SIGTERM and must exit 0 (it drains).
+//!
 //! A block that should not run is marked on the line before its fence with `<!-- not run: REASON -->` (a long
 //! training run, a cluster's paths); the test counts these and prints them. Blocks without one of the three
 //! languages (synopses with placeholders, printed output, diagrams) are not commands. In a runnable block, `make`
 //! and `export` lines are set-up steps the test does not repeat; any other command is an error, so that every
 //! example is either run or marked.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_biotorch");
@@ -31,6 +40,10 @@ enum Kind {
     Biotorch,
     /// A Snakemake command: run it with `-n`.
     Snakemake,
+    /// `biotorch serve`: start it in the background for the file's later `curl` examples.
+    Serve,
+    /// A `curl` request to the server of an earlier `biotorch serve` example.
+    Curl,
     /// `mkdir`, for the output folder of the examples that follow: run it.
     Mkdir,
     /// A set-up step (`make ...`, `export ...`) the test environment already provides.
@@ -110,8 +123,24 @@ fn extract(text: &str) -> Result<(Vec<Example>, Vec<Skipped>), String> {
             if program.starts_with('#') {
                 continue;
             }
-            let kind = if program == "biotorch" || words.windows(2).any(|w| w[0] == "|" && w[1] == "biotorch") {
+            let subcommand = words.iter().skip(1).find(|w| !w.starts_with('-') && w.parse::<f64>().is_err());
+            let kind = if program == "biotorch" && subcommand == Some(&"serve") {
+                Kind::Serve
+            } else if program == "biotorch" || words.windows(2).any(|w| w[0] == "|" && w[1] == "biotorch") {
                 Kind::Biotorch
+            } else if program == "curl" {
+                let fails = |w: &&str| {
+                    matches!(*w, "--fail" | "--fail-with-body")
+                        || (w.starts_with('-') && !w.starts_with("--") && w.contains('f'))
+                };
+                if !words.iter().any(fails) {
+                    return Err(format!(
+                        "line {}: a curl example must pass `--fail-with-body` (or `-f`), so that an error answer \
+                         fails it",
+                        fence + 2 + start
+                    ));
+                }
+                Kind::Curl
             } else if program.ends_with("snakemake") {
                 Kind::Snakemake
             } else if program == "mkdir" {
@@ -172,17 +201,13 @@ fn workspace() -> tempfile::TempDir {
     dir
 }
 
-/// Runs one example with `sh` in `dir`, offline, with an empty HF cache; `None` when it ran past [`LIMIT`].
-fn run(dir: &Path, example: &Example) -> Option<Output> {
-    let command = match example.kind {
-        Kind::Snakemake => example.command.replacen("snakemake", "snakemake -n", 1),
-        _ => example.command.clone(),
-    };
+/// `sh -c command` in `dir`, offline, with an empty HF cache and this build first on `PATH`.
+fn shell(dir: &Path, command: &str) -> Command {
     let path = format!("{}:{}", dir.join(".bin").display(), std::env::var("PATH").unwrap_or_default());
     // `$(scripts/target-dir.sh)` in an example names this build's target folder.
     let target = Path::new(BIN).parent().and_then(Path::parent).unwrap();
-    let mut child = Command::new("sh")
-        .args(["-c", &command])
+    let mut sh = Command::new("sh");
+    sh.args(["-c", command])
         .current_dir(dir)
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", target)
@@ -191,11 +216,17 @@ fn run(dir: &Path, example: &Example) -> Option<Output> {
         .env_remove("HUGGINGFACE_HUB_CACHE")
         .env("HF_HOME", dir.join(".hf-home"))
         .env("HF_HUB_OFFLINE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sh");
+        .stdin(Stdio::null());
+    sh
+}
+
+/// Runs one example with `sh` in `dir`, offline, with an empty HF cache; `None` when it ran past [`LIMIT`].
+fn run(dir: &Path, example: &Example) -> Option<Output> {
+    let command = match example.kind {
+        Kind::Snakemake => example.command.replacen("snakemake", "snakemake -n", 1),
+        _ => example.command.clone(),
+    };
+    let mut child = shell(dir, &command).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run sh");
     let started = Instant::now();
     while child.try_wait().expect("wait for the example").is_none() {
         if started.elapsed() > LIMIT {
@@ -206,6 +237,122 @@ fn run(dir: &Path, example: &Example) -> Option<Output> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Some(child.wait_with_output().expect("collect the example's output"))
+}
+
+/// A `biotorch serve` example's command on a free port (its `--port` replaced by `--port 0`), and the port the
+/// example names (default 8000), which the file's curl examples use.
+fn serve_command(command: &str) -> (String, String) {
+    let mut words = command.split_whitespace().filter(|w| *w != "\\");
+    let (mut kept, mut port) = (Vec::new(), "8000".to_owned());
+    while let Some(word) = words.next() {
+        if word == "--port" {
+            port = words.next().unwrap_or_default().to_owned();
+        } else if let Some(p) = word.strip_prefix("--port=") {
+            port = p.to_owned();
+        } else {
+            kept.push(word);
+        }
+    }
+    (format!("{} --port 0", kept.join(" ")), port)
+}
+
+/// The status of `GET path` on `addr`, `None` when nothing answers.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = String::new();
+    BufReader::new(stream).read_line(&mut head).ok()?;
+    head.split(' ').nth(1)?.parse().ok()
+}
+
+/// The server of a `biotorch serve` example, running in the background for the file's later curl examples;
+/// killed when dropped.
+struct Served {
+    child: Child,
+    /// The port the examples name.
+    port: String,
+    /// The address it listens on.
+    addr: String,
+    /// Its stderr.
+    log: PathBuf,
+}
+
+impl Served {
+    /// Starts the example's server on a free port and waits (at most [`LIMIT`]) until it is ready.
+    fn start(dir: &Path, example: &Example) -> Result<Served, String> {
+        let (command, port) = serve_command(&example.command);
+        let log = dir.join(format!(".serve-{}.log", example.line));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child =
+            shell(dir, &format!("exec {command}")).stdout(Stdio::piped()).stderr(stderr).spawn().expect("run sh");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let mut served = Served { child, port, addr: String::new(), log };
+        let line = rx.recv_timeout(LIMIT).unwrap_or_default();
+        match line.trim().strip_prefix("listening on http://") {
+            Some(addr) => served.addr = addr.to_owned(),
+            None => return Err(served.failure(&format!("`{command}`: the first line was {line:?}"))),
+        }
+        let started = Instant::now();
+        while http_status(&served.addr, "/v1/health/ready") != Some(200) {
+            if let Ok(Some(status)) = served.child.try_wait() {
+                return Err(served.failure(&format!("`{command}` ended ({status}) before it was ready")));
+            }
+            if started.elapsed() > LIMIT {
+                return Err(served.failure(&format!("`{command}` was not ready after {LIMIT:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(served)
+    }
+
+    /// A curl example's command aimed at this server.
+    fn aim(&self, command: &str) -> String {
+        let mut aimed = command.to_owned();
+        for host in ["127.0.0.1", "localhost"] {
+            aimed = aimed.replace(&format!("{host}:{}", self.port), &self.addr);
+        }
+        aimed
+    }
+
+    /// What went wrong, with the server's stderr.
+    fn failure(&self, what: &str) -> String {
+        format!("{what}; its stderr:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// SIGTERM; the server must drain and exit 0 within [`LIMIT`].
+    fn stop(mut self) -> Result<(), String> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        let started = Instant::now();
+        loop {
+            match self.child.try_wait().expect("wait for the server") {
+                Some(status) if status.success() => return Ok(()),
+                Some(status) => return Err(self.failure(&format!("the server exited with {status} on SIGTERM"))),
+                None if started.elapsed() > LIMIT => {
+                    return Err(self.failure(&format!("the server still ran {LIMIT:?} after SIGTERM")))
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 #[test]
@@ -231,12 +378,32 @@ fn extract_reads_runnable_blocks_and_honours_markers() {
     assert!(extract("<!-- not run -->\n```sh\nbiotorch x\n```\n").unwrap_err().contains("REASON"));
 }
 
+#[test]
+fn serve_and_curl_examples_are_recognised() {
+    let text = "```sh\nbiotorch --threads 2 serve --model protein-small \\\n    --port 8080\n```\n```console\n$ curl \
+                -sS --fail-with-body http://127.0.0.1:8080/v1/models\n$ curl -fsS localhost:8080/v1/health/ready\n```\n";
+    let (examples, _) = extract(text).unwrap();
+    let kinds: Vec<Kind> = examples.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [Kind::Serve, Kind::Curl, Kind::Curl]);
+    assert_eq!(
+        serve_command(&examples[0].command),
+        ("biotorch --threads 2 serve --model protein-small --port 0".to_owned(), "8080".to_owned())
+    );
+    assert_eq!(serve_command("biotorch serve --model m --port=9000").1, "9000");
+    assert_eq!(serve_command("biotorch serve --model m").1, "8000");
+    let e = extract("```sh\ncurl -s http://127.0.0.1:8000/v1/models\n```\n").unwrap_err();
+    assert!(e.contains("--fail-with-body"), "{e}");
+    // `biotorch embed` with a file named serve is not a server.
+    assert_eq!(extract("```sh\nbiotorch embed serve.fa -o o.parquet\n```\n").unwrap().0[0].kind, Kind::Biotorch);
+}
+
 // Regression: docs/training.md said `clm` and SMILES enumeration were not implemented, and the examples of the README,
 // the guide and training.md named files that do not exist (proteins.faa, molecules.csv.gz, proteins.fasta).
 #[test]
 fn every_example_in_the_docs_runs() {
     let started = Instant::now();
     let (mut ran, mut dry, mut setup, mut failures) = (0, 0, 0, Vec::new());
+    let (mut servers, mut requests) = (0, 0);
     let mut skipped_all = Vec::new();
     let mut per_file = Vec::new();
     for file in markdown_files() {
@@ -249,7 +416,9 @@ fn every_example_in_the_docs_runs() {
         }
         per_file.push((name.clone(), examples.iter().filter(|e| e.kind == Kind::Biotorch).count()));
         let dir = workspace();
+        let mut served: Option<Served> = None;
         for example in &examples {
+            let mut example = example.clone();
             match example.kind {
                 Kind::Setup => {
                     setup += 1;
@@ -258,7 +427,32 @@ fn every_example_in_the_docs_runs() {
                 Kind::Biotorch => ran += 1,
                 Kind::Snakemake => dry += 1,
                 Kind::Mkdir => {}
+                Kind::Serve => {
+                    servers += 1;
+                    if let Err(e) = served.take().map_or(Ok(()), Served::stop) {
+                        failures.push(format!("{name}: {e}"));
+                    }
+                    let t = Instant::now();
+                    match Served::start(dir.path(), &example) {
+                        Ok(s) => served = Some(s),
+                        Err(e) => failures.push(format!("{name}:{}: {e}", example.line)),
+                    }
+                    eprintln!("{name}:{}: server ready in {:.1} s", example.line, t.elapsed().as_secs_f64());
+                    continue;
+                }
+                Kind::Curl => {
+                    requests += 1;
+                    let Some(server) = &served else {
+                        failures.push(format!(
+                            "{name}:{}: a curl example with no `biotorch serve` example before it in the file",
+                            example.line
+                        ));
+                        continue;
+                    };
+                    example.command = server.aim(&example.command);
+                }
             }
+            let example = &example;
             let t = Instant::now();
             let result = run(dir.path(), example);
             eprintln!("{name}:{}: {:.1} s", example.line, t.elapsed().as_secs_f64());
@@ -275,10 +469,13 @@ fn every_example_in_the_docs_runs() {
                 Some(_) => {}
             }
         }
+        if let Err(e) = served.take().map_or(Ok(()), Served::stop) {
+            failures.push(format!("{name}: {e}"));
+        }
     }
     eprintln!(
-        "docs: {ran} biotorch examples run, {dry} snakemake dry runs, {setup} set-up lines not repeated, {} blocks \
-         not run, in {:.1} s",
+        "docs: {ran} biotorch examples run, {servers} server(s) started for {requests} curl request(s), {dry} snakemake \
+         dry runs, {setup} set-up lines not repeated, {} blocks not run, in {:.1} s",
         skipped_all.len(),
         started.elapsed().as_secs_f64()
     );
