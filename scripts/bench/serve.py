@@ -11,7 +11,8 @@ the level. Every answer is checked afterwards (status 200, one vector per sequen
 
 Sides, each the same model on the same number of threads (biotorch --threads T, torch.set_num_threads(T)):
   A  `biotorch serve` with its default batching
-  B  the same with `--max-batch-sequences 1` (batching off)
+  B  the same with cross-request batching on, as the CPU default was before 2026-12-06 (`--max-batch-sequences 64`,
+     the 1,024-token budget); A, the default, does not batch on CPU
   C  the server a Python user would write: the standard library's ThreadingHTTPServer + HF `EsmModel` loaded from
      the same model folder, one forward per request under a lock, the mean over residue tokens as biotorch pools
      (checked against A within 1e-4 on a request of several lengths before timing); run as its own process
@@ -53,7 +54,7 @@ WARMUP_REQUESTS = 16
 SIDES = ("A", "B", "C")
 NAMES = {
     "A": "A biotorch serve",
-    "B": "B biotorch serve --max-batch-sequences 1",
+    "B": "B biotorch serve --max-batch-sequences 64",
     "C": "C Python http.server + HF EsmModel",
     "O": "O biotorch embed (offline, whole process)",
 }
@@ -385,7 +386,7 @@ def main():
     serve = [bt, "--threads", str(T), "serve", "--model", args.model, "--device", "cpu", "--port", "0"]
     commands = {
         "A": serve,
-        "B": serve + ["--max-batch-sequences", "1"],
+        "B": serve + ["--max-batch-sequences", "64"],
         "C": [sys.executable, os.path.abspath(__file__), "--python-server", directory, "--threads", str(T)],
     }
     # results[side][level] = list over rounds of (residues/s, p50, p99, mean batch)

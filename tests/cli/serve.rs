@@ -176,7 +176,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn serve_answers_like_embed_for_64_concurrent_clients_and_checks_every_request() {
-    let server = Server::start(&["--max-sequences", "8", "--max-body-bytes", "200000"]);
+    let server = Server::start(&["--max-sequences", "8", "--max-body-bytes", "200000", "--max-batch-sequences", "64"]);
     // Readiness is 503 while the model loads (asked right after the port is known), then 200.
     let first = server.request("GET", "/v1/health/ready", "");
     assert_eq!(first.status, 503, "{}", first.body);
@@ -289,7 +289,16 @@ fn metric(text: &str, name: &str) -> f64 {
 #[test]
 fn a_full_queue_answers_429_with_retry_after_and_the_server_recovers() {
     // A long queue delay keeps the first request's 4 sequences waiting: the queue (4) is full meanwhile.
-    let server = Server::start(&["--max-queue", "4", "--max-sequences", "4", "--max-queue-delay-ms", "1500"]);
+    let server = Server::start(&[
+        "--max-queue",
+        "4",
+        "--max-sequences",
+        "4",
+        "--max-queue-delay-ms",
+        "1500",
+        "--max-batch-sequences",
+        "64",
+    ]);
     server.wait_ready();
     let client = server.client.clone();
     let first = std::thread::spawn(move || {
@@ -306,7 +315,7 @@ fn a_full_queue_answers_429_with_retry_after_and_the_server_recovers() {
 
 #[test]
 fn sigterm_finishes_the_requests_in_flight_and_exits_0() {
-    let mut server = Server::start(&["--max-queue-delay-ms", "1500"]);
+    let mut server = Server::start(&["--max-queue-delay-ms", "1500", "--max-batch-sequences", "64"]);
     server.wait_ready();
     let client = server.client.clone();
     let started = Instant::now();

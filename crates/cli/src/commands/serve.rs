@@ -26,9 +26,10 @@ pub(crate) struct ServeArgs {
     /// Longest wait for more work after the oldest waiting sequence arrived.
     #[arg(long, default_value_t = 5, value_name = "MS")]
     max_queue_delay_ms: u64,
-    /// Most sequences in one batch (1: batching off).
-    #[arg(long, default_value_t = 64, value_name = "N", value_parser = positive)]
-    max_batch_sequences: usize,
+    /// Most sequences in one batch (1: batching off). Default: 1 on CPU (measured: on CPU cores one sequence already
+    /// fills the cores, and batches of mixed lengths cost 15-30%; docs/benchmarks.md), 64 on CUDA.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    max_batch_sequences: Option<usize>,
     /// Token budget of a batch (as embed's --batch-tokens). Default: 1024 on CPU, 16384 on CUDA.
     #[arg(long, value_name = "N", value_parser = positive)]
     max_batch_tokens: Option<usize>,
@@ -65,7 +66,7 @@ pub(crate) fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         kind: args.dtype.kind()?,
         batching: Batching {
             max_queue_delay: Duration::from_millis(args.max_queue_delay_ms),
-            max_batch_sequences: args.max_batch_sequences,
+            max_batch_sequences: args.max_batch_sequences.unwrap_or(if device == tch::Device::Cpu { 1 } else { 64 }),
             max_batch_tokens: args.max_batch_tokens.unwrap_or(if device == tch::Device::Cpu { 1024 } else { 16_384 }),
             max_queue_sequences: args.max_queue,
         },
