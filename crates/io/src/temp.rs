@@ -275,13 +275,24 @@ mod tests {
     }
 
     fn spawn_child(dir: &Path, mode: &str) -> std::process::Child {
-        std::process::Command::new(std::env::current_exe().unwrap())
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
             .args(["--exact", "temp::tests::child", "--nocapture", "--test-threads=1"])
             .env("BIOTORCH_IO_TEMP_CHILD", dir)
             .env("BIOTORCH_IO_TEMP_MODE", mode)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+            .stdout(std::process::Stdio::piped());
+        // The child starts with SIGINT and SIGTERM at their default action even when the tests run as a background
+        // job (a non-interactive shell starts those with SIGINT ignored, which the handler rightly leaves ignored).
+        // SAFETY: signal() is async-signal-safe, and this runs in the forked child before exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        command.spawn().unwrap()
     }
 
     #[test]
