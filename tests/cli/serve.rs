@@ -479,6 +479,20 @@ fn generate_samples_like_the_generate_command() {
 }
 
 #[test]
+fn an_optimisation_past_its_deadline_answers_504_and_frees_the_decoder() {
+    let server = Server::start(&["--model", "smiles-small", "--request-timeout", "2"]);
+    server.wait_ready();
+    // Far more steps than 2 s allow: 504, and the run stops at its next step instead of holding the decoder.
+    let body = json!({"model": "smiles-small", "objective": "qed", "steps": 100000, "batch_size": 16, "seed": 1});
+    let r = server.post("/v1/generate", &body);
+    assert_eq!((r.status, r.error().0.as_str()), (504, "timeout"), "{}", r.body);
+    // The decoder answers again within a few seconds (a held decoder would time out every one of these).
+    let small = json!({"model": "smiles-small", "num_molecules": 2, "seed": 1});
+    let answered = (0..8).any(|_| server.post("/v1/generate", &small).status == 200);
+    assert!(answered, "the decoder was still busy with the abandoned optimisation after 8 requests");
+}
+
+#[test]
 fn score_answers_like_the_score_command_with_invalid_mutations_flagged() {
     // The random checkpoint with its LM head that tests/cli/score.rs checks against HF, loaded beside protein-small.
     let small = format!("{ROOT}/.fixtures/esm_checkpoints/models/small");

@@ -55,7 +55,9 @@ pub use generate::{
     MAX_DIVERSITY, UNIQUE_AT,
 };
 pub use generator::{Drawn, Generator};
-pub use optimize::{hill_climb_loss, optimize, Candidate, Event, OptimizeRequest, Optimized, Specials, StepMetrics};
+pub use optimize::{
+    hill_climb_loss, optimize, optimize_until, Candidate, Event, OptimizeRequest, Optimized, Specials, StepMetrics,
+};
 pub use properties::{variables, Filter, MoleculeValues, Objective, Property};
 pub use reference::{ReferenceSet, MAX_SIMILARITY_REFS, PLOT_SAMPLE};
 pub use score::{score_all, Scored, FP_BITS, FP_RADIUS};

@@ -223,6 +223,17 @@ pub fn optimize(
     request: &OptimizeRequest,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Optimized> {
+    optimize_until(generator, request, on_event, &|| false)
+}
+
+/// [`optimize`], asking `stop` before each step: once it says true, the run ends there and returns what the steps
+/// done found (a server stops the run of a client that has gone, e.g. after its deadline).
+pub fn optimize_until(
+    generator: &Generator,
+    request: &OptimizeRequest,
+    on_event: &mut dyn FnMut(Event<'_>),
+    stop: &dyn Fn() -> bool,
+) -> Result<Optimized> {
     let reference = request.validate()?;
     let device = generator.device();
     tch::manual_seed(request.seed as i64);
@@ -249,6 +260,9 @@ pub fn optimize(
     let mut best: HashMap<String, Candidate> = HashMap::new();
     let mut steps = Vec::new();
     for step in 0..request.steps {
+        if stop() {
+            break;
+        }
         // Sample with the agent's current weights (the stream continues across steps, so steps differ).
         let first = step * request.batch_size as u64;
         let samples = agent.sample_range(first, request.batch_size, &options)?;
@@ -458,5 +472,16 @@ mod tests {
         let (b, _) = run(&r);
         assert_eq!(a.best, b.best);
         assert_eq!(a.steps, b.steps);
+        // Stopped after the first step: one step's metrics, equal to the full run's first.
+        let g = Generator::load("tiny", dir.path(), dir.path(), Device::Cpu).unwrap();
+        let asked = std::cell::Cell::new(0);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 1
+        };
+        let c = optimize_until(&g, &r, &mut |_| {}, &stop).unwrap();
+        assert_eq!(c.steps.len(), 1);
+        assert_eq!(c.steps[0], a.steps[0]);
+        assert!(c.best.iter().all(|m| m.step == 1));
     }
 }

@@ -134,7 +134,10 @@ pub(crate) fn spawn(
                     if reply.is_closed() {
                         continue;
                     }
-                    let _ = reply.send(catch(|| biotorch_design::optimize(&generator, &request, &mut |_| {})));
+                    // A client gone (its deadline passed: 504) stops the run at the next step, freeing the decoder.
+                    let stop = || reply.is_closed();
+                    let result = catch(|| biotorch_design::optimize_until(&generator, &request, &mut |_| {}, &stop));
+                    let _ = reply.send(result);
                 }
             }
         }
