@@ -64,6 +64,39 @@ pub struct OptimizeRequest {
 }
 
 impl OptimizeRequest {
+    /// The defaults of `biotorch optimize` and of the server's optimisation: steps, molecules per step, the fraction
+    /// learned from, sigma, the learning rate, the diversity filter's bucket and threshold, tokens per sample and how
+    /// many of the best to keep.
+    pub const STEPS: u64 = 50;
+    pub const BATCH_SIZE: usize = 128;
+    pub const KEEP: f64 = 0.5;
+    pub const SIGMA: f64 = 60.0;
+    pub const LR: f64 = 5e-4;
+    pub const SCAFFOLD_BUCKET: u32 = 25;
+    pub const SCAFFOLD_THRESHOLD: f64 = 0.4;
+    pub const MAX_LENGTH: i64 = 128;
+    pub const TOP: usize = 100;
+
+    /// A run toward `objective` with every other setting at its default (no filter or reference, seed 0).
+    pub fn new(objective: Objective) -> OptimizeRequest {
+        OptimizeRequest {
+            objective,
+            filter: None,
+            similar_to: None,
+            min_similarity: None,
+            steps: Self::STEPS,
+            batch_size: Self::BATCH_SIZE,
+            keep: Self::KEEP,
+            sigma: Self::SIGMA,
+            lr: Self::LR,
+            scaffold_bucket: Self::SCAFFOLD_BUCKET,
+            scaffold_threshold: Self::SCAFFOLD_THRESHOLD,
+            max_length: Self::MAX_LENGTH,
+            seed: 0,
+            top: Self::TOP,
+        }
+    }
+
     /// Checks the request; returns the reference molecule's fingerprint (when there is one).
     pub fn validate(&self) -> Result<Option<Fingerprint>> {
         let bad = |message: String| Err(Error::Request(message));

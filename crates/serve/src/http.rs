@@ -243,27 +243,18 @@ async fn generate(
     if r.objective.is_some() {
         return optimize(&state, &decoder, r).await;
     }
-    for (given, field) in [
-        (r.similar_to.is_some(), "similar_to"),
-        (r.min_similarity.is_some(), "min_similarity"),
-        (r.steps.is_some(), "steps"),
-        (r.batch_size.is_some(), "batch_size"),
-    ] {
-        if given {
-            return Err(ApiError::invalid(
-                "invalid_request",
-                format!("\"{field}\" is an option of the optimisation: give an \"objective\" too"),
-            ));
-        }
-    }
+    refuse_given(
+        &[
+            (r.similar_to.is_some(), "similar_to"),
+            (r.min_similarity.is_some(), "min_similarity"),
+            (r.steps.is_some(), "steps"),
+            (r.batch_size.is_some(), "batch_size"),
+        ],
+        "is an option of the optimisation: give an \"objective\" too",
+    )?;
     let n = r.num_molecules.unwrap_or(1);
     check_count(&state, usize::try_from(n).unwrap_or(usize::MAX))?;
-    let filter = r
-        .filter
-        .as_deref()
-        .map(Filter::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid("invalid_filter", e.to_string()))?;
+    let filter = parse_filter(r.filter.as_deref())?;
     let sampling = SamplingOptions {
         temperature: r.temperature.unwrap_or(1.0),
         top_k: r.top_k,
@@ -288,30 +279,21 @@ async fn optimize(
     decoder: &DecoderHandle,
     r: GenerateApiRequest,
 ) -> Result<Json<GenerateResponse>, ApiError> {
-    for (given, field) in [
-        (r.temperature.is_some(), "temperature"),
-        (r.top_k.is_some(), "top_k"),
-        (r.top_p.is_some(), "top_p"),
-        (r.unique, "unique"),
-    ] {
-        if given {
-            return Err(ApiError::invalid(
-                "invalid_request",
-                format!("\"{field}\" is not used with \"objective\" (the optimisation samples at temperature 1)"),
-            ));
-        }
-    }
+    refuse_given(
+        &[
+            (r.temperature.is_some(), "temperature"),
+            (r.top_k.is_some(), "top_k"),
+            (r.top_p.is_some(), "top_p"),
+            (r.unique, "unique"),
+        ],
+        "is not used with \"objective\" (the optimisation samples at temperature 1)",
+    )?;
     let objective = Objective::parse(r.objective.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::invalid("invalid_objective", e.to_string()))?;
-    let filter = r
-        .filter
-        .as_deref()
-        .map(Filter::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid("invalid_filter", e.to_string()))?;
-    let top = r.num_molecules.unwrap_or(OPTIMIZE_TOP as u64);
+    let filter = parse_filter(r.filter.as_deref())?;
+    let top = r.num_molecules.unwrap_or(OptimizeRequest::TOP as u64);
     check_count(state, usize::try_from(top).unwrap_or(usize::MAX))?;
-    let batch_size = r.batch_size.unwrap_or(OPTIMIZE_BATCH);
+    let batch_size = r.batch_size.unwrap_or(OptimizeRequest::BATCH_SIZE);
     let limit = state.limits.max_sequences_per_request;
     if batch_size > limit {
         return Err(ApiError::new(
@@ -320,22 +302,16 @@ async fn optimize(
             format!("batch_size {batch_size}: at most {limit} samples per step"),
         ));
     }
-    // `biotorch optimize`'s defaults.
+    // `biotorch optimize`'s defaults for the rest.
     let request = OptimizeRequest {
-        objective,
         filter,
         similar_to: r.similar_to,
         min_similarity: r.min_similarity,
-        steps: r.steps.unwrap_or(50),
+        steps: r.steps.unwrap_or(OptimizeRequest::STEPS),
         batch_size,
-        keep: 0.5,
-        sigma: 60.0,
-        lr: 5e-4,
-        scaffold_bucket: 25,
-        scaffold_threshold: 0.4,
-        max_length: 128,
         seed: r.seed,
         top: top as usize,
+        ..OptimizeRequest::new(objective)
     };
     request.validate().map_err(|e| ApiError::invalid("invalid_request", e.to_string()))?;
     let result = answer(state, decoder.optimize(request)?).await?;
@@ -347,9 +323,18 @@ async fn optimize(
     }))
 }
 
-/// How many of the best molecules an optimisation returns, and how many it samples per step, unless told.
-const OPTIMIZE_TOP: usize = 100;
-const OPTIMIZE_BATCH: usize = 128;
+/// 422 naming the first field given of `fields` (whether given, name), with `why`.
+fn refuse_given(fields: &[(bool, &str)], why: &str) -> Result<(), ApiError> {
+    match fields.iter().find(|(given, _)| *given) {
+        Some((_, field)) => Err(ApiError::invalid("invalid_request", format!("\"{field}\" {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// A request's `filter` expression, parsed (422 with the expression language's message).
+fn parse_filter(filter: Option<&str>) -> Result<Option<Filter>, ApiError> {
+    filter.map(Filter::parse).transpose().map_err(|e| ApiError::invalid("invalid_filter", e.to_string()))
+}
 
 /// Zero-shot scores of mutations of a wild type, as `biotorch score --skip-invalid`: one row per mutation in input
 /// order, an invalid mutation flagged (`valid: false`, `reason`) rather than failing the request.

@@ -35,35 +35,35 @@ pub(crate) struct OptimizeArgs {
     #[arg(long, value_name = "EXPR")]
     pub(crate) filter: Option<String>,
     /// Reinforcement-learning steps.
-    #[arg(long, default_value_t = 50, value_name = "N", value_parser = positive_u64)]
+    #[arg(long, default_value_t = OptimizeRequest::STEPS, value_name = "N", value_parser = positive_u64)]
     pub(crate) steps: u64,
     /// Molecules sampled per step.
-    #[arg(long, default_value_t = 128, value_name = "N", value_parser = positive)]
+    #[arg(long, default_value_t = OptimizeRequest::BATCH_SIZE, value_name = "N", value_parser = positive)]
     pub(crate) batch_size: usize,
     /// Fraction of each step's samples, the best by score, that the agent learns from (augmented hill-climb).
-    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    #[arg(long, default_value_t = OptimizeRequest::KEEP, value_name = "F")]
     pub(crate) keep: f64,
     /// Weight of the score in the augmented likelihood (REINVENT's sigma).
-    #[arg(long, default_value_t = 60.0, value_name = "SIGMA")]
+    #[arg(long, default_value_t = OptimizeRequest::SIGMA, value_name = "SIGMA")]
     pub(crate) sigma: f64,
     /// Adam learning rate of the agent.
-    #[arg(long, default_value_t = 5e-4, value_name = "LR")]
+    #[arg(long, default_value_t = OptimizeRequest::LR, value_name = "LR")]
     pub(crate) lr: f64,
     /// Diversity filter: after this many molecules scoring at least --scaffold-threshold on one Murcko scaffold,
     /// that scaffold scores 0.
-    #[arg(long, default_value_t = 25, value_name = "N")]
+    #[arg(long, default_value_t = OptimizeRequest::SCAFFOLD_BUCKET, value_name = "N")]
     pub(crate) scaffold_bucket: u32,
     /// Diversity filter: the score from which a molecule counts toward its scaffold's bucket.
-    #[arg(long, default_value_t = 0.4, value_name = "S")]
+    #[arg(long, default_value_t = OptimizeRequest::SCAFFOLD_THRESHOLD, value_name = "S")]
     pub(crate) scaffold_threshold: f64,
     /// The most tokens per sample.
-    #[arg(long, default_value_t = 128, value_name = "L")]
+    #[arg(long, default_value_t = OptimizeRequest::MAX_LENGTH, value_name = "L")]
     pub(crate) max_length: i64,
     /// Seed of the sampling stream and of the agent's updates.
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub(crate) seed: u64,
     /// How many of the best unique molecules to write.
-    #[arg(long, default_value_t = 100, value_name = "N", value_parser = positive)]
+    #[arg(long, default_value_t = OptimizeRequest::TOP, value_name = "N", value_parser = positive)]
     pub(crate) top: usize,
     /// Output table (Parquet): the best unique molecules with their scores and properties.
     #[arg(short, long, value_name = "FILE")]
