@@ -60,6 +60,12 @@ pub struct ScoreOptions {
     pub batch_tokens: usize,
 }
 
+/// The context of a masked pass in tokens, `<cls>` and `<eos>` included: `max_length` residues when given, else the
+/// whole context of `model` (1024 tokens for ESM-2); longer proteins are windowed ([`window`]).
+pub fn max_tokens(model: &Esm2, max_length: Option<usize>) -> usize {
+    max_length.map_or((model.config().max_position_embeddings as usize).saturating_sub(2), |n| n + 2)
+}
+
 /// The score of one variant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariantScore {

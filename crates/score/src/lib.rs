@@ -21,7 +21,7 @@ pub mod mutation;
 pub mod request;
 pub mod table;
 
-pub use engine::{window, Method, ScoreOptions, Scorer, VariantScore};
+pub use engine::{max_tokens, window, Method, ScoreOptions, Scorer, VariantScore};
 pub use error::{Error, Result};
 pub use likelihood::{CausalScorer, Likelihood, LikelihoodOptions, LikelihoodRow, Texts};
 pub use metrics::{proteingym, Metrics};

@@ -77,7 +77,7 @@ pub(crate) fn submit(
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let scorer = Scorer::new(model, tokenizer.as_ref())?;
                 // As `biotorch score` without --max-length: the model's whole context.
-                let max_tokens = (model.config().max_position_embeddings as usize).saturating_sub(2);
+                let max_tokens = biotorch_score::max_tokens(model, None);
                 let options = ScoreOptions { method: prepared.method, max_tokens, batch_tokens };
                 request::score_rows(&scorer, &prepared.wild_type, &prepared.parsed, &options, &mut |_, _| {})
             }));

@@ -114,7 +114,7 @@ pub(crate) fn run(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let tokenizer = biotorch_models::encoder_tokenizer(&resolved.path, model.config())?.tokenizer;
     let scorer = Scorer::new(&model, tokenizer.as_ref())?;
     let method = args.method;
-    let max_tokens = args.max_length.map_or(model.config().max_position_embeddings as usize - 2, |n| n + 2);
+    let max_tokens = biotorch_score::max_tokens(&model, args.max_length);
     let options = ScoreOptions { method, max_tokens, batch_tokens: args.batch_tokens };
     let started = Instant::now();
     let bar = ctx.progress.steps(0);
@@ -205,7 +205,7 @@ fn likelihoods(ctx: &Ctx, input: &Path, args: &ScoreArgs) -> Result<()> {
     };
     let masked = matches!(model.model, Lm::Masked(_));
     let max_tokens = match &model.model {
-        Lm::Masked(m) => args.max_length.map_or(m.config().max_position_embeddings as usize - 2, |n| n + 2),
+        Lm::Masked(m) => biotorch_score::max_tokens(m, args.max_length),
         Lm::Causal(m) => m.config().max_position_embeddings as usize,
     };
     let options = LikelihoodOptions { max_tokens, batch_tokens: args.batch_tokens };
