@@ -1,6 +1,7 @@
 """The benchmark protocol of docs/benchmarks.md, shared by the scripts under scripts/bench/: an idle check before a
-run (1-minute load average, no build/test process), whole processes timed the same way for every side, sides
-alternated (A B C, A B C, ...), median and min-max of each side, medians of the pairwise ratios."""
+run (1-minute load average, no build/test process, nothing else using a quarter of a core), whole processes timed
+the same way for every side, sides alternated (A B C, A B C, ...), median and min-max of each side, medians of the
+pairwise ratios."""
 
 import os
 import statistics
@@ -12,19 +13,48 @@ from datetime import datetime, timezone
 BUSY = ("cargo", "rustc", "rustdoc", "biotorch", "cc1plus", "ld", "make")
 
 
-def busy_processes():
-    """Build, test and biotorch processes running now (other than this one)."""
-    names = []
+def cpu_ticks():
+    """{pid: (command name, user + system clock ticks)} of every process now."""
+    ticks = {}
     for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not pid.isdigit():
             continue
         try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
         except OSError:
             continue
-        if comm in BUSY or comm.startswith("cargo"):
-            names.append(f"{comm}[{pid}]")
+        fields = stat[stat.rfind(")") + 2:].split()
+        ticks[int(pid)] = (comm, int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def busy_processes():
+    """Build, test and biotorch processes, and any other process that used a quarter of a core over a second (not
+    this script and its ancestors: make, the shell)."""
+    before = cpu_ticks()
+    time.sleep(1.0)
+    after = cpu_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    mine, pid = set(), os.getpid()
+    while pid > 1:
+        mine.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            break
+        pid = int(stat[stat.rfind(")") + 2:].split()[1])
+    names = []
+    for pid, (comm, ticks) in after.items():
+        if pid in mine:
+            continue
+        named = comm in BUSY or comm.startswith("cargo")
+        used = (ticks - before[pid][1]) / hz if pid in before else 0.0
+        if named or used > 0.25:
+            names.append(f"{comm}[{pid}]" + (f" {used:.0%} CPU" if used > 0.25 else ""))
     return names
 
 
@@ -37,7 +67,7 @@ def check_idle(max_load, force):
     """(quiet, description); exits unless the machine is idle or `force` (then every figure is flagged)."""
     load, busy = load_average(), busy_processes()
     quiet = load < max_load and not busy
-    state = f"load average {load:.2f}, build/test processes: {', '.join(busy) or 'none'}"
+    state = f"load average {load:.2f}, busy processes: {', '.join(busy) or 'none'}"
     if not quiet and not force:
         sys.exit(f"refusing: the machine is not idle ({state}); wait, or pass --force to flag the figures")
     return quiet, state

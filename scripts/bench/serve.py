@@ -48,6 +48,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from protocol import check_idle
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAX_RESIDUES = 1022
 WARMUP_REQUESTS = 16
@@ -61,63 +63,6 @@ NAMES = {
 
 
 # ---------------------------------------------------------------- the machine
-
-def cpu_ticks():
-    ticks = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        ticks[int(pid)] = (comm, int(fields[11]) + int(fields[12]))
-    return ticks
-
-
-def busy_processes():
-    """Build, test and benchmark processes, and any other process that used a quarter of a core over a second."""
-    before = cpu_ticks()
-    time.sleep(1.0)
-    after = cpu_ticks()
-    hz = os.sysconf("SC_CLK_TCK")
-    mine, pid = set(), os.getpid()
-    while pid > 1:  # this script and its ancestors (make bench, the shell)
-        mine.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            break
-        pid = int(stat[stat.rfind(")") + 2:].split()[1])
-    names = []
-    for pid, (comm, ticks) in after.items():
-        if pid in mine:
-            continue
-        named = comm in ("cargo", "rustc", "rustdoc", "biotorch", "cc1plus", "ld", "make") or comm.startswith("cargo")
-        used = (ticks - before[pid][1]) / hz if pid in before else 0.0
-        if named or used > 0.25:
-            names.append(f"{comm}[{pid}]" + (f" {used:.0%} CPU" if used > 0.25 else ""))
-    return names
-
-
-def load_average():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def check_idle(max_load, force):
-    load, busy = load_average(), busy_processes()
-    quiet = load < max_load and not busy
-    state = f"load average {load:.2f}, busy processes: {', '.join(busy) or 'none'}"
-    if not quiet and not force:
-        sys.exit(f"refusing: the machine is not idle ({state}); wait, or pass --force to flag the figures")
-    return quiet, state
-
 
 # ---------------------------------------------------------------- inputs
 
