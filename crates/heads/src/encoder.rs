@@ -13,10 +13,10 @@
 use std::path::{Path, PathBuf};
 
 use biotorch_models::embed::{EmbedPlan, Embedder, Encoder, MeanSpan, Specials};
-use biotorch_models::{Esm2, SmilesGpt};
+use biotorch_models::{Esm2, LanguageModel, Lm, SmilesGpt};
 use biotorch_tokenizers::{SmilesTokenizer, Tokenizer};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -195,29 +195,14 @@ pub struct Backbone {
     pub dir: PathBuf,
 }
 
-pub use biotorch_models::{model_dir, model_type};
-
 impl Backbone {
-    /// Loads the model at `path` (a model folder, or its weights file) on `device`, in fp32.
+    /// Loads the model at `path` (a model folder, or its weights file) on `device`, in fp32, with its tokenizer, as
+    /// [`LanguageModel::load`] does for every front end.
     pub fn load(path: &Path, device: Device) -> Result<Backbone> {
-        let dir = model_dir(path);
-        let tokenizer: Box<dyn Tokenizer> = match biotorch_tokenizers::load(&dir) {
-            Ok(t) => t,
-            Err(_) if !dir.join("vocab.txt").exists() && !dir.join("smiles_vocab.json").exists() => {
-                Box::new(biotorch_tokenizers::Esm2Tokenizer::new())
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let kind = model_type(&dir)?;
-        let model = match kind.as_str() {
-            "llama" => Model::Gpt(SmilesGpt::load(path, device, Kind::Float)?),
-            "esm" => Model::Esm(Esm2::load(path, device, Kind::Float)?),
-            other => {
-                return Err(Error::Input(format!(
-                    "{}: model_type \"{other}\": heads go on ESM-style encoders (esm) or the SMILES decoder (llama)",
-                    dir.display()
-                )))
-            }
+        let LanguageModel { model, tokenizer, dir } = LanguageModel::load(path, device)?;
+        let model = match model {
+            Lm::Masked(m) => Model::Esm(m),
+            Lm::Causal(m) => Model::Gpt(m),
         };
         let modality = match (&model, tokenizer.name()) {
             (Model::Gpt(_), "smiles") => Modality::Molecule,

@@ -21,10 +21,11 @@
 
 use std::path::{Path, PathBuf};
 
+use biotorch_models::model_dir;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::encoder::{self, model_dir, Backbone, LongPolicy, Prepared};
+use crate::encoder::{self, Backbone, LongPolicy, Prepared};
 use crate::error::{Error, Result};
 use crate::head::{self, Mlp};
 use crate::seen::{prepared_key, Overlap, TrainingRows};
