@@ -651,7 +651,6 @@ mod tests {
     use crate::smiles_gpt::SmilesGptConfig;
 
     fn esm() -> Esm2 {
-        tch::manual_seed(1);
         let config = Esm2Config {
             num_hidden_layers: 2,
             hidden_size: 16,
@@ -659,13 +658,12 @@ mod tests {
             num_attention_heads: 2,
             ..Esm2Config::esm2_t6_8m()
         };
-        Esm2::new_random(config, Device::Cpu, Kind::Float).unwrap()
+        crate::seeded(1, || Esm2::new_random(config, Device::Cpu, Kind::Float).unwrap())
     }
 
     fn gpt() -> SmilesGpt {
-        tch::manual_seed(2);
         let config = SmilesGptConfig { num_hidden_layers: 2, hidden_size: 16, ..SmilesGptConfig::small(30) };
-        SmilesGpt::new_random(config, Device::Cpu, Kind::Float).unwrap()
+        crate::seeded(2, || SmilesGpt::new_random(config, Device::Cpu, Kind::Float).unwrap())
     }
 
     const SPECIALS: Specials = Specials { start: 0, eos: 2, pad: 1 };

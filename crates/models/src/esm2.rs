@@ -1157,13 +1157,12 @@ mod tests {
 
     #[test]
     fn lm_logits_at_are_the_selected_rows_of_the_logits() {
-        tch::manual_seed(3);
         let mut config = Esm2Config::esm2_t6_8m();
         config.num_hidden_layers = 2;
         config.hidden_size = 32;
         config.num_attention_heads = 4;
         config.intermediate_size = 64;
-        let model = Esm2::new_random(config, Device::Cpu, Kind::Float).unwrap();
+        let model = crate::seeded(3, || Esm2::new_random(config, Device::Cpu, Kind::Float).unwrap());
         let ids = Tensor::from_slice(&[0i64, 5, 6, 32, 7, 2, 0, 8, 9, 2, 1, 1]).view([2, 6]);
         let mask = ids.ne(1).to_kind(Kind::Int64);
         let select =

@@ -25,6 +25,17 @@ pub mod sampling;
 pub mod smiles_gpt;
 pub mod tokenizer;
 
+/// Runs `f` (which draws from libtorch's global generator, e.g. a `new_random` model) right after
+/// `tch::manual_seed(seed)`, with no other test of this crate seeding or drawing in between: tests run on several
+/// threads and share that generator, so a seed and its draws must not interleave with another test's.
+#[cfg(test)]
+pub(crate) fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
+    static GLOBAL_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = GLOBAL_GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed);
+    f()
+}
+
 pub use embed::{Column, EmbedPlan, Embedder, Embedding, Encoder, LongPolicy, MeanSpan, Pooling, Specials};
 pub use error::{Error, Result};
 pub use esm2::{mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType};
