@@ -1,5 +1,5 @@
 //! Devices and number formats as users name them: `auto`, `cpu`, `cuda`, `cuda:N`, lists (`cuda:0,cuda:1`) and
-//! `cuda:all`; `f32`, `bf16`, `f16`. A device that does not exist is refused here, before any model is loaded.
+//! `cuda:all`; `f32`, `bf16`, `f16`, `int8`. A device that does not exist is refused here, before any model is loaded.
 
 use tch::{Device, Kind};
 
@@ -76,11 +76,52 @@ fn check_visible(spec: &str, device: Device) -> Result<()> {
 
 /// A number format: `f32` (`fp32`, `float32`), `bf16` (`bfloat16`) or `f16` (`fp16`, `float16`).
 pub fn parse_kind(spec: &str) -> Result<Kind> {
+    match parse_precision(spec)? {
+        Precision::Int8 => Err(Error::Usage(format!("--dtype {spec}: use f32, bf16 or f16 (int8 is for encoders)"))),
+        p => Ok(p.kind()),
+    }
+}
+
+/// How a model's weights and activations are held: a floating-point kind, or `Int8`, dynamic quantization of an
+/// encoder's Linear layers (int8 weights per output channel, activations quantized per token, int32 accumulation
+/// in libtorch's `_int_mm`), every other part in fp32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    Bf16,
+    F16,
+    Int8,
+}
+
+impl Precision {
+    /// The kind the weights are loaded in (`Int8` loads fp32 and then quantizes).
+    pub fn kind(self) -> Kind {
+        match self {
+            Precision::F32 | Precision::Int8 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+            Precision::F16 => Kind::Half,
+        }
+    }
+
+    /// The canonical name, as recorded in output metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+/// `f32` (`fp32`, `float32`), `bf16` (`bfloat16`), `f16` (`fp16`, `float16`) or `int8` (`qint8`).
+pub fn parse_precision(spec: &str) -> Result<Precision> {
     Ok(match spec {
-        "f32" | "fp32" | "float32" => Kind::Float,
-        "bf16" | "bfloat16" => Kind::BFloat16,
-        "f16" | "fp16" | "float16" => Kind::Half,
-        s => return Err(Error::Usage(format!("--dtype {s}: use f32, bf16 or f16"))),
+        "f32" | "fp32" | "float32" => Precision::F32,
+        "bf16" | "bfloat16" => Precision::Bf16,
+        "f16" | "fp16" | "float16" => Precision::F16,
+        "int8" | "qint8" => Precision::Int8,
+        s => return Err(Error::Usage(format!("--dtype {s}: use f32, bf16, f16 or int8"))),
     })
 }
 
@@ -105,5 +146,8 @@ mod tests {
         assert!(missing.to_string().contains("does not exist"), "{missing}");
         assert_eq!(parse_kind("bf16").unwrap(), Kind::BFloat16);
         assert!(parse_kind("int8").unwrap_err().to_string().contains("use f32, bf16 or f16"));
+        assert_eq!(parse_precision("qint8").unwrap(), Precision::Int8);
+        assert_eq!(parse_precision("bfloat16").unwrap().name(), "bf16");
+        assert!(parse_precision("int4").unwrap_err().to_string().contains("use f32, bf16, f16 or int8"));
     }
 }

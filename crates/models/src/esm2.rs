@@ -30,6 +30,8 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE};
 use crate::error::{Error, Result};
+use crate::quant::Int8Linear;
+use crate::Precision;
 
 /// The id of `<eos>` in the ESM alphabet; HF's contact head hard-codes it too.
 pub const EOS_TOKEN_ID: i64 = 2;
@@ -234,15 +236,25 @@ impl Esm2Config {
 struct Linear {
     weight: Tensor,
     bias: Tensor,
+    /// Set by [`Esm2::quantize_int8`]: the forward pass then runs on these int8 weights.
+    int8: Option<Int8Linear>,
 }
 
 impl Linear {
     fn new(vs: nn::Path, in_dim: i64, out_dim: i64) -> Self {
-        Self { weight: vs.zeros("weight", &[out_dim, in_dim]), bias: vs.zeros("bias", &[out_dim]) }
+        Self { weight: vs.zeros("weight", &[out_dim, in_dim]), bias: vs.zeros("bias", &[out_dim]), int8: None }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, Some(&self.bias))
+        match &self.int8 {
+            Some(q) => q.forward(x),
+            None => x.linear(&self.weight, Some(&self.bias)),
+        }
+    }
+
+    fn quantize(&mut self) -> Result<()> {
+        self.int8 = Some(Int8Linear::quantize(&self.weight, &self.bias)?);
+        Ok(())
     }
 }
 
@@ -383,6 +395,8 @@ struct SelfAttention {
     num_heads: i64,
     head_dim: i64,
     dropout: f64,
+    /// Set by [`Esm2::quantize_int8`]: query, key and value as one int8 layer (one quantization of the input).
+    qkv_int8: Option<Int8Linear>,
 }
 
 impl SelfAttention {
@@ -397,6 +411,28 @@ impl SelfAttention {
             num_heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
             dropout: cfg.attention_probs_dropout_prob,
+            qkv_int8: None,
+        }
+    }
+
+    fn quantize(&mut self) -> Result<()> {
+        let parts = [&self.query, &self.key, &self.value]
+            .map(|l| Int8Linear::quantize(&l.weight, &l.bias))
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        self.qkv_int8 = Some(Int8Linear::concat(&parts));
+        Ok(())
+    }
+
+    /// Query, key and value `[batch, seq, hidden]` each.
+    fn project(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        match &self.qkv_int8 {
+            Some(qkv) => {
+                let hidden = self.num_heads * self.head_dim;
+                let fused = qkv.forward(x);
+                (fused.narrow(-1, 0, hidden), fused.narrow(-1, hidden, hidden), fused.narrow(-1, 2 * hidden, hidden))
+            }
+            None => (self.query.forward(x), self.key.forward(x), self.value.forward(x)),
         }
     }
 
@@ -406,9 +442,10 @@ impl SelfAttention {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
         let heads = |t: Tensor| t.view([batch, seq, self.num_heads, self.head_dim]).transpose(1, 2);
         // ESM scales the query, not the scores, and does so before the rotary embedding.
-        let mut q = heads(self.query.forward(x)) * (self.head_dim as f64).powf(-0.5);
-        let mut k = heads(self.key.forward(x));
-        let v = heads(self.value.forward(x));
+        let (q, k, v) = self.project(x);
+        let mut q = heads(q) * (self.head_dim as f64).powf(-0.5);
+        let mut k = heads(k);
+        let v = heads(v);
         if let Some(rotary) = &self.rotary_embeddings {
             let (cos, sin) = rotary.cos_sin(seq, q.kind());
             q = RotaryEmbedding::apply(&q, &cos, &sin);
@@ -720,6 +757,8 @@ pub struct Esm2 {
     encoder: Encoder,
     contact_head: Option<ContactHead>,
     lm_head: Option<LmHead>,
+    /// Whether [`Esm2::quantize_int8`] ran.
+    int8: bool,
 }
 
 impl Esm2 {
@@ -733,7 +772,7 @@ impl Esm2 {
             let lm_head = lm_head.then(|| LmHead::new(&root / "lm_head", &config, &embeddings.word_embeddings));
             (embeddings, encoder, contact_head, lm_head)
         };
-        Self { vs, config, embeddings, encoder, contact_head, lm_head }
+        Self { vs, config, embeddings, encoder, contact_head, lm_head, int8: false }
     }
 
     /// A model with fresh weights, initialised like HF's `EsmForMaskedLM` (normal with
@@ -780,6 +819,53 @@ impl Esm2 {
     pub fn load(path: impl AsRef<Path>, device: Device, kind: Kind) -> Result<Self> {
         let files = ModelFiles::locate(path.as_ref())?;
         Self::load_files(&files.config, &files.weights, device, kind)
+    }
+
+    /// Loads a model folder in a [`Precision`]: a floating-point kind, or f32 weights then
+    /// [`Esm2::quantize_int8`].
+    pub fn load_precision(path: impl AsRef<Path>, device: Device, precision: Precision) -> Result<Self> {
+        let mut model = Self::load(path, device, precision.kind())?;
+        if precision == Precision::Int8 {
+            model.quantize_int8()?;
+        }
+        Ok(model)
+    }
+
+    /// Dynamic int8 quantization for inference: every encoder layer's query, key, value and dense projections run
+    /// on int8 weights (per output channel) with activations quantized per token (see `quant`); embeddings,
+    /// LayerNorms, attention itself and the LM and contact heads stay fp32. The fp32 weights are kept (and are
+    /// what [`Esm2::save`] writes); training a quantized model is refused by [`Esm2::forward_t`].
+    pub fn quantize_int8(&mut self) -> Result<()> {
+        if self.device() != Device::Cpu {
+            return Err(Error::Usage(format!(
+                "--dtype int8 runs on the CPU (libtorch's int8 kernels); on {:?} use bf16",
+                self.device()
+            )));
+        }
+        if self.kind() != Kind::Float {
+            return Err(Error::Unsupported(format!(
+                "int8 quantization starts from f32 weights, not {:?}",
+                self.kind()
+            )));
+        }
+        for layer in &mut self.encoder.layer {
+            layer.attention.self_attention.quantize()?;
+            layer.attention.output.dense.quantize()?;
+            layer.intermediate.dense.quantize()?;
+            layer.output.dense.quantize()?;
+        }
+        self.int8 = true;
+        Ok(())
+    }
+
+    /// The number format the forward pass runs in.
+    pub fn precision(&self) -> Precision {
+        match (self.int8, self.kind()) {
+            (true, _) => Precision::Int8,
+            (false, Kind::BFloat16) => Precision::Bf16,
+            (false, Kind::Half) => Precision::F16,
+            (false, _) => Precision::F32,
+        }
     }
 
     /// Loads from an explicit `config.json` and safetensors file(s).
@@ -958,6 +1044,9 @@ impl Esm2 {
         request: &Esm2Request,
         train: bool,
     ) -> Result<Esm2Output> {
+        if train && self.int8 {
+            return Err(Error::Unsupported("an int8-quantized model runs inference only; train in f32".into()));
+        }
         let num_layers = self.num_layers();
         let layers = request.resolve(num_layers)?;
         if request.logits && self.lm_head.is_none() {

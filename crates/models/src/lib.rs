@@ -20,6 +20,7 @@ pub mod embed;
 pub mod error;
 pub mod esm2;
 pub mod language;
+mod quant;
 pub mod resolve;
 pub mod sampling;
 pub mod smiles_gpt;
@@ -36,6 +37,7 @@ pub(crate) fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+pub use device::Precision;
 pub use embed::{Column, EmbedPlan, Embedder, Embedding, Encoder, LongPolicy, MeanSpan, Pooling, Specials};
 pub use error::{Error, Result};
 pub use esm2::{mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType};
