@@ -213,6 +213,78 @@ fn antimicrobial_peptide_classification_with_protein_small_beats_the_majority_cl
     assert!(p1.get(1).is_none());
 }
 
+/// The int8 tier's accuracy gate on a task: a frozen head trained on int8 embeddings of protein-small scores the AMP
+/// test rows within 0.005 AUROC of the same head (same seed, split and settings) on f32 embeddings; the head records
+/// its precision and `predict` embeds in it.
+#[test]
+fn amp_head_on_int8_embeddings_is_within_0_005_auroc_of_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |dtype: &str| {
+        let head = dir.path().join(format!("amp-{dtype}"));
+        ok(&[
+            "finetune",
+            "--model",
+            "protein-small",
+            "--data",
+            &data("amp_vs_uniprot_5200.csv"),
+            "--target",
+            "label",
+            "--seed",
+            "1",
+            "--device",
+            "cpu",
+            "--dtype",
+            dtype,
+            "-o",
+            head.to_str().unwrap(),
+        ]);
+        let spec: Value = serde_json::from_str(&std::fs::read_to_string(head.join("head.json")).unwrap()).unwrap();
+        assert_eq!(spec["precision"], dtype);
+        (metric(&metrics(&head), "label", "head", "auroc"), head)
+    };
+    let (f32_auroc, _) = train("f32");
+    let (int8_auroc, int8_head) = train("int8");
+    eprintln!("AMP frozen head AUROC: f32 {f32_auroc:.5}, int8 {int8_auroc:.5}");
+    assert!(f32_auroc > 0.8, "{f32_auroc}");
+    assert!((int8_auroc - f32_auroc).abs() <= 0.005, "int8 {int8_auroc} vs f32 {f32_auroc}");
+
+    // predict with the int8 head embeds in int8: its probabilities differ from the same head over f32 embeddings.
+    let fasta = dir.path().join("p.faa");
+    std::fs::write(&fasta, ">amp magainin\nGIGKFLHSAKKFGKAFVGEIMNS\n>rnd\nMSTEQLAARLNELEAKLAALE\n").unwrap();
+    let predict = |head: &Path, name: &str| {
+        let out = dir.path().join(name);
+        ok(&["predict", "--model", head.to_str().unwrap(), fasta.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        read(&out).column("label_prob_1").unwrap().f64().unwrap().into_no_null_iter().collect::<Vec<f64>>()
+    };
+    let as_trained = predict(&int8_head, "int8.parquet");
+    let spec_path = int8_head.join("head.json");
+    let text =
+        std::fs::read_to_string(&spec_path).unwrap().replace("\"precision\": \"int8\"", "\"precision\": \"f32\"");
+    std::fs::write(&spec_path, text).unwrap();
+    let over_f32 = predict(&int8_head, "f32.parquet");
+    assert_eq!(as_trained.len(), 2);
+    assert!(as_trained.iter().zip(&over_f32).all(|(a, b)| (a - b).abs() < 0.05), "{as_trained:?} {over_f32:?}");
+    assert_ne!(as_trained, over_f32);
+
+    let refused = run(&[
+        "finetune",
+        "--model",
+        "protein-small",
+        "--data",
+        &data("amp_vs_uniprot_5200.csv"),
+        "--target",
+        "label",
+        "--mode",
+        "full",
+        "--dtype",
+        "int8",
+        "-o",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--mode full trains the encoder"));
+}
+
 #[test]
 fn resistance_gene_classes_with_dna_small_beat_the_majority_class() {
     let dir = tempfile::tempdir().unwrap();

@@ -81,8 +81,8 @@ impl DeviceArg {
 /// `--dtype`.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct DtypeArg {
-    /// Number format of the model's weights and activations: f32, bf16 or f16 (see docs/guide.md for what each
-    /// command does with reduced precision).
+    /// Number format of the model's weights and activations: f32, bf16, f16, or int8 (ESM encoders on the CPU:
+    /// `embed`, frozen `finetune`); docs/guide.md says which to use when.
     #[arg(long, default_value = "f32", value_name = "DTYPE")]
     pub(crate) dtype: String,
 }
@@ -90,6 +90,10 @@ pub(crate) struct DtypeArg {
 impl DtypeArg {
     pub(crate) fn kind(&self) -> Result<Kind> {
         Ok(biotorch_models::device::parse_kind(&self.dtype)?)
+    }
+
+    pub(crate) fn precision(&self) -> Result<biotorch_models::Precision> {
+        Ok(biotorch_models::device::parse_precision(&self.dtype)?)
     }
 }
 

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use biotorch_models::embed::{EmbedPlan, Embedder, Encoder, MeanSpan, Specials};
-use biotorch_models::{Esm2, LanguageModel, Lm, SmilesGpt};
+use biotorch_models::{Esm2, LanguageModel, Lm, Precision, SmilesGpt};
 use biotorch_tokenizers::{SmilesTokenizer, Tokenizer};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
@@ -222,6 +222,32 @@ impl Backbone {
             (Model::Esm(_), _) => Modality::Protein,
         };
         Ok(Backbone { model, tokenizer, modality, dir })
+    }
+
+    /// Runs the backbone in `precision` from now on: int8 quantization or bf16/f16 weights, for frozen embeddings
+    /// of an ESM encoder only (the decoder and full fine-tuning stay f32).
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        match (&mut self.model, precision) {
+            (_, Precision::F32) => Ok(()),
+            (Model::Esm(m), Precision::Int8) => Ok(m.quantize_int8()?),
+            (Model::Esm(m), p) => {
+                m.var_store_mut().set_kind(p.kind());
+                Ok(())
+            }
+            (Model::Gpt(_), p) => Err(Error::Input(format!(
+                "{}: --dtype {}: SMILES decoders run in f32 here",
+                self.dir.display(),
+                p.name()
+            ))),
+        }
+    }
+
+    /// The number format the backbone runs in.
+    pub fn precision(&self) -> Precision {
+        match &self.model {
+            Model::Esm(m) => m.precision(),
+            Model::Gpt(_) => Precision::F32,
+        }
     }
 
     pub fn architecture(&self) -> &'static str {

@@ -148,7 +148,9 @@ impl Predictor {
         device: Device,
         batch_tokens: usize,
     ) -> Result<Predictor> {
-        let backbones = match source {
+        let precision = biotorch_models::device::parse_precision(&spec.precision)
+            .map_err(|e| Error::Head { path: dir.to_path_buf(), reason: format!("precision: {e}") })?;
+        let mut backbones = match source {
             BackboneSource::Encoders(encoders) => encoders
                 .iter()
                 .map(|e| {
@@ -158,6 +160,9 @@ impl Predictor {
                 .collect::<Result<Vec<_>>>()?,
             BackboneSource::Original { path, .. } => vec![Backbone::load(path, device)?],
         };
+        for backbone in &mut backbones {
+            backbone.set_precision(precision)?;
+        }
         let members = head::load_members(
             &dir.join(HEAD_WEIGHTS),
             spec.members,

@@ -94,6 +94,9 @@ pub struct HeadSpec {
     pub long: LongPolicy,
     /// `mean`: see the encoder module.
     pub pooling: String,
+    /// The number format the frozen backbone ran in (`f32`, `bf16`, `int8`); `predict` embeds in the same one.
+    #[serde(default = "f32_name")]
+    pub precision: String,
     pub targets: Vec<TargetSpec>,
     /// MLP: input (the backbone's hidden size), hidden width, outputs, dropout.
     pub input_size: i64,
@@ -109,6 +112,10 @@ pub struct HeadSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_rows: Option<String>,
     pub biotorch_version: String,
+}
+
+fn f32_name() -> String {
+    "f32".into()
 }
 
 impl HeadSpec {

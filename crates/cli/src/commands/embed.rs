@@ -90,7 +90,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     }
     let devices = args.device.several()?;
     let device = devices[0];
-    let kind = args.dtype.kind()?;
+    let precision = args.dtype.precision()?;
     let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 1024 } else { 16_384 });
     let poolings: Vec<Pooling> = args.pooling.split(',').map(Pooling::parse).collect::<Result<_, _>>()?;
     let resolved = args.model.resolve()?;
@@ -101,7 +101,8 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         std::thread::spawn(move || biotorch_io::digest::weights_sha256(&dir))
     };
     // One replica per device; the first also answers the questions about the model.
-    let mut models: Vec<Esm2> = devices.iter().map(|&d| Esm2::load(&model_dir, d, kind)).collect::<Result<_, _>>()?;
+    let mut models: Vec<Esm2> =
+        devices.iter().map(|&d| Esm2::load_precision(&model_dir, d, precision)).collect::<Result<_, _>>()?;
     let model = &models[0];
     let hash = hasher.join().map_err(|_| anyhow::anyhow!("the weights-hashing thread panicked"))??;
     let EncoderTokenizer { tokenizer, standard } = encoder_tokenizer(&model_dir, model.config())?;
@@ -150,7 +151,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let options = json!({
         "pooling": columns.iter().map(|c| json!({"column": c.name, "pooling": c.pooling.name(), "layer": c.layer})).collect::<Vec<_>>(),
         "max_length": args.max_length, "long": format!("{:?}", args.long).to_lowercase(),
-        "batch_tokens": batch_tokens, "dtype": args.dtype.dtype,
+        "batch_tokens": batch_tokens, "dtype": precision.name(),
         "device": if devices.len() == 1 { format!("{device:?}") } else { format!("{devices:?}") },
     });
     let settings = RunSettings::new(

@@ -17,7 +17,7 @@ use biotorch_io::rows::SequenceRows;
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 
-use crate::args::{positive, DeviceArg, LongPolicy, ModelArg};
+use crate::args::{positive, DeviceArg, DtypeArg, LongPolicy, ModelArg};
 use crate::ctx::Ctx;
 
 /// Regression or classification (auto: classification for text labels or at most 10 distinct integers).
@@ -141,6 +141,8 @@ pub(crate) struct FinetuneArgs {
     pub(crate) embedding_cache: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) device: DeviceArg,
+    #[command(flatten)]
+    pub(crate) dtype: DtypeArg,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
@@ -150,7 +152,12 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     settings.check()?;
     let resolved = args.model.resolve()?;
     let name = &args.model.model;
-    let backbone = Backbone::load(&resolved.path, device).with_context(|| format!("--model {name}"))?;
+    let precision = args.dtype.precision()?;
+    if precision != biotorch_models::Precision::F32 && matches!(args.mode, FinetuneMode::Full) {
+        crate::exit::bad_input!("--dtype {}: --mode full trains the encoder, which runs in f32", precision.name());
+    }
+    let mut backbone = Backbone::load(&resolved.path, device).with_context(|| format!("--model {name}"))?;
+    backbone.set_precision(precision).with_context(|| format!("--model {name}"))?;
     let modality = backbone.modality;
     settings.check_backbone(name, modality)?;
     let sequence_column = args.sequence_column.clone().unwrap_or_else(|| default_sequence_column(modality).to_string());

@@ -358,6 +358,7 @@ fn head_spec(
         max_length: setup.max_length,
         long: s.long,
         pooling: "mean".into(),
+        precision: backbone.precision().name().into(),
         targets: setup.targets.clone(),
         input_size: backbone.hidden_size(),
         hidden_size: s.hidden,
