@@ -177,6 +177,12 @@ def main():
             o = out / "esmcpp_fp32.npy"
             sides["esm.cpp fp32"] = (ref_cmd(args.esmcpp_python, "esmcpp", "fp32", fasta, o), env)
             outputs["esm.cpp fp32"] = ("npy", o)
+            if "fp32" not in tiers:  # esm.cpp is compared with biotorch f32: measure that side too
+                for budget in budgets:
+                    name = "biotorch f32" + (f" B={budget}" if budget else "")
+                    o = out / f"biotorch_f32_{budget or 'default'}.parquet"
+                    sides[name] = (bt_cmd("f32", budget, fasta, o), env)
+                    outputs[name] = ("parquet", o)
             continue
         dtype = BT_DTYPE[tier]
         ok, why = probe(bt_cmd(dtype, budgets[0], probe_fasta, out / "probe.parquet"), env)
@@ -280,6 +286,8 @@ def main():
     print("|---|---|")
     for label, (med, lo, hi) in ratios.items():
         print(f"| {label} | {med:.2f}x ({lo:.2f}-{hi:.2f}) |")
+    if not ratios:
+        print("| (no pair measured) | |")
     for line in skipped:
         print(f"\n{line}")
 
