@@ -83,6 +83,18 @@ def probe(cmd, env):
     return proc.returncode == 0, (lines[-1] if lines else f"exit status {proc.returncode}")
 
 
+def versions(bt, esmcpp_python):
+    from importlib.metadata import version
+    out = subprocess.run([bt, "--version"], capture_output=True, text=True).stdout.strip() or "biotorch ?"
+    out += f", python {platform.python_version()}, torch {version('torch')}, transformers {version('transformers')}"
+    if esmcpp_python:
+        code = "import esm_cpp, numpy; print(esm_cpp.__version__, numpy.__version__, esm_cpp.current_isa())"
+        v = subprocess.run([esmcpp_python, "-c", code], capture_output=True, text=True).stdout.split()
+        if len(v) == 3:
+            out += f", esm-cpp {v[0]} (numpy {v[1]}, ISA {v[2]})"
+    return out
+
+
 def read_biotorch(path, ids):
     df = pl.read_parquet(path, columns=["id", "embedding"])
     if df["id"].to_list() != ids:
@@ -210,7 +222,9 @@ def main():
     print(f"# {'idle' if quiet else 'NOT IDLE (--force)'}: {state}")
     print(f"# data: first {len(recs):,} E. coli proteins, <= {MAX_RESIDUES} residues, {n_res:,} residues "
           f"(mean {n_res / len(recs):.0f}, max {max(map(len, seqs))}); model {model}")
-    print(f"# reference batching: embed_ref.batch_indices {batching}")
+    print(f"# versions: {versions(bt, args.esmcpp_python if 'esm.cpp fp32' in sides else None)}")
+    print(f"# reference batching: embed_ref.batch_indices {batching}; HF int8 weights: "
+          f"{'per output channel' if args.int8_per_channel else 'per tensor (quantize_dynamic default)'}")
     print(f"# whole processes, sides alternated in this order x {args.rounds}"
           f"{'' if args.rounds >= 3 else ' (FEWER THAN 3 ROUNDS: not a protocol figure)'}: {', '.join(sides)}")
     for line in skipped:
