@@ -1,6 +1,7 @@
 //! The `biotorch` binary: parses arguments, runs the command, maps errors to exit codes
 //! (0 success, 1 runtime failure, 2 usage error or bad input) and stays quiet on a broken pipe.
 
+mod alloc;
 mod args;
 mod cli;
 mod commands;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    alloc::reuse_freed_memory();
     threads::passive_openmp();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
