@@ -363,21 +363,35 @@ impl RotaryEmbedding {
         Self { inv_freq: default_inv_freq(cfg.head_dim(), vs.device()) }
     }
 
-    /// cos and sin tables `[1, 1, seq_len, head_dim]`.
-    fn cos_sin(&self, seq_len: i64, kind: Kind) -> (Tensor, Tensor) {
+    /// The tables of one forward pass (one padded length), computed once and shared by the layers with this
+    /// `inv_freq`: `cos` and `sin` `[1, 1, seq_len, head_dim]`, sin with rotate_half's signs folded in (so that
+    /// rotate_half is a roll).
+    fn tables(&self, seq_len: i64, kind: Kind) -> RotaryTables {
         let t = Tensor::arange(seq_len, (Kind::Float, self.inv_freq.device()));
         let freqs = t.outer(&self.inv_freq);
-        let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(0).unsqueeze(0);
-        (emb.cos().to_kind(kind), emb.sin().to_kind(kind))
+        let (cos, sin) = (freqs.cos(), freqs.sin());
+        let cos = Tensor::cat(&[&cos, &cos], -1).unsqueeze(0).unsqueeze(0);
+        let sin = Tensor::cat(&[&(-&sin), &sin], -1).unsqueeze(0).unsqueeze(0);
+        RotaryTables { inv_freq: self.inv_freq.shallow_clone(), cos: cos.to_kind(kind), sin: sin.to_kind(kind) }
     }
 
-    fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
+    /// `x * cos + rotate_half(x) * sin` (HF's `apply_rotary_pos_emb`), with `rotate_half(x) * sin` as
+    /// `roll(x) * signed_sin` (four passes over `x` instead of five, the same roundings as HF's: an `addcmul` would
+    /// round differently).
+    fn rotate(x: &Tensor, t: &RotaryTables) -> Tensor {
         let half = x.size()[3] / 2;
-        let x1 = x.narrow(-1, 0, half);
-        let x2 = x.narrow(-1, half, half);
-        let rotated = Tensor::cat(&[&(-x2), &x1], -1);
-        x * cos + rotated * sin
+        let mut out = x * &t.cos;
+        out += x.roll([half].as_slice(), [-1].as_slice()) * &t.sin;
+        out
     }
+}
+
+/// See [`RotaryEmbedding::tables`].
+struct RotaryTables {
+    /// The frequencies these tables are for.
+    inv_freq: Tensor,
+    cos: Tensor,
+    sin: Tensor,
 }
 
 /// `1 / 10000^(2i/d)`, what HF computes for a fresh model.
@@ -426,6 +440,10 @@ impl SelfAttention {
         Ok(())
     }
 
+    fn query_scale(&self) -> f64 {
+        (self.head_dim as f64).powf(-0.5)
+    }
+
     /// Query, key and value `[batch, seq, hidden]` each.
     fn project(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         match &self.qkv_int8 {
@@ -440,19 +458,33 @@ impl SelfAttention {
 
     /// Returns the context `[batch, seq, hidden]` and, when asked, the attention
     /// probabilities `[batch, heads, seq, seq]`.
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, want_probs: bool, train: bool) -> (Tensor, Option<Tensor>) {
+    /// `rotary`: this pass's tables for this layer's `inv_freq` (see [`Esm2::forward_t`]).
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        want_probs: bool,
+        train: bool,
+        rotary: Option<&RotaryTables>,
+    ) -> (Tensor, Option<Tensor>) {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
         let heads = |t: Tensor| t.view([batch, seq, self.num_heads, self.head_dim]).transpose(1, 2);
         // ESM scales the query, not the scores, and does so before the rotary embedding.
         let (q, k, v) = self.project(x);
-        let mut q = heads(q) * (self.head_dim as f64).powf(-0.5);
-        let mut k = heads(k);
-        let v = heads(v);
-        if let Some(rotary) = &self.rotary_embeddings {
-            let (cos, sin) = rotary.cos_sin(seq, q.kind());
-            q = RotaryEmbedding::apply(&q, &cos, &sin);
-            k = RotaryEmbedding::apply(&k, &cos, &sin);
+        let (mut q, mut k) = (heads(q) * self.query_scale(), heads(k));
+        if let Some(r) = &self.rotary_embeddings {
+            let own;
+            let t = match rotary {
+                Some(t) => t,
+                None => {
+                    own = r.tables(seq, q.kind());
+                    &own
+                }
+            };
+            q = RotaryEmbedding::rotate(&q, t);
+            k = RotaryEmbedding::rotate(&k, t);
         }
+        let v = heads(v);
         let p = if train { self.dropout } else { 0.0 };
         let (context, probs) = if want_probs {
             let mut scores = q.matmul(&k.transpose(-1, -2));
@@ -504,9 +536,16 @@ impl Attention {
         }
     }
 
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, want_probs: bool, train: bool) -> (Tensor, Option<Tensor>) {
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        want_probs: bool,
+        train: bool,
+        rotary: Option<&RotaryTables>,
+    ) -> (Tensor, Option<Tensor>) {
         let normed = self.layer_norm.forward(x);
-        let (context, probs) = self.self_attention.forward(&normed, mask, want_probs, train);
+        let (context, probs) = self.self_attention.forward(&normed, mask, want_probs, train, rotary);
         (self.output.forward(&context, x, train), probs)
     }
 }
@@ -566,8 +605,15 @@ impl Layer {
         }
     }
 
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, want_probs: bool, train: bool) -> (Tensor, Option<Tensor>) {
-        let (attended, probs) = self.attention.forward(x, mask, want_probs, train);
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        want_probs: bool,
+        train: bool,
+        rotary: Option<&RotaryTables>,
+    ) -> (Tensor, Option<Tensor>) {
+        let (attended, probs) = self.attention.forward(x, mask, want_probs, train, rotary);
         let hidden = self.intermediate.forward(&self.layer_norm.forward(&attended));
         (self.output.forward(&hidden, &attended, train), probs)
     }
@@ -1084,8 +1130,18 @@ impl Esm2 {
             hidden_states.push(hidden.shallow_clone());
         }
         let mut contacts_acc = None;
+        // Rotary tables once per pass, recomputed only where a layer's stored inv_freq differs from the last one's.
+        let mut rotary: Option<RotaryTables> = None;
+        let seq = hidden.size()[1];
         for (i, layer) in self.encoder.layer.iter().take(depth).enumerate() {
-            let (next, probs) = layer.forward(&hidden, additive_mask.as_ref(), contact_head.is_some(), train);
+            let attention = &layer.attention.self_attention;
+            if let Some(r) = &attention.rotary_embeddings {
+                if rotary.as_ref().is_none_or(|t| !t.inv_freq.equal(&r.inv_freq)) {
+                    rotary = Some(r.tables(seq, kind));
+                }
+            }
+            let (next, probs) =
+                layer.forward(&hidden, additive_mask.as_ref(), contact_head.is_some(), train, rotary.as_ref());
             hidden = next;
             if let (Some(head), Some(probs), Some(pair_mask)) = (contact_head, probs, &pair_mask) {
                 contacts_acc = Some(head.accumulate(contacts_acc, i as i64, &probs, pair_mask));
