@@ -664,3 +664,47 @@ fn get<T>(df: &DataFrame, name: &str, at: impl Fn(&Column, usize) -> Option<T>) 
     let c = df.column(name).unwrap();
     (0..c.len()).map(|i| at(c, i)).collect()
 }
+
+/// `serve --dtype int8` quantizes its encoders as `embed --dtype int8` does: the same mean embeddings.
+#[test]
+fn an_int8_server_answers_like_embed_in_int8() {
+    let dir = tempfile::tempdir().unwrap();
+    let fasta = dir.path().join("five.faa");
+    let sequences = &demo_sequences()[..5];
+    let records: String = sequences.iter().enumerate().map(|(i, s)| format!(">s{i}\n{s}\n")).collect();
+    std::fs::write(&fasta, records).unwrap();
+    let out = dir.path().join("e.parquet");
+    let o = Command::new(BIN)
+        .args(["--threads", "1", "embed", fasta.to_str().unwrap(), "--model", "protein-small", "--device", "cpu"])
+        .args(["--dtype", "int8", "--batch-tokens", "1", "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
+    let column = df.column("embedding").unwrap().as_materialized_series().clone();
+
+    let server = Server::start(&["--dtype", "int8"]);
+    server.wait_ready();
+    let reply = server.post("/v1/embeddings", &json!({"model": "protein-small", "sequences": sequences}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    for (i, _) in sequences.iter().enumerate() {
+        let cell =
+            column.slice(i as i64, 1).explode(ExplodeOptions { empty_as_null: false, keep_nulls: false }).unwrap();
+        let cell = match cell.dtype() {
+            DataType::Float32 => cell,
+            _ => cell.array().unwrap().explode(ExplodeOptions { empty_as_null: false, keep_nulls: false }).unwrap(),
+        };
+        let expected: Vec<f32> = cell.f32().unwrap().into_no_null_iter().collect();
+        let served = floats(&answer["embeddings"][i]);
+        // One sequence per batch on both sides (the CPU server's default), so the same int8 scales: equal up to
+        // the JSON round trip.
+        assert!(max_diff(&expected, &served) < 1e-6, "sequence {i}: {}", max_diff(&expected, &served));
+    }
+    let f32_server = Server::start(&[]);
+    f32_server.wait_ready();
+    let f32_answer =
+        f32_server.post("/v1/embeddings", &json!({"model": "protein-small", "sequences": sequences})).json();
+    let diff = max_diff(&floats(&f32_answer["embeddings"][0]), &floats(&answer["embeddings"][0]));
+    assert!(diff > 1e-6 && diff < 0.05, "int8 vs f32: {diff}");
+}

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use biotorch_io::Modality;
 use biotorch_models::embed::{resolve_layer, Column, EmbedPlan, Embedder, LongPolicy, Pooling, Specials};
-use biotorch_models::{Esm2, PositionEmbeddingType};
+use biotorch_models::{Esm2, PositionEmbeddingType, Precision};
 use biotorch_tokenizers::Tokenizer;
-use tch::{Device, Kind};
+use tch::Device;
 
 use crate::api::{ApiError, ModelCard};
 use crate::error::{Error, Result};
@@ -125,13 +125,13 @@ pub struct ModelSpec {
 pub(crate) fn spawn(
     spec: ModelSpec,
     device: Device,
-    kind: Kind,
+    precision: Precision,
     batching: Batching,
     metrics: Arc<Metrics>,
     loaded: mpsc::Sender<Result<Arc<EncoderHandle>>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name(format!("model {}", spec.name)).spawn(move || {
-        let (model, base, queue) = match load(&spec, device, kind, batching) {
+        let (model, base, queue) = match load(&spec, device, precision, batching) {
             Ok((model, handle, base)) => {
                 let queue = handle.queue.clone();
                 let _ = loaded.send(Ok(Arc::new(handle)));
@@ -161,9 +161,14 @@ struct PlanBase {
     specials: Specials,
 }
 
-fn load(spec: &ModelSpec, device: Device, kind: Kind, batching: Batching) -> Result<(Esm2, EncoderHandle, PlanBase)> {
+fn load(
+    spec: &ModelSpec,
+    device: Device,
+    precision: Precision,
+    batching: Batching,
+) -> Result<(Esm2, EncoderHandle, PlanBase)> {
     let name = spec.name.clone();
-    let model = Esm2::load(&spec.path, device, kind).map_err(Error::model(&name))?;
+    let model = Esm2::load_precision(&spec.path, device, precision).map_err(Error::model(&name))?;
     let sha = biotorch_io::digest::weights_sha256(&spec.path)
         .map_err(|source| Error::Digest { name: name.clone(), source: Box::new(source) })?;
     let tokenizer =

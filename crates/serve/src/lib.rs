@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
-use tch::{Device, Kind};
+use tch::Device;
 
 pub use encoder::ModelSpec;
 pub use error::{Error, Result};
@@ -60,8 +60,8 @@ pub struct Options {
     pub addr: SocketAddr,
     /// Where the models run.
     pub device: Device,
-    /// Their weights' precision.
-    pub kind: Kind,
+    /// The encoders' number format (`Int8` quantizes them; SMILES decoders run in f32).
+    pub precision: biotorch_models::Precision,
     /// How batches are formed.
     pub batching: Batching,
     /// Limits on one request.
@@ -194,7 +194,7 @@ async fn serve(options: Options, report: Arc<dyn Fn(Event) + Send + Sync>) -> Re
         let thread = encoder::spawn(
             (*spec).clone(),
             options.device,
-            options.kind,
+            options.precision,
             options.batching,
             metrics.clone(),
             loaded_tx.clone(),

@@ -63,7 +63,7 @@ pub(crate) fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         resolver: resolver(),
         addr: (args.host, args.port).into(),
         device,
-        kind: args.dtype.kind()?,
+        precision: args.dtype.precision()?,
         batching: Batching {
             max_queue_delay: Duration::from_millis(args.max_queue_delay_ms),
             max_batch_sequences: args.max_batch_sequences.unwrap_or(if device == tch::Device::Cpu { 1 } else { 64 }),
