@@ -5,10 +5,12 @@ table), the same weights (the bundled smiles-small, an HF Llama checkpoint), the
 temperature and length limit, fp32; sides alternated A B x --rounds; median and min-max of each, median of the
 pairwise ratios; molecules/s = --num / median seconds.
 
-Sides:  A  biotorch generate -n N --batch-size B --temperature 1 (also scores every molecule with RDKit: validity,
-           canonical SMILES and properties, which B does not do, so A's time is an upper bound on its sampling)
+Sides:  A  biotorch generate -n N --batch-size B --temperature 1 --properties none (sampling, decoding, RDKit's
+           validity check and canonical SMILES, Parquet)
         B  this script --reference: HF generate(do_sample=True, temperature=1, top_k=0, use_cache=True) per batch
            of B molecules, tokens decoded with the model's vocabulary, written as CSV
+        C  A with --properties all (the default: also every valid molecule's properties, alerts, scaffold and
+           fingerprint), for what the full table costs
 
 Usage: scripts/bench/sample.sh [--num 2048] [--batch-size 256] [--rounds 3] [--threads 2] [--force]
 """
@@ -74,13 +76,14 @@ def main():
     quiet, state = check_idle(args.max_load, args.force)
     tmp = tempfile.mkdtemp(prefix="bench-sample-")
     common = ["--num", str(args.num), "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+    generate = [os.path.abspath(args.biotorch), "--threads", str(args.threads), "generate", "--model", "smiles-small",
+                *common, "--max-length", str(args.max_length), "--temperature", "1", "--device", "cpu"]
     sides = {
-        "A biotorch generate": ([os.path.abspath(args.biotorch), "--threads", str(args.threads), "generate", "--model",
-                                 "smiles-small", *common, "--max-length", str(args.max_length), "--temperature", "1",
-                                 "--device", "cpu", "-o", f"{tmp}/a.parquet"], None),
+        "A biotorch generate": ([*generate, "--properties", "none", "-o", f"{tmp}/a.parquet"], None),
         "B HF generate (KV cache)": ([sys.executable, os.path.abspath(__file__), "--reference", *common,
                                       "--max-length", str(args.max_length), "--threads", str(args.threads),
                                       "--output", f"{tmp}/b.csv"], None),
+        "C biotorch + properties": ([*generate, "-o", f"{tmp}/c.parquet"], None),
     }
     header(quiet, state, f"whole processes, fp32, {args.threads} threads, smiles-small, {args.num} molecules in "
                          f"batches of {args.batch_size}, temperature 1, at most {args.max_length} tokens; sides "
@@ -91,6 +94,8 @@ def main():
         print(f"  {side:26s} {summary(values)}  {args.num / median:8.0f} molecules/s")
     med, lo, hi = ratio(times, "A biotorch generate", "B HF generate (KV cache)")
     print(f"  A vs B: {med:.2f}x ({lo:.2f}-{hi:.2f})")
+    med, lo, hi = ratio(times, "C biotorch + properties", "B HF generate (KV cache)")
+    print(f"  C vs B: {med:.2f}x ({lo:.2f}-{hi:.2f}) (C also runs RDKit's properties, alerts and fingerprints)")
     # What the samples look like on each side (the streams differ: same model, different random generators).
     import polars as pl
 

@@ -522,3 +522,36 @@ fn select_keeps_valid_passing_rows_once_in_order() {
     );
     assert!(!d.join("x.parquet").exists());
 }
+
+/// `generate --properties none`: the same samples and states as with properties (same seed), without the property
+/// columns; what needs properties is refused.
+#[test]
+fn generate_without_properties_draws_the_same_molecules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (full, _, o) = generate(dir.path(), "full", &["-n", "64", "--seed", "3"]);
+    ok(&o);
+    let (bare, summary, o) = generate(dir.path(), "bare", &["-n", "64", "--seed", "3", "--properties", "none"]);
+    ok(&o);
+    let (full, bare) = (read(&full), read(&bare));
+    assert_eq!(strings(&full, "smiles"), strings(&bare, "smiles"));
+    assert_eq!(strings(&full, "state"), strings(&bare, "state"));
+    assert!(full.column("qed").is_ok());
+    assert!(bare.column("qed").is_err(), "{:?}", bare.get_column_names());
+    assert!(summary["mean_qed"].is_null(), "{summary}");
+    assert!(summary["validity"].as_f64().unwrap() > 0.5, "{summary}");
+    let out = dir.path().join("x.parquet");
+    let o = run(&[
+        "generate",
+        "--model",
+        "smiles-small",
+        "-n",
+        "5",
+        "-o",
+        out.to_str().unwrap(),
+        "--properties",
+        "none",
+        "--filter",
+        "qed > 0.5",
+    ]);
+    usage_error(&o, "--properties none");
+}

@@ -48,6 +48,9 @@ pub struct GenerateRequest {
     pub unique_valid: bool,
     /// With `unique_valid`: give up after this many samples [default: 100 n, at least 10,000].
     pub max_samples: Option<u64>,
+    /// Compute every valid molecule's properties, alerts and fingerprint (the default); without, only validity
+    /// and the canonical SMILES (so uniqueness), which is what sampling alone is compared on.
+    pub properties: bool,
 }
 
 impl GenerateRequest {
@@ -57,6 +60,13 @@ impl GenerateRequest {
         let bad = |message: String| Err(Error::Request(message));
         if self.n == 0 {
             return bad("-n 0: ask for at least one molecule".into());
+        }
+        if !self.properties && (self.filter.is_some() || with_reference) {
+            return bad(
+                "--properties none: --filter and --train-set need the properties and fingerprints; leave --properties \
+                 at all"
+                    .into(),
+            );
         }
         if let (Some((i, k)), true) = (self.shard, self.unique_valid) {
             return bad(format!(
@@ -168,8 +178,10 @@ pub struct SetStats {
     pub novel: u64,
     /// Unique molecules that pass the filter.
     pub passing: u64,
-    /// Sums of QED, SA, logP and MW over the unique molecules.
+    /// Sums of QED, SA, logP and MW over the unique molecules with properties.
     pub sums: [f64; 4],
+    /// Unique molecules with properties (all of them, unless properties are off).
+    pub with_properties: u64,
     /// Properties of some valid unique molecules (the first [`PLOT_SAMPLE`]), for plots.
     pub sample: Vec<Properties>,
 }
@@ -228,8 +240,7 @@ impl SetStats {
             })
             .collect();
         let div = |p: f64| (self.diversity.len() >= 2).then(|| metrics::internal_diversity(&self.diversity, p));
-        let unique = self.unique().max(1) as f64;
-        let mean = |i: usize| (self.unique() > 0).then(|| self.sums[i] / unique);
+        let mean = |i: usize| (self.with_properties > 0).then(|| self.sums[i] / self.with_properties as f64);
         SetSummary {
             samples: self.samples,
             valid: self.valid,
@@ -270,12 +281,15 @@ pub fn score_samples(
     reference: Option<&ReferenceSet>,
     filter: Option<&Filter>,
     stop: Option<u64>,
+    properties: bool,
 ) -> Vec<GeneratedRow> {
     let scored: Vec<Scored> = drawn
         .par_iter()
         .map(|d| {
-            if d.finished {
+            if d.finished && properties {
                 Scored::new(&d.smiles, true)
+            } else if d.finished {
+                Scored::checked(&d.smiles)
             } else {
                 Scored::invalid("no <eos> within --max-length tokens".into())
             }
@@ -329,6 +343,7 @@ pub fn score_samples(
             stats.novel += 1;
         }
         if let Some(p) = &s.props {
+            stats.with_properties += 1;
             stats.sums[0] += p.qed;
             stats.sums[1] += p.sa;
             stats.sums[2] += p.logp;
@@ -423,7 +438,15 @@ impl Generation<'_> {
         let drawn = self.generator.draw(first, n, &self.request.sampling)?;
         self.sampling_seconds += t.elapsed().as_secs_f64();
         let stop = unique_valid.then_some(self.target);
-        let rows = score_samples(&drawn, first, &mut self.stats, self.reference, self.request.filter.as_ref(), stop);
+        let rows = score_samples(
+            &drawn,
+            first,
+            &mut self.stats,
+            self.reference,
+            self.request.filter.as_ref(),
+            stop,
+            self.request.properties,
+        );
         Ok(Some(Round { first, rows }))
     }
 
@@ -513,7 +536,7 @@ mod tests {
             drawn("Oc1ccccc1", true),
             drawn("C", false),
         ];
-        let rows = score_samples(&samples, 10, &mut stats, Some(&reference), Some(&filter), None);
+        let rows = score_samples(&samples, 10, &mut stats, Some(&reference), Some(&filter), None, true);
         let states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
         assert_eq!(states, ["valid", "invalid", "valid", "duplicate", "invalid"]);
         assert_eq!(rows.iter().map(|r| r.index).collect::<Vec<_>>(), [10, 11, 12, 13, 14]);
@@ -537,9 +560,34 @@ mod tests {
         assert_eq!(s.unique_at_k.get("unique@1k"), Some(&None));
         // With a goal, the rows end at the sample that reaches it.
         let mut stats = SetStats::default();
-        let rows = score_samples(&samples, 0, &mut stats, None, None, Some(2));
+        let rows = score_samples(&samples, 0, &mut stats, None, None, Some(2), true);
         assert_eq!(rows.len(), 3);
         assert_eq!(stats.samples, 3);
+    }
+
+    /// Without properties: the same states, canonical SMILES and set metrics, no properties, and a filter or a
+    /// reference set refused.
+    fn check_props(ok: &GenerateRequest) {
+        let samples = [drawn("OCC", true), drawn("C1CC", true), drawn("c1ccccc1", true), drawn("CCO", true)];
+        let (mut with, mut without) = (SetStats::default(), SetStats::default());
+        let full = score_samples(&samples, 0, &mut with, None, None, None, true);
+        let bare = score_samples(&samples, 0, &mut without, None, None, None, false);
+        for (f, b) in full.iter().zip(&bare) {
+            assert_eq!(
+                (f.state, &f.molecule.canonical, f.molecule.valid),
+                (b.state, &b.molecule.canonical, b.molecule.valid)
+            );
+            assert!(b.molecule.props.is_none() && b.molecule.fingerprint.is_none());
+        }
+        assert!(full[0].molecule.props.is_some());
+        let (s, t) = (with.summary(false, false), without.summary(false, false));
+        assert_eq!((s.validity, s.uniqueness), (t.validity, t.uniqueness));
+        assert!(s.mean_qed.is_some() && t.mean_qed.is_none() && t.intdiv1.is_none());
+        let bare_request = GenerateRequest { properties: false, ..ok.clone() };
+        assert!(bare_request.validate(false).is_ok());
+        assert!(bare_request.validate(true).unwrap_err().to_string().contains("--properties none"));
+        let filtered = GenerateRequest { filter: Some(Filter::parse("qed > 0.5").unwrap()), ..bare_request };
+        assert!(filtered.validate(false).unwrap_err().to_string().contains("--filter and --train-set"));
     }
 
     #[test]
@@ -551,8 +599,10 @@ mod tests {
             filter: None,
             unique_valid: false,
             max_samples: None,
+            properties: true,
         };
         assert!(ok.validate(false).is_ok());
+        check_props(&ok);
         let check = |r: GenerateRequest, with_reference: bool, needle: &str| {
             let e = r.validate(with_reference).unwrap_err();
             assert!(e.is_bad_input() && e.to_string().contains(needle), "{e}");
@@ -581,8 +631,15 @@ mod tests {
         tiny_model(dir.path());
         let g = Generator::load("tiny", dir.path(), dir.path(), Device::Cpu).unwrap();
         let sampling = SamplingOptions { max_length: 24, batch_size: 5, seed: 2, ..SamplingOptions::default() };
-        let request =
-            GenerateRequest { n: 12, shard: None, sampling, filter: None, unique_valid: false, max_samples: None };
+        let request = GenerateRequest {
+            n: 12,
+            shard: None,
+            sampling,
+            filter: None,
+            unique_valid: false,
+            max_samples: None,
+            properties: true,
+        };
         let all: Vec<GeneratedRow> =
             g.generate(&request, None).unwrap().map(|r| r.unwrap().rows).collect::<Vec<_>>().concat();
         assert_eq!(all.iter().map(|r| r.index).collect::<Vec<_>>(), (0..12).collect::<Vec<_>>());

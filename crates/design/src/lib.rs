@@ -28,6 +28,7 @@
 //!     filter: Some(Filter::parse("qed > 0.6 and not pains")?),
 //!     unique_valid: false,
 //!     max_samples: None,
+//!     properties: true,
 //! };
 //! for round in generator.generate(&request, None)? {
 //!     for row in round?.rows {

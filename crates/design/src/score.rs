@@ -60,6 +60,19 @@ impl Scored {
         described.unwrap_or_else(|e| Scored::invalid(format!("RDKit failed on the parsed molecule: {}", e.reason())))
     }
 
+    /// Parses and sanitizes `smiles` and writes its canonical SMILES, nothing more: validity and uniqueness without
+    /// the cost of properties, alerts and fingerprints (`generate --properties none`).
+    pub fn checked(smiles: &str) -> Scored {
+        let mol = match Molecule::from_smiles(smiles) {
+            Ok(mol) => mol,
+            Err(e) => return Scored::invalid(e.reason().to_string()),
+        };
+        match mol.try_canonical_smiles(true) {
+            Ok(canonical) => Scored { valid: true, canonical: Some(canonical), ..Scored::default() },
+            Err(e) => Scored::invalid(format!("RDKit failed on the parsed molecule: {}", e.reason())),
+        }
+    }
+
     /// An invalid molecule with its reason.
     pub fn invalid(reason: String) -> Scored {
         Scored { valid: false, reason: Some(reason), ..Scored::default() }

@@ -43,8 +43,9 @@ pub fn property_columns(rows: &[&Scored]) -> Vec<Column> {
 }
 
 /// The rows of `generate`: `index`, `smiles`, `state`, `nll`, `finished`, `novel`, `max_train_similarity`,
-/// `passes`, then the property columns. No rows give the same columns, empty.
-pub fn generated(rows: &[GeneratedRow]) -> Result<DataFrame> {
+/// `passes`, then the property columns (with `properties`: `generate --properties none` has no such columns, only
+/// validity in `state`). No rows give the same columns, empty.
+pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<u64>>()),
         Column::new("smiles".into(), rows.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
@@ -55,7 +56,9 @@ pub fn generated(rows: &[GeneratedRow]) -> Result<DataFrame> {
         Column::new("max_train_similarity".into(), rows.iter().map(|r| r.max_train_similarity).collect::<Vec<_>>()),
         Column::new("passes".into(), rows.iter().map(|r| r.passes).collect::<Vec<_>>()),
     ];
-    columns.extend(property_columns(&rows.iter().map(|r| &r.molecule).collect::<Vec<_>>()));
+    if properties {
+        columns.extend(property_columns(&rows.iter().map(|r| &r.molecule).collect::<Vec<_>>()));
+    }
     Ok(DataFrame::new(rows.len(), columns)?)
 }
 
@@ -114,8 +117,8 @@ mod tests {
             passes: Some(true),
             molecule: Scored::new("OCC", false),
         };
-        let one = generated(std::slice::from_ref(&row)).unwrap();
-        let none = generated(&[]).unwrap();
+        let one = generated(std::slice::from_ref(&row), true).unwrap();
+        let none = generated(&[], true).unwrap();
         assert_eq!(one.schema(), none.schema(), "an empty part has the full schema");
         assert_eq!(one.height(), 1);
         let names: Vec<String> = one.get_column_names().iter().map(|n| n.to_string()).collect();

@@ -262,7 +262,15 @@ async fn generate(
         seed: r.seed,
         ..SamplingOptions::default()
     };
-    let request = GenerateRequest { n, shard: None, sampling, filter, unique_valid: r.unique, max_samples: None };
+    let request = GenerateRequest {
+        n,
+        shard: None,
+        sampling,
+        filter,
+        unique_valid: r.unique,
+        max_samples: None,
+        properties: true,
+    };
     request.validate(false).map_err(|e| ApiError::invalid("invalid_request", e.to_string()))?;
     let rows = answer(&state, decoder.submit(request)?).await?;
     Ok(Json(GenerateResponse {

@@ -68,6 +68,10 @@ pub(crate) struct GenerateArgs {
     /// With --unique-valid: give up after this many samples [default: 100 x N, at least 10,000].
     #[arg(long, value_name = "N", value_parser = positive_u64)]
     pub(crate) max_samples: Option<u64>,
+    /// What RDKit computes for each valid molecule: `all` (properties, alerts, scaffold, fingerprint) or `none`
+    /// (validity and the canonical SMILES only: the fastest way to sample; no --filter, --train-set or --plot).
+    #[arg(long, value_enum, default_value = "all")]
+    pub(crate) properties: PropertiesArg,
     /// Re-encode the whole prefix at every step instead of using the KV cache (same samples; for benchmarks).
     #[arg(long)]
     pub(crate) no_cache: bool,
@@ -79,8 +83,19 @@ pub(crate) struct GenerateArgs {
     pub(crate) device: DeviceArg,
 }
 
+/// `--properties`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PropertiesArg {
+    All,
+    None,
+}
+
 pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     crate::plot::check(args.plot.as_deref())?;
+    let properties = args.properties == PropertiesArg::All;
+    if !properties && args.plot.is_some() {
+        crate::exit::bad_input!("--properties none: --plot draws the properties; leave --properties at all");
+    }
     let request = GenerateRequest {
         n: args.n as u64,
         shard: args.shard,
@@ -96,6 +111,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         filter: args.filter.as_deref().map(Filter::parse).transpose()?,
         unique_valid: args.unique_valid,
         max_samples: args.max_samples,
+        properties,
     };
     request.validate(args.train_set.is_some())?;
     let device = args.device.one()?;
@@ -119,6 +135,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         "filter": filter,
         "train_set": args.train_set.as_ref().map(|p| p.display().to_string()),
         "train_smiles_column": args.train_smiles_column,
+        "properties": properties,
         "device": if device.is_cuda() { "cuda" } else { "cpu" },
     });
     let shard = args.shard.map(|(index, count)| Shard { index, count, by: ShardBy::Index });
@@ -148,12 +165,12 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let bar = ctx.progress.steps(run.target());
     let started = Instant::now();
     while let Some(round) = run.next_round()? {
-        out.write(table::generated(&round.rows)?)?;
+        out.write(table::generated(&round.rows, properties)?)?;
         bar.set_position(run.progress());
     }
     if !out.is_started() {
         // An empty shard (more shards than samples) still writes its part, with the full schema.
-        out.write(table::generated(&[])?)?;
+        out.write(table::generated(&[], properties)?)?;
     }
     bar.finish_and_clear();
     let (path, rows) = out.finish()?;
