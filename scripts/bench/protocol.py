@@ -107,3 +107,42 @@ def ratio(times, a, b):
     """Median (min-max) of the pairwise ratios b/a: how many times faster side a is than side b."""
     ratios = [y / x for x, y in zip(times[a], times[b])]
     return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def machine():
+    """'CPU model, N CPUs (of M), R GiB RAM' from /proc: the machine line of a record."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    ram = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
+        ram = f", {kib / 2**20:.0f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0))} CPUs usable (of {os.cpu_count()}){ram}"
+
+
+def markdown(headers, rows):
+    """A markdown table as one string."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def record(started, quiet, before, how):
+    """The record printed under a table (protocol rule 6): command, machine, date, conditions before and after.
+    `started` is the UTC datetime of the start, `before` check_idle's description at the start."""
+    _, after = check_idle(float("inf"), True)
+    import shlex
+
+    print(f"\n- command: `{' '.join(shlex.quote(a) for a in sys.argv)}`")
+    print(f"- machine: {os.uname().nodename}, {machine()}")
+    print(f"- date: {started:%Y-%m-%d %H:%M} to {datetime.now(timezone.utc):%H:%M} UTC")
+    print(f"- measured: {how}")
+    print(f"- before: {before}{'' if quiet else ' -- NOT IDLE, forced: every figure above was taken on a busy machine'}")
+    print(f"- after: {after}")
