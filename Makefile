@@ -46,6 +46,7 @@ test: setup fixtures
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+	@$(MAKE) --no-print-directory check-torch211
 
 # The GPU machine's build (tch 0.24 against torch 2.11, scripts/device-bundle.sh) type-checked, so that it does not
 # rot: a copy of the sources with a second lock, checked in the build folder clippy filled (only torch-sys, tch and
