@@ -65,6 +65,10 @@ SRC=$B/src
 mkdir -p "$SRC"
 say "copying the sources to $SRC"
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$SRC"
+# Files gone from the tree go from the copy too: cargo compiles every tests/*.rs, benches/*.rs and examples/*.rs it
+# finds, so a stale one would be checked (or fail) although it no longer exists here.
+comm -13 <(git ls-files -co --exclude-standard | sort) <(cd "$SRC" && find . -type f ! -path './target/*' | sed 's|^\./||' | sort) \
+  | (cd "$SRC" && xargs -r -d '\n' rm -f --)
 cd "$SRC"
 # The lock: Cargo.lock with tch and torch-sys at 0.24 (cargo update moves torch-sys with tch). Offline first: the
 # registry has them after the first run.
