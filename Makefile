@@ -16,7 +16,7 @@ BIN := $(CARGO_TARGET_DIR)/release/biotorch
 ORACLES := $(wildcard scripts/oracle/*.py)
 FIXTURES := $(patsubst scripts/oracle/%.py,.fixtures/%/.done,$(ORACLES))
 
-.PHONY: all setup build fixtures test demo install bench clean
+.PHONY: all setup build fixtures test check-torch211 device-bundle device-proof demo install bench clean
 
 all: build
 
@@ -46,6 +46,22 @@ test: setup fixtures
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	$(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+	@$(MAKE) --no-print-directory check-torch211
+
+# The GPU machine's build (tch 0.24 against torch 2.11, scripts/device-bundle.sh) type-checked, so that it does not
+# rot: a copy of the sources with a second lock, checked in the build folder clippy filled (only torch-sys, tch and
+# the workspace crates compile again). Its own venv with torch 2.11.0 is made the first time (a few GB).
+check-torch211: setup
+	scripts/device-bundle.sh --check
+
+# dist/device/: the self-contained check for the lent GPU machine (run there: dist/device/run.sh). The first build
+# compiles the whole dependency tree once more in its own folder (its binary has the same name as the main one).
+device-bundle: setup fixtures
+	scripts/device-bundle.sh
+
+# The bundle run as the GPU machine runs it, on the CPU: torch 2.11 venv only, no cargo, no project .venv.
+device-proof: device-bundle
+	scripts/device-proof.sh
 
 demo: build
 	@BIOTORCH=$(BIN) scripts/demo.sh

@@ -11,6 +11,11 @@
 #   3. embed throughput (residues/s) on a t12_35M-shaped checkpoint, fp32 and bf16, against HF EsmModel on the same
 #      GPU, and sampling (generate) and training steps on CUDA.
 # Exits non-zero when a check fails. Paste its output into docs/benchmarks.md (GPU section) with the date.
+#
+# This needs the project's toolchain (Rust, the .venv with torch 2.13) on the GPU machine. For a machine with only
+# PyTorch 2.11 in its own python3 and no Rust or network (the one this project is lent at times), carry the bundle
+# of scripts/device-bundle.sh instead (make device-bundle, then dist/device/run.sh there; make device-proof checks
+# it here on the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
