@@ -283,8 +283,13 @@ impl RmsNorm {
         Self { weight: vs.ones("weight", &[dim]), eps }
     }
 
+    /// In fp32, libtorch's one `rms_norm` kernel (HF's five operations in one pass, forward and backward; the
+    /// parity tests compare every layer with HF's); in reduced precision, HF's steps with the statistics in fp32.
     fn forward(&self, x: &Tensor) -> Tensor {
         let kind = x.kind();
+        if kind == Kind::Float {
+            return x.rms_norm([self.weight.size()[0]].as_slice(), Some(&self.weight), self.eps);
+        }
         let x = x.to_kind(Kind::Float);
         let variance = x.pow_tensor_scalar(2).mean_dim(-1, true, None::<Kind>);
         let normed = x * (variance + self.eps).rsqrt();
@@ -313,8 +318,9 @@ impl Rotary {
     fn tables(inv_freq: &Tensor, start: i64, len: i64) -> (Tensor, Tensor) {
         let positions = Tensor::arange_start(start, start + len, (Kind::Int64, inv_freq.device())).to_kind(Kind::Float);
         let freqs = positions.outer(inv_freq);
-        let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        (emb.cos(), emb.sin())
+        let (cos, sin) = (freqs.cos(), freqs.sin());
+        // The sine with rotate_half's signs folded in (see `apply`).
+        (Tensor::cat(&[&cos, &cos], -1), Tensor::cat(&[&(-&sin), &sin], -1))
     }
 
     /// cos and sin `[len, head_dim]` for positions `start..start + len`, in `kind`.
@@ -327,13 +333,13 @@ impl Rotary {
         (cos.to_kind(kind), sin.to_kind(kind))
     }
 
-    /// `x * cos + rotate_half(x) * sin` for `x` `[batch, heads, seq, head_dim]`.
-    fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
+    /// `x * cos + rotate_half(x) * sin` for `x` `[batch, heads, seq, head_dim]`, with `rotate_half(x) * sin` as
+    /// `roll(x) * signed_sin` (the sine tables carry rotate_half's signs): fewer passes, the same roundings.
+    fn apply(x: &Tensor, cos: &Tensor, signed_sin: &Tensor) -> Tensor {
         let half = x.size()[3] / 2;
-        let x1 = x.narrow(-1, 0, half);
-        let x2 = x.narrow(-1, half, half);
-        let rotated = Tensor::cat(&[&(-x2), &x1], -1);
-        x * cos + rotated * sin
+        let mut out = x * cos;
+        out += x.roll([half].as_slice(), [-1].as_slice()) * signed_sin;
+        out
     }
 }
 
