@@ -5,9 +5,47 @@ use tch::{Device, Kind};
 
 use crate::error::{Error, Result};
 
+/// Loads libtorch's CUDA half (`libtorch_cuda.so`, which registers the CUDA backend when loaded), once; whether it
+/// is loaded. The linker leaves it out of the binary's needed libraries (`--as-needed`: no symbol of it is
+/// referenced; tch-rs issue 980), and without it libtorch sees no GPU. It is loaded here, on the first device
+/// question that may involve CUDA, so that CPU runs never pay for it (about 0.1 s and the CUDA libraries' pages).
+/// A CPU-only libtorch has no such file: nothing happens and CUDA stays unavailable.
+pub fn load_cuda_backend() -> bool {
+    static LOADED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LOADED.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: a constant, NUL-terminated name; the handle is kept for the life of the process.
+            let handle = unsafe { libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            !handle.is_null()
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    })
+}
+
+/// Whether a device spec may end on a GPU: `cpu` never; `auto` only where an NVIDIA driver is installed (so that
+/// `auto` on a machine without one does not load the CUDA libraries: about 0.15 s and 400 MB of mapped pages,
+/// measured); anything else (`cuda`, `cuda:N`, lists) always, so that a missing GPU is reported as such.
+fn may_use_cuda(spec: &str) -> bool {
+    match spec.trim() {
+        "cpu" => false,
+        "auto" => {
+            std::path::Path::new("/proc/driver/nvidia/version").exists()
+                || std::path::Path::new("/dev/nvidiactl").exists()
+        }
+        _ => true,
+    }
+}
+
 /// One device: `auto` (CUDA when available), `cpu`, `cuda` (GPU 0) or `cuda:N`. A GPU that is not visible is an
 /// error naming how many are.
 pub fn parse_device(spec: &str) -> Result<Device> {
+    if may_use_cuda(spec) {
+        load_cuda_backend();
+    }
     let device = parse_one(spec)?;
     check_visible(spec, device)?;
     Ok(device)
@@ -35,6 +73,9 @@ fn parse_one(spec: &str) -> Result<Device> {
 /// model replica each. A device may not appear twice, except `cpu` (replicas on the CPU share its cores: useful
 /// only to exercise the multi-device path without GPUs); CPU and GPUs do not mix.
 pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
+    if spec.split(',').any(may_use_cuda) {
+        load_cuda_backend();
+    }
     let devices: Vec<Device> = if spec.trim() == "cuda:all" {
         let n = tch::Cuda::device_count();
         if n < 1 {
@@ -129,6 +170,24 @@ pub fn parse_precision(spec: &str) -> Result<Precision> {
 mod tests {
     use super::*;
 
+    /// With a CUDA build of libtorch (the project's torch wheel), asking for CUDA maps `libtorch_cuda.so` into the
+    /// process (the binary does not need it, so nothing else would).
+    fn cuda_backend_is_loaded_where_libtorch_has_one() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let Some(cpu_lib) =
+            maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"))
+        else {
+            return;
+        };
+        let cuda_lib = std::path::Path::new(cpu_lib).with_file_name("libtorch_cuda.so");
+        if !cuda_lib.exists() {
+            return;
+        }
+        assert!(load_cuda_backend(), "{} exists but did not load", cuda_lib.display());
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(maps.contains("libtorch_cuda.so"));
+    }
+
     #[test]
     fn devices_and_kinds_are_parsed_and_checked() {
         assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
@@ -145,6 +204,7 @@ mod tests {
         let missing = parse_devices(&format!("cuda:{gpus}")).unwrap_err();
         assert!(missing.to_string().contains("does not exist"), "{missing}");
         assert_eq!(parse_kind("bf16").unwrap(), Kind::BFloat16);
+        cuda_backend_is_loaded_where_libtorch_has_one();
         assert!(parse_kind("int8").unwrap_err().to_string().contains("use f32, bf16 or f16"));
         assert_eq!(parse_precision("qint8").unwrap(), Precision::Int8);
         assert_eq!(parse_precision("bfloat16").unwrap().name(), "bf16");
