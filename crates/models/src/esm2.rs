@@ -472,15 +472,8 @@ impl SelfAttention {
         // ESM scales the query, not the scores, and does so before the rotary embedding.
         let (q, k, v) = self.project(x);
         let (mut q, mut k) = (heads(q) * self.query_scale(), heads(k));
-        if let Some(r) = &self.rotary_embeddings {
-            let own;
-            let t = match rotary {
-                Some(t) => t,
-                None => {
-                    own = r.tables(seq, q.kind());
-                    &own
-                }
-            };
+        if self.rotary_embeddings.is_some() {
+            let t = rotary.expect("Esm2::forward_t computes the tables of every rotary layer");
             q = RotaryEmbedding::rotate(&q, t);
             k = RotaryEmbedding::rotate(&k, t);
         }
