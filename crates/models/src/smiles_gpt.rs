@@ -271,6 +271,15 @@ impl Linear {
     }
 }
 
+/// `x` through several layers of the same input at once, their outputs side by side: one matrix product of the
+/// stacked weights instead of one per layer (q/k/v, gate/up). Each output column is the same dot product as in its
+/// own layer; gradients flow back to each layer's weights through the concatenation.
+fn fused(layers: &[&Linear], x: &Tensor) -> Tensor {
+    let weight = Tensor::cat(&layers.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0);
+    let biases: Option<Vec<&Tensor>> = layers.iter().map(|l| l.bias.as_ref()).collect();
+    x.linear(&weight, biases.map(|b| Tensor::cat(&b, 0)).as_ref())
+}
+
 /// `LlamaRMSNorm`: `weight * (x / sqrt(mean(x²) + eps))`, normalised in fp32.
 #[derive(Debug)]
 struct RmsNorm {
@@ -406,9 +415,11 @@ impl Attention {
     ) -> Tensor {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
         let split = |t: Tensor, heads: i64| t.view([batch, seq, heads, self.head_dim]).transpose(1, 2);
-        let q = split(self.q_proj.forward(x), self.num_heads);
-        let k = split(self.k_proj.forward(x), self.num_kv_heads);
-        let v = split(self.v_proj.forward(x), self.num_kv_heads);
+        let (q_width, kv_width) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
+        let qkv = fused(&[&self.q_proj, &self.k_proj, &self.v_proj], x);
+        let q = split(qkv.narrow(-1, 0, q_width), self.num_heads);
+        let k = split(qkv.narrow(-1, q_width, kv_width), self.num_kv_heads);
+        let v = split(qkv.narrow(-1, q_width + kv_width, kv_width), self.num_kv_heads);
         let q = Rotary::apply(&q, cos, sin);
         let mut k = Rotary::apply(&k, cos, sin);
         let mut v = v;
@@ -454,7 +465,9 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.down_proj.forward(&(self.gate_proj.forward(x).silu() * self.up_proj.forward(x)))
+        let inter = self.gate_proj.weight.size()[0];
+        let gate_up = fused(&[&self.gate_proj, &self.up_proj], x);
+        self.down_proj.forward(&(gate_up.narrow(-1, 0, inter).silu() * gate_up.narrow(-1, inter, inter)))
     }
 }
 
