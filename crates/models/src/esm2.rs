@@ -452,7 +452,15 @@ impl SelfAttention {
                 let fused = qkv.forward(x);
                 (fused.narrow(-1, 0, hidden), fused.narrow(-1, hidden, hidden), fused.narrow(-1, 2 * hidden, hidden))
             }
-            None => (self.query.forward(x), self.key.forward(x), self.value.forward(x)),
+            None => {
+                // One matrix product of the stacked weights (the same dot products as three); gradients reach each
+                // layer's weights through the concatenation.
+                let hidden = self.num_heads * self.head_dim;
+                let weight = Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0);
+                let bias = Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0);
+                let fused = x.linear(&weight, Some(&bias));
+                (fused.narrow(-1, 0, hidden), fused.narrow(-1, hidden, hidden), fused.narrow(-1, 2 * hidden, hidden))
+            }
         }
     }
 
