@@ -33,9 +33,10 @@ build: setup
 	$(PY) $< --out $(@D)
 	@touch $@
 
-# The embed and score goldens use the checkpoints the first script writes.
+# The embed, score and LoRA goldens use the checkpoints the first script writes.
 .fixtures/esm_embed_golden/.done: .fixtures/esm_checkpoints/.done
 .fixtures/score_golden/.done: .fixtures/esm_checkpoints/.done
+.fixtures/lora_peft/.done: .fixtures/esm_checkpoints/.done
 
 fixtures: setup
 	@$(MAKE) --no-print-directory $(FIXTURES)

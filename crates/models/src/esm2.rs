@@ -30,6 +30,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE};
 use crate::error::{Error, Result};
+use crate::lora::{self, LoraConfig, LoraLinear, ADAPTER_CONFIG_FILE, ESM_MODULES};
 use crate::quant::Int8Linear;
 use crate::Precision;
 
@@ -238,17 +239,33 @@ struct Linear {
     bias: Tensor,
     /// Set by [`Esm2::quantize_int8`]: the forward pass then runs on these int8 weights.
     int8: Option<Int8Linear>,
+    /// Set by [`Esm2::add_lora`] / [`Esm2::load_adapter`]: a LoRA adapter added to the output.
+    lora: Option<LoraLinear>,
 }
 
 impl Linear {
     fn new(vs: nn::Path, in_dim: i64, out_dim: i64) -> Self {
-        Self { weight: vs.zeros("weight", &[out_dim, in_dim]), bias: vs.zeros("bias", &[out_dim]), int8: None }
+        Self {
+            weight: vs.zeros("weight", &[out_dim, in_dim]),
+            bias: vs.zeros("bias", &[out_dim]),
+            int8: None,
+            lora: None,
+        }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        match &self.int8 {
+        self.forward_t(x, false)
+    }
+
+    /// With the adapter's dropout when `train` is true.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let out = match &self.int8 {
             Some(q) => q.forward(x),
             None => x.linear(&self.weight, Some(&self.bias)),
+        };
+        match &self.lora {
+            Some(lora) => out + lora.delta(x, train),
+            None => out,
         }
     }
 
@@ -444,8 +461,17 @@ impl SelfAttention {
         (self.head_dim as f64).powf(-0.5)
     }
 
-    /// Query, key and value `[batch, seq, hidden]` each.
-    fn project(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+    /// Query, key and value `[batch, seq, hidden]` each (with their adapters' dropout when `train` is true).
+    fn project(&self, x: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
+        let (q, k, v) = self.project_base(x);
+        let adapt = |out: Tensor, layer: &Linear| match &layer.lora {
+            Some(lora) => out + lora.delta(x, train),
+            None => out,
+        };
+        (adapt(q, &self.query), adapt(k, &self.key), adapt(v, &self.value))
+    }
+
+    fn project_base(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         match &self.qkv_int8 {
             Some(qkv) => {
                 let hidden = self.num_heads * self.head_dim;
@@ -478,7 +504,7 @@ impl SelfAttention {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
         let heads = |t: Tensor| t.view([batch, seq, self.num_heads, self.head_dim]).transpose(1, 2);
         // ESM scales the query, not the scores, and does so before the rotary embedding.
-        let (q, k, v) = self.project(x);
+        let (q, k, v) = self.project(x, train);
         let (mut q, mut k) = (heads(q) * self.query_scale(), heads(k));
         if self.rotary_embeddings.is_some() {
             let t = rotary.expect("Esm2::forward_t computes the tables of every rotary layer");
@@ -516,7 +542,7 @@ impl SelfOutput {
     }
 
     fn forward(&self, x: &Tensor, residual: &Tensor, train: bool) -> Tensor {
-        dropout(self.dense.forward(x), self.dropout, train) + residual
+        dropout(self.dense.forward_t(x, train), self.dropout, train) + residual
     }
 }
 
@@ -562,8 +588,8 @@ impl Intermediate {
         Self { dense: Linear::new(&vs / "dense", cfg.hidden_size, cfg.intermediate_size) }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
-        gelu(&self.dense.forward(x))
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        gelu(&self.dense.forward_t(x, train))
     }
 }
 
@@ -583,7 +609,7 @@ impl Output {
     }
 
     fn forward(&self, x: &Tensor, residual: &Tensor, train: bool) -> Tensor {
-        dropout(self.dense.forward(x), self.dropout, train) + residual
+        dropout(self.dense.forward_t(x, train), self.dropout, train) + residual
     }
 }
 
@@ -615,7 +641,7 @@ impl Layer {
         rotary: Option<&RotaryTables>,
     ) -> (Tensor, Option<Tensor>) {
         let (attended, probs) = self.attention.forward(x, mask, want_probs, train, rotary);
-        let hidden = self.intermediate.forward(&self.layer_norm.forward(&attended));
+        let hidden = self.intermediate.forward(&self.layer_norm.forward(&attended), train);
         (self.output.forward(&hidden, &attended, train), probs)
     }
 }
@@ -808,6 +834,45 @@ pub struct Esm2 {
     lm_head: Option<LmHead>,
     /// Whether [`Esm2::quantize_int8`] ran.
     int8: bool,
+    /// A LoRA adapter not merged into the weights ([`Esm2::add_lora`], [`Esm2::load_adapter`]).
+    adapter: Option<Adapter>,
+}
+
+/// A LoRA adapter's weights, in their own variable store (the base model's stay as they are), and its config.
+#[derive(Debug)]
+struct Adapter {
+    vs: nn::VarStore,
+    config: LoraConfig,
+}
+
+impl Layer {
+    /// The layers that can carry an adapter, by their HF names relative to `encoder.layer.<i>` ([`ESM_MODULES`]).
+    fn adaptable_mut(&mut self) -> [(&'static str, &mut Linear); 6] {
+        let names = ESM_MODULES;
+        let attention = &mut self.attention;
+        let this = &mut attention.self_attention;
+        [
+            (names[0], &mut this.query),
+            (names[1], &mut this.key),
+            (names[2], &mut this.value),
+            (names[3], &mut attention.output.dense),
+            (names[4], &mut self.intermediate.dense),
+            (names[5], &mut self.output.dense),
+        ]
+    }
+
+    fn adaptable(&self) -> [(&'static str, &Linear); 6] {
+        let names = ESM_MODULES;
+        let this = &self.attention.self_attention;
+        [
+            (names[0], &this.query),
+            (names[1], &this.key),
+            (names[2], &this.value),
+            (names[3], &self.attention.output.dense),
+            (names[4], &self.intermediate.dense),
+            (names[5], &self.output.dense),
+        ]
+    }
 }
 
 impl Esm2 {
@@ -821,7 +886,7 @@ impl Esm2 {
             let lm_head = lm_head.then(|| LmHead::new(&root / "lm_head", &config, &embeddings.word_embeddings));
             (embeddings, encoder, contact_head, lm_head)
         };
-        Self { vs, config, embeddings, encoder, contact_head, lm_head, int8: false }
+        Self { vs, config, embeddings, encoder, contact_head, lm_head, int8: false, adapter: None }
     }
 
     /// A model with fresh weights, initialised like HF's `EsmForMaskedLM` (normal with
@@ -891,6 +956,9 @@ impl Esm2 {
                 self.device()
             )));
         }
+        if self.adapter.is_some() {
+            return Err(Error::Usage("merge the LoRA adapter (Esm2::merge_adapter) before int8 quantization".into()));
+        }
         if self.kind() != Kind::Float {
             return Err(Error::Unsupported(format!(
                 "int8 quantization starts from f32 weights, not {:?}",
@@ -905,6 +973,168 @@ impl Esm2 {
         }
         self.int8 = true;
         Ok(())
+    }
+
+    /// Adds a fresh LoRA adapter (PEFT's initialisation: `A` Kaiming-uniform from libtorch's global generator, `B`
+    /// zeros, so the outputs do not change) to the layers `config` targets, and freezes the base weights: only
+    /// [`Esm2::adapter_var_store`] is left to train. Needs f32 weights, no int8 and no adapter yet.
+    pub fn add_lora(&mut self, config: LoraConfig) -> Result<()> {
+        config.validate()?;
+        if self.adapter.is_some() {
+            return Err(Error::Usage("this model already has a LoRA adapter (merge it first)".into()));
+        }
+        if self.int8 || self.kind() != Kind::Float {
+            return Err(Error::Unsupported(format!(
+                "a LoRA adapter goes on f32 weights, not {}; load the model in f32 (merge the adapter, then                  change the precision)",
+                self.precision().name()
+            )));
+        }
+        let vs = nn::VarStore::new(self.device());
+        let mut added = 0;
+        for (i, layer) in self.encoder.layer.iter_mut().enumerate() {
+            for (name, linear) in layer.adaptable_mut() {
+                if config.targets(i, name) {
+                    let (out_dim, in_dim) = linear.weight.size2().expect("linear weights are 2-D");
+                    let path = vs.root() / format!("layer{i}_{}", name.replace('.', "_"));
+                    linear.lora = Some(LoraLinear::new(path, &config, in_dim, out_dim));
+                    added += 1;
+                }
+            }
+        }
+        if added == 0 {
+            return Err(Error::Usage(format!(
+                "the LoRA config targets no layer of this {}-layer model (layers_to_transform {:?})",
+                self.num_layers(),
+                config.layers_to_transform
+            )));
+        }
+        self.vs.freeze();
+        self.adapter = Some(Adapter { vs, config });
+        Ok(())
+    }
+
+    /// Reads a PEFT LoRA adapter folder (`adapter_config.json`, `adapter_model.safetensors`) written by PEFT or by
+    /// [`Esm2::save_adapter`] for this base model, and adds it (see [`Esm2::add_lora`]). Adapter tensors of modules
+    /// biotorch does not run for embeddings (`pooler`, `lm_head`, `contact_head`) are ignored; any other tensor
+    /// that matches no layer is an error, as is a missing or mis-shaped one.
+    pub fn load_adapter(&mut self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let config = LoraConfig::from_dir(dir)?;
+        self.add_lora(config)?;
+        let weights = lora::weights_path(dir);
+        let loaded = self.fill_adapter(&weights);
+        if loaded.is_err() {
+            self.drop_adapter();
+        }
+        loaded
+    }
+
+    fn fill_adapter(&mut self, weights: &Path) -> Result<()> {
+        let mut checkpoint = Checkpoint::open(&[weights.to_path_buf()])?;
+        let mut used = BTreeSet::new();
+        let _guard = tch::no_grad_guard();
+        for (i, layer) in self.encoder.layer.iter_mut().enumerate() {
+            for (name, linear) in layer.adaptable_mut() {
+                let Some(adapter) = linear.lora.as_mut() else { continue };
+                for (ab, var) in [('A', &mut adapter.a), ('B', &mut adapter.b)] {
+                    let tried = [lora::peft_key(false, i, name, ab), lora::peft_key(true, i, name, ab)];
+                    let key =
+                        tried.iter().find(|k| checkpoint.contains(k)).cloned().ok_or_else(|| Error::MissingTensor {
+                            path: weights.to_path_buf(),
+                            key: tried[0].clone(),
+                            tried: tried.to_vec(),
+                        })?;
+                    let found = checkpoint.shape(&key).unwrap_or_default();
+                    if found != var.size() {
+                        return Err(Error::ShapeMismatch {
+                            path: weights.to_path_buf(),
+                            key,
+                            expected: var.size(),
+                            found,
+                        });
+                    }
+                    var.f_copy_(&checkpoint.read(&key)?)?;
+                    used.insert(key);
+                }
+            }
+        }
+        let ignored = ["base_model.model.pooler.", "base_model.model.lm_head.", "base_model.model.esm.contact_head."];
+        let ignored_too = ["base_model.model.contact_head."];
+        if let Some(extra) = checkpoint
+            .keys()
+            .find(|k| !used.contains(*k) && !ignored.iter().chain(&ignored_too).any(|p| k.starts_with(p)))
+        {
+            return Err(Error::Config {
+                path: weights.to_path_buf(),
+                reason: format!(
+                    "tensor `{extra}` matches no adapted layer of this model; the adapter was made for another                      base model, or its {ADAPTER_CONFIG_FILE} does not describe it"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn drop_adapter(&mut self) {
+        for layer in &mut self.encoder.layer {
+            for (_, linear) in layer.adaptable_mut() {
+                linear.lora = None;
+            }
+        }
+        self.adapter = None;
+        self.vs.unfreeze();
+    }
+
+    /// Writes the adapter in PEFT's layout into `dir`: `adapter_config.json` (with `base_model_name_or_path` set to
+    /// `base`) and `adapter_model.safetensors`, with the names PEFT uses when the base is loaded as `EsmModel`
+    /// (`base_model.model.encoder.layer.<i>.<module>.lora_A.weight`).
+    pub fn save_adapter(&self, dir: impl AsRef<Path>, base: &str) -> Result<()> {
+        let dir = dir.as_ref();
+        let adapter = self.adapter.as_ref().ok_or_else(|| Error::Usage("this model has no LoRA adapter".into()))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut tensors = Vec::new();
+        for (i, layer) in self.encoder.layer.iter().enumerate() {
+            for (name, linear) in layer.adaptable() {
+                if let Some(l) = &linear.lora {
+                    tensors.push((lora::peft_key(false, i, name, 'A'), l.a.detach()));
+                    tensors.push((lora::peft_key(false, i, name, 'B'), l.b.detach()));
+                }
+            }
+        }
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        write_safetensors(&lora::weights_path(dir), &tensors)?;
+        let mut config = adapter.config.clone();
+        config.base_model_name_or_path = Some(base.to_owned());
+        config.inference_mode = true;
+        let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
+        json.push('\n');
+        write_atomically(&dir.join(ADAPTER_CONFIG_FILE), json.as_bytes())
+    }
+
+    /// Adds the adapter into the weights (`W += alpha / r * B A`) and drops it: the same function, at the base
+    /// model's speed, ready for bf16 or int8. Does nothing without an adapter.
+    pub fn merge_adapter(&mut self) {
+        let _guard = tch::no_grad_guard();
+        for layer in &mut self.encoder.layer {
+            for (_, linear) in layer.adaptable_mut() {
+                if let Some(lora) = linear.lora.take() {
+                    let mut weight = linear.weight.shallow_clone();
+                    weight += lora.merged_delta().to_kind(weight.kind());
+                }
+            }
+        }
+        if self.adapter.take().is_some() {
+            self.vs.unfreeze();
+        }
+    }
+
+    /// The adapter's weights (what LoRA fine-tuning trains), when there is an unmerged adapter.
+    pub fn adapter_var_store(&self) -> Option<&nn::VarStore> {
+        self.adapter.as_ref().map(|a| &a.vs)
+    }
+
+    /// The adapter's config, when there is an unmerged adapter.
+    pub fn adapter_config(&self) -> Option<&LoraConfig> {
+        self.adapter.as_ref().map(|a| &a.config)
     }
 
     /// The number format the forward pass runs in.

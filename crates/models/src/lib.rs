@@ -20,6 +20,7 @@ pub mod embed;
 pub mod error;
 pub mod esm2;
 pub mod language;
+pub mod lora;
 mod quant;
 pub mod resolve;
 pub mod sampling;
@@ -42,6 +43,7 @@ pub use embed::{Column, EmbedPlan, Embedder, Embedding, Encoder, LongPolicy, Mea
 pub use error::{Error, Result};
 pub use esm2::{mean_pool_residues, Esm2, Esm2Config, Esm2Output, Esm2Request, Layers, PositionEmbeddingType};
 pub use language::{model_dir, model_type, LanguageModel, Lm};
+pub use lora::LoraConfig;
 pub use resolve::{resolve, ModelSource, ResolvedModel, Resolver};
 pub use sampling::{Sample, SamplingOptions};
 pub use smiles_gpt::{KvCache, SmilesGpt, SmilesGptConfig};
