@@ -282,7 +282,86 @@ fn amp_head_on_int8_embeddings_is_within_0_005_auroc_of_f32() {
         dir.path().join("x").to_str().unwrap(),
     ]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--mode full trains the encoder"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--mode full and lora train with the encoder"));
+}
+
+/// LoRA fine-tuning: only the adapters (r = 8 on query, key, value and the three dense layers) and the head train;
+/// the adapter is saved in PEFT's layout, `predict` merges it, and `embed --adapter` gives the adapted embeddings.
+#[test]
+fn lora_fine_tuning_trains_only_adapters_and_predict_and_embed_apply_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("lora");
+    let out = ok(&[
+        "finetune",
+        "--model",
+        "protein-small",
+        "--data",
+        &data("amp_vs_uniprot_5200.csv"),
+        "--target",
+        "label",
+        "--lora",
+        "--epochs",
+        "2",
+        "--seed",
+        "1",
+        "--device",
+        "cpu",
+        "-o",
+        head.to_str().unwrap(),
+    ]);
+    let adapter = head.join("adapter-0");
+    assert!(adapter.join("adapter_model.safetensors").is_file() && adapter.join("adapter_config.json").is_file());
+    let config: Value = serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!((config["peft_type"].as_str(), config["r"].as_i64()), (Some("LORA"), Some(8)));
+    let spec: Value = serde_json::from_slice(&std::fs::read(head.join("head.json")).unwrap()).unwrap();
+    assert_eq!(spec["mode"], "lora");
+    assert_eq!(spec["adapters"], serde_json::json!(["adapter-0"]));
+    assert!(!head.join("encoder-0").exists(), "LoRA must not save a copy of the encoder");
+    // protein-small: 4 layers, hidden 128, intermediate 512; A is [8, in], B [out, 8].
+    let (h, i, r) = (128, 512, 8);
+    let per_layer = 4 * r * (h + h) + r * (h + i) + r * (i + h);
+    let m = metrics(&head);
+    assert_eq!(m["trainable_encoder_parameters"], 4 * per_layer);
+    assert_eq!(m["lora"]["target_modules"], serde_json::json!(["query", "key", "value", "dense"]));
+    let auroc = metric(&m, "label", "head", "auroc");
+    assert!(auroc > 0.8, "AUROC {auroc}\n{out}");
+
+    let fasta = dir.path().join("p.faa");
+    std::fs::write(&fasta, ">amp magainin\nGIGKFLHSAKKFGKAFVGEIMNS\n>rnd\nMSTEQLAARLNELEAKLAALE\n").unwrap();
+    let pred = dir.path().join("p.parquet");
+    ok(&["predict", "--model", head.to_str().unwrap(), fasta.to_str().unwrap(), "-o", pred.to_str().unwrap()]);
+    assert_eq!(read(&pred).column("label_prob_1").unwrap().f64().unwrap().null_count(), 0);
+
+    let embed = |name: &str, extra: &[&str]| -> Vec<f32> {
+        let out = dir.path().join(name);
+        let mut args = vec!["embed", "--model", "protein-small", fasta.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ok(&args);
+        let df = read(&out);
+        let list = df.column("embedding").unwrap().array().unwrap().get_as_series(0).unwrap();
+        list.f32().unwrap().into_no_null_iter().collect()
+    };
+    let base = embed("base.parquet", &[]);
+    let adapted = embed("adapted.parquet", &["--adapter", adapter.to_str().unwrap()]);
+    let moved = base.iter().zip(&adapted).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(moved > 1e-3, "the trained adapter changes the embeddings (max change {moved})");
+
+    let refused = run(&[
+        "finetune",
+        "--model",
+        "protein-small",
+        "--data",
+        &data("amp_vs_uniprot_5200.csv"),
+        "--target",
+        "label",
+        "--lora",
+        "--lora-targets",
+        "qkv",
+        "-o",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"qkv\" matches no layer"));
 }
 
 #[test]

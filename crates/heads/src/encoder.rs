@@ -242,6 +242,52 @@ impl Backbone {
         }
     }
 
+    /// Adds a fresh LoRA adapter to an ESM encoder and freezes its weights: only the adapter trains (see
+    /// [`Backbone::trainable_store`]). SMILES decoders take none.
+    pub fn add_lora(&mut self, config: biotorch_models::LoraConfig) -> Result<()> {
+        match &mut self.model {
+            Model::Esm(m) => Ok(m.add_lora(config)?),
+            Model::Gpt(_) => Err(Error::Input(format!(
+                "{}: LoRA adapters are for ESM encoders; fine-tune a SMILES decoder with --mode full",
+                self.dir.display()
+            ))),
+        }
+    }
+
+    /// Reads a LoRA adapter folder (PEFT layout) and merges it into the weights.
+    pub fn merge_adapter_from(&mut self, dir: &Path) -> Result<()> {
+        match &mut self.model {
+            Model::Esm(m) => {
+                m.load_adapter(dir)?;
+                m.merge_adapter();
+                Ok(())
+            }
+            Model::Gpt(_) => Err(Error::Input(format!("{}: a LoRA adapter on a SMILES decoder", dir.display()))),
+        }
+    }
+
+    /// Writes the adapter added by [`Backbone::add_lora`] in PEFT's layout, naming `base` as its base model.
+    pub fn save_adapter(&self, dir: &Path, base: &str) -> Result<()> {
+        match &self.model {
+            Model::Esm(m) => Ok(m.save_adapter(dir, base)?),
+            Model::Gpt(_) => Err(Error::Input("a SMILES decoder has no LoRA adapter".into())),
+        }
+    }
+
+    /// What fine-tuning trains: the LoRA adapter's weights when there is one, else the model's.
+    pub fn trainable_store(&self) -> &tch::nn::VarStore {
+        match &self.model {
+            Model::Esm(m) => m.adapter_var_store().unwrap_or(m.var_store()),
+            Model::Gpt(m) => m.var_store(),
+        }
+    }
+
+    /// The number of weights fine-tuning trains now (see [`Backbone::trainable_store`]).
+    pub fn trainable_parameters(&self) -> i64 {
+        let store = self.trainable_store();
+        store.trainable_variables().iter().filter(|t| t.requires_grad()).map(|t| t.numel() as i64).sum()
+    }
+
     /// The number format the backbone runs in.
     pub fn precision(&self) -> Precision {
         match &self.model {

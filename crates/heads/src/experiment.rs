@@ -81,6 +81,15 @@ pub enum Mode {
     Frozen,
     /// The encoder (all layers, or the top [`Settings::train_layers`]) with the MLP.
     Full,
+    /// A LoRA adapter on the frozen encoder ([`Settings::lora`]) with the MLP.
+    Lora,
+}
+
+impl Mode {
+    /// Whether the encoder runs with the head at every step (full fine-tuning or LoRA).
+    pub fn trains_encoder(self) -> bool {
+        self != Mode::Frozen
+    }
 }
 
 /// How the labelled rows are split into train / valid / test.
@@ -105,6 +114,8 @@ pub struct Settings {
     pub mode: Mode,
     /// Full fine-tuning: train only the top N layers (and the final norm).
     pub train_layers: Option<usize>,
+    /// The adapter of [`Mode::Lora`] (rank, alpha, dropout, target modules).
+    pub lora: biotorch_models::LoraConfig,
     pub split: SplitChoice,
     pub split_column: String,
     pub valid_fraction: f64,
@@ -149,6 +160,7 @@ impl Default for Settings {
             tasks: Vec::new(),
             mode: Mode::Frozen,
             train_layers: None,
+            lora: biotorch_models::LoraConfig::esm_default(),
             split: SplitChoice::Random,
             split_column: "split".into(),
             valid_fraction: 0.1,

@@ -170,7 +170,7 @@ pub fn fit_full(
     let labels = labels.to_device(device);
     let mut head_opt = nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(&mlp.vs, opts.lr)?;
     let mut enc_opt =
-        nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(backbone.var_store(), opts.encoder_lr)?;
+        nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(backbone.trainable_store(), opts.encoder_lr)?;
     let valid_tokens: Vec<&[i64]> = valid.iter().map(|&r| tokens[r]).collect();
     let lengths: Vec<usize> = tokens.iter().map(|t| t.len()).collect();
     let valid_labels = (!valid.is_empty()).then(|| labels.select(&index(valid, device)));
@@ -207,7 +207,7 @@ pub fn fit_full(
         on_epoch(epoch + 1, train_loss, valid_loss);
         if let Some(v) = valid_loss {
             if best.as_ref().is_none_or(|(b, _, _)| v < *b) {
-                best = Some((v, head::snapshot(backbone.var_store()), mlp.snapshot()));
+                best = Some((v, head::snapshot(backbone.trainable_store()), mlp.snapshot()));
                 report.best_epoch = epoch + 1;
                 since_best = 0;
             } else {
@@ -221,7 +221,7 @@ pub fn fit_full(
         }
     }
     if let Some((loss, enc, saved)) = best {
-        head::restore(backbone.var_store(), &enc);
+        head::restore(backbone.trainable_store(), &enc);
         mlp.restore(&saved);
         report.best_valid_loss = Some(loss);
     }

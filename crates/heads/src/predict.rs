@@ -52,6 +52,7 @@ pub fn prepare_all(backbone: &Backbone, texts: &[String], max_length: usize, lon
 pub fn head_sha256(dir: &Path, spec: &HeadSpec) -> Result<String> {
     let mut files = vec![dir.join(HEAD_JSON), dir.join(HEAD_WEIGHTS)];
     files.extend(spec.encoders.iter().map(|e| dir.join(e).join("model.safetensors")));
+    files.extend(spec.adapters.iter().map(|a| dir.join(a).join(biotorch_models::lora::ADAPTER_WEIGHTS_FILE)));
     Ok(biotorch_io::digest::files_sha256(&files)?)
 }
 
@@ -158,6 +159,17 @@ impl Predictor {
                         .map_err(|err| err.context(format!("{}: encoder {e}", dir.display())))
                 })
                 .collect::<Result<Vec<_>>>()?,
+            BackboneSource::Original { path, .. } if !spec.adapters.is_empty() => spec
+                .adapters
+                .iter()
+                .map(|a| {
+                    let mut backbone = Backbone::load(path, device)?;
+                    backbone
+                        .merge_adapter_from(&dir.join(a))
+                        .map_err(|err| err.context(format!("{}: adapter {a}", dir.display())))?;
+                    Ok(backbone)
+                })
+                .collect::<Result<Vec<_>>>()?,
             BackboneSource::Original { path, .. } => vec![Backbone::load(path, device)?],
         };
         for backbone in &mut backbones {
@@ -174,6 +186,12 @@ impl Predictor {
             return Err(Error::Head {
                 path: dir.to_path_buf(),
                 reason: format!("{} encoders for {} head members", spec.encoders.len(), members.len()),
+            });
+        }
+        if !spec.adapters.is_empty() && spec.adapters.len() != members.len() {
+            return Err(Error::Head {
+                path: dir.to_path_buf(),
+                reason: format!("{} adapters for {} head members", spec.adapters.len(), members.len()),
             });
         }
         let training_rows = TrainingRows::load(dir, spec.training_rows.as_deref())?;

@@ -88,6 +88,10 @@ pub struct HeadSpec {
     /// Fine-tuned encoders, one per ensemble member, relative to the head folder (HF layout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub encoders: Vec<String>,
+    /// LoRA adapters (HF PEFT layout), one per ensemble member, relative to the head folder; each is merged into
+    /// the original backbone for its member.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<String>,
     /// The column holding the sequences or SMILES.
     pub sequence_column: String,
     pub max_length: usize,

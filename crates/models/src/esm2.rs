@@ -945,6 +945,26 @@ impl Esm2 {
         Ok(model)
     }
 
+    /// [`Esm2::load_precision`] with a LoRA adapter folder (PEFT layout) merged into the f32 weights before the
+    /// precision is applied: the adapted model at the base model's speed.
+    pub fn load_adapted(
+        path: impl AsRef<Path>,
+        adapter: Option<&Path>,
+        device: Device,
+        precision: Precision,
+    ) -> Result<Self> {
+        let Some(adapter) = adapter else { return Self::load_precision(path, device, precision) };
+        let mut model = Self::load(path, device, Kind::Float)?;
+        model.load_adapter(adapter)?;
+        model.merge_adapter();
+        match precision {
+            Precision::F32 => {}
+            Precision::Int8 => model.quantize_int8()?,
+            p => model.vs.set_kind(p.kind()),
+        }
+        Ok(model)
+    }
+
     /// Dynamic int8 quantization for inference: every encoder layer's query, key, value and dense projections run
     /// on int8 weights (per output channel) with activations quantized per token (see `quant`); embeddings,
     /// LayerNorms, attention itself and the LM and contact heads stay fp32. The fp32 weights are kept (and are

@@ -59,6 +59,10 @@ pub(crate) struct EmbedArgs {
     pub(crate) device: DeviceArg,
     #[command(flatten)]
     pub(crate) dtype: DtypeArg,
+    /// A LoRA adapter folder (HF PEFT layout: adapter_config.json, adapter_model.safetensors, e.g. from `finetune
+    /// --lora`), merged into the model's weights before embedding.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) adapter: Option<PathBuf>,
     /// Also draw a 2-D PCA scatter of the `embedding` column (PNG or SVG).
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
@@ -94,6 +98,11 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     let batch_tokens = args.batch_tokens.unwrap_or(if device == Device::Cpu { 1024 } else { 16_384 });
     let poolings: Vec<Pooling> = args.pooling.split(',').map(Pooling::parse).collect::<Result<_, _>>()?;
     let resolved = args.model.resolve()?;
+    let adapter = args.adapter.as_deref();
+    let adapter_hash = match adapter {
+        Some(dir) => Some(biotorch_io::digest::file_sha256(&dir.join(biotorch_models::lora::ADAPTER_WEIGHTS_FILE))?),
+        None => None,
+    };
     let model_dir = resolved.path.clone();
     let started = Instant::now();
     let hasher = {
@@ -102,7 +111,7 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
     };
     // One replica per device; the first also answers the questions about the model.
     let mut models: Vec<Esm2> =
-        devices.iter().map(|&d| Esm2::load_precision(&model_dir, d, precision)).collect::<Result<_, _>>()?;
+        devices.iter().map(|&d| Esm2::load_adapted(&model_dir, adapter, d, precision)).collect::<Result<_, _>>()?;
     let model = &models[0];
     let hash = hasher.join().map_err(|_| anyhow::anyhow!("the weights-hashing thread panicked"))??;
     let EncoderTokenizer { tokenizer, standard } = encoder_tokenizer(&model_dir, model.config())?;
@@ -148,12 +157,15 @@ pub(crate) fn run(ctx: &Ctx, mut args: EmbedArgs) -> Result<()> {
         ModelSource::Bundled { name } => format!("bundled:{name}"),
         ModelSource::HfCache { repo_id, commit, .. } => format!("hf:{repo_id}@{commit}"),
     };
-    let options = json!({
+    let mut options = json!({
         "pooling": columns.iter().map(|c| json!({"column": c.name, "pooling": c.pooling.name(), "layer": c.layer})).collect::<Vec<_>>(),
         "max_length": args.max_length, "long": format!("{:?}", args.long).to_lowercase(),
         "batch_tokens": batch_tokens, "dtype": precision.name(),
         "device": if devices.len() == 1 { format!("{device:?}") } else { format!("{devices:?}") },
     });
+    if let (Some(dir), Some(hash)) = (adapter, &adapter_hash) {
+        options["adapter"] = json!({"path": dir.display().to_string(), "sha256": hash});
+    }
     let settings = RunSettings::new(
         "embed",
         &args.input.input,

@@ -46,6 +46,9 @@ pub(crate) enum FinetuneMode {
     Frozen,
     /// The encoder (all layers, or --train-layers) trains with the head.
     Full,
+    /// A LoRA adapter (--lora-r, --lora-alpha, --lora-dropout, --lora-targets) on the frozen encoder trains with the
+    /// head; saved as adapter-K/ in HF PEFT's layout.
+    Lora,
 }
 
 #[derive(Debug, Args)]
@@ -65,15 +68,31 @@ pub(crate) struct FinetuneArgs {
     /// regression, classification or auto; one for all targets or one per target.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub(crate) task: Vec<TaskArg>,
-    /// Output folder: head.safetensors, head.json, metrics.json, plots (and encoder-K/ with --mode full).
+    /// Output folder: head.safetensors, head.json, metrics.json, plots (and encoder-K/ with --mode full, adapter-K/
+    /// with --mode lora).
     #[arg(short, long, value_name = "HEAD_DIR")]
     pub(crate) output: PathBuf,
     /// Replace a head already in HEAD_DIR.
     #[arg(long)]
     pub(crate) force: bool,
-    /// frozen (MLP on cached embeddings) or full (fine-tune the encoder too).
+    /// frozen (MLP on cached embeddings), full (fine-tune the encoder too) or lora (a LoRA adapter on the encoder).
     #[arg(long, value_enum, default_value = "frozen")]
     pub(crate) mode: FinetuneMode,
+    /// Same as --mode lora.
+    #[arg(long, conflicts_with = "mode")]
+    pub(crate) lora: bool,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8, value_name = "R", value_parser = clap::value_parser!(i64).range(1..))]
+    pub(crate) lora_r: i64,
+    /// LoRA alpha (the update is scaled by alpha / r).
+    #[arg(long, default_value_t = 16.0, value_name = "A")]
+    pub(crate) lora_alpha: f64,
+    /// Dropout on the adapters' inputs while training.
+    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    pub(crate) lora_dropout: f64,
+    /// Modules that get adapters (PEFT names: query, key, value, dense, or e.g. attention.output.dense).
+    #[arg(long, default_value = "query,key,value,dense", value_name = "LIST", value_delimiter = ',')]
+    pub(crate) lora_targets: Vec<String>,
     /// With --mode full: train only the top N encoder layers (and the final norm) [default: all, embeddings too].
     #[arg(long, value_name = "N", value_parser = positive)]
     pub(crate) train_layers: Option<usize>,
@@ -108,9 +127,10 @@ pub(crate) struct FinetuneArgs {
     /// Learning rate of the head (AdamW) [default: 1e-3].
     #[arg(long, value_name = "LR")]
     pub(crate) lr: Option<f64>,
-    /// Learning rate of the encoder with --mode full.
-    #[arg(long, default_value_t = 1e-4, value_name = "LR")]
-    pub(crate) encoder_lr: f64,
+    /// Learning rate of the encoder with --mode full, of the adapters with --mode lora [default: 1e-4 full, 1e-3
+    /// lora].
+    #[arg(long, value_name = "LR")]
+    pub(crate) encoder_lr: Option<f64>,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.01, value_name = "W")]
     pub(crate) weight_decay: f64,
@@ -153,8 +173,14 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     let resolved = args.model.resolve()?;
     let name = &args.model.model;
     let precision = args.dtype.precision()?;
-    if precision != biotorch_models::Precision::F32 && matches!(args.mode, FinetuneMode::Full) {
-        crate::exit::bad_input!("--dtype {}: --mode full trains the encoder, which runs in f32", precision.name());
+    if precision != biotorch_models::Precision::F32 && settings.mode != Mode::Frozen {
+        crate::exit::bad_input!(
+            "--dtype {}: --mode full and lora train with the encoder, which runs in f32",
+            precision.name()
+        );
+    }
+    if settings.mode == Mode::Lora {
+        settings.lora.validate().map_err(|e| crate::exit::BadInput(format!("--lora-*: {e}")))?;
     }
     let mut backbone = Backbone::load(&resolved.path, device).with_context(|| format!("--model {name}"))?;
     backbone.set_precision(precision).with_context(|| format!("--model {name}"))?;
@@ -193,13 +219,21 @@ fn settings(args: &FinetuneArgs) -> Settings {
         TaskArg::Regression => TaskChoice::Regression,
         TaskArg::Classification => TaskChoice::Classification,
     };
+    let mode = match (args.lora, args.mode) {
+        (true, _) | (_, FinetuneMode::Lora) => Mode::Lora,
+        (false, FinetuneMode::Frozen) => Mode::Frozen,
+        (false, FinetuneMode::Full) => Mode::Full,
+    };
     Settings {
         targets: args.target.clone(),
         tasks: args.task.iter().map(task).collect(),
-        mode: match args.mode {
-            FinetuneMode::Frozen => Mode::Frozen,
-            FinetuneMode::Full => Mode::Full,
-        },
+        mode,
+        lora: biotorch_models::LoraConfig::new(
+            args.lora_r,
+            args.lora_alpha,
+            args.lora_dropout,
+            args.lora_targets.clone(),
+        ),
         train_layers: args.train_layers,
         split: match args.split {
             SplitArg::Random => SplitChoice::Random,
@@ -215,7 +249,7 @@ fn settings(args: &FinetuneArgs) -> Settings {
         epochs: args.epochs,
         patience: args.patience,
         lr: args.lr,
-        encoder_lr: args.encoder_lr,
+        encoder_lr: args.encoder_lr.unwrap_or(if mode == Mode::Lora { 1e-3 } else { 1e-4 }),
         weight_decay: args.weight_decay,
         batch_size: args.batch_size,
         hidden: args.hidden,

@@ -70,6 +70,8 @@ pub(crate) fn finish(
         "model": request.model.name, "mode": spec.mode, "split": setup.split, "evaluated_on": evaluated_on,
         "rows": data,
         "targets": Value::Object(metrics_json),
+        "trainable_encoder_parameters": trained.trainable_parameters,
+        "lora": (s.mode == Mode::Lora).then(|| json!(s.lora)),
         "seconds_per_epoch": seconds_per_epoch, "embedding_seconds": embedding_seconds,
         "seconds": started.elapsed().as_secs_f64(),
         "members": spec.training["members"].clone(),
@@ -152,6 +154,7 @@ fn head_name(request: &Request) -> String {
         (Mode::Full, Some(l)) => format!("head (fine-tuned, top {l} layers)"),
         (Mode::Full, None) => "head (fine-tuned)".to_string(),
         (Mode::Frozen, _) => "head (frozen)".to_string(),
+        (Mode::Lora, _) => format!("head (LoRA r={}, alpha={})", s.lora.r, s.lora.lora_alpha),
     };
     if s.ensemble > 1 {
         format!("{mode}, ensemble of {}", s.ensemble)
@@ -351,9 +354,15 @@ fn head_spec(
             hidden_size: backbone.hidden_size(),
             num_layers: backbone.num_layers(),
         },
-        mode: if s.mode == Mode::Full { "full".into() } else { "frozen".into() },
+        mode: match s.mode {
+            Mode::Frozen => "frozen",
+            Mode::Full => "full",
+            Mode::Lora => "lora",
+        }
+        .into(),
         train_layers: s.train_layers,
         encoders: trained.encoders.clone(),
+        adapters: trained.adapters.clone(),
         sequence_column: request.sequence_column.clone(),
         max_length: setup.max_length,
         long: s.long,

@@ -96,6 +96,10 @@ pub(crate) struct Trained {
     pub(crate) members: Vec<Mlp>,
     /// Full fine-tuning: the saved encoders' folders, relative to the output folder.
     pub(crate) encoders: Vec<String>,
+    /// LoRA: the saved adapters' folders, relative to the output folder.
+    pub(crate) adapters: Vec<String>,
+    /// The weights the encoder side trained (0 for frozen heads).
+    pub(crate) trainable_parameters: i64,
     pub(crate) reports: Vec<FitReport>,
     /// Per fold, per target: the ensemble's predictions for the fold's evaluation rows.
     pub(crate) fold_preds: Vec<Vec<TargetPrediction>>,
@@ -104,7 +108,7 @@ pub(crate) struct Trained {
 
 /// The fit options of `s` (defaults by mode).
 pub(crate) fn fit_options(s: &Settings, max_length: usize, batch_tokens: usize) -> FitOptions {
-    let full = s.mode == Mode::Full;
+    let full = s.mode.trains_encoder();
     FitOptions {
         epochs: s.epochs.unwrap_or(if full { 20 } else { 300 }),
         patience: s.patience.unwrap_or(if full { 4 } else { 30 }),
@@ -133,13 +137,20 @@ pub(crate) fn members(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Trained> {
     let s = &request.settings;
-    let (x, full) = (&embedded.x, s.mode == Mode::Full);
+    let (x, full) = (&embedded.x, s.mode.trains_encoder());
     let hidden_size = x.size()[1];
     let max_length = setup.max_length;
     let options = fit_options(s, max_length, batch_tokens);
     std::fs::create_dir_all(&s.output).map_err(|e| cannot(e, format!("cannot create {}", s.output.display())))?;
-    let mut trained =
-        Trained { members: Vec::new(), encoders: Vec::new(), reports: Vec::new(), fold_preds: Vec::new(), options };
+    let mut trained = Trained {
+        members: Vec::new(),
+        encoders: Vec::new(),
+        adapters: Vec::new(),
+        trainable_parameters: 0,
+        reports: Vec::new(),
+        fold_preds: Vec::new(),
+        options,
+    };
     let total_members = setup.folds.len() * s.ensemble;
     for (f, fold) in setup.folds.iter().enumerate() {
         let eval = fold.eval();
@@ -156,8 +167,13 @@ pub(crate) fn members(
                 on_event(Event::Epoch { member: m, epoch, train_loss, valid_loss })
             };
             let (report, out) = if full {
-                let tuned = Backbone::load(&request.model.path, device)?;
-                tuned.set_trainable(s.train_layers);
+                let mut tuned = Backbone::load(&request.model.path, device)?;
+                if s.mode == Mode::Lora {
+                    tuned.add_lora(s.lora.clone())?;
+                } else {
+                    tuned.set_trainable(s.train_layers);
+                }
+                trained.trainable_parameters = tuned.trainable_parameters();
                 let report = fit::fit_full(
                     &tuned,
                     &mut mlp,
@@ -171,9 +187,15 @@ pub(crate) fn members(
                 )?;
                 let eval_tokens: Vec<&[i64]> = eval.iter().map(|&p| tokens[p]).collect();
                 let ex = tuned.embed_all(&eval_tokens, max_length, batch_tokens, &mut |_| {})?;
-                let name = format!("encoder-{m}");
-                tuned.save(&s.output.join(&name))?;
-                trained.encoders.push(name);
+                if s.mode == Mode::Lora {
+                    let name = format!("adapter-{m}");
+                    tuned.save_adapter(&s.output.join(&name), &request.model.name)?;
+                    trained.adapters.push(name);
+                } else {
+                    let name = format!("encoder-{m}");
+                    tuned.save(&s.output.join(&name))?;
+                    trained.encoders.push(name);
+                }
                 (report, fit::outputs(&mlp, &ex))
             } else {
                 let report = fit::fit_frozen(
