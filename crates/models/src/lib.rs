@@ -20,6 +20,7 @@ pub mod embed;
 pub mod error;
 pub mod esm2;
 pub mod language;
+pub mod memory;
 mod quant;
 pub mod resolve;
 pub mod sampling;
