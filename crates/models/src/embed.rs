@@ -884,6 +884,10 @@ mod tests {
         let err = e.pooled_t(&cramped(esm(), 2), &refs, true).unwrap_err();
         assert!(matches!(err, Error::OutOfMemory { rows: 3, tokens: 42, .. }), "{err:?}");
         assert!(err.to_string().contains("a batch of 3 sequences, 42 tokens"), "{err}");
+        // Without a token budget (fine-tuning's one batch), none is quoted.
+        let unbounded = Embedder::new(EmbedPlan::mean_of_last(2, 50, LongPolicy::Truncate, usize::MAX), SPECIALS);
+        let err = unbounded.unwrap().pooled_t(&cramped(esm(), 2), &refs, true).unwrap_err().to_string();
+        assert!(err.contains("give a smaller --batch-tokens or --batch-size") && !err.contains("(now"), "{err}");
     }
 
     #[test]

@@ -161,9 +161,11 @@ pub enum Error {
     OutOfMemory {
         /// The device, as users write it (`cuda:0`).
         device: String,
+        /// Sequences in the batch that did not fit.
         rows: usize,
+        /// Its tokens: rows × padded width, specials included.
         tokens: usize,
-        /// The token budget of a batch that was asked for.
+        /// The token budget of a batch that was asked for (`usize::MAX`: none).
         batch_tokens: usize,
         /// libtorch's words (`CUDA out of memory. Tried to allocate ...`).
         detail: String,
@@ -182,16 +184,18 @@ fn did_you_mean(before: &str, suggestion: &Option<String>, after: &str) -> Strin
 /// The message of [`Error::OutOfMemory`]: what did not fit where, and what to change.
 fn out_of_memory_message(device: &str, rows: usize, tokens: usize, batch_tokens: usize, detail: &str) -> String {
     let elsewhere = if device == "cpu" { "free memory on this machine" } else { "use a GPU with more free memory" };
+    // Callers without a token budget (one batch of everything, as fine-tuning's) pass usize::MAX.
+    let now = if batch_tokens == usize::MAX { String::new() } else { format!(" (now {batch_tokens})") };
     let what = if rows == 1 {
         format!(
             "one sequence of {tokens} tokens (specials included) does not fit even in a batch of its own, so a \
-             smaller --batch-tokens (now {batch_tokens}) does not help: give a smaller --max-length (with --long \
-             window the whole sequence is still covered, in windows of that length), or {elsewhere}"
+             smaller --batch-tokens{now} does not help: give a smaller --max-length (with embed's --long window the \
+             whole sequence is still covered, in windows of that length), or {elsewhere}"
         )
     } else {
         format!(
             "a batch of {rows} sequences, {tokens} tokens (padded, specials included), does not fit: give a smaller \
-             --batch-tokens (now {batch_tokens}; or --batch-size), or {elsewhere}"
+             --batch-tokens{now} or --batch-size, or {elsewhere}"
         )
     };
     format!("out of memory on {device}: {what} (libtorch: {detail})")
