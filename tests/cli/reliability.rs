@@ -98,6 +98,7 @@ fn zero_counts_threads_and_missing_gpus_are_refused_by_every_command() {
             for device in ["cuda", "cuda:3"] {
                 let err = refused(&[&args[..], &["--device", device]].concat());
                 assert!(err.contains(&format!("--device {device}")), "{args:?}: {err}");
+                assert!(err.contains("no CUDA device is visible") && err.contains("use --device cpu"), "{err}");
             }
         }
     }

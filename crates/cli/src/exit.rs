@@ -66,3 +66,24 @@ pub(crate) fn report(e: &anyhow::Error) -> ExitCode {
     eprintln!("{msg}");
     ExitCode::from(if is_bad_input(e) { 2 } else { 1 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_memory_is_a_runtime_failure() {
+        let oom = biotorch_models::Error::OutOfMemory {
+            device: "cuda:0".into(),
+            rows: 1,
+            tokens: 1024,
+            batch_tokens: 16384,
+            detail: "CUDA out of memory. Tried to allocate 2.00 GiB".into(),
+        };
+        let e = anyhow::Error::new(biotorch_heads::Error::Model(oom));
+        assert!(!is_bad_input(&e));
+        assert!(e.to_string().starts_with("out of memory on cuda:0: one sequence of 1024 tokens"), "{e}");
+        let missing = biotorch_models::device::parse_device("cuda:7").unwrap_err();
+        assert!(is_bad_input(&anyhow::Error::new(missing)));
+    }
+}

@@ -106,9 +106,16 @@ pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
 fn check_visible(spec: &str, device: Device) -> Result<()> {
     if let Device::Cuda(n) = device {
         let count = tch::Cuda::device_count();
+        if count == 0 {
+            return Err(Error::Usage(format!(
+                "--device {spec}: cuda:{n} does not exist: no CUDA device is visible (no NVIDIA GPU or driver on this \
+                 machine, CUDA_VISIBLE_DEVICES hides them, or libtorch is a CPU-only build); use --device cpu"
+            )));
+        }
         if n as i64 >= count {
             return Err(Error::Usage(format!(
-                "--device {spec}: cuda:{n} does not exist ({count} CUDA device(s) visible)"
+                "--device {spec}: cuda:{n} does not exist ({count} CUDA device(s) visible: cuda:0 to cuda:{})",
+                count - 1
             )));
         }
     }
@@ -196,6 +203,13 @@ mod tests {
         let missing = parse_device(&format!("cuda:{gpus}")).unwrap_err();
         assert!(missing.to_string().contains("does not exist"), "{missing}");
         assert!(missing.is_bad_input());
+        if gpus == 0 {
+            let none = parse_device("cuda").unwrap_err().to_string();
+            assert!(none.starts_with("--device cuda: cuda:0 does not exist: no CUDA device is visible"), "{none}");
+            assert!(none.ends_with("use --device cpu"), "{none}");
+        } else {
+            assert!(missing.to_string().contains(&format!("cuda:0 to cuda:{}", gpus - 1)), "{missing}");
+        }
         assert!(parse_device("gpu").unwrap_err().to_string().contains("use auto, cpu, cuda or cuda:N"));
         assert!(parse_device("cuda:x").is_err());
         assert!(parse_device("cpu,cpu").unwrap_err().to_string().contains("embed"));

@@ -13,7 +13,9 @@
 //!    (batch size × padded width, specials included; padding is what costs time on CPU);
 //! 3. runs each batch (`[start] tokens [eos] [pad]...`) through the model, on one device or on several replicas in
 //!    rounds (each replica its own batch, at the same time; results applied in batch order, so the output is the
-//!    same as on one device);
+//!    same as on one device); a batch that does not fit in the device's memory runs as two halves, split again
+//!    while they do not fit (the rows are the same: a row's values do not depend on its batch), and one segment
+//!    that does not fit on its own is [`Error::OutOfMemory`] (see [`crate::memory`]);
 //! 4. pools: `mean` over the tokens of [`Encoder::mean_span`] (residues for ESM-style encoders; for a causal decoder
 //!    every token after `<bos>`, `<eos>` included, the one state that has seen the whole molecule), `cls` (the state
 //!    at the start token), `per_token` (every token's state). A windowed input's token states are the mean over the
@@ -29,6 +31,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::esm2::{Esm2, Esm2Request};
+use crate::memory;
 use crate::smiles_gpt::SmilesGpt;
 
 /// A model that turns padded batches of token ids into hidden states.
@@ -277,6 +280,9 @@ struct BatchStates {
     means: Vec<Tensor>,
 }
 
+/// A batch (or part of one) that ran, with its states.
+type Ran<'s> = (&'s [Segment], BatchStates);
+
 /// The running sums of a windowed input.
 struct Windows {
     /// Per column: the sum of the windows' token states `[len, hidden]` (or start-token states `[hidden]`).
@@ -326,8 +332,9 @@ impl Embedder {
         let mut done = 0;
         for range in &batches {
             let batch = &segments[range.clone()];
-            let states = self.run_batch(model, items, batch, false)?.into_cpu();
-            out.apply(self, batch, &states)?;
+            for (part, states) in self.run_fitting(model, items, batch)? {
+                out.apply(self, part, &states)?;
+            }
             done += batch.len();
             progress(done, segments.len());
         }
@@ -351,7 +358,7 @@ impl Embedder {
         let (segments, batches) = self.schedule(items, first.mean_span())?;
         let mut out = Output::new(self, items, first.mean_span());
         for round in batches.chunks(replicas.len()) {
-            let results: Vec<Result<BatchStates>> = std::thread::scope(|scope| {
+            let results: Vec<Result<Vec<Ran>>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = replicas
                     .iter_mut()
                     .zip(round)
@@ -360,7 +367,7 @@ impl Embedder {
                         // `&mut` moves the replica into its thread (a model is Send, not Sync).
                         scope.spawn(move || {
                             let _guard = tch::no_grad_guard();
-                            Ok(self.run_batch(&*model, items, batch, false)?.into_cpu())
+                            self.run_fitting(&*model, items, batch)
                         })
                     })
                     .collect();
@@ -369,8 +376,10 @@ impl Embedder {
                     .map(|h| h.join().unwrap_or_else(|_| Err(Error::Unsupported("a replica's thread panicked".into()))))
                     .collect()
             });
-            for (range, states) in round.iter().zip(results) {
-                out.apply(self, &segments[range.clone()], &states?)?;
+            for parts in results {
+                for (part, states) in parts? {
+                    out.apply(self, part, &states)?;
+                }
             }
         }
         out.finish(self)
@@ -386,7 +395,9 @@ impl Embedder {
             return Err(Error::Usage("pooled_t computes mean pooling only".into()));
         }
         let segments = self.segments(items, model.mean_span())?;
-        let states = self.run_batch(model, items, &segments, train)?;
+        // All the segments are one batch, recording gradients: a batch that does not fit cannot be split here.
+        let states = memory::catch_out_of_memory(|| self.run_batch(model, items, &segments, train))?
+            .map_err(|detail| self.out_of_memory(model.device(), &segments, detail))?;
         let at = self.layers.binary_search(&column.layer).expect("a column's layer is in the plan");
         let (hidden, means) = (&states.hidden[at], &states.means[at]);
         let mut rows: Vec<Option<Tensor>> = (0..items.len()).map(|_| None).collect();
@@ -470,6 +481,38 @@ impl Embedder {
         Ok((segments, batches))
     }
 
+    /// Runs one batch without gradients, its states copied to the CPU. A batch that does not fit in the device's
+    /// memory runs as two halves instead, each split again while it does not fit; one segment that does not fit on
+    /// its own is [`Error::OutOfMemory`]. Returns the parts that ran, in order, with their states: the rows are those
+    /// of the whole batch (each row's values do not depend on the others in its batch).
+    fn run_fitting<'s, E: Encoder>(&self, model: &E, items: &[&[i64]], batch: &'s [Segment]) -> Result<Vec<Ran<'s>>> {
+        let mut done = Vec::with_capacity(1);
+        // Parts still to run, the next one last.
+        let mut pending = vec![batch];
+        while let Some(part) = pending.pop() {
+            match memory::catch_out_of_memory(|| Ok(self.run_batch(model, items, part, false)?.into_cpu()))? {
+                Ok(states) => done.push((part, states)),
+                Err(_) if part.len() > 1 => {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    pending.extend([second, first]);
+                }
+                Err(detail) => return Err(self.out_of_memory(model.device(), part, detail)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// [`Error::OutOfMemory`] for `batch` on `device`.
+    fn out_of_memory(&self, device: Device, batch: &[Segment], detail: String) -> Error {
+        Error::OutOfMemory {
+            device: memory::device_name(device),
+            rows: batch.len(),
+            tokens: batch.len() * batch_width(batch),
+            batch_tokens: self.plan.batch_tokens,
+            detail,
+        }
+    }
+
     /// Runs one batch of segments: `[start] tokens [eos] [pad]...` per row.
     fn run_batch<E: Encoder>(
         &self,
@@ -479,7 +522,7 @@ impl Embedder {
         train: bool,
     ) -> Result<BatchStates> {
         let Specials { start, eos, pad } = self.specials;
-        let width = batch.iter().map(|s| s.len).max().unwrap_or(0) + 2;
+        let width = batch_width(batch);
         let mut ids = vec![pad; batch.len() * width];
         let mut mask = vec![0i64; batch.len() * width];
         for (b, s) in batch.iter().enumerate() {
@@ -491,14 +534,19 @@ impl Embedder {
         }
         let device = model.device();
         let shape = [batch.len() as i64, width as i64];
-        let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
-        let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
+        let ids = memory::upload(&Tensor::from_slice(&ids).view(shape), device);
+        let mask = memory::upload(&Tensor::from_slice(&mask).view(shape), device);
         let hidden = model.hidden_states(&ids, &mask, &self.layers, train)?;
         let span = model.mean_span();
         let means = hidden.iter().map(|h| mean_pool(h, &mask, span)).collect();
         let hidden = hidden.into_iter().map(|h| h.to_kind(Kind::Float)).collect();
         Ok(BatchStates { hidden, means })
     }
+}
+
+/// The padded width of a batch: its longest segment and the two specials.
+fn batch_width(batch: &[Segment]) -> usize {
+    batch.iter().map(|s| s.len).max().unwrap_or(0) + 2
 }
 
 impl BatchStates {
@@ -728,6 +776,129 @@ mod tests {
             }
             assert!(!a[i].truncated && a[i].windows == 0);
         }
+    }
+
+    /// A model that fails as a GPU out of memory does (a panic in a tensor method, or a libtorch error) on batches
+    /// of more than `max_rows` rows, or panics with `other` on any batch.
+    struct Cramped<E> {
+        inner: E,
+        max_rows: i64,
+        as_error: bool,
+        other: Option<&'static str>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    const OOM: &str = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.10 GiB";
+
+    fn cramped<E: Encoder>(inner: E, max_rows: i64) -> Cramped<E> {
+        Cramped { inner, max_rows, as_error: false, other: None, calls: Default::default() }
+    }
+
+    impl<E: Encoder> Encoder for Cramped<E> {
+        fn hidden_size(&self) -> i64 {
+            self.inner.hidden_size()
+        }
+
+        fn num_layers(&self) -> usize {
+            self.inner.num_layers()
+        }
+
+        fn device(&self) -> Device {
+            self.inner.device()
+        }
+
+        fn mean_span(&self) -> MeanSpan {
+            self.inner.mean_span()
+        }
+
+        fn hidden_states(&self, ids: &Tensor, mask: &Tensor, layers: &[usize], train: bool) -> Result<Vec<Tensor>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(message) = self.other {
+                panic!("{message}");
+            }
+            if ids.size()[0] > self.max_rows {
+                if self.as_error {
+                    return Err(Error::Torch(tch::TchError::Torch(format!("{OOM}\nException raised from malloc"))));
+                }
+                // What tch's infallible methods do with libtorch's error.
+                panic!("called `Result::unwrap()` on an `Err` value: Torch({:?})", format!("{OOM}\nException raised"));
+            }
+            self.inner.hidden_states(ids, mask, layers, train)
+        }
+    }
+
+    fn assert_same_rows(a: &[Embedding], b: &[Embedding]) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert_eq!((x.truncated, x.windows), (y.truncated, y.windows), "item {i}");
+            for (c, (u, v)) in x.vectors.iter().zip(&y.vectors).enumerate() {
+                assert!(max_diff(u, v) < 1e-5, "item {i} column {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_that_does_not_fit_runs_in_halves_with_the_same_rows() {
+        let data = items(&[5, 12, 1, 9, 9, 3, 7, 2, 13, 4]);
+        let refs: Vec<&[i64]> = data.iter().map(Vec::as_slice).collect();
+        let columns = Column::grid(&[Pooling::Mean, Pooling::Cls, Pooling::PerToken], &[2, 1]);
+        for long in [LongPolicy::Truncate, LongPolicy::Window] {
+            let e = Embedder::new(plan(columns.clone(), 6, long, 4096), SPECIALS).unwrap();
+            let expected = e.embed(&esm(), &refs).unwrap();
+            for as_error in [false, true] {
+                let model = Cramped { as_error, ..cramped(esm(), 3) };
+                let mut progress = Vec::new();
+                let rows = e.embed_with_progress(&model, &refs, &mut |done, all| progress.push((done, all))).unwrap();
+                assert_same_rows(&rows, &expected);
+                // One batch of every segment, split down to parts of at most 3 rows: several attempts, one report.
+                assert!(model.calls.load(std::sync::atomic::Ordering::Relaxed) > 4);
+                assert_eq!(progress.len(), 1);
+            }
+        }
+        // Replicas split their own batches.
+        let e = Embedder::new(plan(columns, 6, LongPolicy::Window, 40), SPECIALS).unwrap();
+        let expected = e.embed(&esm(), &refs).unwrap();
+        let mut replicas = vec![cramped(esm(), 2), cramped(esm(), 1)];
+        assert_same_rows(&e.embed_replicas(&mut replicas, &refs).unwrap(), &expected);
+    }
+
+    #[test]
+    fn a_sequence_that_does_not_fit_alone_is_a_clear_error() {
+        let data = items(&[5, 12, 3]);
+        let refs: Vec<&[i64]> = data.iter().map(Vec::as_slice).collect();
+        let e = Embedder::new(EmbedPlan::mean_of_last(2, 50, LongPolicy::Truncate, 4096), SPECIALS).unwrap();
+        let err = e.embed(&cramped(esm(), 0), &refs).unwrap_err();
+        let Error::OutOfMemory { ref device, rows, tokens, batch_tokens, ref detail } = err else {
+            panic!("expected OutOfMemory, got {err:?}")
+        };
+        // The longest segment first: 12 tokens and the two specials.
+        assert_eq!((device.as_str(), rows, tokens, batch_tokens), ("cpu", 1, 14, 4096));
+        assert_eq!(detail, OOM);
+        let message = err.to_string();
+        for part in ["out of memory on cpu", "14 tokens", "--batch-tokens (now 4096)", "--max-length", "--long window"]
+        {
+            assert!(message.contains(part), "{part:?} not in {message}");
+        }
+        assert!(!err.is_bad_input());
+        // The gradient path cannot split its one batch.
+        let err = e.pooled_t(&cramped(esm(), 2), &refs, true).unwrap_err();
+        assert!(matches!(err, Error::OutOfMemory { rows: 3, tokens: 42, .. }), "{err:?}");
+        assert!(err.to_string().contains("a batch of 3 sequences, 42 tokens"), "{err}");
+        // Without a token budget (fine-tuning's one batch), none is quoted.
+        let unbounded = Embedder::new(EmbedPlan::mean_of_last(2, 50, LongPolicy::Truncate, usize::MAX), SPECIALS);
+        let err = unbounded.unwrap().pooled_t(&cramped(esm(), 2), &refs, true).unwrap_err().to_string();
+        assert!(err.contains("give a smaller --batch-tokens or --batch-size") && !err.contains("(now"), "{err}");
+    }
+
+    #[test]
+    fn other_panics_are_not_swallowed() {
+        let data = items(&[5, 3]);
+        let refs: Vec<&[i64]> = data.iter().map(Vec::as_slice).collect();
+        let e = Embedder::new(EmbedPlan::mean_of_last(2, 50, LongPolicy::Truncate, 4096), SPECIALS).unwrap();
+        let model = Cramped { other: Some("index 9 is out of bounds"), ..cramped(esm(), 8) };
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.embed(&model, &refs))).unwrap_err();
+        assert_eq!(memory::panic_message(payload.as_ref()), Some("index 9 is out of bounds"));
+        assert_eq!(model.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

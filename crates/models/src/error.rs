@@ -155,6 +155,22 @@ pub enum Error {
         suggestion: Option<String>,
     },
 
+    /// The device ran out of memory on a batch that could not be made smaller (the embedding engine splits a batch
+    /// that does not fit in halves until one sequence is left).
+    #[error("{}", out_of_memory_message(device, *rows, *tokens, *batch_tokens, detail))]
+    OutOfMemory {
+        /// The device, as users write it (`cuda:0`).
+        device: String,
+        /// Sequences in the batch that did not fit.
+        rows: usize,
+        /// Its tokens: rows × padded width, specials included.
+        tokens: usize,
+        /// The token budget of a batch that was asked for (`usize::MAX`: none).
+        batch_tokens: usize,
+        /// libtorch's words (`CUDA out of memory. Tried to allocate ...`).
+        detail: String,
+    },
+
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
@@ -163,6 +179,26 @@ pub enum Error {
 /// `"{before}did you mean `x`?{after}"`, or nothing without a suggestion.
 fn did_you_mean(before: &str, suggestion: &Option<String>, after: &str) -> String {
     suggestion.as_ref().map_or(String::new(), |s| format!("{before}did you mean `{s}`?{after}"))
+}
+
+/// The message of [`Error::OutOfMemory`]: what did not fit where, and what to change.
+fn out_of_memory_message(device: &str, rows: usize, tokens: usize, batch_tokens: usize, detail: &str) -> String {
+    let elsewhere = if device == "cpu" { "free memory on this machine" } else { "use a GPU with more free memory" };
+    // Callers without a token budget (one batch of everything, as fine-tuning's) pass usize::MAX.
+    let now = if batch_tokens == usize::MAX { String::new() } else { format!(" (now {batch_tokens})") };
+    let what = if rows == 1 {
+        format!(
+            "one sequence of {tokens} tokens (specials included) does not fit even in a batch of its own, so a \
+             smaller --batch-tokens{now} does not help: give a smaller --max-length (with embed's --long window the \
+             whole sequence is still covered, in windows of that length), or {elsewhere}"
+        )
+    } else {
+        format!(
+            "a batch of {rows} sequences, {tokens} tokens (padded, specials included), does not fit: give a smaller \
+             --batch-tokens{now} or --batch-size, or {elsewhere}"
+        )
+    };
+    format!("out of memory on {device}: {what} (libtorch: {detail})")
 }
 
 /// Names joined with `, `, or `none`.
@@ -179,11 +215,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// True when the error is the user's (a model that cannot be found or read, a bad option: exit code 2), false
-    /// for runtime failures (libtorch, the file system).
+    /// for runtime failures (libtorch, the file system, a device out of memory).
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Tokenizer(e) => e.is_bad_input(),
-            other => !matches!(other, Error::Torch(_) | Error::Io { .. }),
+            other => !matches!(other, Error::Torch(_) | Error::Io { .. } | Error::OutOfMemory { .. }),
         }
     }
 

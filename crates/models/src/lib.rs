@@ -21,6 +21,7 @@ pub mod error;
 pub mod esm2;
 pub mod language;
 pub mod lora;
+pub mod memory;
 mod quant;
 pub mod resolve;
 pub mod sampling;

@@ -127,7 +127,7 @@ pub fn uniforms(seed: u64, first: u64, batch: i64, steps: i64, device: Device) -
             values.push(uniform(seed, first + row, step));
         }
     }
-    Tensor::from_slice(&values).view([steps, batch]).to_device(device)
+    crate::memory::upload(&Tensor::from_slice(&values).view([steps, batch]), device)
 }
 
 /// The logits after temperature, top-k and top-p, as Double `[batch, vocab]`; removed tokens

@@ -979,10 +979,13 @@ impl SmilesGpt {
     /// molecules exist) with `first = samples so far`.
     ///
     /// Decoding stops for a sample at `<eos>` (`config.eos_token_id`) or after
-    /// `options.max_length` tokens; at most `max_position_embeddings` tokens. Every 8 steps
-    /// (the only device-to-host synchronisation of the loop besides the final copy) the batch
-    /// stops if every sample has finished, and drops the finished samples from the computation
-    /// once a quarter of those still decoding have finished.
+    /// `options.max_length` tokens; at most `max_position_embeddings` tokens. Every 8 steps the
+    /// batch stops if every sample has finished, and drops the finished samples from the
+    /// computation once a quarter of those still decoding have finished. That check is the
+    /// loop's only device-to-host synchronisation (one count, plus the indices of the samples
+    /// kept when it drops some); the steps in between queue their kernels without waiting (the
+    /// finished flags, tokens and likelihoods stay on the device), and the results are copied
+    /// to the host once, at the end.
     pub fn sample_range(&self, first: u64, n: usize, options: &SamplingOptions) -> Result<Vec<Sample>> {
         options.validate()?;
         let (bos, eos) = match (self.config.bos_token_id, self.config.eos_token_id) {

@@ -16,11 +16,11 @@
 
 use std::collections::HashMap;
 
-use biotorch_models::Esm2;
+use biotorch_models::{memory, Esm2};
 use biotorch_tokenizers::Tokenizer;
 use tch::{Kind, Tensor};
 
-use crate::error::{Error, Result};
+use crate::error::{out_of_memory, Error, Result};
 use crate::mutation::{Variant, WildType};
 
 /// How variants are scored.
@@ -342,8 +342,11 @@ impl<'m> Scorer<'m> {
             let ids = Tensor::from_slice(&ids).view(shape);
             let attention = Tensor::from_slice(&attention).view(shape);
             let select = Tensor::from_slice(&select).view(shape);
-            let logits = self.model.lm_logits_at(&ids, &attention, &select, false)?;
-            let logp = logits.to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
+            let logp = memory::catch_out_of_memory(|| {
+                let logits = self.model.lm_logits_at(&ids, &attention, &select, false)?;
+                Ok(logits.to_kind(Kind::Float).log_softmax(-1, Kind::Float).to_device(tch::Device::Cpu))
+            })?
+            .map_err(|detail| out_of_memory(self.model.device(), take, width, batch_tokens, detail))?;
             let vocab = logp.size()[1] as usize;
             let flat: Vec<f32> = Vec::<f32>::try_from(logp.reshape([-1]))?;
             let mut k = 0;

@@ -51,5 +51,23 @@ impl Error {
     }
 }
 
+/// [`biotorch_models::Error::OutOfMemory`] for a batch of `rows` inputs of `width` tokens (padded) on `device`:
+/// scoring does not split batches, so this is the error to report.
+pub(crate) fn out_of_memory(
+    device: tch::Device,
+    rows: usize,
+    width: usize,
+    batch_tokens: usize,
+    detail: String,
+) -> Error {
+    Error::Model(biotorch_models::Error::OutOfMemory {
+        device: biotorch_models::memory::device_name(device),
+        rows,
+        tokens: rows * width,
+        batch_tokens,
+        detail,
+    })
+}
+
 /// The result type of biotorch-score.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -15,12 +15,12 @@
 //!
 //! Typed requests in, rows out; nothing here prints or reads files.
 
-use biotorch_models::{LanguageModel, Lm, SmilesGpt};
+use biotorch_models::{memory, LanguageModel, Lm, SmilesGpt};
 use biotorch_tokenizers::{SmilesTokenizer, Tokenizer};
 use tch::Tensor;
 
 use crate::engine::{Method, ScoreOptions, Scorer};
-use crate::error::{Error, Result};
+use crate::error::{out_of_memory, Error, Result};
 
 /// The log-likelihood of one text.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,9 +125,13 @@ impl<'m> CausalScorer<'m> {
                 attention[b * width..b * width + inputs[k].len()].fill(1);
             }
             let shape = [take as i64, width as i64];
-            let ids = Tensor::from_slice(&ids).view(shape).to_device(self.model.device());
-            let attention = Tensor::from_slice(&attention).view(shape).to_device(self.model.device());
-            let logp = self.model.token_log_probs(&ids, &attention)?.to_device(tch::Device::Cpu);
+            let device = self.model.device();
+            let logp = memory::catch_out_of_memory(|| {
+                let ids = memory::upload(&Tensor::from_slice(&ids).view(shape), device);
+                let attention = memory::upload(&Tensor::from_slice(&attention).view(shape), device);
+                Ok(self.model.token_log_probs(&ids, &attention)?.to_device(tch::Device::Cpu))
+            })?
+            .map_err(|detail| out_of_memory(device, take, width, batch_tokens, detail))?;
             let flat = Vec::<f32>::try_from(logp.reshape([-1]))?;
             for (b, &k) in order[i..i + take].iter().enumerate() {
                 let row = &flat[b * (width - 1)..(b + 1) * (width - 1)];

@@ -41,6 +41,24 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
+
+    /// 500 for work that panicked (`payload`): `out_of_memory` with libtorch's words when the device ran out of
+    /// memory, else `internal` with `message`.
+    pub fn panicked(payload: &(dyn std::any::Any + Send), message: &str) -> ApiError {
+        use biotorch_models::memory;
+        match memory::panic_message(payload).filter(|m| memory::is_out_of_memory(m)) {
+            Some(m) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "out_of_memory",
+                format!(
+                    "the model's device ran out of memory on this request ({}): send fewer or shorter inputs, or \
+                     start the server with a smaller --max-batch-tokens",
+                    memory::out_of_memory_detail(m)
+                ),
+            ),
+            None => ApiError::internal(message),
+        }
+    }
 }
 
 /// The body of every error response.
@@ -324,4 +342,23 @@ pub struct ScoreResponse {
     pub offset: i64,
     /// One per mutation, in input order.
     pub scores: Vec<ScoreRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_for_lack_of_memory_says_so() {
+        let oom: Box<dyn std::any::Any + Send> = Box::new(String::from(
+            "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. Tried to allocate 2.00 GiB\\nstack\")",
+        ));
+        let e = ApiError::panicked(oom.as_ref(), "the model's work panicked on this request");
+        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, "out_of_memory"));
+        assert!(e.message.contains("(CUDA out of memory. Tried to allocate 2.00 GiB)"), "{}", e.message);
+        assert!(e.message.contains("--max-batch-tokens"), "{}", e.message);
+        let other: Box<dyn std::any::Any + Send> = Box::new("index out of range");
+        let e = ApiError::panicked(other.as_ref(), "the model's work panicked on this request");
+        assert_eq!((e.code, e.message.as_str()), ("internal", "the model's work panicked on this request"));
+    }
 }

@@ -150,7 +150,7 @@ fn catch<T>(work: impl FnOnce() -> biotorch_design::Result<T>) -> Result<T, ApiE
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) if e.is_bad_input() => Err(ApiError::invalid("invalid_request", e.to_string())),
         Ok(Err(e)) => Err(ApiError::internal(format!("generation failed: {e}"))),
-        Err(_) => Err(ApiError::internal("the model's work panicked on this request")),
+        Err(payload) => Err(ApiError::panicked(payload.as_ref(), "the model's work panicked on this request")),
     }
 }
 

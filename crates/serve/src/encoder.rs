@@ -236,8 +236,8 @@ fn run_batch(model: &Esm2, base: &PlanBase, batch: Vec<Entry>, metrics: &Metrics
         Ok(Err(e)) => {
             batch.iter().for_each(|entry| entry.job.fail(ApiError::internal(format!("the model failed: {e}"))))
         }
-        Err(_) => {
-            batch.iter().for_each(|entry| entry.job.fail(ApiError::internal("the model's work panicked on this batch")))
-        }
+        Err(payload) => batch.iter().for_each(|entry| {
+            entry.job.fail(ApiError::panicked(payload.as_ref(), "the model's work panicked on this batch"))
+        }),
     }
 }

@@ -102,7 +102,7 @@ pub(crate) fn spawn(
             let _ = reply.send(match result {
                 Ok(Ok(rows)) => Ok(rows),
                 Ok(Err(e)) => Err(ApiError::internal(format!("the head failed: {e}"))),
-                Err(_) => Err(ApiError::internal("the head's work panicked on this request")),
+                Err(payload) => Err(ApiError::panicked(payload.as_ref(), "the head's work panicked on this request")),
             });
         }
     })

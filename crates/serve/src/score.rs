@@ -95,7 +95,7 @@ pub(crate) fn submit(
                     })
                     .collect()),
                 Ok(Err(e)) => Err(error(e)),
-                Err(_) => Err(ApiError::internal("the model's work panicked on this request")),
+                Err(payload) => Err(ApiError::panicked(payload.as_ref(), "the model's work panicked on this request")),
             };
             let _ = tx.send(reply);
         }),

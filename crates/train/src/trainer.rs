@@ -370,7 +370,8 @@ impl<M: LanguageModel> Trainer<M> {
             targets += row_labels.iter().filter(|&&l| l != IGNORE_INDEX).count() as u64;
         }
         let shape = [n as i64, width as i64];
-        let to = |v: &[i64]| Tensor::from_slice(v).view(shape).to_device(self.device);
+        // On CUDA through pinned memory, without blocking the host (see biotorch_models::memory::upload).
+        let to = |v: &[i64]| biotorch_models::memory::upload(&Tensor::from_slice(v).view(shape), self.device);
         Prepared { input_ids: to(&ids), attention_mask: to(&mask), labels: to(&labels), tokens, targets }
     }
 
