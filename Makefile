@@ -36,7 +36,7 @@ build: setup
 # The embed, score and LoRA goldens use the checkpoints the first script writes.
 .fixtures/esm_embed_golden/.done: .fixtures/esm_checkpoints/.done
 .fixtures/score_golden/.done: .fixtures/esm_checkpoints/.done
-.fixtures/lora_peft/.done: .fixtures/esm_checkpoints/.done
+.fixtures/lora_peft/.done: .fixtures/esm_checkpoints/.done .fixtures/smiles_gpt_hf/.done
 
 fixtures: setup
 	@$(MAKE) --no-print-directory $(FIXTURES)

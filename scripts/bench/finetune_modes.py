@@ -76,9 +76,6 @@ def main():
                            "--device", "cpu", "-o", str(out)] + t.get("extra", [])
                     if mode != "frozen":
                         cmd += ["--epochs", str(args.epochs)]
-                    if mode == "lora" and t["model"] == "smiles-small":
-                        res[mode].append(None)
-                        continue
                     seconds, rss = run(cmd)
                     m = json.loads((out / "metrics.json").read_text())
                     res[mode].append(dict(seconds=seconds, rss=rss, per_epoch=m["seconds_per_epoch"],
@@ -88,10 +85,7 @@ def main():
                     print(f"{name} {mode} round {r + 1}: {seconds:.1f} s, {rss:.0f} MiB, "
                           f"{m['seconds_per_epoch']:.3f} s/epoch", flush=True)
         for mode in MODES:
-            runs = [x for x in res[mode] if x is not None]
-            if not runs:
-                rows.append([t["title"], mode, "not supported (LoRA is for ESM encoders)", "", "", "", ""])
-                continue
+            runs = res[mode]
 
             def spread(key, fmt):
                 v = [x[key] for x in runs]

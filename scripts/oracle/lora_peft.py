@@ -9,12 +9,15 @@ Writes, under --out (default: <repo>/.fixtures/lora_peft):
   `EsmModel.from_pretrained(small)`, saved by `save_pretrained`; A and B drawn at random (seeded), so that the adapter
   changes every layer (a fresh PEFT adapter has B = 0 and changes nothing).
 - adapters/rslora/: r=2, alpha=3, use_rslora, layers_to_transform=[0, 2], target_modules=["value", "intermediate.dense"].
+- adapters/llama/: r=4, alpha=8 on every projection of `LlamaForCausalLM.from_pretrained(tiny)` (smiles_gpt_hf.py's
+  random decoder), with `llama.input_ids`/`llama.attention_mask` and `llama.hidden_states` in refs.safetensors.
 - refs.safetensors: input_ids and attention_mask of a padded batch, and for each adapter
   `<name>.hidden_states` `[layers + 1, B, S, H]` (`output_hidden_states` of the PeftModel, in eval mode, fp32), and
   `base.hidden_states` without an adapter.
 
-With --verify ADAPTER_DIR --inputs FILE --write FILE, it instead loads ADAPTER_DIR (written by biotorch's
-`Esm2::save_adapter`) with `PeftModel.from_pretrained(EsmModel.from_pretrained(base), ADAPTER_DIR)`, fails on
+With --verify ADAPTER_DIR --inputs FILE --write FILE [--arch esm|llama], it instead loads ADAPTER_DIR (written by
+biotorch's `Esm2::save_adapter` or `SmilesGpt::save_adapter`) with
+`PeftModel.from_pretrained(EsmModel.from_pretrained(small), ADAPTER_DIR)` (`LlamaForCausalLM` and tiny), fails on
 missing or unexpected adapter keys, and writes the hidden states for the input_ids/attention_mask in FILE.
 """
 
@@ -28,11 +31,12 @@ import peft
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
-from transformers import EsmModel
+from transformers import EsmModel, LlamaForCausalLM
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / ".fixtures" / "lora_peft"
 BASE = REPO / ".fixtures" / "esm_checkpoints" / "models" / "small"
+LLAMA = REPO / ".fixtures" / "smiles_gpt_hf" / "models" / "tiny"
 
 
 def hidden_states(model, ids, mask):
@@ -64,8 +68,22 @@ def batch():
     return ids, mask
 
 
-def load_base():
+def load_base(arch="esm"):
+    if arch == "llama":
+        return LlamaForCausalLM.from_pretrained(LLAMA, attn_implementation="sdpa").eval()
     return EsmModel.from_pretrained(BASE, add_pooling_layer=False).eval()
+
+
+def llama_batch(vocab):
+    g = torch.Generator().manual_seed(8)
+    lengths = [21, 9, 14]
+    ids = torch.zeros((len(lengths), max(lengths)), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, 0] = 1
+        ids[i, 1:n] = torch.randint(3, vocab, (n - 1,), generator=g)
+        mask[i, :n] = 1
+    return ids, mask
 
 
 def main():
@@ -74,11 +92,12 @@ def main():
     ap.add_argument("--verify")
     ap.add_argument("--inputs")
     ap.add_argument("--write")
+    ap.add_argument("--arch", default="esm", choices=["esm", "llama"])
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.verify:
         inputs = load_file(args.inputs)
-        model = PeftModel.from_pretrained(load_base(), args.verify).eval()
+        model = PeftModel.from_pretrained(load_base(args.arch), args.verify).eval()
         saved = load_file(str(Path(args.verify) / "adapter_model.safetensors"))
         loaded = {k for k, _ in model.named_parameters() if "lora_" in k}
         expected = {k.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight",
@@ -109,6 +128,21 @@ def main():
         # The adapter must change the output, or the test would pass with it ignored.
         change = (refs[f"{name}.hidden_states"][-1] - refs["base.hidden_states"][-1]).abs().max().item()
         assert change > 1e-2, f"{name}: the adapter changes the last layer by only {change}"
+    if not LLAMA.exists():
+        sys.exit(f"lora_peft.py: {LLAMA} is missing; run smiles_gpt_hf.py first")
+    base = load_base("llama")
+    ids, mask = llama_batch(base.config.vocab_size)
+    refs.update({"llama.input_ids": ids, "llama.attention_mask": mask,
+                 "llama.base.hidden_states": hidden_states(base, ids, mask)})
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    model = get_peft_model(base, config)
+    randomize(model, 200)
+    model.eval()
+    refs["llama.hidden_states"] = hidden_states(model, ids, mask)
+    model.save_pretrained(out / "adapters" / "llama")
+    change = (refs["llama.hidden_states"][-1] - refs["llama.base.hidden_states"][-1]).abs().max().item()
+    assert change > 1e-2, f"llama: the adapter changes the last layer by only {change}"
     save_file(refs, str(out / "refs.safetensors"))
     (out / "summary.json").write_text(json.dumps({"peft": peft.__version__, "torch": torch.__version__}) + "\n")
 

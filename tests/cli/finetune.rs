@@ -362,6 +362,38 @@ fn lora_fine_tuning_trains_only_adapters_and_predict_and_embed_apply_them() {
     ]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("\"qkv\" matches no layer"));
+
+    // The SMILES decoder takes adapters on its seven projections (PEFT's Llama names).
+    let smiles = dir.path().join("smiles");
+    ok(&[
+        "finetune",
+        "--model",
+        "smiles-small",
+        "--data",
+        &data("huuskonen_solubility_1282.csv"),
+        "--target",
+        "logS",
+        "--split",
+        "column",
+        "--lora",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "-o",
+        smiles.to_str().unwrap(),
+    ]);
+    let m = metrics(&smiles);
+    assert_eq!(m["lora"]["target_modules"].as_array().unwrap().len(), 7);
+    // smiles-small: 4 layers, hidden 128, intermediate 352, r = 8: q, k, v, o (128 -> 128), gate, up (128 -> 352),
+    // down (352 -> 128).
+    let (h, i, r) = (128, 352, 8);
+    assert_eq!(m["trainable_encoder_parameters"], 4 * (4 * r * 2 * h + 3 * r * (h + i)));
+    let input = dir.path().join("m.csv");
+    std::fs::write(&input, "smiles\nCCO\nc1ccccc1\n").unwrap();
+    let pred = dir.path().join("s.parquet");
+    ok(&["predict", "--model", smiles.to_str().unwrap(), input.to_str().unwrap(), "-o", pred.to_str().unwrap()]);
+    assert_eq!(read(&pred).column("logS_pred").unwrap().f64().unwrap().null_count(), 0);
 }
 
 #[test]

@@ -242,16 +242,22 @@ impl Backbone {
         }
     }
 
-    /// Adds a fresh LoRA adapter to an ESM encoder and freezes its weights: only the adapter trains (see
-    /// [`Backbone::trainable_store`]). SMILES decoders take none.
-    pub fn add_lora(&mut self, config: biotorch_models::LoraConfig) -> Result<()> {
+    /// Adds a fresh LoRA adapter and freezes the model's weights: only the adapter trains (see
+    /// [`Backbone::trainable_store`]). Empty target modules mean the architecture's defaults
+    /// ([`biotorch_models::LoraConfig::esm_default`], [`biotorch_models::LoraConfig::llama_default`]). Returns the
+    /// config used.
+    pub fn add_lora(&mut self, config: biotorch_models::LoraConfig) -> Result<biotorch_models::LoraConfig> {
+        let config = self.lora_config(config)?;
         match &mut self.model {
-            Model::Esm(m) => Ok(m.add_lora(config)?),
-            Model::Gpt(_) => Err(Error::Input(format!(
-                "{}: LoRA adapters are for ESM encoders; fine-tune a SMILES decoder with --mode full",
-                self.dir.display()
-            ))),
+            Model::Esm(m) => m.add_lora(config.clone())?,
+            Model::Gpt(m) => m.add_lora(config.clone())?,
         }
+        Ok(config)
+    }
+
+    /// `config` checked for this backbone, empty targets replaced by the architecture's defaults.
+    pub fn lora_config(&self, config: biotorch_models::LoraConfig) -> Result<biotorch_models::LoraConfig> {
+        Ok(config.resolved(matches!(self.model, Model::Gpt(_)))?)
     }
 
     /// Reads a LoRA adapter folder (PEFT layout) and merges it into the weights.
@@ -260,17 +266,20 @@ impl Backbone {
             Model::Esm(m) => {
                 m.load_adapter(dir)?;
                 m.merge_adapter();
-                Ok(())
             }
-            Model::Gpt(_) => Err(Error::Input(format!("{}: a LoRA adapter on a SMILES decoder", dir.display()))),
+            Model::Gpt(m) => {
+                m.load_adapter(dir)?;
+                m.merge_adapter();
+            }
         }
+        Ok(())
     }
 
     /// Writes the adapter added by [`Backbone::add_lora`] in PEFT's layout, naming `base` as its base model.
     pub fn save_adapter(&self, dir: &Path, base: &str) -> Result<()> {
         match &self.model {
             Model::Esm(m) => Ok(m.save_adapter(dir, base)?),
-            Model::Gpt(_) => Err(Error::Input("a SMILES decoder has no LoRA adapter".into())),
+            Model::Gpt(m) => Ok(m.save_adapter(dir, base)?),
         }
     }
 
@@ -278,7 +287,7 @@ impl Backbone {
     pub fn trainable_store(&self) -> &tch::nn::VarStore {
         match &self.model {
             Model::Esm(m) => m.adapter_var_store().unwrap_or(m.var_store()),
-            Model::Gpt(m) => m.var_store(),
+            Model::Gpt(m) => m.adapter_var_store().unwrap_or(m.var_store()),
         }
     }
 

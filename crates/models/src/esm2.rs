@@ -30,7 +30,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE};
 use crate::error::{Error, Result};
-use crate::lora::{self, LoraConfig, LoraLinear, ADAPTER_CONFIG_FILE, ESM_MODULES};
+use crate::lora::{self, LoraConfig, LoraLinear};
 use crate::quant::Int8Linear;
 use crate::Precision;
 
@@ -846,9 +846,9 @@ struct Adapter {
 }
 
 impl Layer {
-    /// The layers that can carry an adapter, by their HF names relative to `encoder.layer.<i>` ([`ESM_MODULES`]).
+    /// The layers that can carry an adapter, by their HF names relative to `encoder.layer.<i>` ([`lora::ESM`]).
     fn adaptable_mut(&mut self) -> [(&'static str, &mut Linear); 6] {
-        let names = ESM_MODULES;
+        let names = lora::ESM.modules;
         let attention = &mut self.attention;
         let this = &mut attention.self_attention;
         [
@@ -862,7 +862,7 @@ impl Layer {
     }
 
     fn adaptable(&self) -> [(&'static str, &Linear); 6] {
-        let names = ESM_MODULES;
+        let names = lora::ESM.modules;
         let this = &self.attention.self_attention;
         [
             (names[0], &this.query),
@@ -999,35 +999,18 @@ impl Esm2 {
     /// zeros, so the outputs do not change) to the layers `config` targets, and freezes the base weights: only
     /// [`Esm2::adapter_var_store`] is left to train. Needs f32 weights, no int8 and no adapter yet.
     pub fn add_lora(&mut self, config: LoraConfig) -> Result<()> {
-        config.validate()?;
         if self.adapter.is_some() {
             return Err(Error::Usage("this model already has a LoRA adapter (merge it first)".into()));
         }
         if self.int8 || self.kind() != Kind::Float {
             return Err(Error::Unsupported(format!(
-                "a LoRA adapter goes on f32 weights, not {}; load the model in f32 (merge the adapter, then                  change the precision)",
+                "a LoRA adapter goes on f32 weights, not {}; load the model in f32 (merge the adapter, then \
+                 change the precision)",
                 self.precision().name()
             )));
         }
-        let vs = nn::VarStore::new(self.device());
-        let mut added = 0;
-        for (i, layer) in self.encoder.layer.iter_mut().enumerate() {
-            for (name, linear) in layer.adaptable_mut() {
-                if config.targets(i, name) {
-                    let (out_dim, in_dim) = linear.weight.size2().expect("linear weights are 2-D");
-                    let path = vs.root() / format!("layer{i}_{}", name.replace('.', "_"));
-                    linear.lora = Some(LoraLinear::new(path, &config, in_dim, out_dim));
-                    added += 1;
-                }
-            }
-        }
-        if added == 0 {
-            return Err(Error::Usage(format!(
-                "the LoRA config targets no layer of this {}-layer model (layers_to_transform {:?})",
-                self.num_layers(),
-                config.layers_to_transform
-            )));
-        }
+        let device = self.device();
+        let vs = lora::add(&lora::ESM, self.sites(), &config, device)?;
         self.vs.freeze();
         self.adapter = Some(Adapter { vs, config });
         Ok(())
@@ -1039,112 +1022,50 @@ impl Esm2 {
     /// that matches no layer is an error, as is a missing or mis-shaped one.
     pub fn load_adapter(&mut self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let config = LoraConfig::from_dir(dir)?;
-        self.add_lora(config)?;
-        let weights = lora::weights_path(dir);
-        let loaded = self.fill_adapter(&weights);
-        if loaded.is_err() {
-            self.drop_adapter();
+        self.add_lora(LoraConfig::from_dir(dir)?)?;
+        let filled = lora::fill(&lora::ESM, self.sites(), dir);
+        if filled.is_err() {
+            lora::remove(self.sites());
+            self.adapter = None;
+            self.vs.unfreeze();
         }
-        loaded
-    }
-
-    fn fill_adapter(&mut self, weights: &Path) -> Result<()> {
-        let mut checkpoint = Checkpoint::open(&[weights.to_path_buf()])?;
-        let mut used = BTreeSet::new();
-        let _guard = tch::no_grad_guard();
-        for (i, layer) in self.encoder.layer.iter_mut().enumerate() {
-            for (name, linear) in layer.adaptable_mut() {
-                let Some(adapter) = linear.lora.as_mut() else { continue };
-                for (ab, var) in [('A', &mut adapter.a), ('B', &mut adapter.b)] {
-                    let tried = [lora::peft_key(false, i, name, ab), lora::peft_key(true, i, name, ab)];
-                    let key =
-                        tried.iter().find(|k| checkpoint.contains(k)).cloned().ok_or_else(|| Error::MissingTensor {
-                            path: weights.to_path_buf(),
-                            key: tried[0].clone(),
-                            tried: tried.to_vec(),
-                        })?;
-                    let found = checkpoint.shape(&key).unwrap_or_default();
-                    if found != var.size() {
-                        return Err(Error::ShapeMismatch {
-                            path: weights.to_path_buf(),
-                            key,
-                            expected: var.size(),
-                            found,
-                        });
-                    }
-                    var.f_copy_(&checkpoint.read(&key)?)?;
-                    used.insert(key);
-                }
-            }
-        }
-        let ignored = ["base_model.model.pooler.", "base_model.model.lm_head.", "base_model.model.esm.contact_head."];
-        let ignored_too = ["base_model.model.contact_head."];
-        if let Some(extra) = checkpoint
-            .keys()
-            .find(|k| !used.contains(*k) && !ignored.iter().chain(&ignored_too).any(|p| k.starts_with(p)))
-        {
-            return Err(Error::Config {
-                path: weights.to_path_buf(),
-                reason: format!(
-                    "tensor `{extra}` matches no adapted layer of this model; the adapter was made for another                      base model, or its {ADAPTER_CONFIG_FILE} does not describe it"
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    fn drop_adapter(&mut self) {
-        for layer in &mut self.encoder.layer {
-            for (_, linear) in layer.adaptable_mut() {
-                linear.lora = None;
-            }
-        }
-        self.adapter = None;
-        self.vs.unfreeze();
+        filled
     }
 
     /// Writes the adapter in PEFT's layout into `dir`: `adapter_config.json` (with `base_model_name_or_path` set to
     /// `base`) and `adapter_model.safetensors`, with the names PEFT uses when the base is loaded as `EsmModel`
     /// (`base_model.model.encoder.layer.<i>.<module>.lora_A.weight`).
     pub fn save_adapter(&self, dir: impl AsRef<Path>, base: &str) -> Result<()> {
-        let dir = dir.as_ref();
         let adapter = self.adapter.as_ref().ok_or_else(|| Error::Usage("this model has no LoRA adapter".into()))?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut tensors = Vec::new();
+        let mut adapters = Vec::new();
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             for (name, linear) in layer.adaptable() {
                 if let Some(l) = &linear.lora {
-                    tensors.push((lora::peft_key(false, i, name, 'A'), l.a.detach()));
-                    tensors.push((lora::peft_key(false, i, name, 'B'), l.b.detach()));
+                    adapters.push((i, name, l));
                 }
             }
         }
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        write_safetensors(&lora::weights_path(dir), &tensors)?;
-        let mut config = adapter.config.clone();
-        config.base_model_name_or_path = Some(base.to_owned());
-        config.inference_mode = true;
-        let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
-        json.push('\n');
-        write_atomically(&dir.join(ADAPTER_CONFIG_FILE), json.as_bytes())
+        lora::save(&lora::ESM, adapters, &adapter.config, dir.as_ref(), base)
     }
 
     /// Adds the adapter into the weights (`W += alpha / r * B A`) and drops it: the same function, at the base
     /// model's speed, ready for bf16 or int8. Does nothing without an adapter.
     pub fn merge_adapter(&mut self) {
-        let _guard = tch::no_grad_guard();
-        for layer in &mut self.encoder.layer {
-            for (_, linear) in layer.adaptable_mut() {
-                if let Some(lora) = linear.lora.take() {
-                    let mut weight = linear.weight.shallow_clone();
-                    weight += lora.merged_delta().to_kind(weight.kind());
-                }
-            }
-        }
+        lora::merge(self.sites());
         if self.adapter.take().is_some() {
             self.vs.unfreeze();
         }
+    }
+
+    /// The linear layers an adapter can go on.
+    fn sites(&mut self) -> Vec<lora::Site<'_>> {
+        let mut sites = Vec::new();
+        for (i, layer) in self.encoder.layer.iter_mut().enumerate() {
+            for (name, linear) in layer.adaptable_mut() {
+                sites.push(lora::Site { layer: i, name, weight: &mut linear.weight, lora: &mut linear.lora });
+            }
+        }
+        sites
     }
 
     /// The adapter's weights (what LoRA fine-tuning trains), when there is an unmerged adapter.

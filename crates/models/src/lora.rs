@@ -1,4 +1,5 @@
-//! LoRA adapters (Hu et al. 2021, <https://arxiv.org/abs/2106.09685>) for ESM encoders, in the layout of HF PEFT
+//! LoRA adapters (Hu et al. 2021, <https://arxiv.org/abs/2106.09685>) for ESM encoders and Llama-layout decoders, in
+//! the layout of HF PEFT
 //! (<https://github.com/huggingface/peft>, `LoraConfig`, `LoraLayer`).
 //!
 //! A target layer `y = x W^T + b` becomes `y + (dropout(x) A^T B^T) * alpha / r` with `A` `[r, in]` (initialised
@@ -8,11 +9,13 @@
 //! with `esm.` after `base_model.model.` when the base is `EsmForMaskedLM`), so that
 //! `peft.PeftModel.from_pretrained(EsmModel.from_pretrained(base), dir)` loads it.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::{nn, Device, Tensor};
 
+use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint};
 use crate::error::{Error, Result};
 
 /// The adapter's config file (PEFT's name).
@@ -20,15 +23,60 @@ pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
 /// The adapter's weights (PEFT's name).
 pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
-/// The modules of an ESM layer that can carry an adapter, by their HF names relative to `encoder.layer.<i>`.
-pub(crate) const ESM_MODULES: [&str; 6] = [
-    "attention.self.query",
-    "attention.self.key",
-    "attention.self.value",
-    "attention.output.dense",
-    "intermediate.dense",
-    "output.dense",
-];
+/// Where the adaptable layers of an architecture are, by their HF names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arch {
+    /// The model in words, for messages.
+    pub(crate) name: &'static str,
+    /// The layers' prefix in the bare model (`encoder.layer`, `layers`).
+    pub(crate) layers: &'static str,
+    /// The bare model's prefix inside the model with a head (`esm.`, `model.`).
+    pub(crate) outer: &'static str,
+    /// Whether adapter files are written with `outer`: PEFT's names depend on the class the base is loaded as
+    /// (`EsmModel` for embeddings, `LlamaForCausalLM` for a decoder); both are read.
+    pub(crate) write_outer: bool,
+    /// The modules of one layer that can carry an adapter, relative to `<layers>.<i>`.
+    pub(crate) modules: &'static [&'static str],
+    /// The defaults of `finetune --lora-targets`.
+    pub(crate) default_targets: &'static [&'static str],
+    /// Adapter tensors of modules outside the layers, ignored when read (heads biotorch does not run).
+    pub(crate) ignored: &'static [&'static str],
+}
+
+pub(crate) const ESM: Arch = Arch {
+    name: "an ESM encoder",
+    layers: "encoder.layer",
+    outer: "esm.",
+    write_outer: false,
+    modules: &[
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ],
+    default_targets: &["query", "key", "value", "dense"],
+    ignored: &["pooler.", "lm_head.", "contact_head."],
+};
+
+pub(crate) const LLAMA: Arch = Arch {
+    name: "a Llama-layout decoder",
+    layers: "layers",
+    outer: "model.",
+    write_outer: true,
+    modules: &[
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.o_proj",
+        "mlp.gate_proj",
+        "mlp.up_proj",
+        "mlp.down_proj",
+    ],
+    default_targets: &["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    ignored: &["lm_head."],
+};
 
 /// PEFT's `adapter_config.json` for LoRA: the fields biotorch reads and writes. Fields it does not implement are
 /// checked by [`LoraConfig::validate`], so an adapter that would compute something else is refused.
@@ -120,9 +168,15 @@ impl LoraConfig {
         }
     }
 
-    /// The defaults of `biotorch finetune --lora`: r = 8, alpha = 16, dropout 0.05 on query, key, value and dense.
+    /// The defaults of `biotorch finetune --lora` for an ESM encoder: r = 8, alpha = 16, dropout 0.05 on query, key,
+    /// value and dense.
     pub fn esm_default() -> LoraConfig {
-        LoraConfig::new(8, 16.0, 0.05, ["query", "key", "value", "dense"].map(String::from).to_vec())
+        LoraConfig::new(8, 16.0, 0.05, ESM.default_targets.iter().map(|t| t.to_string()).collect())
+    }
+
+    /// The same for a Llama-layout decoder, on every projection (q, k, v, o, gate, up, down).
+    pub fn llama_default() -> LoraConfig {
+        LoraConfig::new(8, 16.0, 0.05, LLAMA.default_targets.iter().map(|t| t.to_string()).collect())
     }
 
     /// Refuses what biotorch does not compute (DoRA, trained biases, per-module ranks, regex targets, ...).
@@ -179,15 +233,34 @@ impl LoraConfig {
             TargetModules::List(list) if list.is_empty() => {
                 return Err(Error::Usage("LoRA target_modules is empty".into()))
             }
-            TargetModules::List(list) => {
-                if let Some(bad) = list.iter().find(|t| !ESM_MODULES.iter().any(|m| matches(m, t))) {
-                    return Err(Error::Usage(format!(
-                        "LoRA target module {bad:?} matches no layer of an ESM encoder (choose among query, key, \
-                         value, dense, or {})",
-                        ESM_MODULES.join(", ")
-                    )));
-                }
-            }
+            TargetModules::List(_) => {}
+        }
+        Ok(())
+    }
+
+    /// This config for an ESM encoder (`decoder` false) or a Llama-layout decoder: empty target modules become the
+    /// architecture's defaults, then everything is checked ([`LoraConfig::validate`], the targets against the
+    /// architecture's layers).
+    pub fn resolved(mut self, decoder: bool) -> Result<LoraConfig> {
+        let arch = if decoder { &LLAMA } else { &ESM };
+        if matches!(&self.target_modules, TargetModules::List(l) if l.is_empty()) {
+            self.target_modules = TargetModules::List(arch.default_targets.iter().map(|t| t.to_string()).collect());
+        }
+        self.validate()?;
+        self.check_targets(arch)?;
+        Ok(self)
+    }
+
+    /// Checks that every target module names a layer of `arch`.
+    pub(crate) fn check_targets(&self, arch: &Arch) -> Result<()> {
+        let TargetModules::List(list) = &self.target_modules else { return Ok(()) };
+        if let Some(bad) = list.iter().find(|t| !arch.modules.iter().any(|m| matches(m, t))) {
+            return Err(Error::Usage(format!(
+                "LoRA target module {bad:?} matches no layer of {} (choose among {}, or {})",
+                arch.name,
+                arch.default_targets.join(", "),
+                arch.modules.join(", ")
+            )));
         }
         Ok(())
     }
@@ -201,15 +274,15 @@ impl LoraConfig {
         }
     }
 
-    /// Whether module `name` (relative to `encoder.layer.<i>`) of layer `layer` gets an adapter.
-    pub(crate) fn targets(&self, layer: usize, name: &str) -> bool {
+    /// Whether module `name` (relative to `<layers>.<i>`) of layer `layer` gets an adapter.
+    pub(crate) fn targets(&self, arch: &Arch, layer: usize, name: &str) -> bool {
         let in_layers = match &self.layers_to_transform {
             None => true,
             Some(LayerList::One(l)) => *l == layer,
             Some(LayerList::Many(ls)) => ls.contains(&layer),
         };
         let TargetModules::List(list) = &self.target_modules else { return false };
-        in_layers && list.iter().any(|t| matches(&format!("encoder.layer.{layer}.{name}"), t))
+        in_layers && list.iter().any(|t| matches(&format!("{}.{layer}.{name}", arch.layers), t))
     }
 
     /// Reads `adapter_config.json` from an adapter folder.
@@ -263,10 +336,126 @@ impl LoraLinear {
     }
 }
 
-/// An adapter's weights file entry name for module `name` of layer `layer`, matrix `ab` (`A` or `B`).
-pub(crate) fn peft_key(esm_prefix: bool, layer: usize, name: &str, ab: char) -> String {
-    let esm = if esm_prefix { "esm." } else { "" };
-    format!("base_model.model.{esm}encoder.layer.{layer}.{name}.lora_{ab}.weight")
+/// An adapter's weights file entry name for module `name` of layer `layer`, matrix `ab` (`A` or `B`), with or
+/// without the outer model's prefix.
+pub(crate) fn peft_key(arch: &Arch, outer: bool, layer: usize, name: &str, ab: char) -> String {
+    let prefix = if outer { arch.outer } else { "" };
+    format!("base_model.model.{prefix}{}.{layer}.{name}.lora_{ab}.weight", arch.layers)
+}
+
+/// One linear layer that can carry an adapter.
+pub(crate) struct Site<'a> {
+    pub(crate) layer: usize,
+    /// Relative to `<layers>.<i>` ([`Arch::modules`]).
+    pub(crate) name: &'static str,
+    /// `[out, in]`.
+    pub(crate) weight: &'a mut Tensor,
+    pub(crate) lora: &'a mut Option<LoraLinear>,
+}
+
+/// Adds fresh adapters to the `sites` that `config` targets, in a new variable store on `device`.
+pub(crate) fn add(arch: &Arch, sites: Vec<Site<'_>>, config: &LoraConfig, device: Device) -> Result<nn::VarStore> {
+    config.validate()?;
+    config.check_targets(arch)?;
+    let vs = nn::VarStore::new(device);
+    let mut added = 0;
+    for site in sites {
+        if config.targets(arch, site.layer, site.name) {
+            let (out_dim, in_dim) = site.weight.size2().expect("linear weights are 2-D");
+            let path = vs.root() / format!("layer{}_{}", site.layer, site.name.replace('.', "_"));
+            *site.lora = Some(LoraLinear::new(path, config, in_dim, out_dim));
+            added += 1;
+        }
+    }
+    if added == 0 {
+        return Err(Error::Usage(format!(
+            "the LoRA config targets no layer of this model (layers_to_transform {:?})",
+            config.layers_to_transform
+        )));
+    }
+    Ok(vs)
+}
+
+/// Copies the adapter weights of folder `dir` into the adapters of `sites`; refuses missing or mis-shaped tensors,
+/// and tensors that match no adapted layer (other than [`Arch::ignored`] modules).
+pub(crate) fn fill(arch: &Arch, sites: Vec<Site<'_>>, dir: &Path) -> Result<()> {
+    let weights = weights_path(dir);
+    let mut checkpoint = Checkpoint::open(std::slice::from_ref(&weights))?;
+    let mut used = BTreeSet::new();
+    let _guard = tch::no_grad_guard();
+    for site in sites {
+        let Some(adapter) = site.lora.as_mut() else { continue };
+        for (ab, var) in [('A', &mut adapter.a), ('B', &mut adapter.b)] {
+            let tried = [true, false].map(|outer| peft_key(arch, outer == arch.write_outer, site.layer, site.name, ab));
+            let key = tried.iter().find(|k| checkpoint.contains(k)).cloned().ok_or_else(|| Error::MissingTensor {
+                path: weights.clone(),
+                key: tried[0].clone(),
+                tried: tried.to_vec(),
+            })?;
+            let found = checkpoint.shape(&key).unwrap_or_default();
+            if found != var.size() {
+                return Err(Error::ShapeMismatch { path: weights.clone(), key, expected: var.size(), found });
+            }
+            var.f_copy_(&checkpoint.read(&key)?)?;
+            used.insert(key);
+        }
+    }
+    let ignored = |k: &str| {
+        let rest = k.strip_prefix("base_model.model.").unwrap_or(k);
+        let rest = rest.strip_prefix(arch.outer).unwrap_or(rest);
+        arch.ignored.iter().any(|p| rest.starts_with(p))
+    };
+    if let Some(extra) = checkpoint.keys().find(|k| !used.contains(*k) && !ignored(k)) {
+        return Err(Error::Config {
+            path: weights.clone(),
+            reason: format!(
+                "tensor `{extra}` matches no adapted layer of this model; the adapter was made for another base \
+                 model, or its {ADAPTER_CONFIG_FILE} does not describe it"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `adapters` (layer, module name, adapter) and `config` (with `base_model_name_or_path` = `base`) into `dir`.
+pub(crate) fn save(
+    arch: &Arch,
+    adapters: Vec<(usize, &'static str, &LoraLinear)>,
+    config: &LoraConfig,
+    dir: &Path,
+    base: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut tensors = Vec::new();
+    for (layer, name, l) in adapters {
+        tensors.push((peft_key(arch, arch.write_outer, layer, name, 'A'), l.a.detach()));
+        tensors.push((peft_key(arch, arch.write_outer, layer, name, 'B'), l.b.detach()));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    write_safetensors(&weights_path(dir), &tensors)?;
+    let mut config = config.clone();
+    config.base_model_name_or_path = Some(base.to_owned());
+    config.inference_mode = true;
+    let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
+    json.push('\n');
+    write_atomically(&dir.join(ADAPTER_CONFIG_FILE), json.as_bytes())
+}
+
+/// Adds every adapter of `sites` into its weight (`W += alpha / r * B A`) and drops it.
+pub(crate) fn merge(sites: Vec<Site<'_>>) {
+    let _guard = tch::no_grad_guard();
+    for site in sites {
+        if let Some(lora) = site.lora.take() {
+            *site.weight += lora.merged_delta().to_kind(site.weight.kind());
+        }
+    }
+}
+
+/// Drops every adapter of `sites`.
+pub(crate) fn remove(sites: Vec<Site<'_>>) {
+    for site in sites {
+        *site.lora = None;
+    }
 }
 
 /// Where an adapter was read from, for error messages.

@@ -28,6 +28,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::checkpoint::{write_atomically, write_safetensors, Checkpoint, ModelFiles, CONFIG_FILE, WEIGHTS_FILE};
 use crate::error::{Error, Result};
+use crate::lora::{self, LoraConfig, LoraLinear};
 use crate::sampling::{choose_tokens, uniforms, Sample, SamplingOptions};
 
 /// A Llama configuration, field for field HF's `LlamaConfig` as written in `config.json`
@@ -259,15 +260,30 @@ impl SmilesGptConfig {
 struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    /// Set by [`SmilesGpt::add_lora`] / [`SmilesGpt::load_adapter`]: a LoRA adapter added to the output.
+    lora: Option<LoraLinear>,
 }
 
 impl Linear {
     fn new(vs: nn::Path, in_dim: i64, out_dim: i64, bias: bool) -> Self {
-        Self { weight: vs.zeros("weight", &[out_dim, in_dim]), bias: bias.then(|| vs.zeros("bias", &[out_dim])) }
+        Self {
+            weight: vs.zeros("weight", &[out_dim, in_dim]),
+            bias: bias.then(|| vs.zeros("bias", &[out_dim])),
+            lora: None,
+        }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
+    /// With the adapter's dropout when `train` is true.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.adapt(x.linear(&self.weight, self.bias.as_ref()), x, train)
+    }
+
+    /// `out` (this layer's base output for `x`) plus the adapter's share, if any.
+    fn adapt(&self, out: Tensor, x: &Tensor, train: bool) -> Tensor {
+        match &self.lora {
+            Some(lora) => out + lora.delta(x, train),
+            None => out,
+        }
     }
 }
 
@@ -417,9 +433,9 @@ impl Attention {
         let split = |t: Tensor, heads: i64| t.view([batch, seq, heads, self.head_dim]).transpose(1, 2);
         let (q_width, kv_width) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
         let qkv = fused(&[&self.q_proj, &self.k_proj, &self.v_proj], x);
-        let q = split(qkv.narrow(-1, 0, q_width), self.num_heads);
-        let k = split(qkv.narrow(-1, q_width, kv_width), self.num_kv_heads);
-        let v = split(qkv.narrow(-1, q_width + kv_width, kv_width), self.num_kv_heads);
+        let q = split(self.q_proj.adapt(qkv.narrow(-1, 0, q_width), x, train), self.num_heads);
+        let k = split(self.k_proj.adapt(qkv.narrow(-1, q_width, kv_width), x, train), self.num_kv_heads);
+        let v = split(self.v_proj.adapt(qkv.narrow(-1, q_width + kv_width, kv_width), x, train), self.num_kv_heads);
         let q = Rotary::apply(&q, cos, sin);
         let mut k = Rotary::apply(&k, cos, sin);
         let mut v = v;
@@ -442,7 +458,7 @@ impl Attention {
             }
         };
         let context = context.transpose(1, 2).contiguous().view([batch, seq, self.num_heads * self.head_dim]);
-        self.o_proj.forward(&context)
+        self.o_proj.forward_t(&context, train)
     }
 }
 
@@ -464,10 +480,12 @@ impl Mlp {
         }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let inter = self.gate_proj.weight.size()[0];
         let gate_up = fused(&[&self.gate_proj, &self.up_proj], x);
-        self.down_proj.forward(&(gate_up.narrow(-1, 0, inter).silu() * gate_up.narrow(-1, inter, inter)))
+        let gate = self.gate_proj.adapt(gate_up.narrow(-1, 0, inter), x, train);
+        let up = self.up_proj.adapt(gate_up.narrow(-1, inter, inter), x, train);
+        self.down_proj.forward_t(&(gate.silu() * up), train)
     }
 }
 
@@ -500,7 +518,39 @@ impl DecoderLayer {
         train: bool,
     ) -> Tensor {
         let attended = self.self_attn.forward(&self.input_layernorm.forward(x), cos, sin, mask, cache, train) + x;
-        self.mlp.forward(&self.post_attention_layernorm.forward(&attended)) + attended
+        self.mlp.forward(&self.post_attention_layernorm.forward(&attended), train) + attended
+    }
+}
+
+impl DecoderLayer {
+    /// The projections that can carry an adapter, by their HF names relative to `model.layers.<i>`
+    /// ([`lora::LLAMA`]).
+    fn adaptable_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
+        let n = lora::LLAMA.modules;
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        [
+            (n[0], &mut a.q_proj),
+            (n[1], &mut a.k_proj),
+            (n[2], &mut a.v_proj),
+            (n[3], &mut a.o_proj),
+            (n[4], &mut m.gate_proj),
+            (n[5], &mut m.up_proj),
+            (n[6], &mut m.down_proj),
+        ]
+    }
+
+    fn adaptable(&self) -> [(&'static str, &Linear); 7] {
+        let n = lora::LLAMA.modules;
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            (n[0], &a.q_proj),
+            (n[1], &a.k_proj),
+            (n[2], &a.v_proj),
+            (n[3], &a.o_proj),
+            (n[4], &m.gate_proj),
+            (n[5], &m.up_proj),
+            (n[6], &m.down_proj),
+        ]
     }
 }
 
@@ -580,6 +630,8 @@ pub struct SmilesGpt {
     model: Decoder,
     lm_head: Tensor,
     rotary: Rotary,
+    /// A LoRA adapter not merged into the weights: its own variable store and its config.
+    adapter: Option<(nn::VarStore, LoraConfig)>,
 }
 
 impl SmilesGpt {
@@ -592,7 +644,7 @@ impl SmilesGpt {
             (&root / "lm_head").zeros("weight", &[config.vocab_size, config.hidden_size])
         };
         let rotary = Rotary::new(&config, vs.device());
-        Self { vs, config, model, lm_head, rotary }
+        Self { vs, config, model, lm_head, rotary, adapter: None }
     }
 
     /// A model with fresh weights, initialised like HF's `LlamaForCausalLM` (normal with
@@ -702,6 +754,80 @@ impl SmilesGpt {
         let mut json = serde_json::to_string_pretty(&config).expect("a config serializes");
         json.push('\n');
         write_atomically(&dir.join(CONFIG_FILE), json.as_bytes())
+    }
+
+    /// Adds a fresh LoRA adapter (PEFT's initialisation, see [`crate::lora`]) to the projections `config` targets
+    /// (`q_proj`, ..., `down_proj`) and freezes the base weights: only [`SmilesGpt::adapter_var_store`] is left to
+    /// train. Needs f32 weights and no adapter yet.
+    pub fn add_lora(&mut self, config: LoraConfig) -> Result<()> {
+        if self.adapter.is_some() {
+            return Err(Error::Usage("this model already has a LoRA adapter (merge it first)".into()));
+        }
+        if self.kind() != Kind::Float {
+            return Err(Error::Unsupported(format!("a LoRA adapter goes on f32 weights, not {:?}", self.kind())));
+        }
+        let device = self.device();
+        let vs = lora::add(&lora::LLAMA, self.sites(), &config, device)?;
+        self.vs.freeze();
+        self.adapter = Some((vs, config));
+        Ok(())
+    }
+
+    /// Reads a PEFT LoRA adapter folder made for this base model (by PEFT on `LlamaForCausalLM` or `LlamaModel`, or
+    /// by [`SmilesGpt::save_adapter`]) and adds it; see [`crate::Esm2::load_adapter`] for what is refused.
+    pub fn load_adapter(&mut self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        self.add_lora(LoraConfig::from_dir(dir)?)?;
+        let filled = lora::fill(&lora::LLAMA, self.sites(), dir);
+        if filled.is_err() {
+            lora::remove(self.sites());
+            self.adapter = None;
+            self.vs.unfreeze();
+        }
+        filled
+    }
+
+    /// Writes the adapter in PEFT's layout (names as PEFT writes them for a `LlamaForCausalLM` base:
+    /// `base_model.model.model.layers.<i>.self_attn.q_proj.lora_A.weight`).
+    pub fn save_adapter(&self, dir: impl AsRef<Path>, base: &str) -> Result<()> {
+        let (_, config) = self.adapter.as_ref().ok_or_else(|| Error::Usage("this model has no LoRA adapter".into()))?;
+        let mut adapters = Vec::new();
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            for (name, linear) in layer.adaptable() {
+                if let Some(l) = &linear.lora {
+                    adapters.push((i, name, l));
+                }
+            }
+        }
+        lora::save(&lora::LLAMA, adapters, config, dir.as_ref(), base)
+    }
+
+    /// Adds the adapter into the weights and drops it. Does nothing without an adapter.
+    pub fn merge_adapter(&mut self) {
+        lora::merge(self.sites());
+        if self.adapter.take().is_some() {
+            self.vs.unfreeze();
+        }
+    }
+
+    /// The adapter's weights (what LoRA fine-tuning trains), when there is an unmerged adapter.
+    pub fn adapter_var_store(&self) -> Option<&nn::VarStore> {
+        self.adapter.as_ref().map(|(vs, _)| vs)
+    }
+
+    /// The adapter's config, when there is an unmerged adapter.
+    pub fn adapter_config(&self) -> Option<&LoraConfig> {
+        self.adapter.as_ref().map(|(_, c)| c)
+    }
+
+    fn sites(&mut self) -> Vec<lora::Site<'_>> {
+        let mut sites = Vec::new();
+        for (i, layer) in self.model.layers.iter_mut().enumerate() {
+            for (name, linear) in layer.adaptable_mut() {
+                sites.push(lora::Site { layer: i, name, weight: &mut linear.weight, lora: &mut linear.lora });
+            }
+        }
+        sites
     }
 
     pub fn config(&self) -> &SmilesGptConfig {

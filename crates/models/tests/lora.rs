@@ -1,4 +1,4 @@
-//! LoRA adapters against HF PEFT 0.17.1: adapters PEFT wrote give PEFT's hidden states in biotorch (unmerged and
+//! LoRA adapters against HF PEFT 0.17.1, on ESM encoders and Llama-layout decoders: adapters PEFT wrote give PEFT's hidden states in biotorch (unmerged and
 //! merged), adapters biotorch wrote load in PEFT and give biotorch's, on the random `small` checkpoint
 //! (`scripts/oracle/lora_peft.py`, `scripts/oracle/esm_checkpoints.py`; run `make fixtures`).
 
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use biotorch_models::{Error, Esm2, Esm2Request, Layers, LoraConfig};
+use biotorch_models::{Error, Esm2, Esm2Request, Layers, LoraConfig, SmilesGpt};
 use tch::{Device, Kind, Tensor};
 
 const TOL: f64 = 1e-5;
@@ -78,20 +78,8 @@ fn adapters_written_by_biotorch_load_in_peft_with_the_same_hidden_states() {
     let dir = tempfile::tempdir().unwrap();
     let adapter = dir.path().join("adapter");
     model.save_adapter(&adapter, "small").unwrap();
-    let inputs = dir.path().join("inputs.safetensors");
-    Tensor::write_safetensors(&[("input_ids", ids), ("attention_mask", mask)], &inputs).unwrap();
-    let written = dir.path().join("peft.safetensors");
-    let python = Path::new(ROOT).join(".venv/bin/python");
-    assert!(python.exists(), "{} is missing: run `make setup`", python.display());
-    let out = Command::new(python)
-        .arg(Path::new(ROOT).join("scripts/oracle/lora_peft.py"))
-        .args(["--verify".as_ref(), adapter.as_os_str(), "--inputs".as_ref(), inputs.as_os_str()])
-        .args(["--write".as_ref(), written.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "PEFT could not load biotorch's adapter:\n{}", String::from_utf8_lossy(&out.stderr));
-    let peft: HashMap<String, Tensor> = Tensor::read_safetensors(&written).unwrap().into_iter().collect();
-    let diff = max_diff(&ours, &peft["hidden_states"], mask);
+    let peft = peft_hidden_states(&adapter, ids, mask, "esm", dir.path());
+    let diff = max_diff(&ours, &peft, mask);
     assert!(diff < TOL, "PEFT's hidden states with biotorch's adapter differ by {diff:e}");
     assert!(max_diff(&ours, &r["base.hidden_states"], mask) > 1e-2, "the random adapter must matter");
     // And biotorch reads its own adapter back.
@@ -155,4 +143,67 @@ fn bad_adapters_are_refused_with_the_reason() {
     assert!(model.quantize_int8().unwrap_err().to_string().contains("merge"));
     model.merge_adapter();
     model.quantize_int8().unwrap();
+}
+
+fn llama() -> SmilesGpt {
+    SmilesGpt::load(fixture("smiles_gpt_hf/models/tiny"), Device::Cpu, Kind::Float).unwrap()
+}
+
+/// Every hidden state of the decoder `[layers + 1, B, S, H]` (the last after the final norm, as HF's).
+fn llama_hidden(model: &SmilesGpt, ids: &Tensor, mask: &Tensor) -> Tensor {
+    let all: Vec<usize> = (0..=model.num_layers()).collect();
+    tch::no_grad(|| Tensor::stack(&model.hidden_states_at(ids, mask, &all, false).unwrap(), 0))
+}
+
+#[test]
+fn decoder_adapters_match_peft_both_ways() {
+    let r = refs();
+    let (ids, mask) = (&r["llama.input_ids"], &r["llama.attention_mask"]);
+    assert!(max_diff(&llama_hidden(&llama(), ids, mask), &r["llama.base.hidden_states"], mask) < TOL);
+    let mut model = llama();
+    model.load_adapter(fixture("lora_peft/adapters/llama")).unwrap();
+    let expected = &r["llama.hidden_states"];
+    let unmerged = max_diff(&llama_hidden(&model, ids, mask), expected, mask);
+    assert!(unmerged < TOL, "unmerged decoder adapter differs from PEFT by {unmerged:e}");
+    model.merge_adapter();
+    let merged = max_diff(&llama_hidden(&model, ids, mask), expected, mask);
+    assert!(merged < TOL, "merged decoder adapter differs from PEFT by {merged:e}");
+
+    // biotorch's own adapter, read by PEFT.
+    let mut model = llama();
+    tch::manual_seed(5);
+    model.add_lora(LoraConfig::llama_default()).unwrap();
+    tch::no_grad(|| {
+        for (_, mut t) in model.adapter_var_store().unwrap().variables() {
+            let _ = t.normal_(0.0, 0.1);
+        }
+    });
+    let ours = llama_hidden(&model, ids, mask);
+    assert!(max_diff(&ours, &r["llama.base.hidden_states"], mask) > 1e-2, "the random adapter must matter");
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter");
+    model.save_adapter(&adapter, "tiny").unwrap();
+    let peft = peft_hidden_states(&adapter, ids, mask, "llama", dir.path());
+    let diff = max_diff(&ours, &peft, mask);
+    assert!(diff < TOL, "PEFT's decoder hidden states with biotorch's adapter differ by {diff:e}");
+    let err = llama().add_lora(LoraConfig::esm_default()).unwrap_err();
+    assert!(err.to_string().contains("\"query\" matches no layer of a Llama-layout decoder"), "{err}");
+}
+
+/// Runs `scripts/oracle/lora_peft.py --verify` on an adapter biotorch wrote: PEFT's hidden states for the inputs.
+fn peft_hidden_states(adapter: &Path, ids: &Tensor, mask: &Tensor, arch: &str, tmp: &Path) -> Tensor {
+    let inputs = tmp.join("inputs.safetensors");
+    Tensor::write_safetensors(&[("input_ids", ids), ("attention_mask", mask)], &inputs).unwrap();
+    let written = tmp.join("peft.safetensors");
+    let python = Path::new(ROOT).join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `make setup`", python.display());
+    let out = Command::new(python)
+        .arg(Path::new(ROOT).join("scripts/oracle/lora_peft.py"))
+        .args(["--verify".as_ref(), adapter.as_os_str(), "--inputs".as_ref(), inputs.as_os_str()])
+        .args(["--write".as_ref(), written.as_os_str(), "--arch".as_ref(), arch.as_ref()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "PEFT could not load biotorch's adapter:\n{}", String::from_utf8_lossy(&out.stderr));
+    let mut peft: HashMap<String, Tensor> = Tensor::read_safetensors(&written).unwrap().into_iter().collect();
+    peft.remove("hidden_states").unwrap()
 }

@@ -90,8 +90,10 @@ pub(crate) struct FinetuneArgs {
     /// Dropout on the adapters' inputs while training.
     #[arg(long, default_value_t = 0.05, value_name = "P")]
     pub(crate) lora_dropout: f64,
-    /// Modules that get adapters (PEFT names: query, key, value, dense, or e.g. attention.output.dense).
-    #[arg(long, default_value = "query,key,value,dense", value_name = "LIST", value_delimiter = ',')]
+    /// Modules that get adapters, PEFT's names [default: query,key,value,dense for ESM encoders (dense: the
+    /// attention output, intermediate and output projections); q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
+    /// for SMILES decoders].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub(crate) lora_targets: Vec<String>,
     /// With --mode full: train only the top N encoder layers (and the final norm) [default: all, embeddings too].
     #[arg(long, value_name = "N", value_parser = positive)]
@@ -179,13 +181,14 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
             precision.name()
         );
     }
-    if settings.mode == Mode::Lora {
-        settings.lora.validate().map_err(|e| crate::exit::BadInput(format!("--lora-*: {e}")))?;
-    }
+    if settings.mode == Mode::Lora {}
     let mut backbone = Backbone::load(&resolved.path, device).with_context(|| format!("--model {name}"))?;
     backbone.set_precision(precision).with_context(|| format!("--model {name}"))?;
     let modality = backbone.modality;
     settings.check_backbone(name, modality)?;
+    if settings.mode == Mode::Lora {
+        backbone.lora_config(settings.lora.clone()).map_err(|e| crate::exit::BadInput(format!("--lora-*: {e}")))?;
+    }
     let sequence_column = args.sequence_column.clone().unwrap_or_else(|| default_sequence_column(modality).to_string());
     let data = read_table(&args.data, &sequence_column)?;
     let request = Request {

@@ -71,7 +71,7 @@ pub(crate) fn finish(
         "rows": data,
         "targets": Value::Object(metrics_json),
         "trainable_encoder_parameters": trained.trainable_parameters,
-        "lora": (s.mode == Mode::Lora).then(|| json!(s.lora)),
+        "lora": trained.lora,
         "seconds_per_epoch": seconds_per_epoch, "embedding_seconds": embedding_seconds,
         "seconds": started.elapsed().as_secs_f64(),
         "members": spec.training["members"].clone(),

@@ -98,6 +98,8 @@ pub(crate) struct Trained {
     pub(crate) encoders: Vec<String>,
     /// LoRA: the saved adapters' folders, relative to the output folder.
     pub(crate) adapters: Vec<String>,
+    /// LoRA: the adapter config used (targets filled in for the architecture).
+    pub(crate) lora: Option<biotorch_models::LoraConfig>,
     /// The weights the encoder side trained (0 for frozen heads).
     pub(crate) trainable_parameters: i64,
     pub(crate) reports: Vec<FitReport>,
@@ -146,6 +148,7 @@ pub(crate) fn members(
         members: Vec::new(),
         encoders: Vec::new(),
         adapters: Vec::new(),
+        lora: None,
         trainable_parameters: 0,
         reports: Vec::new(),
         fold_preds: Vec::new(),
@@ -169,7 +172,7 @@ pub(crate) fn members(
             let (report, out) = if full {
                 let mut tuned = Backbone::load(&request.model.path, device)?;
                 if s.mode == Mode::Lora {
-                    tuned.add_lora(s.lora.clone())?;
+                    trained.lora = Some(tuned.add_lora(s.lora.clone())?);
                 } else {
                     tuned.set_trainable(s.train_layers);
                 }
