@@ -446,3 +446,75 @@ fn clm_trains_a_smiles_decoder_that_hf_loads_and_resumes_exactly() {
     usage_error(&o, "line 3");
     assert!(stderr(&o).contains("[Se]"), "{}", stderr(&o));
 }
+
+/// `--dtype bf16`: bf16 forward and backward with fp32 master weights. The loss curve follows the f32 run's (the
+/// same batches and masks), the model is written in fp32, a bf16 run paused and resumed equals one run, and f16 is
+/// refused.
+#[test]
+fn bf16_mixed_precision_follows_the_f32_curve_and_saves_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = chembl_slice(dir.path(), 300);
+    let csv = csv.to_str().unwrap();
+    let train = |name: &str, extra: &[&str]| -> PathBuf {
+        let out = dir.path().join(name);
+        let mut args = vec!["train", "--objective", "clm", "--arch", "gpt-tiny", "--train", csv, "-o"];
+        args.push(out.to_str().unwrap());
+        args.extend(CLM);
+        args.extend_from_slice(extra);
+        ok(&run(&args));
+        out
+    };
+    let f32_run = train("f32", &[]);
+    let bf16_run = train("bf16", &["--dtype", "bf16"]);
+    let (a, b) = (metrics(&f32_run), metrics(&bf16_run));
+    let (la, lb): (Vec<f64>, Vec<f64>) = (
+        column(&a, "train_loss").into_iter().flatten().collect(),
+        column(&b, "train_loss").into_iter().flatten().collect(),
+    );
+    assert_eq!(la.len(), lb.len());
+    for (x, y) in la.iter().zip(&lb) {
+        assert!((x - y).abs() < 0.05, "bf16 loss {y} strays from f32 {x}: {la:?} vs {lb:?}");
+    }
+    assert_ne!(la, lb, "the bf16 run computed in bf16");
+    assert_eq!(json(&bf16_run.join("config.json"))["dtype"], "float32");
+    let weights = std::fs::read(bf16_run.join("model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&weights[8..8 + header_len]).unwrap();
+    assert!(header.contains("\"F32\"") && !header.contains("\"BF16\""), "fp32 weights are written");
+
+    // Paused after 3 steps and resumed (in bf16): the same run.
+    let split = train("split", &["--dtype", "bf16", "--stop-after", "3"]);
+    let mut args = vec!["train", "--objective", "clm", "--arch", "gpt-tiny", "--train", csv, "-o"];
+    args.push(split.to_str().unwrap());
+    args.extend(CLM);
+    args.extend(["--dtype", "bf16", "--resume"]);
+    ok(&run(&args));
+    let c = metrics(&split);
+    for name in ["train_loss", "valid_loss"] {
+        for (x, y) in column(&b, name).iter().zip(column(&c, name)) {
+            match (x, y) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6, "{name}: {x} vs {y}"),
+                (x, y) => assert_eq!(*x, y, "{name}"),
+            }
+        }
+    }
+    assert_eq!(weights, std::fs::read(split.join("model.safetensors")).unwrap());
+
+    let refused = dir.path().join("f16");
+    usage_error(
+        &run(&[
+            "train",
+            "--objective",
+            "clm",
+            "--arch",
+            "gpt-tiny",
+            "--train",
+            csv,
+            "-o",
+            refused.to_str().unwrap(),
+            "--dtype",
+            "f16",
+        ]),
+        "f16 would need loss scaling",
+    );
+}

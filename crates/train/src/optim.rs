@@ -16,6 +16,11 @@
 //!
 //! Weights that received no gradient in a step (say, a contact head that the masked-LM loss
 //! does not reach) are skipped, as PyTorch skips parameters whose `.grad` is `None`.
+//!
+//! Mixed precision ([`AdamW::use_bf16`]): the model's weights become bf16 (forward and backward run in bf16), and
+//! the optimizer keeps an fp32 master copy of each: the update is computed in fp32 on the master from the bf16
+//! gradient, and the weight is set to the master rounded to bf16. The moments are fp32 either way, so a checkpoint
+//! (written with the fp32 masters, [`AdamW::with_f32_weights`]) resumes in either precision.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,6 +39,15 @@ struct Param {
     step: i64,
     exp_avg: Option<Tensor>,
     exp_avg_sq: Option<Tensor>,
+    /// Mixed precision: the fp32 master of the (bf16) weight.
+    master: Option<Tensor>,
+}
+
+impl Param {
+    /// The fp32 weight the update applies to: the master, else the weight itself.
+    fn target(&self) -> &Tensor {
+        self.master.as_ref().unwrap_or(&self.tensor)
+    }
 }
 
 /// AdamW with saveable state.
@@ -72,9 +86,54 @@ impl AdamW {
                 step: 0,
                 exp_avg: None,
                 exp_avg_sq: None,
+                master: None,
             })
             .collect();
         Self { params, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weight_decay: config.weight_decay }
+    }
+
+    /// Mixed precision: keeps an fp32 master of every optimized weight and turns the weights into bf16 (in place:
+    /// the model sees bf16 weights from now on). Every other variable of `vs` becomes bf16 too. The weights must be
+    /// fp32.
+    pub fn use_bf16(&mut self, vs: &nn::VarStore) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        if self.params.iter().any(|p| p.master.is_some() || p.tensor.kind() != Kind::Float) {
+            return Err(Error::Setting("bf16 mixed precision starts from fp32 weights".into()));
+        }
+        for p in &mut self.params {
+            p.master = Some(p.tensor.detach().copy());
+        }
+        for (_, mut t) in vs.variables() {
+            if t.kind() == Kind::Float {
+                let bf16 = t.detach().to_kind(Kind::BFloat16);
+                t.set_data(&bf16);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the weights are bf16 with fp32 masters.
+    pub fn is_mixed(&self) -> bool {
+        self.params.iter().any(|p| p.master.is_some())
+    }
+
+    /// Runs `f` with the fp32 masters as the weights (to save the model in fp32), then restores the bf16 weights
+    /// (the masters rounded, as they were). Without mixed precision, just `f`.
+    pub fn with_f32_weights<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard = tch::no_grad_guard();
+        let mut swapped = Vec::new();
+        for p in &self.params {
+            if let Some(master) = &p.master {
+                let mut t = p.tensor.shallow_clone();
+                t.set_data(&master.detach());
+                swapped.push((t, master));
+            }
+        }
+        let out = f();
+        for (mut t, master) in swapped {
+            t.set_data(&master.detach().to_kind(Kind::BFloat16));
+        }
+        out
     }
 
     /// Names of the weights with and without decay.
@@ -133,22 +192,27 @@ impl AdamW {
             if !g.defined() {
                 continue;
             }
+            let g = if p.master.is_some() { g.to_kind(Kind::Float) } else { g };
+            let mut w = p.target().shallow_clone();
             p.step += 1;
             let t = p.step as f64;
             if p.decay && wd > 0.0 {
-                let _ = p.tensor.g_mul_scalar_(1.0 - lr * wd);
+                let _ = w.g_mul_scalar_(1.0 - lr * wd);
             }
-            let m = p.exp_avg.get_or_insert_with(|| p.tensor.zeros_like());
+            let m = p.exp_avg.get_or_insert_with(|| w.zeros_like());
             let _ = m.g_mul_scalar_(beta1);
             let _ = m.g_add_(&(&g * (1.0 - beta1)));
-            let v = p.exp_avg_sq.get_or_insert_with(|| p.tensor.zeros_like());
+            let v = p.exp_avg_sq.get_or_insert_with(|| w.zeros_like());
             let _ = v.g_mul_scalar_(beta2);
             let _ = v.g_add_(&(g.square() * (1.0 - beta2)));
             let bias1 = 1.0 - beta1.powf(t);
             let bias2 = 1.0 - beta2.powf(t);
             let denom = v.sqrt() / bias2.sqrt() + eps;
             let update = (&*m / denom) * (lr / bias1);
-            let _ = p.tensor.g_sub_(&update);
+            let _ = w.g_sub_(&update);
+            if p.master.is_some() {
+                let _ = p.tensor.copy_(&w);
+            }
         }
     }
 
@@ -186,16 +250,17 @@ impl AdamW {
             let mut moment = |suffix: &str| -> Result<Tensor> {
                 let key = format!("{}.{suffix}", p.name);
                 let t = stored.remove(&key).ok_or_else(|| corrupt(format!("`{key}` is missing")))?;
-                if t.size() != p.tensor.size() || t.kind() != p.tensor.kind() {
+                let w = p.master.as_ref().unwrap_or(&p.tensor);
+                if t.size() != w.size() || t.kind() != w.kind() {
                     return Err(corrupt(format!(
                         "`{key}` is {:?} {:?}, the weight is {:?} {:?}",
                         t.kind(),
                         t.size(),
-                        p.tensor.kind(),
-                        p.tensor.size()
+                        w.kind(),
+                        w.size()
                     )));
                 }
-                Ok(t.to_device(p.tensor.device()))
+                Ok(t.to_device(w.device()))
             };
             let m = moment("exp_avg")?;
             let v = moment("exp_avg_sq")?;
@@ -257,6 +322,40 @@ mod tests {
         for i in 0..2 {
             assert!((got[i] as f64 - expected[i]).abs() < 1e-6, "{got:?} vs {expected:?}");
         }
+    }
+
+    /// Mixed precision: the same two steps applied to the fp32 master (the gradients are exact in bf16), the weight
+    /// the master rounded to bf16, and the fp32 weights back while saving.
+    #[test]
+    fn mixed_precision_updates_the_fp32_master() {
+        let start = [1.0f64, -2.0, 0.3];
+        let grads = [[0.5f64, -1.0, 0.125], [0.25, 2.0, -0.75]];
+        let config = TrainConfig { weight_decay: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8, ..TrainConfig::default() };
+        let run = |mixed: bool| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let w = vs.root().var_copy("w", &Tensor::from_slice(&start).to_kind(Kind::Float));
+            let mut opt = AdamW::new(&vs, &config);
+            if mixed {
+                opt.use_bf16(&vs).unwrap();
+                assert_eq!(w.kind(), Kind::BFloat16);
+                assert!(opt.use_bf16(&vs).is_err(), "twice");
+            }
+            for g in &grads {
+                opt.zero_grad();
+                let g = Tensor::from_slice(g).to_kind(w.kind());
+                (&w * g).sum(w.kind()).backward();
+                opt.step(0.01);
+            }
+            (vs, w, opt)
+        };
+        let (_, plain, _) = run(false);
+        let (_, mixed, opt) = run(true);
+        let master: Vec<f32> = opt.with_f32_weights(|| Vec::try_from(&mixed.detach()).unwrap());
+        let expected: Vec<f32> = Vec::try_from(&plain.detach()).unwrap();
+        assert_eq!(master, expected, "the master follows the fp32 update exactly");
+        assert_eq!(mixed.kind(), Kind::BFloat16, "bf16 again after saving");
+        let rounded: Vec<f32> = Vec::try_from(&plain.detach().to_kind(Kind::BFloat16).to_kind(Kind::Float)).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&mixed.detach().to_kind(Kind::Float)).unwrap(), rounded);
     }
 
     #[test]

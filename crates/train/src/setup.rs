@@ -143,6 +143,8 @@ pub struct RunRequest {
     pub device: Device,
     /// The command line, recorded in the provenance.
     pub command: String,
+    /// bf16 mixed precision (see [`crate::optim::AdamW::use_bf16`]); fp32 otherwise.
+    pub bf16: bool,
 }
 
 /// What the set-up reports on the way, in order.
@@ -217,6 +219,7 @@ impl RunRequest {
             stop_after: None,
             device: Device::Cpu,
             command: String::new(),
+            bf16: false,
         }
     }
 
@@ -247,10 +250,10 @@ impl RunRequest {
         let lock = biotorch_io::DirLock::acquire(&self.output)?;
         Ok(match (self.objective, self.resume) {
             (ObjectiveKind::Mlm, false) => {
-                Run::Mlm(self.start_mlm(resolver, on_event)?.stop_after(self.stop_after).holding(lock))
+                Run::Mlm(self.start_mlm(resolver, on_event)?.stop_after(self.stop_after).bf16(self.bf16)?.holding(lock))
             }
             (ObjectiveKind::Mlm, true) => {
-                Run::Mlm(self.resume_mlm(on_event)?.stop_after(self.stop_after).holding(lock))
+                Run::Mlm(self.resume_mlm(on_event)?.stop_after(self.stop_after).bf16(self.bf16)?.holding(lock))
             }
             (ObjectiveKind::Clm, resume) => {
                 let trainer = if resume { self.resume_clm(on_event)? } else { self.start_clm(resolver, on_event)? };
@@ -258,7 +261,7 @@ impl RunRequest {
                     Some(augment) => trainer.with_augmentation(augment),
                     None => trainer,
                 };
-                Run::Clm(trainer.stop_after(self.stop_after).holding(lock))
+                Run::Clm(trainer.stop_after(self.stop_after).bf16(self.bf16)?.holding(lock))
             }
         })
     }

@@ -272,6 +272,15 @@ impl<M: LanguageModel> Trainer<M> {
         self
     }
 
+    /// Trains in bf16 mixed precision when `bf16` is true (see [`AdamW::use_bf16`]): forward and backward in bf16,
+    /// updates on fp32 master weights; the model, best model and checkpoints are written in fp32.
+    pub fn bf16(mut self, bf16: bool) -> Result<Self> {
+        if bf16 {
+            self.optimizer.use_bf16(self.model.var_store())?;
+        }
+        Ok(self)
+    }
+
     /// Holds `lock` (on the output folder) for as long as the trainer lives.
     pub fn holding(mut self, lock: biotorch_io::DirLock) -> Self {
         self.lock = Some(lock);
@@ -443,7 +452,7 @@ impl<M: LanguageModel> Trainer<M> {
     }
 
     fn save_model(&self, dir: &Path) -> Result<()> {
-        self.model.save(dir)?;
+        self.optimizer.with_f32_weights(|| self.model.save(dir))?;
         self.tokenizer.save(dir)?;
         Ok(())
     }
@@ -619,7 +628,7 @@ impl<M: LanguageModel> Trainer<M> {
         let tokenizer = &self.tokenizer;
         let optimizer = &self.optimizer;
         let dir = write_checkpoint(&self.out_dir, &mut self.state, |tmp| {
-            model.save(tmp)?;
+            optimizer.with_f32_weights(|| model.save(tmp))?;
             tokenizer.save(tmp)?;
             optimizer.save(&tmp.join(OPTIMIZER_FILE))
         })?;
