@@ -294,16 +294,20 @@ def step_generate(ctx):
     return f"{n} samples, validity {s['validity']:.3f}, {s['samples_per_second']:,.0f} molecules/s (sampling only){note}"
 
 
-def train_one(ctx, objective, arch, data):
-    out = ctx.work / f"train_{objective}"
+def train_one(ctx, objective, arch, data, dtype="f32"):
+    out = ctx.work / f"train_{objective}_{dtype}"
     steps = ctx.args.steps
     secs, s = ctx.biotorch("train", "--objective", objective, "--arch", arch, "--train", data, "--steps", steps,
-                           "--device", ctx.dev, "-o", out, summary=ctx.work / f"train_{objective}.json")
+                           "--device", ctx.dev, "--dtype", dtype, "-o", out,
+                           summary=ctx.work / f"train_{objective}_{dtype}.json")
     losses = [r["train_loss"] for r in table(out / "metrics.parquet").to_pylist() if r["train_loss"] is not None]
     k = max(1, len(losses) // 10)
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
     ctx.check(len(losses) == steps and last < first - 0.1,
-              f"train {objective} {arch} on {ctx.dev}: {len(losses)} steps, train loss {first:.3f} -> {last:.3f} (mean of first/last {k})")
+              f"train {objective} {arch} {dtype} on {ctx.dev}: {len(losses)} steps, train loss {first:.3f} -> {last:.3f} (mean of first/last {k})")
+    if dtype != "f32":
+        print(f"      {objective} {dtype}: biotorch {s['tokens_per_second']:,.0f} tokens/s (mixed precision)", flush=True)
+        return f"{objective} {arch} {dtype}: loss {first:.2f}->{last:.2f}, {s['tokens_per_second']:,.0f} tok/s"
     tokens_per_step = s["tokens"] / max(1, s["steps_this_run"])
     try:
         ref = ctx.task("torch_train", config=str(out / "config.json"), objective=objective, device=ctx.dev,
@@ -319,7 +323,8 @@ def step_train(ctx):
     mlm_arch, clm_arch = ctx.args.arch.split(",")
     a = train_one(ctx, "mlm", mlm_arch, ctx.bundle / "data" / "ecoli_proteins_500.faa")
     b = train_one(ctx, "clm", clm_arch, ctx.bundle / "data" / "chembl_2000.csv")
-    return f"{ctx.args.steps} steps; {a}; {b}"
+    c = train_one(ctx, "mlm", mlm_arch, ctx.bundle / "data" / "ecoli_proteins_500.faa", dtype="bf16")
+    return f"{ctx.args.steps} steps; {a}; {b}; {c}"
 
 
 def step_finetune(ctx):
@@ -345,9 +350,9 @@ STEPS = [
     ("embed vs HF goldens (small) + --long window", step_golden, 45),
     ("embed t6 vs HF on this machine", step_hf_t6, 60),
     ("cuda:all vs cuda:0", step_multi_gpu, 45),
-    ("embed throughput vs HF EsmModel", step_throughput, 210),
+    ("embed throughput vs HF EsmModel", step_throughput, 200),
     ("generate", step_generate, 60),
-    ("train mlm + clm", step_train, 90),
+    ("train mlm + clm + mlm bf16", step_train, 100),
     ("finetune + predict", step_finetune, 45),
 ]
 
