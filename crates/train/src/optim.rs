@@ -211,7 +211,7 @@ impl AdamW {
             let update = (&*m / denom) * (lr / bias1);
             let _ = w.g_sub_(&update);
             if p.master.is_some() {
-                let _ = p.tensor.copy_(&w);
+                p.tensor.copy_(&w);
             }
         }
     }

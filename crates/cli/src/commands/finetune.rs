@@ -181,7 +181,6 @@ pub(crate) fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
             precision.name()
         );
     }
-    if settings.mode == Mode::Lora {}
     let mut backbone = Backbone::load(&resolved.path, device).with_context(|| format!("--model {name}"))?;
     backbone.set_precision(precision).with_context(|| format!("--model {name}"))?;
     let modality = backbone.modality;
