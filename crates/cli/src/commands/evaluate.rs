@@ -1,13 +1,15 @@
 //! `biotorch evaluate PREDICTIONS --model HEAD_DIR [-o metrics.json]`: scores a table written by `biotorch predict`
 //! (one file, a merged one, or a dataset directory of its parts) against the label columns it carries, per target
 //! of the head ([`biotorch_heads::evaluate`]): RMSE, MAE, R², Spearman for regression; AUROC, AUPRC, accuracy, F1 for
-//! classification, with the definitions of `finetune` and `predict`.
+//! classification, with the definitions of `finetune` and `predict`; the expected calibration error of the class
+//! probabilities; and, when the table holds conformal intervals (`<target>_lo`, `<target>_hi`), their coverage of
+//! the labels and mean width.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use biotorch_heads::evaluate::evaluate;
-use biotorch_heads::score::format_table;
+use biotorch_heads::score::{format_table, Scores};
 use biotorch_heads::spec::HeadSpec;
 use biotorch_io::dataset::input_files;
 use clap::Args;
@@ -52,6 +54,20 @@ pub(crate) fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<()> {
         ctx.info(format!("{name}: {}", t.coverage.message()));
         let mut json = s.json();
         json["rows"] = t.coverage.json();
+        if let Some(i) = &t.intervals {
+            ctx.info(format!(
+                "{name}: {:.1}% of {} values inside their intervals ({name}_lo..{name}_hi), mean width {:.4}",
+                100.0 * i.coverage,
+                i.n,
+                i.mean_width
+            ));
+            json["intervals"] = json!({"coverage": i.coverage, "mean_width": i.mean_width, "n": i.n});
+        }
+        if let Scores::Classification(m) = s {
+            if let Some(ece) = m.ece {
+                ctx.info(format!("{name}: expected calibration error {ece:.4} (15 bins of the top-class probability)"));
+            }
+        }
         metrics.insert(name.clone(), json);
     }
     if metrics.is_empty() {
