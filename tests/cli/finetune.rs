@@ -498,6 +498,7 @@ fn conformal_intervals_cover_90_percent_of_huuskonen_test_rows_and_temperature_l
     assert!((0.0..=1.0).contains(&ece));
     assert_eq!(temp["ece_after"].as_f64().unwrap(), ece);
     assert!(out.contains("sol_class: temperature") && out.contains("expected calibration error"), "{out}");
+    assert!(head.join("calibration_sol_class.png").is_file(), "the reliability diagram");
 
     // predict the test rows with intervals, then evaluate the table: the same coverage.
     let text = std::fs::read_to_string(data("huuskonen_solubility_1282.csv")).unwrap();

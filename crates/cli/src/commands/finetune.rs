@@ -423,6 +423,8 @@ fn report(ctx: &Ctx, args: &FinetuneArgs, outcome: &Outcome) -> Result<()> {
                 let truth: Vec<usize> = evaluated.labels.iter().map(|&c| c as usize).collect();
                 let ridge = evaluated.ridge.as_ref().map(|r| r.probs.as_slice());
                 plots::roc(&plot("roc"), &spec.name, &spec.classes, &truth, &evaluated.head.probs, ridge)?;
+                let temperature = target.temperature.map(|t| t.temperature);
+                plots::reliability(&plot("calibration"), &spec.name, &truth, &evaluated.head.probs, temperature)?;
             }
         }
     }
