@@ -531,7 +531,11 @@ fn conformal_intervals_cover_90_percent_of_huuskonen_test_rows_and_temperature_l
     assert!(probs.get(0).is_some());
 
     let summary = dir.path().join("eval.json");
-    ok(&["evaluate", pred.to_str().unwrap(), "--model", head.to_str().unwrap(), "-o", summary.to_str().unwrap()]);
+    let plot = dir.path().join("calibration.svg");
+    let (head_s, pred_s) = (head.to_str().unwrap(), pred.to_str().unwrap());
+    ok(&["evaluate", pred_s, "--model", head_s, "-o", summary.to_str().unwrap(), "--plot", plot.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("fraction correct") && svg.contains("sol_class (ECE "), "the reliability diagram");
     let e: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(e["metrics"]["logS"]["intervals"]["coverage"].as_f64().unwrap(), inside as f64 / n as f64);
     assert!(e["metrics"]["logS"]["intervals"]["mean_width"].as_f64().unwrap() > 0.0);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use biotorch_io::dataset::RowGroups;
 use biotorch_io::polars::prelude::*;
 
-use crate::calibration::IntervalScores;
+use crate::calibration::{reliability, Bin, IntervalScores, ECE_BINS};
 use crate::error::{bad_input, Result};
 use crate::score::{Collected, Coverage, Scores};
 use crate::seen::{Overlap, TrainingRows};
@@ -29,6 +29,9 @@ pub struct TargetEvaluation {
     /// Regression predictions with conformal intervals (`<target>_lo`, `<target>_hi`): their coverage of the labels
     /// and mean width.
     pub intervals: Option<IntervalScores>,
+    /// Classification: the reliability diagram of the labelled rows' probabilities
+    /// ([`crate::calibration::reliability`], [`ECE_BINS`] bins); empty otherwise.
+    pub reliability: Vec<Bin>,
 }
 
 /// What [`evaluate`] found.
@@ -131,6 +134,17 @@ pub fn evaluate(files: &[PathBuf], shown: &Path, head_dir: &Path, spec: &HeadSpe
             scores: c.score(t),
             coverage: c.coverage(),
             intervals: c.interval_scores(),
+            reliability: match t.task {
+                Task::Classification => {
+                    let (probs, truth) = c.labelled_probs();
+                    if truth.is_empty() {
+                        Vec::new()
+                    } else {
+                        reliability(&probs, &truth, ECE_BINS)
+                    }
+                }
+                Task::Regression => Vec::new(),
+            },
         })
         .collect();
     Ok(Evaluation { rows, valid, targets, overlap })

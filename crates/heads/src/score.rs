@@ -126,6 +126,11 @@ impl Collected {
         interval_scores(&lo, &hi, &truth)
     }
 
+    /// Classification: the class probabilities and classes of the rows that have a label.
+    pub fn labelled_probs(&self) -> (Vec<Vec<f64>>, Vec<usize>) {
+        self.pred.probs.iter().zip(&self.labels).filter_map(|(p, l)| Some((p.clone(), (*l)? as usize))).unzip()
+    }
+
     /// Adds a classification prediction (the class probabilities in the head's order) and the row's label.
     pub fn push_probs(&mut self, spec: &TargetSpec, probs: Vec<f64>, label: Option<&str>) {
         self.pred.probs.push(probs);
@@ -202,8 +207,10 @@ mod tests {
         let mut c = Collected::default();
         c.push_probs(&cls, vec![0.9, 0.1], Some("0.0"));
         c.push_probs(&cls, vec![0.2, 0.8], Some("1"));
+        c.push_probs(&cls, vec![0.5, 0.5], None);
         let Some(Scores::Classification(m)) = c.score(&cls) else { panic!("classification scores") };
         assert_eq!((m.n, m.accuracy, m.auroc), (2, 1.0, 1.0));
+        assert_eq!(c.labelled_probs(), (vec![vec![0.9, 0.1], vec![0.2, 0.8]], vec![0, 1]));
         assert!(Collected::default().score(&cls).is_none());
     }
 
