@@ -117,3 +117,93 @@ fn eval_ece(setup: &Setup, trained: &Trained, t: usize) -> Option<f64> {
 fn floats(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view(-1)).expect("float tensor")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::Prepared;
+    use crate::experiment::report::tests::synthetic;
+    use crate::experiment::rows::Fold;
+    use crate::experiment::train::{members, Embedded};
+    use crate::experiment::{ModelInfo, Request, Settings, Table};
+    use crate::head::Labels;
+    use crate::label::{infer_target, TaskChoice};
+    use crate::split;
+
+    #[test]
+    fn calibration_stores_sorted_residuals_and_a_temperature_that_does_not_raise_the_validation_nll() {
+        let (n, dim) = (600, 16);
+        let (x, raw) = synthetic(n, dim);
+        let mut targets = vec![
+            infer_target("y", &["1.5", "2.5"], TaskChoice::Auto).unwrap(),
+            infer_target("c", &["0", "1"], TaskChoice::Auto).unwrap(),
+        ];
+        targets[1].offset = 1;
+        let positions: Vec<usize> = (0..n).collect();
+        let s = split::random(&positions, 0.15, 0.2, 0);
+        let (train, calibration) = split::hold_out_calibration(&s.train, None, 0.25, 0);
+        let train_vals: Vec<f64> = train.iter().filter_map(|&p| raw[0][p]).collect();
+        let (mean, std) = head::mean_std(&train_vals);
+        (targets[0].mean, targets[0].std) = (Some(mean), Some(std));
+        let per_row: Vec<Vec<Option<f64>>> = (0..n).map(|p| vec![raw[0][p], raw[1][p]]).collect();
+        let labels = Labels::new(&per_row, &targets);
+        let mut setup = Setup {
+            targets,
+            prepared: vec![Prepared::default(); n],
+            rows: positions.clone(),
+            invalid: 0,
+            unlabelled: 0,
+            folds: vec![Fold { train, valid: s.valid, test: s.test, calibration }],
+            split: "random".into(),
+            raw,
+            labels,
+            max_length: 8,
+        };
+        let out = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            epochs: Some(100),
+            hidden: 32,
+            ensemble: 2,
+            conformal: true,
+            output: out.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let request = Request::new(
+            ModelInfo::path("random", std::path::Path::new("/nonexistent")),
+            Table::default(),
+            settings,
+            "s",
+        );
+        let embedded = Embedded { x, seconds: 0.0 };
+        let mut trained = members(&request, &setup, &[], &embedded, Device::Cpu, 4096, &mut |_| {}).unwrap();
+        let uncalibrated = trained.fold_preds[0][1].probs.clone();
+        let calibrated = calibrate(&mut setup, &mut trained, 0.8);
+
+        // Regression: one residual per labelled calibration row, sorted; the half-width at 0.8 is the
+        // ⌈(n + 1) · 0.8⌉-th; the intervals cover the 120 test rows at roughly that rate.
+        let n_calibration = setup.folds[0].calibration.len();
+        let scores = &setup.targets[0].conformal_scores;
+        assert_eq!(scores.len(), n_calibration);
+        assert!(scores.windows(2).all(|w| w[0] <= w[1]));
+        let c = calibrated[0].conformal.expect("conformal report");
+        let rank = ((n_calibration as f64 + 1.0) * 0.8).ceil() as usize;
+        assert_eq!((c.calibration_rows, c.half_width), (n_calibration, Some(scores[rank - 1])));
+        let e = c.evaluated.expect("intervals on the test rows");
+        assert_eq!(e.n, 120);
+        assert!((e.coverage - 0.8).abs() < 0.15, "coverage {}", e.coverage);
+        assert!((e.mean_width - 2.0 * scores[rank - 1]).abs() < 1e-9);
+        assert!(calibrated[0].temperature.is_none() && setup.targets[0].temperature.is_none());
+
+        // Classification: a temperature, no higher validation NLL, the test rows decoded again with it.
+        let t = calibrated[1].temperature.expect("temperature scaling");
+        assert!(t.valid_nll_after <= t.valid_nll_before, "{t:?}");
+        assert_eq!(setup.targets[1].temperature, Some(t.temperature));
+        assert!(setup.targets[1].conformal_scores.is_empty() && calibrated[1].conformal.is_none());
+        let scaled = &trained.fold_preds[0][1].probs;
+        assert_eq!(scaled.len(), uncalibrated.len());
+        if (t.temperature - 1.0).abs() > 1e-3 {
+            assert!(scaled.iter().zip(&uncalibrated).any(|(a, b)| (a[1] - b[1]).abs() > 1e-4));
+        }
+        assert!(t.ece_before.is_some() && t.ece_after.is_some());
+    }
+}

@@ -392,7 +392,7 @@ fn head_spec(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::encoder::Prepared;
     use crate::experiment::rows::Fold;
@@ -405,7 +405,7 @@ mod tests {
 
     /// Rows whose "embeddings" are random vectors and whose labels depend on them: a regression target (a linear
     /// function plus noise) and a binary one (the sign of another projection).
-    fn synthetic(n: usize, dim: i64) -> (Tensor, Vec<Vec<Option<f64>>>) {
+    pub(crate) fn synthetic(n: usize, dim: i64) -> (Tensor, Vec<Vec<Option<f64>>>) {
         tch::manual_seed(7);
         let x = Tensor::randn([n as i64, dim], (Kind::Float, tch::Device::Cpu));
         let w = Tensor::randn([dim, 2], (Kind::Float, tch::Device::Cpu));
