@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use biotorch_io::dataset::RowGroups;
 use biotorch_io::polars::prelude::*;
 
+use crate::calibration::{reliability, Bin, IntervalScores, ECE_BINS};
 use crate::error::{bad_input, Result};
 use crate::score::{Collected, Coverage, Scores};
 use crate::seen::{Overlap, TrainingRows};
@@ -25,6 +26,12 @@ pub struct TargetEvaluation {
     pub scores: Option<Scores>,
     /// Rows scored and left out.
     pub coverage: Coverage,
+    /// Regression predictions with conformal intervals (`<target>_lo`, `<target>_hi`): their coverage of the labels
+    /// and mean width.
+    pub intervals: Option<IntervalScores>,
+    /// Classification: the reliability diagram of the labelled rows' probabilities
+    /// ([`crate::calibration::reliability`], [`ECE_BINS`] bins); empty otherwise.
+    pub reliability: Vec<Bin>,
 }
 
 /// What [`evaluate`] found.
@@ -100,10 +107,18 @@ pub fn evaluate(files: &[PathBuf], shown: &Path, head_dir: &Path, spec: &HeadSpe
                 ok.iter().filter(|&&v| !v).for_each(|_| collected.push_unreadable());
                 let labels = texts(&df, &t.name)?;
                 let values: Vec<Vec<f64>> = c.iter().map(|c| floats(&df, c)).collect::<Result<_>>()?;
+                let [lo, hi] = t.interval_columns();
+                let intervals = match (schema.get(lo.as_str()), schema.get(hi.as_str())) {
+                    (Some(_), Some(_)) if t.task == Task::Regression => Some((floats(&df, &lo)?, floats(&df, &hi)?)),
+                    _ => None,
+                };
                 for (i, _) in ok.iter().enumerate().filter(|(_, &v)| v) {
                     let label = labels[i].as_deref();
                     match t.task {
-                        Task::Regression => collected.push_value(t, values[0][i], label),
+                        Task::Regression => match &intervals {
+                            Some((lo, hi)) => collected.push_interval(t, values[0][i], (lo[i], hi[i]), label),
+                            None => collected.push_value(t, values[0][i], label),
+                        },
                         Task::Classification => collected.push_probs(t, values.iter().map(|v| v[i]).collect(), label),
                     }
                 }
@@ -114,7 +129,23 @@ pub fn evaluate(files: &[PathBuf], shown: &Path, head_dir: &Path, spec: &HeadSpe
         .targets
         .iter()
         .zip(&collected)
-        .map(|(t, c)| TargetEvaluation { spec: t.clone(), scores: c.score(t), coverage: c.coverage() })
+        .map(|(t, c)| TargetEvaluation {
+            spec: t.clone(),
+            scores: c.score(t),
+            coverage: c.coverage(),
+            intervals: c.interval_scores(),
+            reliability: match t.task {
+                Task::Classification => {
+                    let (probs, truth) = c.labelled_probs();
+                    if truth.is_empty() {
+                        Vec::new()
+                    } else {
+                        reliability(&probs, &truth, ECE_BINS)
+                    }
+                }
+                Task::Regression => Vec::new(),
+            },
+        })
         .collect();
     Ok(Evaluation { rows, valid, targets, overlap })
 }

@@ -3,14 +3,16 @@
 //! [`run`] decides each target's task and classes, tokenizes every row (invalid rows and rows without a label are
 //! counted and left out), splits the rows (random, scaffold, a split column, or k folds), standardizes regression
 //! targets, embeds the rows with the frozen backbone once (or reads them from the embedding cache), trains every
-//! fold × ensemble member (frozen: the MLP on the embeddings; full: the encoder with it), scores the held-out rows
-//! next to the trivial baseline (training mean, majority class) and, when asked, a ridge baseline, and writes the
-//! head into the output folder: `head.safetensors`, `head.json`, `metrics.json` (and `encoder-K/` when the encoder
-//! was fine-tuned) and `training_rows.bin` (hashes of the rows trained and validated on, see [`crate::seen`]).
-//! Progress comes through an [`Event`] callback; nothing is printed and no other file is written. The outcome states
-//! what a reader should know about the numbers: the rows left out as unreadable next to the rows scored
-//! ([`TargetOutcome::coverage`]) and the members still improving at their last epoch ([`Outcome::not_converged`]),
-//! with their messages in [`Outcome::warnings`].
+//! fold × ensemble member (frozen: the MLP on the embeddings; full: the encoder with it), calibrates the outputs
+//! (a temperature per classification target fitted on the validation rows; with [`Settings::conformal`], the
+//! regression targets' absolute errors on calibration rows held out of training, see [`crate::calibration`]), scores
+//! the held-out rows next to the trivial baseline (training mean, majority class) and, when asked, a ridge baseline,
+//! and writes the head into the output folder: `head.safetensors`, `head.json`, `metrics.json` (and `encoder-K/` when
+//! the encoder was fine-tuned) and `training_rows.bin` (hashes of the rows trained and validated on, see
+//! [`crate::seen`]). Progress comes through an [`Event`] callback; nothing is printed and no other file is written.
+//! The outcome states what a reader should know about the numbers: the rows left out as unreadable next to the rows
+//! scored ([`TargetOutcome::coverage`]) and the members still improving at their last epoch
+//! ([`Outcome::not_converged`]), with their messages in [`Outcome::warnings`].
 //!
 //! ```no_run
 //! # fn main() -> biotorch_heads::Result<()> {
@@ -33,6 +35,7 @@
 //! # }
 //! ```
 
+mod calibrate;
 mod report;
 mod rows;
 mod train;
@@ -145,6 +148,12 @@ pub struct Settings {
     pub batch_tokens: Option<usize>,
     /// Also fit the ridge baseline.
     pub baseline: bool,
+    /// Hold out [`Settings::calibration_fraction`] of the training rows, neither trained nor early-stopped on, and
+    /// store the regression targets' absolute residuals on them for split-conformal intervals.
+    pub conformal: bool,
+    pub calibration_fraction: f64,
+    /// The interval coverage the held-out metrics report (`predict --coverage` chooses it for predictions).
+    pub coverage: f64,
     /// Folder of cached frozen embeddings (named by a hash of the weights and the rows' tokens).
     pub embedding_cache: Option<PathBuf>,
     /// The head folder written.
@@ -180,6 +189,9 @@ impl Default for Settings {
             long: LongPolicy::Truncate,
             batch_tokens: None,
             baseline: false,
+            conformal: false,
+            calibration_fraction: 0.1,
+            coverage: 0.9,
             embedding_cache: None,
             output: PathBuf::new(),
             force: false,
@@ -196,6 +208,15 @@ impl Settings {
         }
         if self.folds.is_some_and(|k| k < 2) {
             bad_input!("--folds must be at least 2");
+        }
+        if self.conformal && self.folds.is_some() {
+            bad_input!("--conformal holds out calibration rows from one split; it does not combine with --folds");
+        }
+        if self.conformal && !(self.calibration_fraction > 0.0 && self.calibration_fraction < 1.0) {
+            bad_input!("--calibration-fraction must be between 0 and 1, not {}", self.calibration_fraction);
+        }
+        if !(self.coverage > 0.0 && self.coverage < 1.0) {
+            bad_input!("--coverage must be between 0 and 1 (exclusive), not {}", self.coverage);
         }
         if self.train_layers.is_some() && self.mode != Mode::Full {
             bad_input!("--train-layers chooses the encoder layers that full fine-tuning trains: add --mode full");
@@ -270,6 +291,8 @@ pub struct FoldSizes {
     pub train: usize,
     pub valid: usize,
     pub test: usize,
+    /// Conformal calibration rows (held out of `train`).
+    pub calibration: usize,
 }
 
 /// What an experiment reports while it runs.
@@ -324,6 +347,30 @@ pub struct Evaluated {
     pub ridge: Option<TargetPrediction>,
 }
 
+/// Temperature scaling of a classification target: the temperature fitted on the validation rows, their mean
+/// negative log-likelihood at temperature 1 and at it, and the expected calibration error of the evaluation rows
+/// before and after.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Temperature {
+    pub temperature: f64,
+    pub valid_rows: usize,
+    pub valid_nll_before: f64,
+    pub valid_nll_after: f64,
+    pub ece_before: Option<f64>,
+    pub ece_after: Option<f64>,
+}
+
+/// Split-conformal calibration of a regression target: the calibration rows, the interval half-width at the
+/// reported coverage (`None`: too few calibration rows for it), and the intervals' coverage and width on the
+/// evaluation rows.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Conformal {
+    pub calibration_rows: usize,
+    pub coverage: f64,
+    pub half_width: Option<f64>,
+    pub evaluated: Option<crate::calibration::IntervalScores>,
+}
+
 /// The outcome for one target.
 #[derive(Debug, Clone)]
 pub struct TargetOutcome {
@@ -337,6 +384,10 @@ pub struct TargetOutcome {
     pub evaluated: Evaluated,
     /// The held-out rows scored, and the data rows left out as unreadable or without this target's label.
     pub coverage: Coverage,
+    /// Classification with labelled validation rows: the temperature scaling.
+    pub temperature: Option<Temperature>,
+    /// Regression with `--conformal`: the intervals.
+    pub conformal: Option<Conformal>,
 }
 
 impl TargetOutcome {
@@ -431,11 +482,12 @@ pub fn run(backbone: &Backbone, request: &Request, on_event: &mut dyn FnMut(Even
     let max_length = s.max_length.unwrap_or(backbone.max_length()).min(backbone.max_length()).max(1);
     let batch_tokens = s.batch_tokens.unwrap_or(crate::predict::default_batch_tokens(backbone.device()));
 
-    let setup = rows::Setup::new(backbone, request, max_length, on_event)?;
+    let mut setup = rows::Setup::new(backbone, request, max_length, on_event)?;
     let tokens = setup.tokens();
     let embedded = train::embed(backbone, &setup, &tokens, &weights_sha256, batch_tokens, s, on_event)?;
-    let trained = train::members(request, &setup, &tokens, &embedded, backbone.device(), batch_tokens, on_event)?;
-    report::finish(backbone, request, &setup, trained, embedded.seconds, weights_sha256, started)
+    let mut trained = train::members(request, &setup, &tokens, &embedded, backbone.device(), batch_tokens, on_event)?;
+    let calibrated = calibrate::calibrate(&mut setup, &mut trained, s.coverage);
+    report::finish(backbone, request, &setup, trained, &calibrated, embedded.seconds, weights_sha256, started)
 }
 
 /// `Error::Context` for a failed file operation, as the command reports it.

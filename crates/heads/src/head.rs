@@ -211,7 +211,8 @@ pub struct TargetPrediction {
     pub std: Vec<f64>,
 }
 
-/// Decodes the members' raw outputs (`[n, outputs]` each) into per-target predictions.
+/// Decodes the members' raw outputs (`[n, outputs]` each) into per-target predictions (classification: the logits
+/// divided by the target's temperature before the softmax).
 pub fn decode(outputs: &[Tensor], targets: &[TargetSpec]) -> Vec<TargetPrediction> {
     let members = outputs.len();
     targets
@@ -221,7 +222,11 @@ pub fn decode(outputs: &[Tensor], targets: &[TargetSpec]) -> Vec<TargetPredictio
                 .iter()
                 .map(|o| {
                     let part = o.narrow(1, spec.offset as i64, spec.width as i64).to_kind(Kind::Float);
-                    let part = if spec.task == Task::Classification { part.softmax(-1, Kind::Float) } else { part };
+                    let part = if spec.task == Task::Classification {
+                        (part / spec.temperature.unwrap_or(1.0)).softmax(-1, Kind::Float)
+                    } else {
+                        part
+                    };
                     Vec::<f32>::try_from(part.to_device(Device::Cpu).contiguous().view(-1)).expect("float tensor")
                 })
                 .collect();

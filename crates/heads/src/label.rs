@@ -66,8 +66,17 @@ pub fn infer_target(name: &str, values: &[&str], task: TaskChoice) -> Result<Tar
             }
         }
     };
-    let mut spec =
-        TargetSpec { name: name.to_string(), task, mean: None, std: None, classes: Vec::new(), offset: 0, width: 1 };
+    let mut spec = TargetSpec {
+        name: name.to_string(),
+        task,
+        mean: None,
+        std: None,
+        classes: Vec::new(),
+        offset: 0,
+        width: 1,
+        conformal_scores: Vec::new(),
+        temperature: None,
+    };
     if task == Task::Classification {
         let mut classes: Vec<String> = values.iter().map(|v| v.to_string()).collect();
         if all_numeric {

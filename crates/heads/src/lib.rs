@@ -17,12 +17,15 @@
 //!   with the rows left out as unreadable or unlabelled next to the rows scored ([`score::Coverage`]).
 //! - [`seen`]: the rows a head was trained on, hashed into its folder, so that `predict` and `evaluate` can tell
 //!   how many of their inputs the head has seen ([`seen::Overlap`]).
+//! - [`calibration`]: split-conformal intervals of regression targets, temperature scaling and the expected
+//!   calibration error of classification targets.
 //! - [`metrics`], [`split`], [`baseline`].
 //!
 //! This crate reads no tables, parses no arguments and prints nothing: the `finetune`, `predict` and `evaluate`
 //! commands do.
 
 pub mod baseline;
+pub mod calibration;
 pub mod encoder;
 pub mod error;
 pub mod evaluate;

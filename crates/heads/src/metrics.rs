@@ -31,6 +31,9 @@ pub struct ClassificationMetrics {
     pub accuracy: f64,
     /// F1 of class 1 (binary) or macro F1 over the classes present in truth or predictions (multi-class).
     pub f1: f64,
+    /// Expected calibration error of the top class ([`crate::calibration::ece`], 15 bins); `None` when the scores
+    /// are not probabilities (the ridge baseline's).
+    pub ece: Option<f64>,
 }
 
 /// Regression metrics; `pred` and `truth` have the same length (at least one value).
@@ -52,6 +55,9 @@ pub fn classification(probs: &[Vec<f64>], truth: &[usize], classes: usize) -> Cl
     let n = truth.len();
     let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
     let accuracy = predicted.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / n.max(1) as f64;
+    let probabilities =
+        probs.iter().all(|p| p.iter().all(|&q| (0.0..=1.0).contains(&q)) && (p.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+    let ece = probabilities.then(|| crate::calibration::ece(probs, truth));
     if classes == 2 {
         let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
         let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
@@ -61,6 +67,7 @@ pub fn classification(probs: &[Vec<f64>], truth: &[usize], classes: usize) -> Cl
             auprc: average_precision(&scores, &positive),
             accuracy,
             f1: f1(&predicted, truth, 1),
+            ece,
         };
     }
     let (mut auc_sum, mut ap_sum, mut counted) = (0.0, 0.0, 0usize);
@@ -85,6 +92,7 @@ pub fn classification(probs: &[Vec<f64>], truth: &[usize], classes: usize) -> Cl
         auprc: mean(ap_sum, counted),
         accuracy,
         f1: mean(f1_sum, f1_counted),
+        ece,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::calibration::{interval_scores, IntervalScores};
 use crate::head::TargetPrediction;
 use crate::label::parse_label;
 use crate::metrics::{self, ClassificationMetrics, RegressionMetrics};
@@ -90,6 +91,8 @@ impl Coverage {
 pub struct Collected {
     pred: TargetPrediction,
     labels: Vec<Option<f64>>,
+    /// Regression: each row's interval, when the predictions carry them.
+    intervals: Vec<(f64, f64)>,
     unreadable: u64,
 }
 
@@ -98,6 +101,34 @@ impl Collected {
     pub fn push_value(&mut self, spec: &TargetSpec, value: f64, label: Option<&str>) {
         self.pred.values.push(value);
         self.labels.push(parse_label(spec, label));
+    }
+
+    /// Adds a regression prediction with its interval `(lo, hi)` and the row's label.
+    pub fn push_interval(&mut self, spec: &TargetSpec, value: f64, interval: (f64, f64), label: Option<&str>) {
+        self.intervals.push(interval);
+        self.push_value(spec, value, label);
+    }
+
+    /// The intervals' coverage of the labels and their mean width, over the labelled rows (`None` when no row has
+    /// both an interval and a label, or only some rows came with an interval).
+    pub fn interval_scores(&self) -> Option<IntervalScores> {
+        if self.intervals.len() != self.labels.len() {
+            return None;
+        }
+        let (mut lo, mut hi, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+        for (&(l, h), y) in self.intervals.iter().zip(&self.labels) {
+            if let Some(y) = y {
+                lo.push(l);
+                hi.push(h);
+                truth.push(*y);
+            }
+        }
+        interval_scores(&lo, &hi, &truth)
+    }
+
+    /// Classification: the class probabilities and classes of the rows that have a label.
+    pub fn labelled_probs(&self) -> (Vec<Vec<f64>>, Vec<usize>) {
+        self.pred.probs.iter().zip(&self.labels).filter_map(|(p, l)| Some((p.clone(), (*l)? as usize))).unzip()
     }
 
     /// Adds a classification prediction (the class probabilities in the head's order) and the row's label.
@@ -176,8 +207,10 @@ mod tests {
         let mut c = Collected::default();
         c.push_probs(&cls, vec![0.9, 0.1], Some("0.0"));
         c.push_probs(&cls, vec![0.2, 0.8], Some("1"));
+        c.push_probs(&cls, vec![0.5, 0.5], None);
         let Some(Scores::Classification(m)) = c.score(&cls) else { panic!("classification scores") };
         assert_eq!((m.n, m.accuracy, m.auroc), (2, 1.0, 1.0));
+        assert_eq!(c.labelled_probs(), (vec![vec![0.9, 0.1], vec![0.2, 0.8]], vec![0, 1]));
         assert!(Collected::default().score(&cls).is_none());
     }
 
@@ -198,6 +231,14 @@ mod tests {
             "scored 2 rows; left out 1 unreadable row (invalid SMILES or letters) and 1 without a label"
         );
         assert_eq!(cov.json(), serde_json::json!({"scored": 2, "unreadable": 1, "unlabelled": 1}));
+        assert!(c.interval_scores().is_none(), "no intervals were given");
+
+        let mut c = Collected::default();
+        for (p, l) in [(1.0, Some("1.2")), (5.0, None), (3.0, Some("4"))] {
+            c.push_interval(&reg, p, (p - 0.5, p + 0.5), l);
+        }
+        let i = c.interval_scores().unwrap();
+        assert_eq!((i.n, i.coverage, i.mean_width), (2, 0.5, 1.0));
         assert_eq!(Coverage { scored: 5, ..Coverage::default() }.message(), "scored 5 rows");
     }
 

@@ -36,6 +36,15 @@ pub struct TargetSpec {
     /// The target's outputs are `offset..offset + width` of the MLP's output.
     pub offset: usize,
     pub width: usize,
+    /// Regression heads trained with `--conformal`: the absolute residuals `|y - ŷ|` of the calibration rows (held
+    /// out of training and early stopping), sorted; `predict` turns them into intervals
+    /// ([`crate::calibration::conformal_quantile`]). Empty without calibration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conformal_scores: Vec<f64>,
+    /// Classification: the temperature every member's logits are divided by before the softmax, fitted on the
+    /// validation rows ([`crate::calibration::fit_temperature`]); `None` (as 1) for heads written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
 }
 
 impl TargetSpec {
@@ -47,6 +56,11 @@ impl TargetSpec {
     /// The predictions table's column of the ensemble spread: `<target>_std`.
     pub fn std_column(&self) -> String {
         format!("{}_std", self.name)
+    }
+
+    /// The predictions table's columns of a conformal interval: `<target>_lo` and `<target>_hi`.
+    pub fn interval_columns(&self) -> [String; 2] {
+        [format!("{}_lo", self.name), format!("{}_hi", self.name)]
     }
 
     /// The predictions table's columns of the class probabilities, in class order: `<target>_prob_<class>`.

@@ -46,6 +46,7 @@ pub mod stream {
     pub const VALID: u64 = 2;
     pub const FOLDS: u64 = 3;
     pub const BATCHES: u64 = 4;
+    pub const CALIBRATION: u64 = 5;
 }
 
 /// Rounds `fraction * n` to a count, at least one when the fraction is positive and `n > 1`.
@@ -102,6 +103,21 @@ pub fn hold_out(train: &[usize], groups: Option<&[String]>, fraction: f64, seed:
     let s = match groups {
         Some(g) => grouped(train, g, 0.0, fraction, seed ^ stream::VALID),
         None => random(train, 0.0, fraction, seed ^ stream::VALID),
+    };
+    (s.train, s.test)
+}
+
+/// Holds out `fraction` of `train` as calibration rows (random, or by group when `groups` is given), drawn
+/// independently of [`hold_out`]'s validation rows.
+pub fn hold_out_calibration(
+    train: &[usize],
+    groups: Option<&[String]>,
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let s = match groups {
+        Some(g) => grouped(train, g, 0.0, fraction, seed ^ (stream::CALIBRATION << 16)),
+        None => random(train, 0.0, fraction, seed ^ (stream::CALIBRATION << 16)),
     };
     (s.train, s.test)
 }

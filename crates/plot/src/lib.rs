@@ -15,7 +15,7 @@
 //! - [`step_lines`]: panels of per-step series (an optimization run).
 //! - [`loss_curves`]: training and validation loss of a training run.
 //! - [`class_scatter`]: points coloured by class (a PCA of embeddings).
-//! - [`predicted_vs_measured`] and [`roc_curves`]: a property head's held-out predictions.
+//! - [`predicted_vs_measured`], [`roc_curves`] and [`reliability_curves`]: a property head's held-out predictions.
 //! - [`heatmap`]: a saturation-mutagenesis map (positions x amino acids, wild type marked), wrapped in bands.
 //! - [`render`]: the shared backend choice and atomic write, for figures of your own.
 //!
@@ -49,7 +49,9 @@ pub use layout::{emptiest_corner, nice_ticks, Corner, Ticks};
 pub use lines::{loss_curves, step_lines, LossCurves, Panel, Series};
 pub use palette::class_colors;
 pub use render::{check_path, fail, register_font, render, Area, Drawn};
-pub use scatter::{class_scatter, predicted_vs_measured, roc_curves, Curve, MAX_CLASSES, UNLABELLED};
+pub use scatter::{
+    class_scatter, predicted_vs_measured, reliability_curves, roc_curves, Curve, MAX_CLASSES, UNLABELLED,
+};
 pub use units::{with_unit, UNITS};
 
 /// The plotters version figures are drawn with, for callers of [`render`].

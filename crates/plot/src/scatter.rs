@@ -192,7 +192,15 @@ pub type Curve = (String, Vec<(f64, f64)>);
 /// ROC curves over the chance diagonal (760 x 700 pixels), with the legend where it covers no curve. A curve's
 /// colour follows its name (its label up to ` (`, e.g. the class), as the classes of [`class_scatter`] do.
 pub fn roc_curves(path: &Path, caption: &str, curves: &[Curve]) -> Result<()> {
-    render(path, (760, 700), |root| draw_roc(root, caption, curves), |root| draw_roc(root, caption, curves))
+    let axes = ("false-positive rate", "true-positive rate");
+    render(path, (760, 700), |root| draw_roc(root, caption, curves, axes), |root| draw_roc(root, caption, curves, axes))
+}
+
+/// A reliability diagram (760 x 700 pixels): per curve, the (mean top-class probability, fraction correct) of each
+/// non-empty probability bin, over the diagonal of perfect calibration.
+pub fn reliability_curves(path: &Path, caption: &str, curves: &[Curve]) -> Result<()> {
+    let axes = ("mean predicted probability of the top class", "fraction correct");
+    render(path, (760, 700), |root| draw_roc(root, caption, curves, axes), |root| draw_roc(root, caption, curves, axes))
 }
 
 /// The colours of ROC curves: by the name in each label (the text before ` (`).
@@ -201,11 +209,11 @@ fn curve_colors(curves: &[Curve]) -> Vec<RGBColor> {
     class_colors(&names)
 }
 
-fn draw_roc<DB: DrawingBackend>(root: Area<DB>, caption: &str, curves: &[Curve]) -> Drawn {
+fn draw_roc<DB: DrawingBackend>(root: Area<DB>, caption: &str, curves: &[Curve], axes: (&str, &str)) -> Drawn {
     root.fill(&WHITE).map_err(fail)?;
     let area = titled(&root, caption, 18.0)?;
-    let x = Axis::new((0.0, 1.0), "false-positive rate");
-    let y = Axis::new((0.0, 1.0), "true-positive rate");
+    let x = Axis::new((0.0, 1.0), axes.0);
+    let y = Axis::new((0.0, 1.0), axes.1);
     let colors = curve_colors(curves);
     let legend = Legend::new(
         curves.iter().zip(&colors).map(|((label, _), &c)| (label.clone(), Marker::Line(c, 2))).collect(),
@@ -300,6 +308,9 @@ mod tests {
             let roc = dir.path().join(format!("label.roc.{ext}"));
             roc_curves(&roc, "label: ROC on held-out rows (n = 30)", &curves).unwrap();
             assert_complete(&roc);
+            let calibration = dir.path().join(format!("label.calibration.{ext}"));
+            reliability_curves(&calibration, "label: calibration", &curves[..1]).unwrap();
+            assert_complete(&calibration);
         }
     }
 }

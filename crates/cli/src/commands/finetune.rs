@@ -157,6 +157,17 @@ pub(crate) struct FinetuneArgs {
     /// Also fit a ridge-regression baseline on Morgan fingerprints (molecules) or k-mer frequencies (sequences).
     #[arg(long)]
     pub(crate) baseline: bool,
+    /// Regression targets: hold out --calibration-fraction of the training rows (trained and early-stopped on by no
+    /// member) and keep the head's absolute errors on them in head.json, so that `predict` gives split-conformal
+    /// intervals <target>_lo..<target>_hi of --coverage. Not with --folds.
+    #[arg(long)]
+    pub(crate) conformal: bool,
+    /// With --conformal: the fraction of the training rows held out for calibration.
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub(crate) calibration_fraction: f64,
+    /// The interval coverage the held-out metrics report with --conformal (predict chooses its own).
+    #[arg(long, default_value_t = 0.9, value_name = "P")]
+    pub(crate) coverage: f64,
     /// Keep the frozen backbone's embeddings in this folder, named by a hash of the weights and the rows' tokens, and
     /// reuse them in later runs on the same data.
     #[arg(long, value_name = "DIR")]
@@ -263,6 +274,9 @@ fn settings(args: &FinetuneArgs) -> Settings {
         },
         batch_tokens: args.batch_tokens,
         baseline: args.baseline,
+        conformal: args.conformal,
+        calibration_fraction: args.calibration_fraction,
+        coverage: args.coverage,
         embedding_cache: args.embedding_cache.clone(),
         output: args.output.clone(),
         force: args.force,
@@ -320,7 +334,13 @@ impl Events<'_> {
             },
             Event::Embedded { rows, hidden, seconds, truncated, windowed, max_length, split, folds } => {
                 self.finish_bar();
-                let sizes: Vec<String> = folds.iter().map(|f| format!("{}/{}/{}", f.train, f.valid, f.test)).collect();
+                let sizes: Vec<String> = folds
+                    .iter()
+                    .map(|f| match f.calibration {
+                        0 => format!("{}/{}/{}", f.train, f.valid, f.test),
+                        c => format!("{}/{}/{} (+{c} calibration)", f.train, f.valid, f.test),
+                    })
+                    .collect();
                 ctx.info(format!(
                     "embedded {rows} rows with {} ({hidden}-d) in {seconds:.1} s ({truncated} truncated, {windowed} \
                      windowed at {max_length} tokens); split: {split}, {} train/valid/test",
@@ -379,6 +399,47 @@ fn report(ctx: &Ctx, args: &FinetuneArgs, outcome: &Outcome) -> Result<()> {
             print!("{}", format_table(&title, spec.task, &rows));
         }
         ctx.info(format!("{}: {}", spec.name, target.coverage.message()));
+        if let Some(t) = &target.temperature {
+            let ece = |e: Option<f64>| e.map_or("-".to_string(), |e| format!("{e:.4}"));
+            ctx.info(format!(
+                "{}: temperature {:.3} (fitted on {} validation rows: NLL {:.4} -> {:.4}); expected calibration error \
+                 on {} rows {} -> {}",
+                spec.name,
+                t.temperature,
+                t.valid_rows,
+                t.valid_nll_before,
+                t.valid_nll_after,
+                outcome.evaluated_on,
+                ece(t.ece_before),
+                ece(t.ece_after)
+            ));
+        }
+        if let Some(c) = &target.conformal {
+            match (c.half_width, c.evaluated) {
+                (Some(q), Some(e)) => ctx.info(format!(
+                    "{}: conformal {:.0}% intervals from {} calibration rows: ±{q:.4}; {:.1}% of {} {} values inside",
+                    spec.name,
+                    100.0 * c.coverage,
+                    c.calibration_rows,
+                    100.0 * e.coverage,
+                    e.n,
+                    outcome.evaluated_on
+                )),
+                (Some(q), None) => ctx.info(format!(
+                    "{}: conformal {:.0}% intervals from {} calibration rows: ±{q:.4}",
+                    spec.name,
+                    100.0 * c.coverage,
+                    c.calibration_rows
+                )),
+                (None, _) => ctx.warn(format!(
+                    "{}: {} calibration rows are too few for {:.0}% conformal intervals; use a larger \
+                     --calibration-fraction",
+                    spec.name,
+                    c.calibration_rows,
+                    100.0 * c.coverage
+                )),
+            }
+        }
         let evaluated = &target.evaluated;
         let plot = |kind: &str| args.output.join(format!("{kind}_{}.png", sanitize(&spec.name)));
         match spec.task {
@@ -398,6 +459,8 @@ fn report(ctx: &Ctx, args: &FinetuneArgs, outcome: &Outcome) -> Result<()> {
                 let truth: Vec<usize> = evaluated.labels.iter().map(|&c| c as usize).collect();
                 let ridge = evaluated.ridge.as_ref().map(|r| r.probs.as_slice());
                 plots::roc(&plot("roc"), &spec.name, &spec.classes, &truth, &evaluated.head.probs, ridge)?;
+                let temperature = target.temperature.map(|t| t.temperature);
+                plots::reliability(&plot("calibration"), &spec.name, &truth, &evaluated.head.probs, temperature)?;
             }
         }
     }

@@ -4,8 +4,10 @@
 //! `valid` and `reason` (why a row could not be used: a letter outside the alphabet, a SMILES RDKit rejects or whose
 //! tokens the model lacks; such rows get null predictions, never an error), and per target `<target>_pred` (the
 //! value, or the most probable class), `<target>_std` (ensembles: the spread over members) and
-//! `<target>_prob_<class>` (classification). When the input holds a target's column, the metrics against it are
-//! printed.
+//! `<target>_prob_<class>` (classification; temperature-scaled when the head was fitted with a temperature), and
+//! for regression heads trained with `finetune --conformal`, `<target>_lo` and `<target>_hi`: the split-conformal
+//! interval of `--coverage` (default 0.9). When the input holds a target's column, the metrics against it are
+//! printed (with the intervals' coverage and width).
 //!
 //! The input streams: rows are read, predicted and written in chunks of [`CHUNK`] rows (one Parquet row group
 //! each), so memory does not grow with the input. `--shard I/N` keeps one shard's rows (a dataset directory part
@@ -15,6 +17,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use biotorch_heads::calibration::conformal_quantile;
 use biotorch_heads::predict::{self, BackboneSource, Predictor, RowPrediction};
 use biotorch_heads::score::{format_table, Collected};
 use biotorch_heads::seen::Overlap;
@@ -50,6 +53,10 @@ pub(crate) struct PredictArgs {
     /// Token budget of an embedding batch [default: 4096 on CPU, 16384 on CUDA].
     #[arg(long, value_name = "N", value_parser = positive)]
     pub(crate) batch_tokens: Option<usize>,
+    /// Regression heads trained with `finetune --conformal`: the probability that `<target>_lo`..`<target>_hi`
+    /// holds the true value (split conformal, for inputs exchangeable with the calibration rows) [default: 0.9].
+    #[arg(long, value_name = "P")]
+    pub(crate) coverage: Option<f64>,
     #[command(flatten)]
     pub(crate) device: DeviceArg,
 }
@@ -80,6 +87,22 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         Some(args.sequence_column.clone().unwrap_or_else(|| spec.sequence_column.clone()))
     };
     let batch_tokens = args.batch_tokens.unwrap_or(predict::default_batch_tokens(device));
+    // Per target, the half-width of its conformal intervals (regression heads trained with --conformal).
+    let wanted = args.coverage.unwrap_or(0.9);
+    let half_widths: Vec<Option<f64>> = spec
+        .targets
+        .iter()
+        .map(|t| {
+            let calibrated = t.task == Task::Regression && !t.conformal_scores.is_empty();
+            calibrated.then(|| conformal_quantile(&t.conformal_scores, wanted)).transpose()
+        })
+        .collect::<Result<_, _>>()?;
+    if args.coverage.is_some() && half_widths.iter().all(Option::is_none) {
+        bad_input!(
+            "--coverage: the head {} has no conformal calibration; train it with `biotorch finetune --conformal`",
+            dir.display()
+        );
+    }
     let shard = args.shard.shard();
     let output = output_file(&args.out.output, shard.as_ref())?;
     let head_sha = predict::head_sha256(&dir, &spec)?;
@@ -87,6 +110,11 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         "head_sha256": head_sha, "sequence_column": sequence_column, "batch_tokens": batch_tokens,
         "device": format!("{device:?}"),
     });
+    // Without intervals the options stay as before, so that earlier outputs still resume.
+    let mut options = options;
+    if half_widths.iter().any(Option::is_some) {
+        options["coverage"] = json!(wanted);
+    }
     // A part of another head differs in its options (head_sha256).
     let settings = RunSettings::new(
         "predict",
@@ -123,6 +151,7 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
     let mut generated = vec!["index".to_string(), "valid".to_string(), "reason".to_string()];
     for t in &spec.targets {
         generated.extend([t.pred_column(), t.std_column()]);
+        generated.extend(t.interval_columns());
         generated.extend(t.prob_columns());
     }
     let columns = reader.columns();
@@ -181,6 +210,11 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
             if members > 1 {
                 columns.push(Column::new(ts.std_column().into(), of(&|o| o.std)));
             }
+            if let Some(q) = half_widths[t] {
+                let [lo, hi] = ts.interval_columns();
+                columns.push(Column::new(lo.into(), of(&|o| o.value - q)));
+                columns.push(Column::new(hi.into(), of(&|o| o.value + q)));
+            }
             for (c, name) in ts.prob_columns().into_iter().enumerate() {
                 columns.push(Column::new(name.into(), of(&|o| o.probs[c])));
             }
@@ -189,7 +223,10 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
             for (row, o) in chunk.iter().zip(&preds).filter_map(|(r, p)| Some((r, p.targets.get(t)?))) {
                 let label = row.fields.get(col).and_then(Option::as_deref);
                 match ts.task {
-                    Task::Regression => scored[t].push_value(ts, o.value, label),
+                    Task::Regression => match half_widths[t] {
+                        Some(q) => scored[t].push_interval(ts, o.value, (o.value - q, o.value + q), label),
+                        None => scored[t].push_value(ts, o.value, label),
+                    },
                     Task::Classification => scored[t].push_probs(ts, o.probs.clone(), label),
                 }
             }
@@ -219,6 +256,18 @@ pub(crate) fn run(ctx: &Ctx, args: PredictArgs) -> Result<()> {
         ctx.info(format!("{}: {}", ts.name, coverage.message()));
         let mut json = s.json();
         json["rows"] = coverage.json();
+        if let Some(i) = scored[t].interval_scores() {
+            ctx.info(format!(
+                "{}: {:.1}% of {} values inside their {:.0}% intervals (mean width {:.4})",
+                ts.name,
+                100.0 * i.coverage,
+                i.n,
+                100.0 * wanted,
+                i.mean_width
+            ));
+            json["intervals"] =
+                json!({"coverage_requested": wanted, "coverage": i.coverage, "mean_width": i.mean_width, "n": i.n});
+        }
         metrics.insert(ts.name.clone(), json);
     }
     if let Some(warning) = overlap.message() {

@@ -17,6 +17,7 @@ use crate::score::{score, Coverage};
 use crate::seen::{prepared_key, TrainingRows, TRAINING_ROWS};
 use crate::spec::{BackboneRef, HeadSpec, TargetSpec, Task, FORMAT, HEAD_JSON, HEAD_WEIGHTS};
 
+use super::calibrate::Calibrated;
 use super::rows::Setup;
 use super::train::{index, Trained};
 use super::{
@@ -24,11 +25,13 @@ use super::{
 };
 
 /// Scores the held-out rows, writes the head and `metrics.json`, and returns the outcome.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn finish(
     backbone: &Backbone,
     request: &Request,
     setup: &Setup,
     trained: Trained,
+    calibrated: &[Calibrated],
     embedding_seconds: f64,
     weights_sha256: String,
     started: Instant,
@@ -44,8 +47,9 @@ pub(crate) fn finish(
     let ridge_features = s.baseline.then(|| ridge_features(backbone.modality, request, setup));
     let mut targets = Vec::new();
     let mut metrics_json = serde_json::Map::new();
-    for t in 0..setup.targets.len() {
-        let outcome = score_target(backbone.modality, request, setup, &trained, t, ridge_features.as_ref())?;
+    for (t, calibrated) in calibrated.iter().enumerate() {
+        let mut outcome = score_target(backbone.modality, request, setup, &trained, t, ridge_features.as_ref())?;
+        (outcome.temperature, outcome.conformal) = (calibrated.temperature, calibrated.conformal);
         metrics_json.insert(outcome.spec.name.clone(), target_json(&outcome, evaluated_on));
         targets.push(outcome);
     }
@@ -239,7 +243,16 @@ fn score_target(
         head: subset(&head_pred, &have),
         ridge: ridge_features.map(|_| subset(&ridge, &have)),
     };
-    Ok(TargetOutcome { spec: spec.clone(), scores, ridge_lambdas: lambdas, mean_ensemble_std, evaluated, coverage })
+    Ok(TargetOutcome {
+        spec: spec.clone(),
+        scores,
+        ridge_lambdas: lambdas,
+        mean_ensemble_std,
+        evaluated,
+        coverage,
+        temperature: None,
+        conformal: None,
+    })
 }
 
 /// Fits a ridge on the labelled `train` rows (penalty chosen on the labelled `valid` rows) and predicts the `eval`
@@ -305,6 +318,12 @@ fn target_json(outcome: &TargetOutcome, evaluated_on: &str) -> Value {
     if let Some(spread) = outcome.mean_ensemble_std {
         entry.insert("mean_ensemble_std".into(), json!(spread));
     }
+    if let Some(t) = &outcome.temperature {
+        entry.insert("temperature_scaling".into(), json!(t));
+    }
+    if let Some(c) = &outcome.conformal {
+        entry.insert("conformal".into(), json!(c));
+    }
     Value::Object(entry)
 }
 
@@ -328,7 +347,8 @@ fn head_spec(
         "seed": s.seed,
         "ensemble": s.ensemble,
         "settings": {"epochs": opts.epochs, "patience": opts.patience, "lr": opts.lr, "encoder_lr": opts.encoder_lr,
-                     "weight_decay": opts.weight_decay, "batch_size": opts.batch_size, "hidden": s.hidden, "dropout": s.dropout},
+                     "weight_decay": opts.weight_decay, "batch_size": opts.batch_size, "hidden": s.hidden, "dropout": s.dropout,
+                     "conformal": s.conformal, "calibration_fraction": s.conformal.then_some(s.calibration_fraction)},
         "members": trained.reports.iter().enumerate().map(|(m, r)| json!({"member": m, "epochs_run": r.epochs_run, "best_epoch": r.best_epoch,
                  "best_valid_loss": r.best_valid_loss, "converged": r.converged(), "seconds": r.seconds})).collect::<Vec<_>>(),
         "seconds_per_epoch": seconds_per_epoch,
@@ -381,7 +401,7 @@ fn head_spec(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::encoder::Prepared;
     use crate::experiment::rows::Fold;
@@ -394,7 +414,7 @@ mod tests {
 
     /// Rows whose "embeddings" are random vectors and whose labels depend on them: a regression target (a linear
     /// function plus noise) and a binary one (the sign of another projection).
-    fn synthetic(n: usize, dim: i64) -> (Tensor, Vec<Vec<Option<f64>>>) {
+    pub(crate) fn synthetic(n: usize, dim: i64) -> (Tensor, Vec<Vec<Option<f64>>>) {
         tch::manual_seed(7);
         let x = Tensor::randn([n as i64, dim], (Kind::Float, tch::Device::Cpu));
         let w = Tensor::randn([dim, 2], (Kind::Float, tch::Device::Cpu));
@@ -427,7 +447,7 @@ mod tests {
             rows: vec![0, 1, 2, 3, 4],
             invalid: 1,
             unlabelled: 0,
-            folds: vec![Fold { train: vec![0, 1], valid: vec![2], test: vec![3, 4] }],
+            folds: vec![Fold { train: vec![0, 1], valid: vec![2], test: vec![3, 4], ..Fold::default() }],
             split: "random".into(),
             raw: Vec::new(),
             labels: Labels::new(&[], &[]),
@@ -440,8 +460,8 @@ mod tests {
         // With k folds every usable row is some member's training row.
         let folds = Setup {
             folds: vec![
-                Fold { train: vec![0, 1], valid: vec![2], test: vec![3, 4] },
-                Fold { train: vec![3, 4], valid: vec![2], test: vec![0, 1] },
+                Fold { train: vec![0, 1], valid: vec![2], test: vec![3, 4], ..Fold::default() },
+                Fold { train: vec![3, 4], valid: vec![2], test: vec![0, 1], ..Fold::default() },
             ],
             ..setup
         };
@@ -500,7 +520,7 @@ mod tests {
             rows: positions.clone(),
             invalid: 0,
             unlabelled: 0,
-            folds: vec![Fold { train: s.train, valid: s.valid, test: s.test }],
+            folds: vec![Fold { train: s.train, valid: s.valid, test: s.test, ..Fold::default() }],
             split: "random".into(),
             raw,
             labels,

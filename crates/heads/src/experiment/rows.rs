@@ -17,6 +17,8 @@ pub(crate) struct Fold {
     pub(crate) train: Vec<usize>,
     pub(crate) valid: Vec<usize>,
     pub(crate) test: Vec<usize>,
+    /// With `--conformal`: rows held out of training and early stopping, whose residuals calibrate the intervals.
+    pub(crate) calibration: Vec<usize>,
 }
 
 impl Fold {
@@ -30,7 +32,12 @@ impl Fold {
     }
 
     pub(crate) fn sizes(&self) -> FoldSizes {
-        FoldSizes { train: self.train.len(), valid: self.valid.len(), test: self.test.len() }
+        FoldSizes {
+            train: self.train.len(),
+            valid: self.valid.len(),
+            test: self.test.len(),
+            calibration: self.calibration.len(),
+        }
     }
 }
 
@@ -160,7 +167,7 @@ pub(crate) fn folds(
             let rest: Vec<usize> =
                 parts.iter().enumerate().filter(|(g, _)| *g != f).flat_map(|(_, p)| p.iter().copied()).collect();
             let (train, valid) = split::hold_out(&rest, groups, s.valid_fraction, s.seed + f as u64);
-            folds.push(Fold { train, valid, test: test.clone() });
+            folds.push(Fold { train, valid, test: test.clone(), calibration: Vec::new() });
         }
         split_desc = format!("{k}-fold cross-validation ({})", if groups.is_some() { "by scaffold" } else { "random" });
     } else {
@@ -176,7 +183,12 @@ pub(crate) fn folds(
             SplitChoice::Scaffold => "scaffold".to_string(),
             SplitChoice::Column => format!("given by column '{}'", s.split_column),
         };
-        folds.push(Fold { train: split.train, valid: split.valid, test: split.test });
+        let (train, calibration) = if s.conformal {
+            split::hold_out_calibration(&split.train, groups, s.calibration_fraction, s.seed)
+        } else {
+            (split.train, Vec::new())
+        };
+        folds.push(Fold { train, valid: split.valid, test: split.test, calibration });
     }
     if folds.iter().any(|f| f.train.is_empty()) {
         bad_input!("the split leaves no training rows");
@@ -262,13 +274,31 @@ mod tests {
     }
 
     #[test]
+    fn conformal_calibration_rows_come_out_of_the_training_rows() {
+        let data = table(200, |i| if i % 5 == 0 { "test" } else { "train" });
+        let rows: Vec<usize> = (0..200).collect();
+        let s = Settings { split: SplitChoice::Column, ..Settings::default() };
+        let (plain, _) = folds(&s, &data, &rows, None).unwrap();
+        let s = Settings { conformal: true, calibration_fraction: 0.25, ..s };
+        let (with, _) = folds(&s, &data, &rows, None).unwrap();
+        let (p, w) = (&plain[0], &with[0]);
+        // The test and validation rows stay; a quarter of the rest is held out for calibration.
+        assert_eq!((&w.test, &w.valid), (&p.test, &p.valid));
+        assert_eq!(w.calibration.len(), (p.train.len() as f64 * 0.25).round() as usize);
+        let mut back: Vec<usize> = w.train.iter().chain(&w.calibration).copied().collect();
+        back.sort_unstable();
+        assert_eq!(back, p.train);
+        assert!(w.calibration.iter().all(|c| !w.train.contains(c)));
+    }
+
+    #[test]
     fn a_split_column_assigns_rows_and_refuses_other_values() {
         let data = table(10, |i| ["train", "Validation", "test", "training"][i % 4]);
         let rows: Vec<usize> = (0..10).collect();
         let s = Settings { split: SplitChoice::Column, ..Settings::default() };
         let (folds, desc) = folds(&s, &data, &rows, None).unwrap();
         assert_eq!(desc, "given by column 'split'");
-        assert_eq!(folds[0].sizes(), FoldSizes { train: 5, valid: 3, test: 2 });
+        assert_eq!(folds[0].sizes(), FoldSizes { train: 5, valid: 3, test: 2, calibration: 0 });
 
         let bad = table(6, |i| if i == 4 { "holdout" } else { "train" });
         let e = super::folds(&s, &bad, &rows[..6], None).unwrap_err();

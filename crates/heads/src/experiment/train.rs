@@ -9,6 +9,7 @@ use crate::encoder::{Backbone, LongPolicy};
 use crate::error::Result;
 use crate::fit::{self, FitOptions, FitReport};
 use crate::head::{self, Mlp, TargetPrediction};
+use crate::spec::Task;
 
 use super::rows::{Fold, Setup};
 use super::{cannot, Event, Mode, Request, Settings};
@@ -105,7 +106,18 @@ pub(crate) struct Trained {
     pub(crate) reports: Vec<FitReport>,
     /// Per fold, per target: the ensemble's predictions for the fold's evaluation rows.
     pub(crate) fold_preds: Vec<Vec<TargetPrediction>>,
+    /// Per fold, the members' raw outputs on the rows calibration needs.
+    pub(crate) fold_outputs: Vec<FoldOutputs>,
     pub(crate) options: FitOptions,
+}
+
+/// One fold's members' raw outputs (`[rows, outputs]` each, on the CPU): on its evaluation rows, on its validation
+/// rows (only when some target is a classification: temperature scaling) and on its calibration rows.
+#[derive(Default)]
+pub(crate) struct FoldOutputs {
+    pub(crate) eval: Vec<Tensor>,
+    pub(crate) valid: Vec<Tensor>,
+    pub(crate) calibration: Vec<Tensor>,
 }
 
 /// The fit options of `s` (defaults by mode).
@@ -152,12 +164,18 @@ pub(crate) fn members(
         trainable_parameters: 0,
         reports: Vec::new(),
         fold_preds: Vec::new(),
+        fold_outputs: Vec::new(),
         options,
     };
     let total_members = setup.folds.len() * s.ensemble;
+    let classification = setup.targets.iter().any(|t| t.task == Task::Classification);
     for (f, fold) in setup.folds.iter().enumerate() {
-        let eval = fold.eval();
-        let mut outputs: Vec<Tensor> = Vec::new();
+        // The rows predicted after training: evaluation, validation (temperature scaling), calibration.
+        let valid: &[usize] = if classification { &fold.valid } else { &[] };
+        let (n_eval, n_valid) = (fold.eval().len() as i64, valid.len() as i64);
+        let eval: Vec<usize> = fold.eval().iter().chain(valid).chain(&fold.calibration).copied().collect();
+        let eval = eval.as_slice();
+        let mut fold_outputs = FoldOutputs::default();
         for k in 0..s.ensemble {
             let m = f * s.ensemble + k;
             let seed = s.seed + 1000 * f as u64 + k as u64;
@@ -215,11 +233,15 @@ pub(crate) fn members(
             };
             let fold_no = (setup.folds.len() > 1).then_some(f);
             on_event(Event::MemberDone { member: m, members: total_members, fold: fold_no, report: &report });
-            outputs.push(out);
+            let out = out.to_device(Device::Cpu);
+            fold_outputs.eval.push(out.narrow(0, 0, n_eval));
+            fold_outputs.valid.push(out.narrow(0, n_eval, n_valid));
+            fold_outputs.calibration.push(out.narrow(0, n_eval + n_valid, out.size()[0] - n_eval - n_valid));
             trained.members.push(mlp);
             trained.reports.push(report);
         }
-        trained.fold_preds.push(head::decode(&outputs, &setup.targets));
+        trained.fold_preds.push(head::decode(&fold_outputs.eval, &setup.targets));
+        trained.fold_outputs.push(fold_outputs);
     }
     Ok(trained)
 }

@@ -1,10 +1,11 @@
 //! Plots of a head's held-out predictions (drawn by biotorch-plot): predicted against measured values with the
-//! identity line, and ROC curves computed here from the head's probabilities.
+//! identity line, ROC curves computed here from the head's probabilities, and the reliability diagram of those
+//! probabilities.
 
 use std::path::Path;
 
 use anyhow::Result;
-use biotorch_heads::metrics;
+use biotorch_heads::{calibration, metrics};
 
 use crate::plot::plot_error;
 
@@ -45,4 +46,24 @@ pub(crate) fn roc(
     }
     let caption = format!("{name}: ROC on held-out rows (n = {})", truth.len());
     biotorch_plot::roc_curves(path, &caption, &curves).map_err(plot_error)
+}
+
+/// The reliability diagram of the head's class probabilities on held-out rows: per non-empty bin of 15 of the
+/// top-class probability, its mean probability against the fraction of its rows predicted right; the ECE in the
+/// legend (`temperature`: the head's, in the caption).
+pub(crate) fn reliability(
+    path: &Path,
+    name: &str,
+    truth: &[usize],
+    probs: &[Vec<f64>],
+    temperature: Option<f64>,
+) -> Result<()> {
+    let bins = calibration::reliability(probs, truth, calibration::ECE_BINS);
+    let points: Vec<(f64, f64)> = bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect();
+    let label = format!("head (ECE {:.3})", calibration::ece(probs, truth));
+    let caption = match temperature {
+        Some(t) => format!("{name}: calibration on held-out rows (n = {}, temperature {t:.2})", truth.len()),
+        None => format!("{name}: calibration on held-out rows (n = {})", truth.len()),
+    };
+    biotorch_plot::reliability_curves(path, &caption, &[(label, points)]).map_err(plot_error)
 }
