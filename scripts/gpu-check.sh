@@ -27,6 +27,8 @@ if [[ " $* " != *" --skip-setup "* ]]; then
     make --no-print-directory build fixtures
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(scripts/target-dir.sh)}"
+# The GPU-only tests (a real out-of-memory on the device splits an embed batch).
+LIBTORCH_USE_PYTORCH=1 PATH="$PWD/.venv/bin:$PATH" cargo test --release --locked -p biotorch-models --features cuda-tests --test cuda_memory
 args=()
 for a in "$@"; do [[ "$a" == --skip-setup ]] || args+=("$a"); done
 exec .venv/bin/python scripts/gpu_check.py --biotorch "$CARGO_TARGET_DIR/release/biotorch" "${args[@]}"

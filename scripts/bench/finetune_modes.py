@@ -8,7 +8,8 @@ Full and LoRA run --epochs E (default 2) with the same seed, split and batch siz
 Held-out metrics are printed next to the costs, as a sanity check (few epochs: not a quality comparison).
 
 Usage: .venv/bin/python scripts/bench/finetune_modes.py [--biotorch BIN] [--rounds 3] [--epochs 2]
-           [--tasks amp,resfinder,solubility] [--threads 2] [--force]
+           [--tasks amp,resfinder,solubility,amp35m] [--threads 2] [--force]
+(amp35m needs the random t12_35M checkpoint that scripts/bench/embed_tiers.sh makes.)
 """
 
 import argparse
@@ -30,6 +31,11 @@ TASKS = {
                 title="AMP vs UniProt peptides (protein-small)"),
     "resfinder": dict(model="dna-small", data="data/tasks/resfinder_amr_genes_by_class.csv.gz", target="antibiotic_class",
                       metric="accuracy", title="ResFinder gene classes (dna-small)"),
+    # A random-weight ESM-2 of the t12_35M shape (made by embed_tiers.sh under ~/.cache/biotorch/bench-embed-tiers):
+    # where LoRA's savings (no gradients or AdamW moments for the 35M frozen weights) show.
+    "amp35m": dict(model=str(Path.home() / ".cache/biotorch/bench-embed-tiers/models/t12_random"),
+                   data="data/tasks/amp_vs_uniprot_5200.csv", target="label", metric="auroc",
+                   title="AMP vs UniProt peptides (random t12_35M shape)"),
     "solubility": dict(model="smiles-small", data="data/tasks/huuskonen_solubility_1282.csv", target="logS",
                        metric="rmse", extra=["--split", "column"], title="Huuskonen solubility (smiles-small)"),
 }
