@@ -168,15 +168,15 @@ impl LoraConfig {
         }
     }
 
-    /// The defaults of `biotorch finetune --lora` for an ESM encoder: r = 8, alpha = 16, dropout 0.05 on query, key,
+    /// The defaults of `biotorch finetune --lora` for an ESM encoder: r = 8, alpha = 16, no dropout (PEFT's default; dropout copies every adapted layer's input for the backward pass) on query, key,
     /// value and dense.
     pub fn esm_default() -> LoraConfig {
-        LoraConfig::new(8, 16.0, 0.05, ESM.default_targets.iter().map(|t| t.to_string()).collect())
+        LoraConfig::new(8, 16.0, 0.0, ESM.default_targets.iter().map(|t| t.to_string()).collect())
     }
 
     /// The same for a Llama-layout decoder, on every projection (q, k, v, o, gate, up, down).
     pub fn llama_default() -> LoraConfig {
-        LoraConfig::new(8, 16.0, 0.05, LLAMA.default_targets.iter().map(|t| t.to_string()).collect())
+        LoraConfig::new(8, 16.0, 0.0, LLAMA.default_targets.iter().map(|t| t.to_string()).collect())
     }
 
     /// Refuses what biotorch does not compute (DoRA, trained biases, per-module ranks, regex targets, ...).

@@ -88,7 +88,7 @@ pub(crate) struct FinetuneArgs {
     #[arg(long, default_value_t = 16.0, value_name = "A")]
     pub(crate) lora_alpha: f64,
     /// Dropout on the adapters' inputs while training.
-    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub(crate) lora_dropout: f64,
     /// Modules that get adapters, PEFT's names [default: query,key,value,dense for ESM encoders (dense: the
     /// attention output, intermediate and output projections); q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
