@@ -478,15 +478,11 @@ impl SelfAttention {
                 let fused = qkv.forward(x);
                 (fused.narrow(-1, 0, hidden), fused.narrow(-1, hidden, hidden), fused.narrow(-1, 2 * hidden, hidden))
             }
-            None => {
-                // One matrix product of the stacked weights (the same dot products as three); gradients reach each
-                // layer's weights through the concatenation.
-                let hidden = self.num_heads * self.head_dim;
-                let weight = Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0);
-                let bias = Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0);
-                let fused = x.linear(&weight, Some(&bias));
-                (fused.narrow(-1, 0, hidden), fused.narrow(-1, hidden, hidden), fused.narrow(-1, 2 * hidden, hidden))
-            }
+            None => (
+                x.linear(&self.query.weight, Some(&self.query.bias)),
+                x.linear(&self.key.weight, Some(&self.key.bias)),
+                x.linear(&self.value.weight, Some(&self.value.bias)),
+            ),
         }
     }
 

@@ -275,25 +275,12 @@ impl Linear {
 
     /// With the adapter's dropout when `train` is true.
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        self.adapt(x.linear(&self.weight, self.bias.as_ref()), x, train)
-    }
-
-    /// `out` (this layer's base output for `x`) plus the adapter's share, if any.
-    fn adapt(&self, out: Tensor, x: &Tensor, train: bool) -> Tensor {
+        let out = x.linear(&self.weight, self.bias.as_ref());
         match &self.lora {
             Some(lora) => out + lora.delta(x, train),
             None => out,
         }
     }
-}
-
-/// `x` through several layers of the same input at once, their outputs side by side: one matrix product of the
-/// stacked weights instead of one per layer (q/k/v, gate/up). Each output column is the same dot product as in its
-/// own layer; gradients flow back to each layer's weights through the concatenation.
-fn fused(layers: &[&Linear], x: &Tensor) -> Tensor {
-    let weight = Tensor::cat(&layers.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0);
-    let biases: Option<Vec<&Tensor>> = layers.iter().map(|l| l.bias.as_ref()).collect();
-    x.linear(&weight, biases.map(|b| Tensor::cat(&b, 0)).as_ref())
 }
 
 /// `LlamaRMSNorm`: `weight * (x / sqrt(mean(x²) + eps))`, normalised in fp32.
@@ -431,11 +418,9 @@ impl Attention {
     ) -> Tensor {
         let (batch, seq, _) = x.size3().expect("hidden states are [batch, seq, hidden]");
         let split = |t: Tensor, heads: i64| t.view([batch, seq, heads, self.head_dim]).transpose(1, 2);
-        let (q_width, kv_width) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
-        let qkv = fused(&[&self.q_proj, &self.k_proj, &self.v_proj], x);
-        let q = split(self.q_proj.adapt(qkv.narrow(-1, 0, q_width), x, train), self.num_heads);
-        let k = split(self.k_proj.adapt(qkv.narrow(-1, q_width, kv_width), x, train), self.num_kv_heads);
-        let v = split(self.v_proj.adapt(qkv.narrow(-1, q_width + kv_width, kv_width), x, train), self.num_kv_heads);
+        let q = split(self.q_proj.forward_t(x, train), self.num_heads);
+        let k = split(self.k_proj.forward_t(x, train), self.num_kv_heads);
+        let v = split(self.v_proj.forward_t(x, train), self.num_kv_heads);
         let q = Rotary::apply(&q, cos, sin);
         let mut k = Rotary::apply(&k, cos, sin);
         let mut v = v;
@@ -481,11 +466,8 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let inter = self.gate_proj.weight.size()[0];
-        let gate_up = fused(&[&self.gate_proj, &self.up_proj], x);
-        let gate = self.gate_proj.adapt(gate_up.narrow(-1, 0, inter), x, train);
-        let up = self.up_proj.adapt(gate_up.narrow(-1, inter, inter), x, train);
-        self.down_proj.forward_t(&(gate.silu() * up), train)
+        let gate = self.gate_proj.forward_t(x, train);
+        self.down_proj.forward_t(&(gate.silu() * self.up_proj.forward_t(x, train)), train)
     }
 }
 
