@@ -38,11 +38,24 @@ pub struct SamplingOptions {
     /// Decode with the KV cache (O(T) work per token) or re-encode the whole prefix at every
     /// step (O(T²), for comparison). Both give the same samples. Default true.
     pub use_cache: bool,
+    /// Token ids every sample starts with after `<bos>`, teacher-forced (say, a scaffold written to end at its
+    /// attachment atom, which sampling then decorates). A sample's `tokens` begin with them; its `nll` and
+    /// `max_length` count only the tokens drawn after them. Default empty.
+    pub prefix: Vec<i64>,
 }
 
 impl Default for SamplingOptions {
     fn default() -> Self {
-        Self { temperature: 1.0, top_k: None, top_p: None, max_length: 128, batch_size: 256, seed: 0, use_cache: true }
+        Self {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            max_length: 128,
+            batch_size: 256,
+            seed: 0,
+            use_cache: true,
+            prefix: Vec::new(),
+        }
     }
 }
 
@@ -90,13 +103,14 @@ impl SamplingOptions {
 /// One generated sequence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// The generated token ids after `<bos>`, without the final `<eos>`.
+    /// The token ids after `<bos>` (the options' `prefix`, then the generated ones), without
+    /// the final `<eos>`.
     pub tokens: Vec<u32>,
-    /// The negative log-likelihood of the generated tokens (those in `tokens`, plus `<eos>`
-    /// when `finished`) under the model's own distribution at temperature 1, without top-k or
-    /// top-p: `-Σ log p(x_t | x_<t)` in nats. It is what teacher-forced
-    /// [`SmilesGpt::nll`](crate::SmilesGpt::nll) gives for `<bos> tokens <eos>`, whatever
-    /// temperature and filters were used to draw the sample.
+    /// The negative log-likelihood of the generated tokens (those in `tokens` after the
+    /// prefix, plus `<eos>` when `finished`) under the model's own distribution at temperature
+    /// 1, without top-k or top-p: `-Σ log p(x_t | x_<t)` in nats. Without a prefix it is what
+    /// teacher-forced [`SmilesGpt::nll`](crate::SmilesGpt::nll) gives for `<bos> tokens <eos>`,
+    /// whatever temperature and filters were used to draw the sample.
     pub nll: f64,
     /// Whether `<eos>` was generated within `max_length` tokens.
     pub finished: bool,

@@ -1100,11 +1100,22 @@ impl SmilesGpt {
             (Some(bos), Some(eos)) => (bos, eos),
             _ => return Err(Error::Unsupported("sampling needs bos_token_id and eos_token_id in config.json".into())),
         };
-        if options.max_length > self.config.max_position_embeddings {
-            return Err(Error::Input(format!(
-                "max_length {} exceeds this model's {} positions",
-                options.max_length, self.config.max_position_embeddings
-            )));
+        let plen = options.prefix.len() as i64;
+        if options.max_length + plen > self.config.max_position_embeddings {
+            return Err(Error::Input(if plen == 0 {
+                format!(
+                    "max_length {} exceeds this model's {} positions",
+                    options.max_length, self.config.max_position_embeddings
+                )
+            } else {
+                format!(
+                    "a prefix of {plen} tokens and max_length {} exceed this model's {} positions",
+                    options.max_length, self.config.max_position_embeddings
+                )
+            }));
+        }
+        if let Some(&id) = options.prefix.iter().find(|&&id| id < 0 || id >= self.config.vocab_size) {
+            return Err(Error::Input(format!("prefix token id {id} is not in 0..{}", self.config.vocab_size)));
         }
         let pad = self.config.pad_token_id.unwrap_or(eos);
         let _guard = tch::no_grad_guard();
@@ -1141,18 +1152,27 @@ impl SmilesGpt {
         let mut tokens = all_tokens.copy();
         let mut nll = all_nll.copy();
         let mut alive = Tensor::ones([batch], (Kind::Bool, device));
-        let mut cache = options.use_cache.then(|| self.start_cache_with_capacity(batch, steps));
-        // Without the cache: the whole prefix, <bos> then the tokens so far.
+        // <bos> and the forced tokens, fed in one piece at the first step.
+        let plen = options.prefix.len() as i64;
+        let mut start = vec![bos];
+        start.extend(&options.prefix);
+        let start = Tensor::from_slice(&start).to_device(device).unsqueeze(0).expand([batch, plen + 1], false);
+        let mut cache = options.use_cache.then(|| self.start_cache_with_capacity(batch, plen + steps));
+        // Without the cache: the whole context, <bos>, the forced tokens, then the tokens so far.
         let mut prefix = (!options.use_cache).then(|| {
-            let prefix = Tensor::full([batch, steps], pad, int);
-            let _ = prefix.narrow(1, 0, 1).fill_(bos);
+            let prefix = Tensor::full([batch, plen + steps], pad, int);
+            prefix.narrow(1, 0, plen + 1).copy_(&start);
             prefix
         });
-        let mut next = Tensor::full([batch, 1], bos, int);
+        let mut next = start.contiguous();
         for t in 0..steps {
             let logits = match (&mut cache, &prefix) {
-                (Some(cache), _) => self.step_unchecked(cache, &next).select(1, 0),
-                (None, Some(prefix)) => self.last_logits(&prefix.narrow(1, 0, t + 1)),
+                (Some(cache), _) => {
+                    let out = self.step_unchecked(cache, &next);
+                    let last = out.size()[1] - 1;
+                    out.select(1, last)
+                }
+                (None, Some(prefix)) => self.last_logits(&prefix.narrow(1, 0, plen + t + 1)),
                 (None, None) => unreachable!("either the cache or the prefix exists"),
             };
             let logits = logits.to_kind(Kind::Float);
@@ -1163,7 +1183,7 @@ impl SmilesGpt {
             tokens.narrow(1, t, 1).copy_(&chosen.unsqueeze(1));
             if let Some(prefix) = &prefix {
                 if t + 1 < steps {
-                    prefix.narrow(1, t + 1, 1).copy_(&chosen.unsqueeze(1));
+                    prefix.narrow(1, plen + t + 1, 1).copy_(&chosen.unsqueeze(1));
                 }
             }
             alive = alive.logical_and(&chosen.ne(eos));
@@ -1202,7 +1222,8 @@ impl SmilesGpt {
             .map(|(row, nll)| {
                 let end = row.iter().position(|&id| id == eos);
                 let body = &row[..end.unwrap_or(row.len())];
-                Sample { tokens: body.iter().map(|&id| id as u32).collect(), nll, finished: end.is_some() }
+                let tokens = options.prefix.iter().chain(body).map(|&id| id as u32).collect();
+                Sample { tokens, nll, finished: end.is_some() }
             })
             .collect())
     }

@@ -263,6 +263,42 @@ fn sampling_is_seeded_and_the_same_with_and_without_cache() {
     assert!(a.iter().all(|s| s.tokens.len() <= 48));
 }
 
+/// A forced prefix (a scaffold to decorate): every sample starts with it, cache and no cache agree, and the nll is
+/// the teacher-forced one of the drawn tokens only (that of the whole sequence minus that of the prefix).
+#[test]
+fn a_prefix_is_forced_and_only_the_drawn_tokens_are_scored() {
+    let model = load("tiny");
+    let prefix: Vec<i64> = vec![5, 6, 7];
+    let options =
+        SamplingOptions { max_length: 40, batch_size: 8, seed: 3, prefix: prefix.clone(), ..Default::default() };
+    let a = model.sample(16, &options).unwrap();
+    let no_cache = model.sample(16, &SamplingOptions { use_cache: false, ..options.clone() }).unwrap();
+    assert_eq!(tokens_of(&a), tokens_of(&no_cache));
+    let free = model.sample(16, &SamplingOptions { prefix: Vec::new(), ..options.clone() }).unwrap();
+    assert_ne!(tokens_of(&a), tokens_of(&free), "the prefix changes what follows");
+    let mut worst: f64 = 0.0;
+    for sample in &a {
+        let head: Vec<i64> = sample.tokens.iter().take(3).map(|&t| i64::from(t)).collect();
+        assert_eq!(head, prefix);
+        assert!(sample.tokens.len() <= 3 + 40);
+        let mut ids: Vec<i64> = vec![1];
+        ids.extend(sample.tokens.iter().map(|&t| i64::from(t)));
+        if sample.finished {
+            ids.push(2);
+        }
+        let ids = Tensor::from_slice(&ids).unsqueeze(0);
+        let per_token = model.token_log_probs(&ids, &ids.ones_like()).unwrap();
+        let drawn = -per_token.narrow(1, 3, per_token.size()[1] - 3).sum(Kind::Double).double_value(&[]);
+        worst = worst.max((drawn - sample.nll).abs() / drawn.max(1.0));
+    }
+    assert!(worst < 1e-5, "sampled nll vs teacher-forced nll of the drawn tokens: relative {worst:e}");
+    let too_long = SamplingOptions { max_length: 126, ..options.clone() };
+    let err = model.sample(1, &too_long).unwrap_err().to_string();
+    assert!(err.contains("prefix of 3 tokens"), "{err}");
+    let bad = SamplingOptions { prefix: vec![9999], ..options };
+    assert!(model.sample(1, &bad).unwrap_err().to_string().contains("9999"));
+}
+
 #[test]
 fn low_temperature_and_top_k_1_are_greedy() {
     let model = load("gqa_tied");
