@@ -46,6 +46,7 @@ mod generator;
 mod optimize;
 mod properties;
 mod reference;
+pub mod scaffold;
 mod score;
 mod select;
 pub mod table;
@@ -61,6 +62,7 @@ pub use optimize::{
 };
 pub use properties::{variables, Filter, MoleculeValues, Objective, Property};
 pub use reference::{ReferenceSet, MAX_SIMILARITY_REFS, PLOT_SAMPLE};
+pub use scaffold::Scaffold;
 pub use score::{score_all, Scored, FP_BITS, FP_RADIUS};
 pub use select::{column_hint, Counts, Decision, FrameValues, RowValues, Selection, TableColumns};
 pub use table::property_columns;

@@ -287,6 +287,7 @@ pub fn optimize_until(
         batch_size: request.batch_size,
         seed: request.seed,
         use_cache: true,
+        prefix: Vec::new(),
     };
     let batch = request.batch_size as f64;
     let mut scaffold_hits: HashMap<String, u32> = HashMap::new();
