@@ -5,6 +5,7 @@
 #
 #   scripts/bench/finetune.sh            # all six runs (about 1 h on 2 busy CPU cores, most of it full fine-tuning)
 #   ONLY=frozen scripts/bench/finetune.sh
+#   ONLY=solubility SOL_MODEL=smiles-small scripts/bench/finetune.sh   # the solubility pair only, with another decoder
 #
 # Prints a Markdown table; every run's log, metrics.json and plots stay in $OUT.
 set -euo pipefail
@@ -13,6 +14,8 @@ BIN=${BIOTORCH:-$(scripts/target-dir.sh)/release/biotorch}
 OUT=${OUT:-out/bench/finetune}
 THREADS=${THREADS:-2}
 ONLY=${ONLY:-all}
+# The SMILES decoder of the solubility runs: smiles-drug reads all 1,282 Huuskonen molecules, smiles-small 1,199.
+SOL_MODEL=${SOL_MODEL:-smiles-drug}
 mkdir -p "$OUT"
 
 run() {
@@ -23,10 +26,14 @@ run() {
         -o "$OUT/$name" 2>&1 | tee "$OUT/$name.log" >&2
 }
 
-SOL=(--model smiles-small --data data/tasks/huuskonen_solubility_1282.csv --target logS --split column --seed 0)
+SOL=(--model "$SOL_MODEL" --data data/tasks/huuskonen_solubility_1282.csv --target logS --split column --seed 0)
 AMP=(--model protein-small --data data/tasks/amp_vs_uniprot_5200.csv --target label --seed 0)
 AMR=(--model dna-small --data data/tasks/resfinder_amr_genes_by_class.csv.gz --target antibiotic_class --task classification --seed 0)
 
+if [ "$ONLY" = solubility ]; then
+    run solubility-frozen "${SOL[@]}"
+    run solubility-full "${SOL[@]}" --mode full --epochs 15 --patience 4
+fi
 if [ "$ONLY" = all ] || [ "$ONLY" = frozen ]; then
     run solubility-frozen "${SOL[@]}"
     run amp-frozen "${AMP[@]}"

@@ -555,3 +555,47 @@ fn generate_without_properties_draws_the_same_molecules() {
     ]);
     usage_error(&o, "--properties none");
 }
+
+/// The bundled `smiles-drug` (issue 17, item 3) samples valid molecules at T = 1 (0.863 over 10,000 samples: short of
+/// the issue's 0.9, see its card), and its samples use what MOSES lacks: stereocentres, charges or heavier atoms.
+/// Seeded, so the figures are fixed; the gate sits a little under the measured rate.
+#[test]
+fn smiles_drug_samples_valid_real_molecules() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("drug.parquet");
+    let summary = dir.path().join("drug.json");
+    let o = run(&[
+        "generate",
+        "--model",
+        "smiles-drug",
+        "-n",
+        "1000",
+        "--seed",
+        "0",
+        "--temperature",
+        "1.0",
+        "-o",
+        out.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let s = json(&summary);
+    let validity = s["validity"].as_f64().unwrap();
+    assert!(validity >= 0.84, "validity {validity}: {s}");
+    let df = read(&out);
+    let smiles = strings(&df, "smiles");
+    let states = strings(&df, "state");
+    let valid: Vec<&str> = smiles
+        .iter()
+        .zip(&states)
+        .filter(|(_, st)| st.as_deref() != Some("invalid"))
+        .filter_map(|(m, _)| m.as_deref())
+        .collect();
+    let stereo = valid.iter().filter(|m| m.contains('@') || m.contains('/') || m.contains('\\')).count();
+    let charged = valid.iter().filter(|m| m.contains("+]") || m.contains("-]")).count();
+    let heavy =
+        valid.iter().filter(|m| m.contains('P') || m.contains('I') || m.contains("Se") || m.contains("B(")).count();
+    eprintln!("{} valid of 1000; {stereo} with stereo, {charged} charged, {heavy} with P, I, B or Se", valid.len());
+    assert!(stereo >= 20 && charged >= 20, "{stereo} with stereo, {charged} charged of {}", valid.len());
+}

@@ -38,7 +38,7 @@ pub(crate) fn positive_u64(s: &str) -> Result<u64, String> {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ModelArg {
     /// A model folder (HF layout: config.json, model.safetensors and vocab.txt or smiles_vocab.json), a bundled
-    /// model (protein-small, dna-small, smiles-small) or a HuggingFace repo id found in the HF cache (e.g.
+    /// model (protein-small, dna-small, smiles-small, smiles-drug) or a HuggingFace repo id found in the HF cache (e.g.
     /// facebook/esm2_t6_8M_UR50D).
     #[arg(long, value_name = "MODEL")]
     pub(crate) model: String,

@@ -3,8 +3,9 @@
 //!
 //! An input string becomes a [`Prepared`] row: its tokens, or the reason it cannot be used (a protein letter
 //! outside the alphabet, a SMILES RDKit rejects, a SMILES token the model's vocabulary lacks). Molecules are
-//! canonicalized by RDKit (non-isomeric: the bundled decoder was trained on MOSES, which has no stereochemistry)
-//! before tokenizing, so that any spelling of a molecule gives the same embedding.
+//! canonicalized by RDKit before tokenizing, so that any spelling of a molecule gives the same embedding: isomeric
+//! (stereocentres and double-bond geometry kept) when the model's vocabulary has stereo tokens, as the bundled
+//! `smiles-drug` has, and non-isomeric otherwise (`smiles-small`, trained on MOSES, which has no stereochemistry).
 //!
 //! Embeddings come from the shared embedding engine ([`biotorch_models::embed`]), the one `biotorch embed` uses: the
 //! mean of the final hidden states over the residues for ESM-style encoders, over the tokens after `<bos>` (`<eos>`
@@ -67,6 +68,12 @@ impl Prepared {
     }
 }
 
+/// Whether a SMILES vocabulary has stereo tokens (`@` centres, `/` and `\` bonds): molecules are then canonicalized
+/// with their stereochemistry, which a vocabulary without them could not read.
+pub fn reads_stereo(tokenizer: &dyn Tokenizer) -> bool {
+    ["[C@H]", "[C@@H]", "[C@]", "[C@@]", "/", "\\"].iter().any(|t| tokenizer.token_to_id(t).is_some())
+}
+
 /// Turns one input string into tokens for a backbone of `modality` (thread-safe: no model needed).
 pub fn prepare(
     tokenizer: &dyn Tokenizer,
@@ -85,7 +92,7 @@ pub fn prepare(
                 Ok(m) => m,
                 Err(e) => return Prepared::invalid(format!("RDKit: {}", e.reason())),
             };
-            let canonical = mol.canonical_smiles(false);
+            let canonical = mol.canonical_smiles(reads_stereo(tokenizer));
             let pieces = match SmilesTokenizer::tokenize(&canonical) {
                 Ok(p) => p,
                 Err(e) => return Prepared::invalid(e.to_string()),

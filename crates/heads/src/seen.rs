@@ -47,13 +47,15 @@ pub fn row_key(modality: Modality, text: &str) -> Option<String> {
     }
 }
 
-/// The key of a text already prepared for the model (no second RDKit parse): `None` for an invalid row.
+/// The key of a text already prepared for the model: `None` for an invalid row. Molecules are keyed by
+/// [`row_key`]'s non-isomeric canonical SMILES whatever the model reads (a stereo-aware model's prepared SMILES is
+/// isomeric), so that the keys a head stores and the keys `predict` looks up agree; stereoisomers share a key.
 pub(crate) fn prepared_key(modality: Modality, text: &str, prepared: &Prepared) -> Option<String> {
     if !prepared.is_valid() {
         return None;
     }
     match modality {
-        Modality::Molecule => prepared.canonical.clone(),
+        Modality::Molecule => row_key(modality, text),
         Modality::Protein | Modality::Dna => Some(text.trim().to_ascii_uppercase()),
     }
 }

@@ -107,6 +107,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
             batch_size: args.batch_size,
             seed: args.seed,
             use_cache: !args.no_cache,
+            prefix: Vec::new(),
         },
         filter: args.filter.as_deref().map(Filter::parse).transpose()?,
         unique_valid: args.unique_valid,
