@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::generator::{Drawn, Generator};
-use crate::properties::{Filter, MoleculeValues, Property};
+use crate::properties::{Filter, Matches, MoleculeValues, Property};
 use crate::reference::{ReferenceSet, PLOT_SAMPLE};
 use crate::score::Scored;
 
@@ -301,6 +301,11 @@ pub fn score_samples(
         }
         _ => vec![None; scored.len()],
     };
+    // Substructure counts of the filter's SMARTS, for the valid molecules.
+    let matches: Vec<Option<Matches>> = match filter.map(Filter::substructures).filter(|s| !s.is_empty()) {
+        Some(subs) => scored.par_iter().map(|s| s.canonical.as_deref().and_then(|c| subs.count(c))).collect(),
+        None => vec![None; scored.len()],
+    };
     let mut rows = Vec::with_capacity(drawn.len());
     for (i, (s, d)) in scored.into_iter().zip(drawn).enumerate() {
         stats.samples += 1;
@@ -360,6 +365,8 @@ pub fn score_samples(
                 novel,
                 similarity: similarity[i],
                 sim_ref: None,
+                matches: matches[i].as_ref(),
+                heads: &[],
             })
         });
         if row.passes == Some(true) {

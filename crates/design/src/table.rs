@@ -65,6 +65,11 @@ pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
 /// The best molecules of `optimize`, ranked: `rank` (from 1), `smiles`, `score`, `meets_constraints`, `step`,
 /// `sim_ref`, `nll`, then the property columns.
 pub fn best_molecules(best: &[Candidate]) -> Result<DataFrame> {
+    best_molecules_with_heads(best, &[])
+}
+
+/// [`best_molecules`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `nll`.
+pub fn best_molecules_with_heads(best: &[Candidate], heads: &[String]) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("rank".into(), (1..=best.len() as u32).collect::<Vec<_>>()),
         Column::new("smiles".into(), best.iter().map(|c| c.smiles.as_str()).collect::<Vec<_>>()),
@@ -74,6 +79,10 @@ pub fn best_molecules(best: &[Candidate]) -> Result<DataFrame> {
         Column::new("sim_ref".into(), best.iter().map(|c| c.sim_ref).collect::<Vec<_>>()),
         Column::new("nll".into(), best.iter().map(|c| c.nll).collect::<Vec<_>>()),
     ];
+    for (k, name) in heads.iter().enumerate() {
+        let values: Vec<Option<f64>> = best.iter().map(|c| c.heads.get(k).copied().flatten()).collect();
+        columns.push(Column::new(name.as_str().into(), values));
+    }
     columns.extend(property_columns(&best.iter().map(|c| &c.molecule).collect::<Vec<_>>()));
     Ok(DataFrame::new(best.len(), columns)?)
 }

@@ -80,6 +80,7 @@ mod expr;
 mod syntax;
 mod vars;
 
+pub use bind::CheckCall;
 pub use error::{Error, ErrorKind, ParseError, Result};
 pub use expr::{Call, Formula, Predicate, Values};
 pub use syntax::Ast;

@@ -59,7 +59,9 @@ pub(crate) struct GenerateArgs {
     pub(crate) train_smiles_column: Option<String>,
     /// Mark the molecules meeting a property expression (column `passes`), e.g. "qed > 0.6 and mw < 500 and not
     /// pains". Names: qed, sa, logp, mw, tpsa, hbd, hba, rotb, rings, aromatic_rings, heavy_atoms, formal_charge,
-    /// nll, similarity; flags: pains, brenk, novel.
+    /// nll, similarity; flags: pains, brenk, novel. Substructures (RDKit SMARTS): matches("[NX3][CX3](=O)") is
+    /// true when the molecule has one, count("c1ccccc1") is the number of unique matches, e.g.
+    /// "count('c1ccccc1') >= 2 and not matches('[N+](=O)[O-]')".
     #[arg(long, value_name = "EXPR")]
     pub(crate) filter: Option<String>,
     /// Keep sampling until N valid, unique molecules exist (that pass --filter, when given).
