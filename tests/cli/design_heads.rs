@@ -211,6 +211,39 @@ fn heads_are_variables_and_columns_equal_to_predict() {
     for i in 1..smiles.len() {
         assert!(score[i - 1].unwrap() >= score[i].unwrap());
     }
+
+    // generate: a column per head value, and `passes` follows the head.
+    let filter = format!("logs > {median}");
+    ok(&[
+        "generate",
+        "--model",
+        "smiles-small",
+        "-n",
+        "24",
+        "--head",
+        &spec,
+        "--filter",
+        &filter,
+        "--device",
+        "cpu",
+        "-o",
+        &p("gen.parquet"),
+    ]);
+    let gen = read(&d.join("gen.parquet"));
+    let (logs, std) = (floats(&gen, "logs"), floats(&gen, "logs_std"));
+    let passes: Vec<Option<bool>> = gen.column("passes").unwrap().bool().unwrap().iter().collect();
+    let states = strings(&gen, "state");
+    let mut valid = 0;
+    for i in 0..gen.height() {
+        if states[i].as_deref() == Some("valid") {
+            assert_eq!(passes[i], Some(logs[i].unwrap() > median), "row {i}");
+            assert!(std[i].is_some());
+            valid += 1;
+        } else if states[i].as_deref() == Some("invalid") {
+            assert_eq!(logs[i], None);
+        }
+    }
+    assert!(valid > 0);
 }
 
 #[test]
@@ -224,7 +257,7 @@ fn head_names_and_specs_are_checked_before_anything_runs() {
     let opt = |head: &str, objective: &str| {
         run(&["optimize", "--model", "smiles-small", "--head", head, "--objective", objective, "-o", out])
     };
-    usage_error(&opt(&spec, "lgos + qed"), "unknown property `lgos` (did you mean `logs`?");
+    usage_error(&opt(&spec, "logss + qed"), "unknown property `logss` at column 1 (did you mean `logs`?");
     usage_error(&opt(&spec, "logs_sd"), "did you mean `logs_std`?");
     usage_error(&opt(head.to_str().unwrap(), "qed"), "no `=`");
     usage_error(&opt("logs=", "qed"), "no head folder after `=`");

@@ -46,6 +46,11 @@ pub fn property_columns(rows: &[&Scored]) -> Vec<Column> {
 /// `passes`, then the property columns (with `properties`: `generate --properties none` has no such columns, only
 /// validity in `state`). No rows give the same columns, empty.
 pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
+    generated_with_heads(rows, properties, &[])
+}
+
+/// [`generated`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `passes`.
+pub fn generated_with_heads(rows: &[GeneratedRow], properties: bool, heads: &[String]) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<u64>>()),
         Column::new("smiles".into(), rows.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
@@ -56,6 +61,10 @@ pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
         Column::new("max_train_similarity".into(), rows.iter().map(|r| r.max_train_similarity).collect::<Vec<_>>()),
         Column::new("passes".into(), rows.iter().map(|r| r.passes).collect::<Vec<_>>()),
     ];
+    for (k, name) in heads.iter().enumerate() {
+        let values: Vec<Option<f64>> = rows.iter().map(|r| r.heads.get(k).copied().flatten()).collect();
+        columns.push(Column::new(name.as_str().into(), values));
+    }
     if properties {
         columns.extend(property_columns(&rows.iter().map(|r| &r.molecule).collect::<Vec<_>>()));
     }
@@ -125,6 +134,7 @@ mod tests {
             max_train_similarity: None,
             passes: Some(true),
             molecule: Scored::new("OCC", false),
+            heads: Vec::new(),
         };
         let one = generated(std::slice::from_ref(&row), true).unwrap();
         let none = generated(&[], true).unwrap();
