@@ -292,6 +292,9 @@ pub fn score_samples(
         .expect("no heads, nothing fails")
 }
 
+/// Gives the head values of each molecule (by canonical SMILES; `None`: not a molecule), as [`Heads::predict`].
+type PredictHeads<'a> = dyn FnMut(&[Option<&str>]) -> Result<Vec<Vec<Option<f64>>>> + 'a;
+
 /// [`score_samples`] with the values of heads: `predict` gives them for the canonical SMILES of the samples.
 #[allow(clippy::too_many_arguments)]
 fn score_rows(
@@ -302,7 +305,7 @@ fn score_rows(
     filter: Option<&Filter>,
     stop: Option<u64>,
     properties: bool,
-    predict: &mut dyn FnMut(&[Option<&str>]) -> Result<Vec<Vec<Option<f64>>>>,
+    predict: &mut PredictHeads<'_>,
 ) -> Result<Vec<GeneratedRow>> {
     let scored: Vec<Scored> = drawn
         .par_iter()
