@@ -1,6 +1,7 @@
 //! End-to-end tests of the `biotorch` binary on real files: its tables (schema and values), exit codes and messages,
 //! against the pinned oracles where there is one. One test binary with a module per area, so the suite links once.
 
+mod design_heads;
 mod docs;
 mod embed;
 mod figures;
@@ -13,5 +14,6 @@ mod safety;
 mod score;
 mod serve;
 mod shard;
+mod substructures;
 mod train;
 mod workflows;

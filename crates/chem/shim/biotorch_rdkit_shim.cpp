@@ -56,6 +56,10 @@
 #include <utility>
 #include <vector>
 
+struct bt_query {
+  std::unique_ptr<const RDKit::ROMol> query;
+};
+
 struct bt_mol {
   std::unique_ptr<RDKit::RWMol> mol;
 };
@@ -627,5 +631,62 @@ bt_status bt_mol_to_smiles_renumbered(const bt_mol *mol, const uint32_t *order,
 }
 
 void bt_string_free(char *s) { std::free(s); }
+
+bt_status bt_query_from_smarts(const char *smarts, size_t len, bt_query **out,
+                               char **err) {
+  if (out == nullptr || (smarts == nullptr && len != 0)) {
+    set_err(err, "bt_query_from_smarts: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_INVALID_INPUT, [&]() -> bt_status {
+    if (len != 0 && std::memchr(smarts, '\0', len) != nullptr) {
+      set_err(err, "SMARTS contains a NUL byte");
+      return BT_INVALID_INPUT;
+    }
+    if (len == 0) {
+      set_err(err, "empty SMARTS");
+      return BT_INVALID_INPUT;
+    }
+    const std::string sma(smarts, len);
+    // Exactly what Python's Chem.MolFromSmarts(sma) does.
+    std::unique_ptr<RDKit::RWMol> q(RDKit::SmartsToMol(sma));
+    if (!q) {
+      std::string reason = one_line(t_log);
+      if (reason.empty()) reason = "SMARTS Parse Error (RDKit logged no reason)";
+      set_err(err, reason);
+      return BT_INVALID_INPUT;
+    }
+    if (q->getNumAtoms() == 0) {
+      set_err(err, "empty SMARTS");
+      return BT_INVALID_INPUT;
+    }
+    *out = new bt_query{std::move(q)};
+    return BT_OK;
+  });
+}
+
+void bt_query_free(bt_query *query) {
+  try {
+    delete query;
+  } catch (...) {
+  }
+}
+
+bt_status bt_mol_count_matches(const bt_mol *mol, const bt_query *query,
+                               uint32_t *out, char **err) {
+  if (mol == nullptr || query == nullptr || out == nullptr) {
+    set_err(err, "bt_mol_count_matches: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    std::vector<RDKit::MatchVectType> matches;
+    const unsigned int n = RDKit::SubstructMatch(
+        *mol->mol, *query->query, matches, /*uniquify=*/true,
+        /*recursionPossible=*/true, /*useChirality=*/false,
+        /*useQueryQueryMatches=*/false, /*maxMatches=*/1000);
+    *out = static_cast<uint32_t>(n);
+    return BT_OK;
+  });
+}
 
 }  // extern "C"

@@ -144,6 +144,28 @@ bt_status bt_mol_to_smiles_renumbered(const bt_mol *mol, const uint32_t *order,
 /* Frees a string allocated by the shim; NULL is a no-op. */
 void bt_string_free(char *s);
 
+/* ---- Substructure queries (SMARTS). ---- */
+
+/* A compiled SMARTS query; read-only once made, so one query may be matched
+ * from many threads at once (RDKit is built with RDK_BUILD_THREADSAFE_SSS). */
+typedef struct bt_query bt_query;
+
+/* Parses `len` bytes at `smarts` like Python's Chem.MolFromSmarts(smarts):
+ * RDKit::SmartsToMol with default parameters. A failure is
+ * BT_INVALID_INPUT with RDKit's logged reason; the empty string (reason
+ * "empty SMARTS") and a NUL byte are refused too. */
+bt_status bt_query_from_smarts(const char *smarts, size_t len, bt_query **out,
+                               char **err);
+
+/* Frees a query; NULL is a no-op. */
+void bt_query_free(bt_query *query);
+
+/* Number of unique matches of `query` in `mol`, as Python's
+ * len(mol.GetSubstructMatches(query, uniquify=True)): RDKit::SubstructMatch
+ * with uniquify, recursion, no chirality, at most 1000 matches. */
+bt_status bt_mol_count_matches(const bt_mol *mol, const bt_query *query,
+                               uint32_t *out, char **err);
+
 #ifdef __cplusplus
 }
 #endif

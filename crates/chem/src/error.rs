@@ -25,6 +25,14 @@ pub enum Error {
         /// `size` as a sentence: `SMILES too large: 20000 heavy atoms, the limit is 1000`.
         reason: String,
     },
+    /// RDKit does not accept a SMARTS pattern (or it is empty or holds a NUL byte).
+    #[error("invalid SMARTS {smarts:?}: {reason}")]
+    InvalidSmarts {
+        /// The SMARTS as given.
+        smarts: String,
+        /// RDKit's reason, on one line.
+        reason: String,
+    },
     /// RDKit failed while computing something for a valid molecule.
     #[error("RDKit failed in {operation}: {reason}")]
     Rdkit {
@@ -40,16 +48,17 @@ impl Error {
     /// `reason` column holds.
     pub fn reason(&self) -> &str {
         match self {
-            Error::InvalidSmiles { reason, .. } | Error::TooLarge { reason, .. } | Error::Rdkit { reason, .. } => {
-                reason
-            }
+            Error::InvalidSmiles { reason, .. }
+            | Error::TooLarge { reason, .. }
+            | Error::InvalidSmarts { reason, .. }
+            | Error::Rdkit { reason, .. } => reason,
         }
     }
 
-    /// True when the SMILES is at fault (it does not parse or sanitize, or it is too large), false when RDKit
-    /// failed on a molecule it accepted.
+    /// True when the SMILES (or SMARTS) is at fault (it does not parse or sanitize, or it is too large), false
+    /// when RDKit failed on a molecule it accepted.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::InvalidSmiles { .. } | Error::TooLarge { .. })
+        matches!(self, Error::InvalidSmiles { .. } | Error::TooLarge { .. } | Error::InvalidSmarts { .. })
     }
 
     pub(crate) fn too_large(smiles: &str, size: Oversize) -> Error {

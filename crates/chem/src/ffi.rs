@@ -11,6 +11,13 @@ pub(crate) struct BtMol {
     _marker: std::marker::PhantomData<(*mut u8, std::marker::PhantomPinned)>,
 }
 
+/// Opaque `bt_query`: an owned, read-only SMARTS query on the C++ side.
+#[repr(C)]
+pub(crate) struct BtQuery {
+    _private: [u8; 0],
+    _marker: std::marker::PhantomData<(*mut u8, std::marker::PhantomPinned)>,
+}
+
 /// `bt_status` (a C enum, so an `int`).
 pub(crate) type BtStatus = c_int;
 pub(crate) const BT_OK: BtStatus = 0;
@@ -119,4 +126,17 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> BtStatus;
     pub(crate) fn bt_string_free(s: *mut c_char);
+    pub(crate) fn bt_query_from_smarts(
+        smarts: *const c_char,
+        len: usize,
+        out: *mut *mut BtQuery,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_query_free(query: *mut BtQuery);
+    pub(crate) fn bt_mol_count_matches(
+        mol: *const BtMol,
+        query: *const BtQuery,
+        out: *mut u32,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
 }

@@ -63,9 +63,11 @@ pub mod limits;
 pub mod metrics;
 mod mol;
 mod props;
+mod substruct;
 
 pub use error::{Error, Result};
 pub use fingerprint::{tanimoto, Fingerprint};
 pub use limits::{Oversize, SizeLimits, SmilesSize, MAX_ATOMS, MAX_BRANCH_DEPTH, MAX_HEAVY_ATOMS, MAX_SMILES_LEN};
 pub use mol::{rdkit_version, validate, Molecule, Validation};
 pub use props::{Alerts, Properties, QedProperties};
+pub use substruct::Pattern;

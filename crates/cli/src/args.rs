@@ -78,6 +78,31 @@ impl DeviceArg {
     }
 }
 
+/// `--head NAME=DIR` (optimize, select, generate).
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct HeadsArg {
+    /// A property-prediction head (made by `biotorch finetune` on a SMILES model) as the number NAME in --filter
+    /// and --objective, and a column NAME of the output; an ensemble head adds NAME_std (the spread over its
+    /// members). A regression head gives its value; a two-class head gives the probability of its positive class
+    /// (the second of its classes, e.g. 1 of 0/1); heads of more classes, of several targets or on protein/DNA
+    /// models are refused. E.g. --head logs=heads/logs --objective "logs - 0.5*logs_std + 0.3*qed". Repeat for
+    /// several heads. Each distinct molecule is predicted once per run, batched on --device.
+    #[arg(long = "head", value_name = "NAME=DIR")]
+    pub(crate) heads: Vec<String>,
+}
+
+impl HeadsArg {
+    /// Parses the specs and reads the heads' descriptions (cheap: the models load with [`HeadsArg::load`]).
+    pub(crate) fn open(&self) -> Result<biotorch_design::Heads> {
+        let args = self
+            .heads
+            .iter()
+            .map(|h| biotorch_design::HeadArg::parse(h))
+            .collect::<biotorch_design::Result<Vec<_>>>()?;
+        Ok(biotorch_design::Heads::open(&args)?)
+    }
+}
+
 /// `--dtype`.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct DtypeArg {

@@ -108,6 +108,10 @@ pub enum Error {
     #[error(transparent)]
     Table(#[from] biotorch_io::polars::prelude::PolarsError),
 
+    /// A `--head` could not be loaded or failed to predict.
+    #[error(transparent)]
+    Head(#[from] biotorch_heads::Error),
+
     /// libtorch failed (the optimizer's update).
     #[error(transparent)]
     Torch(#[from] tch::TchError),
@@ -130,6 +134,7 @@ impl Error {
             // A vocabulary or a sample that does not fit is about the model the user gave.
             Error::NoVocabulary { .. } | Error::Tokenizer(_) => true,
             Error::Io(e) => e.is_bad_input(),
+            Error::Head(e) => e.is_bad_input(),
             Error::Table(_) | Error::Torch(_) => false,
         }
     }

@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::generator::{Drawn, Generator};
-use crate::properties::{Filter, MoleculeValues, Property};
+use crate::heads::Heads;
+use crate::properties::{Filter, Matches, MoleculeValues, Property};
 use crate::reference::{ReferenceSet, PLOT_SAMPLE};
 use crate::score::Scored;
 
@@ -148,6 +149,9 @@ pub struct GeneratedRow {
     pub passes: Option<bool>,
     /// What RDKit says about it.
     pub molecule: Scored,
+    /// The values of the run's heads ([`crate::Heads::columns`]; empty without heads, missing for invalid
+    /// samples).
+    pub heads: Vec<Option<f64>>,
 }
 
 /// The rows of one round, in sample order.
@@ -283,6 +287,26 @@ pub fn score_samples(
     stop: Option<u64>,
     properties: bool,
 ) -> Vec<GeneratedRow> {
+    let head_rows = vec![Vec::new(); drawn.len()];
+    score_rows(drawn, first, stats, reference, filter, stop, properties, &mut |_| Ok(head_rows.clone()))
+        .expect("no heads, nothing fails")
+}
+
+/// Gives the head values of each molecule (by canonical SMILES; `None`: not a molecule), as [`Heads::predict`].
+type PredictHeads<'a> = dyn FnMut(&[Option<&str>]) -> Result<Vec<Vec<Option<f64>>>> + 'a;
+
+/// [`score_samples`] with the values of heads: `predict` gives them for the canonical SMILES of the samples.
+#[allow(clippy::too_many_arguments)]
+fn score_rows(
+    drawn: &[Drawn],
+    first: u64,
+    stats: &mut SetStats,
+    reference: Option<&ReferenceSet>,
+    filter: Option<&Filter>,
+    stop: Option<u64>,
+    properties: bool,
+    predict: &mut PredictHeads<'_>,
+) -> Result<Vec<GeneratedRow>> {
     let scored: Vec<Scored> = drawn
         .par_iter()
         .map(|d| {
@@ -301,6 +325,12 @@ pub fn score_samples(
         }
         _ => vec![None; scored.len()],
     };
+    // Substructure counts of the filter's SMARTS, for the valid molecules.
+    let matches: Vec<Option<Matches>> = match filter.map(Filter::substructures).filter(|s| !s.is_empty()) {
+        Some(subs) => scored.par_iter().map(|s| s.canonical.as_deref().and_then(|c| subs.count(c))).collect(),
+        None => vec![None; scored.len()],
+    };
+    let mut head_values = predict(&scored.iter().map(|s| s.canonical.as_deref()).collect::<Vec<_>>())?.into_iter();
     let mut rows = Vec::with_capacity(drawn.len());
     for (i, (s, d)) in scored.into_iter().zip(drawn).enumerate() {
         stats.samples += 1;
@@ -321,6 +351,7 @@ pub fn score_samples(
             max_train_similarity: similarity[i],
             passes: filter.map(|_| false),
             molecule: Scored::default(),
+            heads: head_values.next().unwrap_or_default(),
         };
         let Some(canonical) = s.canonical.clone() else {
             rows.push(GeneratedRow { molecule: s, ..row });
@@ -360,6 +391,8 @@ pub fn score_samples(
                 novel,
                 similarity: similarity[i],
                 sim_ref: None,
+                matches: matches[i].as_ref(),
+                heads: &row.heads,
             })
         });
         if row.passes == Some(true) {
@@ -370,7 +403,7 @@ pub fn score_samples(
             break;
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// A generation run in progress: an iterator over its [`Round`]s.
@@ -379,6 +412,7 @@ pub struct Generation<'a> {
     generator: &'a Generator,
     request: &'a GenerateRequest,
     reference: Option<&'a ReferenceSet>,
+    heads: Option<&'a mut Heads>,
     start: u64,
     target: u64,
     budget: u64,
@@ -393,6 +427,17 @@ impl Generator {
         request: &'a GenerateRequest,
         reference: Option<&'a ReferenceSet>,
     ) -> Result<Generation<'a>> {
+        self.generate_with_heads(request, reference, None)
+    }
+
+    /// [`Generator::generate`] with property-prediction heads: the filter may read their variables (it must have
+    /// been parsed over [`Heads::variables`]) and every row keeps their values.
+    pub fn generate_with_heads<'a>(
+        &'a self,
+        request: &'a GenerateRequest,
+        reference: Option<&'a ReferenceSet>,
+        heads: Option<&'a mut Heads>,
+    ) -> Result<Generation<'a>> {
         request.validate(reference.is_some())?;
         let samples = request.samples();
         let target = samples.end - samples.start;
@@ -405,6 +450,7 @@ impl Generator {
             generator: self,
             request,
             reference,
+            heads: heads.filter(|h| !h.is_empty()),
             start: samples.start,
             target,
             budget,
@@ -438,7 +484,9 @@ impl Generation<'_> {
         let drawn = self.generator.draw(first, n, &self.request.sampling)?;
         self.sampling_seconds += t.elapsed().as_secs_f64();
         let stop = unique_valid.then_some(self.target);
-        let rows = score_samples(
+        let heads = &mut self.heads;
+        let n_rows = drawn.len();
+        let rows = score_rows(
             &drawn,
             first,
             &mut self.stats,
@@ -446,7 +494,11 @@ impl Generation<'_> {
             self.request.filter.as_ref(),
             stop,
             self.request.properties,
-        );
+            &mut |canonical| match heads {
+                Some(h) => h.predict(canonical),
+                None => Ok(vec![Vec::new(); n_rows]),
+            },
+        )?;
         Ok(Some(Round { first, rows }))
     }
 

@@ -13,6 +13,7 @@
 //!   reads from a table.
 //! - [`Filter`], [`Objective`], [`Property`]: the expression language of biotorch-expr bound to the molecule
 //!   properties.
+//! - [`Heads`]: property-prediction heads (`--head NAME=DIR`) as run-time variables of filters and objectives.
 //! - [`table`]: the rows as data frames, with the columns the CLI writes.
 //!
 //! ```no_run
@@ -43,6 +44,7 @@
 mod error;
 mod generate;
 mod generator;
+mod heads;
 mod optimize;
 mod properties;
 mod reference;
@@ -57,12 +59,14 @@ pub use generate::{
     MAX_DIVERSITY, UNIQUE_AT,
 };
 pub use generator::{Drawn, Generator};
+pub use heads::{HeadArg, Heads};
 pub use optimize::{
-    hill_climb_loss, optimize, optimize_until, Candidate, Event, OptimizeRequest, Optimized, Specials, StepMetrics,
+    hill_climb_loss, optimize, optimize_until, optimize_with_heads, Candidate, Event, OptimizeRequest, Optimized,
+    Specials, StepMetrics,
 };
-pub use properties::{variables, Filter, MoleculeValues, Objective, Property};
+pub use properties::{variables, Filter, Matches, MoleculeValues, Objective, Property, Substructures};
 pub use reference::{ReferenceSet, MAX_SIMILARITY_REFS, PLOT_SAMPLE};
 pub use scaffold::Scaffold;
 pub use score::{score_all, Scored, FP_BITS, FP_RADIUS};
-pub use select::{column_hint, Counts, Decision, FrameValues, RowValues, Selection, TableColumns};
+pub use select::{column_hint, Counts, Decision, FrameValues, RowValues, Selection, TableColumns, TopRows};
 pub use table::property_columns;

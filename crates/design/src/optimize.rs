@@ -25,6 +25,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::generator::Generator;
+use crate::heads::Heads;
 use crate::properties::{Filter, MoleculeValues, Objective, Property};
 use crate::score::{Scored, FP_BITS, FP_RADIUS};
 
@@ -154,6 +155,8 @@ pub struct Candidate {
     pub nll: f64,
     /// The step (from 1) it was drawn at.
     pub step: u64,
+    /// The values of the run's heads ([`Heads::columns`]; empty without heads).
+    pub heads: Vec<Option<f64>>,
 }
 
 /// The metrics of one step.
@@ -267,6 +270,19 @@ pub fn optimize_until(
     on_event: &mut dyn FnMut(Event<'_>),
     stop: &dyn Fn() -> bool,
 ) -> Result<Optimized> {
+    optimize_with_heads(generator, request, &mut Heads::none(), on_event, stop)
+}
+
+/// [`optimize_until`] with property-prediction heads: the objective and the filter may read their variables (they
+/// must have been parsed over [`Heads::variables`]), and each candidate keeps their values. The heads predict each
+/// step's valid molecules, each distinct one once per run.
+pub fn optimize_with_heads(
+    generator: &Generator,
+    request: &OptimizeRequest,
+    heads: &mut Heads,
+    on_event: &mut dyn FnMut(Event<'_>),
+    stop: &dyn Fn() -> bool,
+) -> Result<Optimized> {
     let reference = request.validate()?;
     let device = generator.device();
     tch::manual_seed(request.seed as i64);
@@ -293,6 +309,11 @@ pub fn optimize_until(
     let mut scaffold_hits: HashMap<String, u32> = HashMap::new();
     let mut best: HashMap<String, Candidate> = HashMap::new();
     let mut steps = Vec::new();
+    // Every SMARTS of the objective and the filter, counted once per molecule.
+    let substructures = match &request.filter {
+        Some(f) => request.objective.substructures().union(f.substructures()),
+        None => request.objective.substructures().clone(),
+    };
     for step in 0..request.steps {
         if stop() {
             break;
@@ -302,13 +323,27 @@ pub fn optimize_until(
         let samples = agent.sample_range(first, request.batch_size, &options)?;
         let smiles: Vec<String> =
             samples.iter().map(|s| tokenizer.decode(&s.tokens)).collect::<std::result::Result<_, _>>()?;
+        let scored: Vec<Scored> = smiles
+            .par_iter()
+            .zip(samples.par_iter())
+            .map(|(smi, s)| if s.finished { Scored::new(smi, true) } else { Scored::default() })
+            .collect();
+        let head_values: Vec<Vec<Option<f64>>> = if heads.is_empty() {
+            vec![Vec::new(); scored.len()]
+        } else {
+            heads.predict(&scored.iter().map(|s| s.canonical.as_deref()).collect::<Vec<_>>())?
+        };
         let mut candidates: Vec<Candidate> = smiles
             .par_iter()
             .zip(samples.par_iter())
-            .map(|(smi, s)| {
-                let scored = if s.finished { Scored::new(smi, true) } else { Scored::default() };
+            .zip(scored.into_par_iter().zip(head_values.into_par_iter()))
+            .map(|((smi, s), (scored, head_values))| {
                 let sim_ref = match (&reference, &scored.fingerprint) {
                     (Some(r), Some(fp)) => Some(r.tanimoto(fp)),
+                    _ => None,
+                };
+                let matches = match (&scored.canonical, substructures.is_empty()) {
+                    (Some(c), false) => substructures.count(c),
                     _ => None,
                 };
                 let values = MoleculeValues {
@@ -318,6 +353,8 @@ pub fn optimize_until(
                     novel: None,
                     similarity: None,
                     sim_ref,
+                    matches: matches.as_ref(),
+                    heads: &head_values,
                 };
                 let meets_filter = request.filter.as_ref().is_none_or(|f| f.passes(&values));
                 let raw =
@@ -336,6 +373,7 @@ pub fn optimize_until(
                     nll: s.nll,
                     molecule: scored,
                     step: step + 1,
+                    heads: head_values,
                 }
             })
             .collect();

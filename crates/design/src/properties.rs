@@ -1,11 +1,18 @@
 //! The molecule properties that `--filter` and `--objective` expressions name, bound to the expression language of
 //! biotorch-expr: [`Property`], the [`variables`] set, [`Filter`], [`Objective`] and [`MoleculeValues`] (one
 //! molecule as an expression sees it).
+//!
+//! Two functions take a SMARTS: `matches("[NX3][CX3](=O)")` is true when the molecule has the substructure and
+//! `count("c1ccccc1")` is its number of unique matches (Python RDKit's `len(mol.GetSubstructMatches(q))`). Each
+//! distinct pattern of an expression is compiled once, when the expression is parsed, so an invalid SMARTS is an
+//! error before any molecule is read ([`Substructures`]); a molecule's counts are taken once for all patterns
+//! ([`Matches`]).
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use biotorch_expr::{Formula, Predicate, Type, Values, VarId, Variables};
+use biotorch_chem::{Molecule, Pattern};
+use biotorch_expr::{Call, Formula, Predicate, Type, Values, VarId, Variables};
 
 use crate::error::Result;
 use crate::score::Scored;
@@ -85,8 +92,92 @@ static VARIABLES: LazyLock<Variables> = LazyLock::new(|| {
         let id = vars.add(name, aliases, p.ty()).expect("the property names are distinct and spellable");
         debug_assert_eq!(id.index(), p as usize);
     }
+    vars.function("matches", "SMARTS", Type::Bool).expect("a new function name");
+    vars.function("count", "SMARTS", Type::Number).expect("a new function name");
     vars
 });
+
+/// The SMARTS patterns of an expression's `matches(..)` and `count(..)` calls, each compiled once.
+#[derive(Debug, Clone, Default)]
+pub struct Substructures {
+    patterns: Vec<Arc<Pattern>>,
+}
+
+impl PartialEq for Substructures {
+    fn eq(&self, other: &Self) -> bool {
+        self.smarts().eq(other.smarts())
+    }
+}
+
+impl Substructures {
+    /// Compiles `smarts` unless it is there already; the error is the expression's reason (`invalid SMARTS
+    /// "[C": ...`).
+    fn add(&mut self, smarts: &str) -> std::result::Result<(), String> {
+        if self.smarts().any(|s| s == smarts) {
+            return Ok(());
+        }
+        let pattern =
+            Pattern::from_smarts(smarts).map_err(|e| format!("invalid SMARTS \"{smarts}\": {}", e.reason()))?;
+        self.patterns.push(Arc::new(pattern));
+        Ok(())
+    }
+
+    /// Binding's check of a call: compiles its SMARTS.
+    fn check(&mut self, call: &Call) -> std::result::Result<(), String> {
+        self.add(call.argument())
+    }
+
+    /// The patterns of both sets, each once (those of `self` first).
+    pub fn union(&self, other: &Substructures) -> Substructures {
+        let mut out = self.clone();
+        for p in &other.patterns {
+            if !out.smarts().any(|s| s == p.smarts()) {
+                out.patterns.push(Arc::clone(p));
+            }
+        }
+        out
+    }
+
+    /// Whether there is no pattern.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The SMARTS, in order of first use.
+    pub fn smarts(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.smarts())
+    }
+
+    /// The counts of every pattern in `mol`; `None` when RDKit fails on it.
+    pub fn count_in(&self, mol: &Molecule) -> Option<Matches> {
+        let counts: Option<Vec<_>> =
+            self.patterns.iter().map(|p| Some((Arc::clone(p), mol.count_matches(p).ok()?))).collect();
+        counts.map(|counts| Matches { counts })
+    }
+
+    /// The counts of every pattern in the molecule `smiles` (parsed once); `None` when it is not a valid molecule.
+    pub fn count(&self, smiles: &str) -> Option<Matches> {
+        Molecule::from_smiles(smiles).ok().and_then(|mol| self.count_in(&mol))
+    }
+}
+
+/// One molecule's unique-match counts for the patterns of a [`Substructures`].
+#[derive(Debug, Clone, Default)]
+pub struct Matches {
+    counts: Vec<(Arc<Pattern>, u32)>,
+}
+
+impl Matches {
+    /// The count for `smarts`, when it is one of the patterns.
+    pub fn count(&self, smarts: &str) -> Option<u32> {
+        self.counts.iter().find(|(p, _)| p.smarts() == smarts).map(|&(_, n)| n)
+    }
+}
+
+/// The value of a `count(..)` (a number) or `matches(..)` (true/false) call in `matches`.
+pub(crate) fn call_count(matches: Option<&Matches>, call: &Call) -> Option<u32> {
+    matches.and_then(|m| m.count(call.argument()))
+}
 
 /// The variables of the molecule properties: variable `i` is `Property::ALL[i]`. A program that adds run-time
 /// variables (a head's predictions) clones this set and declares them after.
@@ -166,12 +257,30 @@ fn properties_of(vars: Vec<VarId>) -> Vec<Property> {
 ///
 /// Its `Display` is the normalized form, which goes into tables' metadata.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Filter(Predicate);
+pub struct Filter(Predicate, Substructures);
 
 impl Filter {
-    /// Parses a `--filter` text (errors name `--filter`).
+    /// Parses a `--filter` text (errors name `--filter`), compiling its SMARTS patterns.
     pub fn parse(text: &str) -> Result<Filter> {
-        Ok(Filter(Predicate::parse(text, variables()).map_err(|e| e.with_label("--filter"))?))
+        Filter::parse_in(text, variables())
+    }
+
+    /// Parses a `--filter` text over `vars`: [`variables`] and the run-time variables a program adds after them
+    /// (a head's predictions).
+    pub fn parse_in(text: &str, vars: &Variables) -> Result<Filter> {
+        let mut subs = Substructures::default();
+        let p = Predicate::parse_with(text, vars, &mut |c| subs.check(c)).map_err(|e| e.with_label("--filter"))?;
+        Ok(Filter(p, subs))
+    }
+
+    /// The SMARTS patterns it matches.
+    pub fn substructures(&self) -> &Substructures {
+        &self.1
+    }
+
+    /// The variables it reads (run-time ones included), each once, in order of first use.
+    pub fn variables(&self) -> Vec<VarId> {
+        self.0.variables()
     }
 
     /// True when the molecule passes: the condition is true, not false or unknown. Callers should evaluate valid
@@ -204,12 +313,29 @@ impl fmt::Display for Filter {
 
 /// A parsed `--objective`: a number computed from molecule properties, e.g. `qed - 0.1*sa + 0.5*sim_ref`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Objective(Formula);
+pub struct Objective(Formula, Substructures);
 
 impl Objective {
-    /// Parses an `--objective` text (errors name `--objective`).
+    /// Parses an `--objective` text (errors name `--objective`), compiling its SMARTS patterns.
     pub fn parse(text: &str) -> Result<Objective> {
-        Ok(Objective(Formula::parse(text, variables()).map_err(|e| e.with_label("--objective"))?))
+        Objective::parse_in(text, variables())
+    }
+
+    /// Parses an `--objective` text over `vars` (see [`Filter::parse_in`]).
+    pub fn parse_in(text: &str, vars: &Variables) -> Result<Objective> {
+        let mut subs = Substructures::default();
+        let f = Formula::parse_with(text, vars, &mut |c| subs.check(c)).map_err(|e| e.with_label("--objective"))?;
+        Ok(Objective(f, subs))
+    }
+
+    /// The SMARTS patterns it matches.
+    pub fn substructures(&self) -> &Substructures {
+        &self.1
+    }
+
+    /// The variables it reads (run-time ones included), each once, in order of first use.
+    pub fn variables(&self) -> Vec<VarId> {
+        self.0.variables()
     }
 
     /// The value, or `None` when a property it needs is missing.
@@ -244,12 +370,25 @@ pub struct MoleculeValues<'a> {
     pub similarity: Option<f64>,
     /// Tanimoto similarity to the reference molecule.
     pub sim_ref: Option<f64>,
+    /// Its substructure counts for the expression's patterns (`None`: every call is unknown).
+    pub matches: Option<&'a Matches>,
+    /// The values of the run's heads ([`crate::Heads::columns`]; empty without heads).
+    pub heads: &'a [Option<f64>],
 }
 
 impl<'a> MoleculeValues<'a> {
     /// The molecule alone: what its origin would add is missing.
     pub fn of(scored: &'a Scored) -> Self {
-        MoleculeValues { scored, nll: None, finished: None, novel: None, similarity: None, sim_ref: None }
+        MoleculeValues {
+            scored,
+            nll: None,
+            finished: None,
+            novel: None,
+            similarity: None,
+            sim_ref: None,
+            matches: None,
+            heads: &[],
+        }
     }
 
     /// The value of property `p` (a flag as 1/0 is not given: `None` for flags).
@@ -290,11 +429,22 @@ impl<'a> MoleculeValues<'a> {
 
 impl Values for MoleculeValues<'_> {
     fn number(&self, v: VarId) -> Option<f64> {
-        Property::from_var(v).and_then(|p| self.value(p))
+        match Property::from_var(v) {
+            Some(p) => self.value(p),
+            None => crate::Heads::position(v).and_then(|i| self.heads.get(i).copied().flatten()),
+        }
     }
 
     fn boolean(&self, v: VarId) -> Option<bool> {
         Property::from_var(v).and_then(|p| self.flag(p))
+    }
+
+    fn call_number(&self, call: &Call) -> Option<f64> {
+        call_count(self.matches, call).map(f64::from)
+    }
+
+    fn call_boolean(&self, call: &Call) -> Option<bool> {
+        call_count(self.matches, call).map(|n| n > 0)
     }
 }
 
@@ -338,5 +488,40 @@ mod tests {
         assert!(e.to_string().starts_with("cannot parse --filter \"qed > 0.5 and mww < 3\": unknown property `mww`"));
         let e = Objective::parse("qed + mww").unwrap_err().to_string();
         assert!(e.starts_with("cannot parse --objective \"qed + mww\": unknown property `mww`"), "{e}");
+    }
+
+    #[test]
+    fn smarts_calls_count_unique_matches() {
+        // Counts from PyPI RDKit 2026.09 (biotorch-chem's counts_match_python_rdkit): aspirin has one benzene ring,
+        // one C(=O)[OH], six aromatic atoms and no nitrogen.
+        let aspirin = Scored::new("CC(=O)Oc1ccccc1C(=O)O", false);
+        let f = Filter::parse("matches('C(=O)[OH]') and count(\"c1ccccc1\") == 1 and not matches('[#7]')").unwrap();
+        assert_eq!(f.substructures().smarts().collect::<Vec<_>>(), ["C(=O)[OH]", "c1ccccc1", "[#7]"]);
+        let m = f.substructures().count("CC(=O)Oc1ccccc1C(=O)O").unwrap();
+        assert!(f.passes(&MoleculeValues { matches: Some(&m), ..MoleculeValues::of(&aspirin) }));
+        assert!(!f.passes(&MoleculeValues::of(&aspirin)), "without counts the calls are unknown");
+        let o = Objective::parse("qed + count('a') - 2*count('a')").unwrap();
+        assert_eq!(o.substructures().smarts().count(), 1, "each pattern compiled once");
+        let m = o.substructures().count("CC(=O)Oc1ccccc1C(=O)O").unwrap();
+        let props = aspirin.props.unwrap();
+        assert_eq!(
+            o.eval(&MoleculeValues { matches: Some(&m), ..MoleculeValues::of(&aspirin) }),
+            Some(props.qed - 6.0)
+        );
+        let both = f.substructures().union(o.substructures());
+        assert_eq!(both.smarts().collect::<Vec<_>>(), ["C(=O)[OH]", "c1ccccc1", "[#7]", "a"]);
+        assert!(f.substructures().count("C1CC").is_none(), "not a molecule");
+
+        let e = Filter::parse("qed > 0.5 and matches(\"C(=O\")").unwrap_err();
+        assert!(e.is_bad_input());
+        let e = e.to_string();
+        assert!(
+            e.starts_with("cannot parse --filter \"qed > 0.5 and matches(\"C(=O\")\": invalid SMARTS \"C(=O\": "),
+            "{e}"
+        );
+        assert!(e.contains(" at column 23\n"), "{e}");
+        assert!(e.ends_with("\n  qed > 0.5 and matches(\"C(=O\")\n                        ^"), "{e}");
+        let e = Objective::parse("count('[C') + count('[N')").unwrap_err().to_string();
+        assert!(e.contains("invalid SMARTS \"[C\"") && e.contains("at column 7"), "the first bad pattern: {e}");
     }
 }

@@ -11,11 +11,12 @@
 use std::collections::{HashMap, HashSet};
 
 use biotorch_chem::Properties;
-use biotorch_expr::{Type, Values, VarId};
-use biotorch_io::polars::prelude::{DataFrame, DataType, Schema};
+use biotorch_expr::{Call, Type, Values, VarId};
+use biotorch_io::polars::prelude::{DataFrame, DataType, IdxCa, IdxSize, Schema};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::properties::{Filter, Property};
+use crate::properties::{call_count, Filter, Matches, Property, Substructures};
 
 /// What happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,115 @@ impl Selection {
     }
 }
 
+/// `select --sort COL [--desc] --top N`: the kept rows ordered by a numeric column, the first `n` of them.
+///
+/// Rows are compared by the column's value (ascending, or descending with `descending`); a row whose value is
+/// missing (null or NaN) comes after every row with a value; ties keep input order (the sort is stable), so the
+/// result does not depend on how the input is split into row groups. Without a column the order is the input's and
+/// only `n` applies. Rows arrive a frame at a time ([`TopRows::push`]); with `n` only the best `n` are held.
+#[derive(Debug, Clone)]
+pub struct TopRows {
+    column: Option<String>,
+    descending: bool,
+    n: Option<usize>,
+    held: Option<DataFrame>,
+}
+
+impl TopRows {
+    /// Checks that `column` (a column of `schema`, or a property name such as `rotb`, read from its column) holds
+    /// numbers, and returns the rule with the column it sorts by.
+    pub fn new(
+        schema: &Schema,
+        file: &str,
+        column: Option<&str>,
+        descending: bool,
+        n: Option<usize>,
+    ) -> Result<TopRows> {
+        let column = match column {
+            None => None,
+            Some(name) => {
+                let col = match Property::from_name(name) {
+                    Some(p) if !schema.contains(name) => p.column(),
+                    _ => name,
+                };
+                let context = format!("--sort {name}");
+                match schema.get(col) {
+                    None => {
+                        let note = if schema.contains("valid") || schema.contains("state") {
+                            column_hint(col).to_string()
+                        } else {
+                            String::new()
+                        };
+                        return Err(Error::MissingColumn {
+                            context,
+                            file: file.to_string(),
+                            column: col.to_string(),
+                            note,
+                        });
+                    }
+                    Some(t) if !t.is_primitive_numeric() && *t != DataType::Boolean && !t.is_null() => {
+                        return Err(Error::ColumnType {
+                            context,
+                            file: file.to_string(),
+                            column: col.to_string(),
+                            holds: t.to_string(),
+                            expected: "numbers",
+                        });
+                    }
+                    Some(_) => Some(col.to_string()),
+                }
+            }
+        };
+        Ok(TopRows { column, descending, n, held: None })
+    }
+
+    /// The column it sorts by.
+    pub fn column(&self) -> Option<&str> {
+        self.column.as_deref()
+    }
+
+    /// Adds kept rows that come after every row pushed before.
+    pub fn push(&mut self, df: DataFrame) -> Result<()> {
+        let mut all = match self.held.take() {
+            Some(mut held) => {
+                held.vstack_mut(&df)?;
+                held
+            }
+            None => df,
+        };
+        if let Some(col) = &self.column {
+            let values: Vec<Option<f64>> =
+                all.column(col)?.cast(&DataType::Float64)?.f64()?.iter().map(|v| v.filter(|v| !v.is_nan())).collect();
+            let order = sorted_order(&values, self.descending);
+            let order: Vec<IdxSize> = order.into_iter().map(|i| i as IdxSize).collect();
+            all = all.take(&IdxCa::from_vec("order".into(), order))?;
+        }
+        if let Some(n) = self.n {
+            all = all.head(Some(n));
+        }
+        self.held = Some(all);
+        Ok(())
+    }
+
+    /// The rows, in order (`None` when none was pushed).
+    pub fn finish(self) -> Option<DataFrame> {
+        self.held
+    }
+}
+
+/// The stable order of `values`: by value (descending with `descending`), missing ones last, ties in input order.
+fn sorted_order(values: &[Option<f64>], descending: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| match (values[a], values[b]) {
+        (Some(x), Some(y)) if descending => y.total_cmp(&x),
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    order
+}
+
 /// Why a table may lack a property column.
 pub fn column_hint(column: &str) -> &'static str {
     match column {
@@ -133,6 +243,8 @@ pub struct TableColumns {
     numbers: Vec<Property>,
     flags: Vec<Property>,
     unique: Option<String>,
+    /// The filter's SMARTS and the SMILES column they are matched in.
+    substructures: Option<(Substructures, String)>,
 }
 
 impl TableColumns {
@@ -206,7 +318,20 @@ impl TableColumns {
                 return Err(missing(&format!("--unique={col}"), col, String::new()));
             }
         }
-        Ok(TableColumns { validity, numbers, flags, unique: unique.map(str::to_string) })
+        let substructures = match filter.map(Filter::substructures).filter(|s| !s.is_empty()) {
+            Some(subs) => {
+                let Some(col) = ["canonical_smiles", "smiles"].into_iter().find(|c| schema.contains(c)) else {
+                    return Err(missing(
+                        &context,
+                        "canonical_smiles",
+                        " (or `smiles`: matches(..) and count(..) read the molecule)".into(),
+                    ));
+                };
+                Some((subs.clone(), col.to_string()))
+            }
+            None => None,
+        };
+        Ok(TableColumns { validity, numbers, flags, unique: unique.map(str::to_string), substructures })
     }
 
     /// Reads the columns from a frame with the checked schema.
@@ -232,7 +357,18 @@ impl TableColumns {
             }
             None => None,
         };
-        Ok(FrameValues { valid, numbers, flags, keys })
+        let matches = match &self.substructures {
+            Some((subs, col)) => {
+                let smiles: Vec<Option<&str>> = df.column(col)?.str()?.iter().collect();
+                smiles
+                    .par_iter()
+                    .zip(valid.par_iter())
+                    .map(|(s, &ok)| s.filter(|_| ok).and_then(|s| subs.count(s)))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Ok(FrameValues { valid, numbers, flags, keys, matches, heads: Vec::new() })
     }
 }
 
@@ -243,6 +379,10 @@ pub struct FrameValues {
     numbers: HashMap<Property, Vec<Option<f64>>>,
     flags: HashMap<Property, Vec<Option<bool>>>,
     keys: Option<Vec<Option<String>>>,
+    /// Substructure counts per row (empty when the filter matches no SMARTS).
+    matches: Vec<Option<Matches>>,
+    /// Per row, the values of the run's heads (empty without heads).
+    heads: Vec<Vec<Option<f64>>>,
 }
 
 impl FrameValues {
@@ -264,6 +404,11 @@ impl FrameValues {
     /// Row `i`'s key under `--unique` (`None` without it, or when null).
     pub fn key(&self, i: usize) -> Option<&str> {
         self.keys.as_ref().and_then(|k| k[i].as_deref())
+    }
+
+    /// Sets the values of the run's heads per row ([`crate::Heads::predict`]), for a filter that reads them.
+    pub fn set_heads(&mut self, heads: Vec<Vec<Option<f64>>>) {
+        self.heads = heads;
     }
 
     /// Row `i` as a filter sees it.
@@ -301,11 +446,25 @@ pub struct RowValues<'a> {
 
 impl Values for RowValues<'_> {
     fn number(&self, v: VarId) -> Option<f64> {
-        Property::from_var(v).and_then(|p| self.frame.numbers.get(&p)).and_then(|c| c[self.i])
+        match Property::from_var(v) {
+            Some(p) => self.frame.numbers.get(&p).and_then(|c| c[self.i]),
+            None => {
+                let k = crate::Heads::position(v)?;
+                self.frame.heads.get(self.i).and_then(|row| row.get(k).copied().flatten())
+            }
+        }
     }
 
     fn boolean(&self, v: VarId) -> Option<bool> {
         Property::from_var(v).and_then(|p| self.frame.flags.get(&p)).and_then(|c| c[self.i])
+    }
+
+    fn call_number(&self, call: &Call) -> Option<f64> {
+        call_count(self.frame.matches.get(self.i).and_then(Option::as_ref), call).map(f64::from)
+    }
+
+    fn call_boolean(&self, call: &Call) -> Option<bool> {
+        call_count(self.frame.matches.get(self.i).and_then(Option::as_ref), call).map(|n| n > 0)
     }
 }
 
@@ -396,5 +555,70 @@ mod tests {
         let bare = DataFrame::new(1, vec![Column::new("smiles".into(), vec!["C"])]).unwrap();
         let e = TableColumns::new(bare.schema(), "s.parquet", None, None, false).unwrap_err();
         assert!(e.to_string().starts_with("s.parquet has neither a `valid` nor a `state` column"));
+    }
+
+    #[test]
+    fn a_filter_matches_smarts_in_the_smiles_column() {
+        // Counts from PyPI RDKit 2026.09 (biotorch-chem's counts_match_python_rdkit): [OX2H] in ethanol 1, in
+        // succinic acid 2, in cyclohexane 0.
+        let df = DataFrame::new(
+            4,
+            vec![
+                Column::new(
+                    "canonical_smiles".into(),
+                    vec![Some("CCO"), Some("O=C(O)CCC(=O)O"), Some("C1CCCCC1"), None],
+                ),
+                Column::new("valid".into(), vec![true, true, true, false]),
+            ],
+        )
+        .unwrap();
+        let f = Filter::parse("count('[OX2H]') >= 1 and not matches(\"[#7]\")").unwrap();
+        let columns = TableColumns::new(df.schema(), "t.parquet", Some(&f), None, false).unwrap();
+        let values = columns.read(&df).unwrap();
+        let mut s = Selection::new(Some(f.clone()));
+        let d: Vec<Decision> = (0..4).map(|i| s.decide(values.is_valid(i), &values.row(i), None)).collect();
+        assert_eq!(d, [Decision::Kept, Decision::Kept, Decision::Fails, Decision::Invalid]);
+        let two = Filter::parse("count('[OX2H]') == 2").unwrap();
+        let values = TableColumns::new(df.schema(), "t", Some(&two), None, false).unwrap().read(&df).unwrap();
+        assert!(!two.passes(&values.row(0)) && two.passes(&values.row(1)));
+        // No SMILES column: said before any row is read.
+        let bare = DataFrame::new(1, vec![Column::new("valid".into(), vec![true])]).unwrap();
+        let e = TableColumns::new(bare.schema(), "b.parquet", Some(&f), None, false).unwrap_err().to_string();
+        assert!(e.contains("b.parquet has no `canonical_smiles` column"), "{e}");
+    }
+
+    #[test]
+    fn top_rows_sort_with_missing_last_and_ties_in_input_order() {
+        let df = |ids: &[&str], qed: &[Option<f64>]| {
+            DataFrame::new(
+                ids.len(),
+                vec![Column::new("id".into(), ids.to_vec()), Column::new("qed".into(), qed.to_vec())],
+            )
+            .unwrap()
+        };
+        let ids = |d: &DataFrame| -> Vec<String> {
+            d.column("id").unwrap().str().unwrap().iter().map(|s| s.unwrap().to_string()).collect()
+        };
+        let first = df(&["a", "b", "c"], &[Some(0.5), None, Some(0.9)]);
+        let second = df(&["d", "e", "f"], &[Some(0.5), Some(f64::NAN), Some(0.7)]);
+        for (descending, n, expected) in [
+            (true, None, vec!["c", "f", "a", "d", "b", "e"]),
+            (false, None, vec!["a", "d", "f", "c", "b", "e"]),
+            (true, Some(3), vec!["c", "f", "a"]),
+            (false, Some(2), vec!["a", "d"]),
+        ] {
+            let mut top = TopRows::new(first.schema(), "t", Some("QED"), descending, n).unwrap();
+            top.push(first.clone()).unwrap();
+            top.push(second.clone()).unwrap();
+            assert_eq!(ids(&top.finish().unwrap()), expected, "descending {descending}, top {n:?}");
+        }
+        let mut top = TopRows::new(first.schema(), "t", None, false, Some(4)).unwrap();
+        top.push(first.clone()).unwrap();
+        top.push(second.clone()).unwrap();
+        assert_eq!(ids(&top.finish().unwrap()), ["a", "b", "c", "d"]);
+        let e = TopRows::new(first.schema(), "t.parquet", Some("mw"), false, None).unwrap_err();
+        assert_eq!(e.to_string(), "--sort mw: t.parquet has no `mw` column");
+        let e = TopRows::new(first.schema(), "t.parquet", Some("id"), false, None).unwrap_err();
+        assert_eq!(e.to_string(), "--sort id: the `id` column of t.parquet holds str, not numbers");
     }
 }

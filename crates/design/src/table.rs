@@ -46,6 +46,11 @@ pub fn property_columns(rows: &[&Scored]) -> Vec<Column> {
 /// `passes`, then the property columns (with `properties`: `generate --properties none` has no such columns, only
 /// validity in `state`). No rows give the same columns, empty.
 pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
+    generated_with_heads(rows, properties, &[])
+}
+
+/// [`generated`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `passes`.
+pub fn generated_with_heads(rows: &[GeneratedRow], properties: bool, heads: &[String]) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<u64>>()),
         Column::new("smiles".into(), rows.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
@@ -56,6 +61,10 @@ pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
         Column::new("max_train_similarity".into(), rows.iter().map(|r| r.max_train_similarity).collect::<Vec<_>>()),
         Column::new("passes".into(), rows.iter().map(|r| r.passes).collect::<Vec<_>>()),
     ];
+    for (k, name) in heads.iter().enumerate() {
+        let values: Vec<Option<f64>> = rows.iter().map(|r| r.heads.get(k).copied().flatten()).collect();
+        columns.push(Column::new(name.as_str().into(), values));
+    }
     if properties {
         columns.extend(property_columns(&rows.iter().map(|r| &r.molecule).collect::<Vec<_>>()));
     }
@@ -65,6 +74,11 @@ pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
 /// The best molecules of `optimize`, ranked: `rank` (from 1), `smiles`, `score`, `meets_constraints`, `step`,
 /// `sim_ref`, `nll`, then the property columns.
 pub fn best_molecules(best: &[Candidate]) -> Result<DataFrame> {
+    best_molecules_with_heads(best, &[])
+}
+
+/// [`best_molecules`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `nll`.
+pub fn best_molecules_with_heads(best: &[Candidate], heads: &[String]) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("rank".into(), (1..=best.len() as u32).collect::<Vec<_>>()),
         Column::new("smiles".into(), best.iter().map(|c| c.smiles.as_str()).collect::<Vec<_>>()),
@@ -74,6 +88,10 @@ pub fn best_molecules(best: &[Candidate]) -> Result<DataFrame> {
         Column::new("sim_ref".into(), best.iter().map(|c| c.sim_ref).collect::<Vec<_>>()),
         Column::new("nll".into(), best.iter().map(|c| c.nll).collect::<Vec<_>>()),
     ];
+    for (k, name) in heads.iter().enumerate() {
+        let values: Vec<Option<f64>> = best.iter().map(|c| c.heads.get(k).copied().flatten()).collect();
+        columns.push(Column::new(name.as_str().into(), values));
+    }
     columns.extend(property_columns(&best.iter().map(|c| &c.molecule).collect::<Vec<_>>()));
     Ok(DataFrame::new(best.len(), columns)?)
 }
@@ -116,6 +134,7 @@ mod tests {
             max_train_similarity: None,
             passes: Some(true),
             molecule: Scored::new("OCC", false),
+            heads: Vec::new(),
         };
         let one = generated(std::slice::from_ref(&row), true).unwrap();
         let none = generated(&[], true).unwrap();

@@ -1,36 +1,66 @@
 //! Binding: names resolved against a [`Variables`] set, types checked, comparisons normalized. Errors are reported
 //! left to right, at the column of the part that is wrong.
 
+use std::cell::RefCell;
+
 use crate::error::{ErrorKind, ParseError};
-use crate::expr::{with_example, Cond, Formula, Num, Predicate};
+use crate::expr::{with_example, Call, Cond, Formula, Num, Predicate};
 use crate::syntax::{error, Ast, Node, NodeKind};
 use crate::vars::Variables;
 use crate::Type;
 
+/// A program's check of a function call's argument, run once per call as it is bound: `Err(reason)` refuses it,
+/// and binding fails with `reason` at the column of the argument (e.g. `invalid SMARTS "[C": ...`).
+pub type CheckCall<'c> = dyn FnMut(&Call) -> Result<(), String> + 'c;
+
+fn accept_all(_: &Call) -> Result<(), String> {
+    Ok(())
+}
+
 impl Predicate {
-    /// Parses `text` and binds it to `vars`.
+    /// Parses `text` and binds it to `vars` (any function argument accepted).
     pub fn parse(text: &str, vars: &Variables) -> Result<Predicate, ParseError> {
+        Predicate::parse_with(text, vars, &mut accept_all)
+    }
+
+    /// Parses `text` and binds it to `vars`, handing every function call to `check`.
+    pub fn parse_with(text: &str, vars: &Variables, check: &mut CheckCall<'_>) -> Result<Predicate, ParseError> {
         let ast = Ast::parse(text, Type::Bool).map_err(|e| with_example(e, vars, Type::Bool))?;
-        Predicate::bind(&ast, vars)
+        Predicate::bind_with(&ast, vars, check)
     }
 
     /// Binds a parsed expression to `vars`: resolves names and checks that it is a condition.
     pub fn bind(ast: &Ast, vars: &Variables) -> Result<Predicate, ParseError> {
-        let cond = Binder::new(vars, &ast.text, Type::Bool).condition(&ast.root)?;
+        Predicate::bind_with(ast, vars, &mut accept_all)
+    }
+
+    /// [`Predicate::bind`], handing every function call to `check` (which may refuse its argument).
+    pub fn bind_with(ast: &Ast, vars: &Variables, check: &mut CheckCall<'_>) -> Result<Predicate, ParseError> {
+        let cond = Binder::new(vars, &ast.text, Type::Bool, check).condition(&ast.root)?;
         Ok(Predicate { cond, text: ast.text.clone() })
     }
 }
 
 impl Formula {
-    /// Parses `text` and binds it to `vars`.
+    /// Parses `text` and binds it to `vars` (any function argument accepted).
     pub fn parse(text: &str, vars: &Variables) -> Result<Formula, ParseError> {
+        Formula::parse_with(text, vars, &mut accept_all)
+    }
+
+    /// Parses `text` and binds it to `vars`, handing every function call to `check`.
+    pub fn parse_with(text: &str, vars: &Variables, check: &mut CheckCall<'_>) -> Result<Formula, ParseError> {
         let ast = Ast::parse(text, Type::Number).map_err(|e| with_example(e, vars, Type::Number))?;
-        Formula::bind(&ast, vars)
+        Formula::bind_with(&ast, vars, check)
     }
 
     /// Binds a parsed expression to `vars`: resolves names and checks that it is a number.
     pub fn bind(ast: &Ast, vars: &Variables) -> Result<Formula, ParseError> {
-        let num = Binder::new(vars, &ast.text, Type::Number).number(&ast.root)?;
+        Formula::bind_with(ast, vars, &mut accept_all)
+    }
+
+    /// [`Formula::bind`], handing every function call to `check` (which may refuse its argument).
+    pub fn bind_with(ast: &Ast, vars: &Variables, check: &mut CheckCall<'_>) -> Result<Formula, ParseError> {
+        let num = Binder::new(vars, &ast.text, Type::Number, check).number(&ast.root)?;
         Ok(Formula { num, text: ast.text.clone() })
     }
 }
@@ -46,11 +76,12 @@ pub(crate) struct Binder<'a> {
     /// The type of the whole expression: a number (a formula) cannot use flags, so an unknown name in one is
     /// compared with the numeric names only.
     root: Type,
+    check: RefCell<&'a mut CheckCall<'a>>,
 }
 
 impl<'a> Binder<'a> {
-    pub(crate) fn new(vars: &'a Variables, text: &'a str, root: Type) -> Self {
-        Binder { vars, text, root }
+    pub(crate) fn new(vars: &'a Variables, text: &'a str, root: Type, check: &'a mut CheckCall<'a>) -> Self {
+        Binder { vars, text, root, check: RefCell::new(check) }
     }
 
     fn source(&self, n: &Node) -> &'a str {
@@ -125,8 +156,29 @@ impl<'a> Binder<'a> {
                 let reason = format!("unexpected string {}", self.source(n));
                 return Err(self.err(n, ErrorKind::Type, reason, Some("a string is a function argument".into())));
             }
-            NodeKind::Call(name, _) => {
-                return Err(self.err(n, ErrorKind::UnknownFunction, format!("unknown function `{name}`"), None));
+            NodeKind::Call(name, args) => {
+                let Some(id) = self.vars.lookup_function(name) else {
+                    let known: Vec<&str> = self.vars.functions().map(|(_, f)| f.name()).collect();
+                    let hint = (!known.is_empty()).then(|| format!("known functions: {}", known.join(", ")));
+                    return Err(self.err(n, ErrorKind::UnknownFunction, format!("unknown function `{name}`"), hint));
+                };
+                let function = self.vars.function_of(id);
+                let argument = match args.as_slice() {
+                    [Node { kind: NodeKind::Str(s), .. }] => s.clone(),
+                    _ => {
+                        let reason = format!("`{}` takes one quoted {}", function.name(), function.argument());
+                        let hint = format!("write e.g. {}(\"...\")", function.name());
+                        return Err(self.err(n, ErrorKind::Type, reason, Some(hint)));
+                    }
+                };
+                let call = Call { function: id, name: function.name().to_string(), argument };
+                if let Err(reason) = (self.check.borrow_mut())(&call) {
+                    return Err(self.err(&args[0], ErrorKind::InvalidArgument, reason, None));
+                }
+                match function.ty() {
+                    Type::Number => Bound::Num(Num::Call(call)),
+                    Type::Bool => Bound::Cond(Cond::Call(call)),
+                }
             }
             NodeKind::Neg(x) => Bound::Num(match self.number(x)? {
                 Num::Const(c) => Num::Const(-c),

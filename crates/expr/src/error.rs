@@ -12,6 +12,8 @@ pub enum ErrorKind {
     UnknownName,
     /// A call of a function that is not defined.
     UnknownFunction,
+    /// A function's string argument that the program refused (say, a SMARTS that does not parse).
+    InvalidArgument,
     /// A number where a condition is needed or the other way round, or a comparison without any variable.
     Type,
 }

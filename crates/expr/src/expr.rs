@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::error::ParseError;
-use crate::vars::{VarId, Variables};
+use crate::vars::{FnId, VarId, Variables};
 use crate::{ArithOp, CmpOp, Type};
 
 /// Where an expression reads a row's values. `None` means the value is missing for this row.
@@ -13,6 +13,46 @@ pub trait Values {
     fn number(&self, var: VarId) -> Option<f64>;
     /// The value of a true/false variable.
     fn boolean(&self, var: VarId) -> Option<bool>;
+    /// The value of a call of a numeric function (missing unless the program evaluates calls).
+    fn call_number(&self, _call: &Call) -> Option<f64> {
+        None
+    }
+    /// The value of a call of a true/false function (missing unless the program evaluates calls).
+    fn call_boolean(&self, _call: &Call) -> Option<bool> {
+        None
+    }
+}
+
+/// A call of a declared function with its string argument: `count("c1ccccc1")`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Call {
+    pub(crate) function: FnId,
+    pub(crate) name: String,
+    pub(crate) argument: String,
+}
+
+impl Call {
+    /// The function called.
+    pub fn function(&self) -> FnId {
+        self.function
+    }
+
+    /// Its canonical name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The string argument, without its quotes.
+    pub fn argument(&self) -> &str {
+        &self.argument
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let q = if self.argument.contains('"') { '\'' } else { '"' };
+        write!(f, "{}({q}{}{q})", self.name, self.argument)
+    }
 }
 
 /// A numeric expression, names resolved.
@@ -20,6 +60,7 @@ pub trait Values {
 pub(crate) enum Num {
     Const(f64),
     Var(VarId, String),
+    Call(Call),
     Neg(Box<Num>),
     Arith(Box<Num>, ArithOp, Box<Num>),
 }
@@ -28,6 +69,7 @@ pub(crate) enum Num {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cond {
     Var(VarId, String),
+    Call(Call),
     Cmp(Num, CmpOp, Num),
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
@@ -40,6 +82,7 @@ impl Num {
         match self {
             Num::Const(c) => Some(*c),
             Num::Var(v, _) => row.number(*v),
+            Num::Call(c) => row.call_number(c),
             Num::Neg(x) => x.eval(row).map(|x| -x),
             Num::Arith(a, op, b) => Some(op.apply(a.eval(row)?, b.eval(row)?)),
         }
@@ -49,7 +92,7 @@ impl Num {
     pub(crate) fn has_var(&self) -> bool {
         match self {
             Num::Const(_) => false,
-            Num::Var(..) => true,
+            Num::Var(..) | Num::Call(_) => true,
             Num::Neg(x) => x.has_var(),
             Num::Arith(a, _, b) => a.has_var() || b.has_var(),
         }
@@ -57,7 +100,7 @@ impl Num {
 
     fn visit(&self, f: &mut impl FnMut(VarId)) {
         match self {
-            Num::Const(_) => {}
+            Num::Const(_) | Num::Call(_) => {}
             Num::Var(v, _) => f(*v),
             Num::Neg(x) => x.visit(f),
             Num::Arith(a, _, b) => {
@@ -67,12 +110,24 @@ impl Num {
         }
     }
 
+    fn visit_calls<'a>(&'a self, f: &mut impl FnMut(&'a Call)) {
+        match self {
+            Num::Const(_) | Num::Var(..) => {}
+            Num::Call(c) => f(c),
+            Num::Neg(x) => x.visit_calls(f),
+            Num::Arith(a, _, b) => {
+                a.visit_calls(f);
+                b.visit_calls(f);
+            }
+        }
+    }
+
     fn precedence(&self) -> u8 {
         match self {
             Num::Arith(_, ArithOp::Add | ArithOp::Sub, _) => 5,
             Num::Arith(_, ArithOp::Mul | ArithOp::Div, _) => 6,
             Num::Neg(_) => 7,
-            Num::Const(_) | Num::Var(..) => 8,
+            Num::Const(_) | Num::Var(..) | Num::Call(_) => 8,
         }
     }
 
@@ -86,6 +141,7 @@ impl Num {
         match self {
             Num::Const(c) => write!(f, "{}", Number(*c)),
             Num::Var(_, name) => write!(f, "{name}"),
+            Num::Call(c) => write!(f, "{c}"),
             Num::Neg(x) => {
                 write!(f, "-")?;
                 x.fmt_at(f, 7)
@@ -111,6 +167,7 @@ impl Cond {
     fn eval3(&self, row: &dyn Values) -> Option<bool> {
         match self {
             Cond::Var(v, _) => row.boolean(*v),
+            Cond::Call(c) => row.call_boolean(c),
             Cond::Cmp(a, op, b) => {
                 let known = |x: &Num| x.eval(row).filter(|x| !x.is_nan());
                 Some(op.apply(known(a)?, known(b)?))
@@ -138,6 +195,7 @@ impl Cond {
     fn visit(&self, f: &mut impl FnMut(VarId)) {
         match self {
             Cond::Var(v, _) => f(*v),
+            Cond::Call(_) => {}
             Cond::Cmp(a, _, b) => {
                 a.visit(f);
                 b.visit(f);
@@ -150,12 +208,28 @@ impl Cond {
         }
     }
 
+    fn visit_calls<'a>(&'a self, f: &mut impl FnMut(&'a Call)) {
+        match self {
+            Cond::Var(..) => {}
+            Cond::Call(c) => f(c),
+            Cond::Cmp(a, _, b) => {
+                a.visit_calls(f);
+                b.visit_calls(f);
+            }
+            Cond::Not(e) => e.visit_calls(f),
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.visit_calls(f);
+                b.visit_calls(f);
+            }
+        }
+    }
+
     fn precedence(&self) -> u8 {
         match self {
             Cond::Or(..) => 1,
             Cond::And(..) => 2,
             Cond::Not(_) => 3,
-            Cond::Cmp(..) | Cond::Var(..) => 4,
+            Cond::Cmp(..) | Cond::Var(..) | Cond::Call(_) => 4,
         }
     }
 
@@ -167,6 +241,7 @@ impl Cond {
         }
         match self {
             Cond::Var(_, name) => write!(f, "{name}"),
+            Cond::Call(c) => write!(f, "{c}"),
             Cond::Cmp(a, op, b) => {
                 a.fmt_at(f, 5)?;
                 write!(f, " {} ", op.symbol())?;
@@ -215,6 +290,17 @@ fn first_uses(visit: impl FnOnce(&mut dyn FnMut(VarId))) -> Vec<VarId> {
     out
 }
 
+/// Each distinct call once, in order of first use.
+fn distinct_calls<'a>(visit: impl FnOnce(&mut dyn FnMut(&'a Call))) -> Vec<&'a Call> {
+    let mut out: Vec<&Call> = Vec::new();
+    visit(&mut |c| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    });
+    out
+}
+
 /// A condition over a row (`qed > 0.6 and not pains`), true, false or unknown (see the crate docs).
 ///
 /// Its `Display` is the normalized form: canonical names, a comparison with its variable side first
@@ -244,6 +330,11 @@ impl Predicate {
     /// The variables it reads, each once, in order of first use.
     pub fn variables(&self) -> Vec<VarId> {
         first_uses(|f| self.cond.visit(&mut |v| f(v)))
+    }
+
+    /// The function calls it makes, each distinct call once, in order of first use.
+    pub fn calls(&self) -> Vec<&Call> {
+        distinct_calls(|f| self.cond.visit_calls(&mut |c| f(c)))
     }
 }
 
@@ -277,6 +368,11 @@ impl Formula {
     /// The variables it reads, each once, in order of first use.
     pub fn variables(&self) -> Vec<VarId> {
         first_uses(|f| self.num.visit(&mut |v| f(v)))
+    }
+
+    /// The function calls it makes, each distinct call once, in order of first use.
+    pub fn calls(&self) -> Vec<&Call> {
+        distinct_calls(|f| self.num.visit_calls(&mut |c| f(c)))
     }
 }
 

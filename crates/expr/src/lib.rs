@@ -26,8 +26,11 @@
 //! on `f64` (`hbd == 2`). A bare true/false name is a condition (`pains`, `not novel`). Numbers are decimal with an
 //! optional exponent (`1e-3`, `.5`); strings are quoted with `"` or `'`.
 //!
-//! Calls (`matches("[NX3][CX3](=O)")`, `count("c1ccccc1") >= 2`) and strings are part of the grammar for functions
-//! a program may define; none is defined yet, so binding one reports an unknown function. Names bound at run time
+//! Calls (`matches("[NX3][CX3](=O)")`, `count("c1ccccc1") >= 2`) take one quoted string and call a function the
+//! program declares ([`Variables::function`]), a number or a condition; an undeclared one is an unknown function.
+//! The language does not know what the string means: [`Predicate::bind_with`] hands each call to the program's
+//! check (say, compiling a SMARTS), whose refusal is an error pointing at the string, and the row evaluates the
+//! calls ([`Values::call_number`], [`Values::call_boolean`]). A call is missing-valued like a variable. Names bound at run time
 //! (say, a property-prediction head's `pic50` and `pic50_std`) need nothing more than being declared before binding:
 //! parse early with [`Ast::parse`] to check the syntax, bind later with [`Predicate::bind`].
 //!
@@ -77,10 +80,11 @@ mod expr;
 mod syntax;
 mod vars;
 
+pub use bind::CheckCall;
 pub use error::{Error, ErrorKind, ParseError, Result};
-pub use expr::{Formula, Predicate, Values};
+pub use expr::{Call, Formula, Predicate, Values};
 pub use syntax::Ast;
-pub use vars::{VarId, Variable, Variables};
+pub use vars::{FnId, Function, VarId, Variable, Variables};
 
 /// What an expression (or a variable) is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

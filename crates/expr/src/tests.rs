@@ -399,3 +399,86 @@ fn variables_bound_at_run_time() {
     let r = Row { numbers: vec![(pic50, 7.5), (std, 1.0), (id("qed"), 0.6)], flags: vec![] };
     assert!(!f.passes(&r));
 }
+
+/// A row whose calls are answered from a list: `count(..)` by argument, `matches(..)` as count > 0.
+#[derive(Default)]
+struct CallRow {
+    counts: Vec<(&'static str, f64)>,
+}
+
+impl Values for CallRow {
+    fn number(&self, _: VarId) -> Option<f64> {
+        Some(0.5)
+    }
+    fn boolean(&self, _: VarId) -> Option<bool> {
+        Some(false)
+    }
+    fn call_number(&self, call: &Call) -> Option<f64> {
+        self.counts.iter().find(|(a, _)| *a == call.argument()).map(|&(_, n)| n)
+    }
+    fn call_boolean(&self, call: &Call) -> Option<bool> {
+        self.call_number(call).map(|n| n > 0.0)
+    }
+}
+
+fn with_functions() -> Variables {
+    let mut v = vars();
+    v.function("matches", "SMARTS", Type::Bool).unwrap();
+    v.function("count", "SMARTS", Type::Number).unwrap();
+    v
+}
+
+#[test]
+fn declared_functions_bind_evaluate_and_print() {
+    let vars = with_functions();
+    let f = Predicate::parse("COUNT('c1ccccc1') >= 2 and not matches(\"C(=O)O\") or qed > 0.9", &vars).unwrap();
+    assert_eq!(f.to_string(), "count(\"c1ccccc1\") >= 2 and not matches(\"C(=O)O\") or qed > 0.9");
+    let calls: Vec<String> = f.calls().iter().map(|c| c.to_string()).collect();
+    assert_eq!(calls, ["count(\"c1ccccc1\")", "matches(\"C(=O)O\")"]);
+    assert_eq!(f.variables(), vec![id("qed")]);
+    let two_rings = CallRow { counts: vec![("c1ccccc1", 2.0), ("C(=O)O", 0.0)] };
+    assert!(f.passes(&two_rings));
+    let acid = CallRow { counts: vec![("c1ccccc1", 2.0), ("C(=O)O", 1.0)] };
+    assert!(!f.passes(&acid));
+    // A call the row cannot answer is unknown, like a missing variable.
+    assert_eq!(f.eval(&CallRow::default()), None);
+    let o = Formula::parse("qed + 0.5*count('[OH]') - count('[OH]')", &vars).unwrap();
+    assert_eq!(o.calls().len(), 1, "each distinct call once");
+    assert_eq!(o.eval(&CallRow { counts: vec![("[OH]", 2.0)] }), Some(0.5 + 1.0 - 2.0));
+    assert_eq!(o.eval(&CallRow::default()), None);
+    // An argument holding `"` prints with the other quote.
+    assert_eq!(Formula::parse("count('[$(C\"x)]')", &vars).unwrap().to_string(), "count('[$(C\"x)]')");
+}
+
+#[test]
+fn function_calls_are_checked_when_bound() {
+    let vars = with_functions();
+    let mut seen = Vec::new();
+    let mut check = |c: &Call| -> Result<(), String> {
+        seen.push(c.argument().to_string());
+        if c.argument().starts_with('[') && !c.argument().ends_with(']') {
+            Err(format!("invalid SMARTS \"{}\"", c.argument()))
+        } else {
+            Ok(())
+        }
+    };
+    let e = Predicate::parse_with("qed > 0.5 and matches(\"[C\")", &vars, &mut check).unwrap_err();
+    assert_eq!((e.column, e.kind, e.reason.as_str()), (23, ErrorKind::InvalidArgument, "invalid SMARTS \"[C\""));
+    assert_eq!(seen, ["[C"]);
+    let e = e.with_label("--filter").to_string();
+    assert!(e.ends_with("  qed > 0.5 and matches(\"[C\")\n                        ^"), "{e}");
+    let e = Predicate::parse("matches(1) and qed > 0", &vars).unwrap_err();
+    assert_eq!((e.column, e.kind, e.reason.as_str()), (1, ErrorKind::Type, "`matches` takes one quoted SMARTS"));
+    let e = Predicate::parse("count(\"C\", \"N\") > 1", &vars).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Type);
+    let e = Formula::parse("qed + matches(\"C\")", &vars).unwrap_err();
+    assert_eq!((e.column, e.reason.as_str()), (7, "`matches(\"C\")` is true/false"));
+    let e = Predicate::parse("count(\"C\")", &vars).unwrap_err();
+    assert_eq!(e.reason, "`count(\"C\")` is a number");
+    let e = Predicate::parse("mtches(\"C\")", &vars).unwrap_err();
+    assert_eq!((e.kind, e.hint.as_deref()), (ErrorKind::UnknownFunction, Some("known functions: matches, count")));
+    let mut v = Variables::new();
+    v.function("f", "x", Type::Number).unwrap();
+    assert_eq!(v.function("F", "y", Type::Bool), Err(Error::DuplicateName { name: "F".into() }));
+    assert_eq!(v.function("1f", "y", Type::Bool), Err(Error::InvalidName { name: "1f".into() }));
+}

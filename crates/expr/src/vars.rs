@@ -15,6 +15,45 @@ impl VarId {
     }
 }
 
+/// A function of a [`Variables`] set: its index in declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FnId(usize);
+
+impl FnId {
+    /// The position of the function in its set (0 for the first declared).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A function an expression can call with one quoted string (`matches("c1ccccc1")`): its name, what the string
+/// is (`SMARTS`) and what it gives, a number or true/false. The program evaluates calls (see
+/// [`Values::call_number`](crate::Values::call_number)) and may check each argument when binding (see
+/// [`Predicate::bind_with`](crate::Predicate::bind_with)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    name: String,
+    argument: String,
+    ty: Type,
+}
+
+impl Function {
+    /// The canonical name, as expressions are printed back.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the argument is, as error messages name it (`SMARTS`).
+    pub fn argument(&self) -> &str {
+        &self.argument
+    }
+
+    /// Number or true/false.
+    pub fn ty(&self) -> Type {
+        self.ty
+    }
+}
+
 /// One named value of a row: a number (`qed`) or a true/false flag (`pains`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variable {
@@ -60,6 +99,7 @@ impl Variable {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Variables {
     vars: Vec<Variable>,
+    functions: Vec<Function>,
 }
 
 impl Variables {
@@ -72,11 +112,7 @@ impl Variables {
     /// (letters, digits and `_`, not starting with a digit, not `and`/`or`/`not`).
     pub fn add(&mut self, name: &str, aliases: &[&str], ty: Type) -> Result<VarId> {
         for spelling in std::iter::once(name).chain(aliases.iter().copied()) {
-            let mut chars = spelling.chars();
-            let spellable = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !matches!(spelling.to_ascii_lowercase().as_str(), "and" | "or" | "not");
-            if !spellable {
+            if !spellable(spelling) {
                 return Err(Error::InvalidName { name: spelling.to_string() });
             }
             if self.lookup(spelling).is_some() {
@@ -89,6 +125,46 @@ impl Variables {
             ty,
         });
         Ok(VarId(self.vars.len() - 1))
+    }
+
+    /// Declares a function of one string argument (`argument` says what it is, e.g. `SMARTS`) that gives a `ty`;
+    /// fails when the name is taken by another function or is not spellable.
+    ///
+    /// ```
+    /// use biotorch_expr::{Type, Variables};
+    ///
+    /// let mut vars = Variables::new();
+    /// let count = vars.function("count", "SMARTS", Type::Number).unwrap();
+    /// assert_eq!(vars.lookup_function("COUNT"), Some(count));
+    /// assert_eq!(vars.function_of(count).argument(), "SMARTS");
+    /// ```
+    pub fn function(&mut self, name: &str, argument: &str, ty: Type) -> Result<FnId> {
+        if !spellable(name) {
+            return Err(Error::InvalidName { name: name.to_string() });
+        }
+        if self.lookup_function(name).is_some() {
+            return Err(Error::DuplicateName { name: name.to_string() });
+        }
+        self.functions.push(Function { name: name.to_string(), argument: argument.to_string(), ty });
+        Ok(FnId(self.functions.len() - 1))
+    }
+
+    /// The function named `name`, case-insensitively.
+    pub fn lookup_function(&self, name: &str) -> Option<FnId> {
+        self.functions.iter().position(|f| f.name.eq_ignore_ascii_case(name)).map(FnId)
+    }
+
+    /// The function `id` (of this set).
+    ///
+    /// # Panics
+    /// When `id` belongs to a larger set.
+    pub fn function_of(&self, id: FnId) -> &Function {
+        &self.functions[id.0]
+    }
+
+    /// Every function, in declaration order.
+    pub fn functions(&self) -> impl Iterator<Item = (FnId, &Function)> {
+        self.functions.iter().enumerate().map(|(i, f)| (FnId(i), f))
     }
 
     /// Declares a numeric variable.
@@ -164,6 +240,14 @@ impl Variables {
             _ => None,
         }
     }
+}
+
+/// Letters, digits and `_`, not starting with a digit, not `and`/`or`/`not`.
+fn spellable(spelling: &str) -> bool {
+    let mut chars = spelling.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(spelling.to_ascii_lowercase().as_str(), "and" | "or" | "not")
 }
 
 /// Levenshtein distance over characters.

@@ -13,7 +13,7 @@ use biotorch_models::sampling::SamplingOptions;
 use clap::Args;
 use serde_json::json;
 
-use crate::args::{positive, positive_u64, shard_spec, DeviceArg, ModelArg};
+use crate::args::{positive, positive_u64, shard_spec, DeviceArg, HeadsArg, ModelArg};
 use crate::ctx::Ctx;
 
 #[derive(Debug, Args)]
@@ -59,7 +59,9 @@ pub(crate) struct GenerateArgs {
     pub(crate) train_smiles_column: Option<String>,
     /// Mark the molecules meeting a property expression (column `passes`), e.g. "qed > 0.6 and mw < 500 and not
     /// pains". Names: qed, sa, logp, mw, tpsa, hbd, hba, rotb, rings, aromatic_rings, heavy_atoms, formal_charge,
-    /// nll, similarity; flags: pains, brenk, novel.
+    /// nll, similarity; flags: pains, brenk, novel. Substructures (RDKit SMARTS): matches("[NX3][CX3](=O)") is
+    /// true when the molecule has one, count("c1ccccc1") is the number of unique matches, e.g.
+    /// "count('c1ccccc1') >= 2 and not matches('[N+](=O)[O-]')".
     #[arg(long, value_name = "EXPR")]
     pub(crate) filter: Option<String>,
     /// Keep sampling until N valid, unique molecules exist (that pass --filter, when given).
@@ -81,6 +83,8 @@ pub(crate) struct GenerateArgs {
     pub(crate) plot: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) device: DeviceArg,
+    #[command(flatten)]
+    pub(crate) heads: HeadsArg,
 }
 
 /// `--properties`.
@@ -96,6 +100,8 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if !properties && args.plot.is_some() {
         crate::exit::bad_input!("--properties none: --plot draws the properties; leave --properties at all");
     }
+    // Heads' descriptions first: their names are variables of the filter, checked before any model loads.
+    let mut heads = args.heads.open()?;
     let request = GenerateRequest {
         n: args.n as u64,
         shard: args.shard,
@@ -109,7 +115,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
             use_cache: !args.no_cache,
             prefix: Vec::new(),
         },
-        filter: args.filter.as_deref().map(Filter::parse).transpose()?,
+        filter: args.filter.as_deref().map(|f| Filter::parse_in(f, heads.variables())).transpose()?,
         unique_valid: args.unique_valid,
         max_samples: args.max_samples,
         properties,
@@ -118,6 +124,8 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let device = args.device.one()?;
     let (weights, dir) = args.model.paths()?;
     let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
+    heads.load(device, &crate::args::resolver())?;
+    let head_columns = heads.columns().to_vec();
     let reference = match &args.train_set {
         Some(path) => Some(read_reference(ctx, path, args.train_smiles_column.as_deref())?),
         None => None,
@@ -126,7 +134,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
 
     // What decides the rows (not the batch size or the cache, which do not change the samples; not the shard):
     // `biotorch merge` refuses parts whose options, model or weights differ.
-    let settings = json!({
+    let mut settings = json!({
         "n": args.n,
         "seed": args.seed,
         "temperature": args.temperature,
@@ -139,6 +147,9 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         "properties": properties,
         "device": if device.is_cuda() { "cuda" } else { "cpu" },
     });
+    if !heads.is_empty() {
+        settings["heads"] = json!(heads.describe());
+    }
     let shard = args.shard.map(|(index, count)| Shard { index, count, by: ShardBy::Index });
     let path = output_file(&args.output, shard.as_ref())?;
     let mut out = ctx
@@ -147,7 +158,8 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         .with_metadata(keys::WEIGHTS_SHA256, biotorch_io::digest::weights_sha256(&generator.weights)?)
         .with_metadata(keys::OPTIONS, settings.to_string())
         .with_metadata(keys::SAMPLING, format!("{:?}", request.sampling))
-        .with_metadata(keys::FILTER, filter.clone().unwrap_or_default());
+        .with_metadata(keys::FILTER, filter.clone().unwrap_or_default())
+        .with_metadata(keys::HEADS, heads.describe());
     if let Some((i, k)) = args.shard {
         // A block of sample numbers, not the round-robin of the per-record commands (Shard::metadata says `index`).
         out = out.with_metadata(keys::SHARD, format!("{i}/{k}")).with_metadata(keys::SHARD_BY, "sample_block");
@@ -162,16 +174,16 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         out = out.with_metadata(keys::TRAIN_SET, described);
     }
 
-    let mut run = generator.generate(&request, reference.as_ref())?;
+    let mut run = generator.generate_with_heads(&request, reference.as_ref(), Some(&mut heads))?;
     let bar = ctx.progress.steps(run.target());
     let started = Instant::now();
     while let Some(round) = run.next_round()? {
-        out.write(table::generated(&round.rows, properties)?)?;
+        out.write(table::generated_with_heads(&round.rows, properties, &head_columns)?)?;
         bar.set_position(run.progress());
     }
     if !out.is_started() {
         // An empty shard (more shards than samples) still writes its part, with the full schema.
-        out.write(table::generated(&[], properties)?)?;
+        out.write(table::generated_with_heads(&[], properties, &head_columns)?)?;
     }
     bar.finish_and_clear();
     let (path, rows) = out.finish()?;

@@ -12,7 +12,7 @@ use biotorch_io::dataset::keys;
 use clap::Args;
 use serde_json::json;
 
-use crate::args::{positive, positive_u64, DeviceArg, ModelArg};
+use crate::args::{positive, positive_u64, DeviceArg, HeadsArg, ModelArg};
 use crate::ctx::Ctx;
 
 #[derive(Debug, Args)]
@@ -21,7 +21,8 @@ pub(crate) struct OptimizeArgs {
     #[command(flatten)]
     pub(crate) model: ModelArg,
     /// The score to maximize: arithmetic on properties (+ - * / and parentheses), e.g. "qed - 0.1*sa + 0.5*sim_ref"
-    /// (names as in --filter; sim_ref is the Tanimoto similarity to --similar-to).
+    /// (names as in --filter; sim_ref is the Tanimoto similarity to --similar-to); count("SMARTS") is a molecule's
+    /// number of unique substructure matches, e.g. "qed + 0.2*count('[OX2H]')".
     #[arg(long, value_name = "EXPR")]
     pub(crate) objective: String,
     /// A reference molecule for sim_ref and --min-similarity (Morgan radius 2, 2048 bits, Tanimoto).
@@ -31,7 +32,8 @@ pub(crate) struct OptimizeArgs {
     /// meet the constraints.
     #[arg(long, value_name = "S")]
     pub(crate) min_similarity: Option<f64>,
-    /// A hard constraint: molecules not meeting it score 0 (same syntax as generate --filter).
+    /// A hard constraint: molecules not meeting it score 0 (same syntax as generate --filter, SMARTS included:
+    /// "not matches('[N+](=O)[O-]')"; heads' names too, e.g. "logs > -4").
     #[arg(long, value_name = "EXPR")]
     pub(crate) filter: Option<String>,
     /// Reinforcement-learning steps.
@@ -75,6 +77,8 @@ pub(crate) struct OptimizeArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
     #[command(flatten)]
+    pub(crate) heads: HeadsArg,
+    #[command(flatten)]
     pub(crate) device: DeviceArg,
 }
 
@@ -82,9 +86,12 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     let plot_path = args.plot.clone().unwrap_or_else(|| sibling(&args.output, "steps.png"));
     crate::plot::check(Some(&plot_path))?;
     let device = args.device.one()?;
+    // Heads' descriptions first: their names are variables of the expressions, checked before any model loads.
+    let mut heads = args.heads.open()?;
+    let vars = heads.variables().clone();
     let request = OptimizeRequest {
-        objective: Objective::parse(&args.objective)?,
-        filter: args.filter.as_deref().map(Filter::parse).transpose()?,
+        objective: Objective::parse_in(&args.objective, &vars)?,
+        filter: args.filter.as_deref().map(|f| Filter::parse_in(f, &vars)).transpose()?,
         similar_to: args.similar_to.clone(),
         min_similarity: args.min_similarity,
         steps: args.steps,
@@ -102,13 +109,15 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     let (weights, dir) = args.model.paths()?;
     let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
     let model_path = generator.path.clone();
+    heads.load(device, &crate::args::resolver())?;
 
     let bar = ctx.progress.steps(args.steps);
     let started = Instant::now();
-    let result = biotorch_design::optimize(&generator, &request, &mut |Event::Step(m)| {
+    let on_step = &mut |Event::Step(m): Event<'_>| {
         bar.set_position(m.step);
         bar.set_message(format!("mean score {:.3}, valid {:.2}", m.mean_score, m.valid));
-    })?;
+    };
+    let result = biotorch_design::optimize_with_heads(&generator, &request, &mut heads, on_step, &|| false)?;
     bar.finish_and_clear();
 
     let best = &result.best;
@@ -116,8 +125,9 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         .table(&args.output, "optimize", &model_path)
         .with_metadata(keys::OBJECTIVE, request.objective.text().to_string())
         .with_metadata(keys::FILTER, request.filter.as_ref().map(|f| f.to_string()).unwrap_or_default())
-        .with_metadata(keys::SIMILAR_TO, args.similar_to.clone().unwrap_or_default());
-    out.write(table::best_molecules(best)?)?;
+        .with_metadata(keys::SIMILAR_TO, args.similar_to.clone().unwrap_or_default())
+        .with_metadata(keys::HEADS, heads.describe());
+    out.write(table::best_molecules_with_heads(best, heads.columns())?)?;
     let (path, _) = out.finish()?;
 
     let steps_path = args.steps_output.clone().unwrap_or_else(|| sibling(&args.output, "steps.parquet"));

@@ -80,6 +80,12 @@ pub mod keys {
     pub const FILTER: &str = "biotorch.filter";
     /// A `--unique` key.
     pub const UNIQUE: &str = "biotorch.unique";
+    /// `select --sort`: the column the rows are ordered by, `COL` or `COL desc`.
+    pub const SORT: &str = "biotorch.sort";
+    /// The property-prediction heads a run's expressions could read, `NAME=DIR, ...`.
+    pub const HEADS: &str = "biotorch.heads";
+    /// `select --top`: how many rows were kept at most.
+    pub const TOP: &str = "biotorch.top";
     /// Sampling settings of a generator.
     pub const SAMPLING: &str = "biotorch.sampling";
     /// The training set novelty is measured against.
