@@ -25,6 +25,12 @@ pub enum Error {
         /// `size` as a sentence: `SMILES too large: 20000 heavy atoms, the limit is 1000`.
         reason: String,
     },
+    /// RDKit does not accept a MOL block (an SDF record's structure): it does not parse or sanitize.
+    #[error("invalid MOL block: {reason}")]
+    InvalidMolBlock {
+        /// RDKit's reason, on one line.
+        reason: String,
+    },
     /// RDKit failed while computing something for a valid molecule.
     #[error("RDKit failed in {operation}: {reason}")]
     Rdkit {
@@ -40,16 +46,17 @@ impl Error {
     /// `reason` column holds.
     pub fn reason(&self) -> &str {
         match self {
-            Error::InvalidSmiles { reason, .. } | Error::TooLarge { reason, .. } | Error::Rdkit { reason, .. } => {
-                reason
-            }
+            Error::InvalidSmiles { reason, .. }
+            | Error::TooLarge { reason, .. }
+            | Error::InvalidMolBlock { reason }
+            | Error::Rdkit { reason, .. } => reason,
         }
     }
 
     /// True when the SMILES is at fault (it does not parse or sanitize, or it is too large), false when RDKit
     /// failed on a molecule it accepted.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::InvalidSmiles { .. } | Error::TooLarge { .. })
+        matches!(self, Error::InvalidSmiles { .. } | Error::TooLarge { .. } | Error::InvalidMolBlock { .. })
     }
 
     pub(crate) fn too_large(smiles: &str, size: Oversize) -> Error {
