@@ -43,6 +43,7 @@
 mod error;
 mod generate;
 mod generator;
+mod grid;
 mod optimize;
 mod properties;
 mod reference;
@@ -56,6 +57,7 @@ pub use generate::{
     MAX_DIVERSITY, UNIQUE_AT,
 };
 pub use generator::{Drawn, Generator};
+pub use grid::{check_grid, default_legend, draw_grid, GridRequest, GridSummary, GRID_MAX_DEFAULT};
 pub use optimize::{
     hill_climb_loss, optimize, optimize_until, Candidate, Event, OptimizeRequest, Optimized, Specials, StepMetrics,
 };
