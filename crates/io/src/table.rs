@@ -123,8 +123,9 @@ pub enum TableFormat {
     Csv,
     /// Tab-separated text with a header line.
     Tsv,
-    /// An SD file: a record per row, the molecule with 2D coordinates and every column as a data item
-    /// ([`SdfSink`]).
+    /// An SD file: a record per row, the molecule (`canonical_smiles`, else `smiles`) with 2D coordinates, the `id`
+    /// (or `name`) as its title and every column as a data item; a row without a molecule is an empty record (no
+    /// atoms) with its data items.
     Sdf,
 }
 
@@ -235,7 +236,7 @@ fn texts(column: &Column) -> PolarsResult<Vec<String>> {
 /// A row without a molecule (an invalid SMILES: `canonical_smiles` is empty) is an empty record (no atoms) with its
 /// data items, so the file has a record per row; a molecule RDKit cannot write gets an empty record and the data
 /// item `sdf_error` with RDKit's reason. No metadata is kept. Only flat columns fit (as CSV).
-pub struct SdfSink {
+pub(crate) struct SdfSink {
     path: PathBuf,
     tmp: TempFile,
     out: BufWriter<File>,
@@ -251,7 +252,7 @@ impl SdfSink {
     /// # Errors
     ///
     /// [`Error::Usage`] when the schema has neither `canonical_smiles` nor `smiles`, or a column that is not flat.
-    pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
+    pub(crate) fn create(path: &Path, schema: &Schema) -> Result<Self> {
         let shown = path.display().to_string();
         let to_molblock = crate::sdf::chemistry(&shown)?.to_molblock;
         if let Some((name, dtype)) = schema.iter().find(|(_, dtype)| !is_flat(dtype)) {
@@ -276,7 +277,7 @@ impl SdfSink {
     }
 
     /// Appends the rows of `df`, whose schema is the one given to [`create`](Self::create).
-    pub fn write(&mut self, df: &DataFrame) -> Result<()> {
+    pub(crate) fn write(&mut self, df: &DataFrame) -> Result<()> {
         let shown = self.path.display().to_string();
         let columns: Vec<(Vec<String>, Vec<bool>)> = df
             .columns()
@@ -309,7 +310,7 @@ impl SdfSink {
     }
 
     /// Flushes the file to disk and renames it into place; returns the number of records.
-    pub fn finish(self) -> Result<u64> {
+    pub(crate) fn finish(self) -> Result<u64> {
         let SdfSink { path, tmp, mut out, rows, .. } = self;
         out.flush().map_err(|e| Error::io(&path.display().to_string(), &e))?;
         drop(out);
