@@ -30,7 +30,8 @@ pub(crate) struct GridArgs {
     /// then score or qed, those present].
     #[arg(long, value_name = "COL[,COL...]", value_delimiter = ',', requires = "grid")]
     pub(crate) grid_legend: Option<Vec<String>>,
-    /// Draw at most N molecules: the first N valid rows of the output, in its order (at most 4096).
+    /// Draw at most N molecules: the first N valid rows of the output, in its order (the picture may be at most
+    /// 32,767 pixels a side: 436 molecules at 4 per row).
     #[arg(long, value_name = "N", default_value_t = GRID_MAX_DEFAULT)]
     pub(crate) grid_max: usize,
     /// Molecules per row of the grid (each panel 300 x 300 pixels).

@@ -21,6 +21,9 @@ pub struct GridRequest {
     pub layout: GridLayout,
 }
 
+/// The longest side of a grid picture, in pixels (cairo's limit).
+const MAX_SIDE: u32 = 32_767;
+
 /// Default of `--grid-max`.
 pub const GRID_MAX_DEFAULT: usize = 48;
 
@@ -52,7 +55,8 @@ pub fn default_legend(columns: &[String]) -> Vec<String> {
     id.into_iter().chain(value).map(str::to_string).collect()
 }
 
-/// Checks the options before the work: at least one molecule, at most [`GRID_MAX_MOLECULES`], and a `.png` name.
+/// Checks the options before the work: at least one molecule, at most [`GRID_MAX_MOLECULES`] and a picture of at
+/// most 32,767 pixels a side, and a `.png` name.
 ///
 /// # Errors
 ///
@@ -65,14 +69,23 @@ pub fn check_grid(picture: &Path, request: &GridRequest) -> Result<()> {
     if request.max == 0 || request.max > GRID_MAX_MOLECULES {
         return Err(Error::Request(format!("--grid-max {}: draw 1 to {GRID_MAX_MOLECULES} molecules", request.max)));
     }
+    // cairo's image surfaces are at most 32,767 pixels a side.
+    let (width, height) = request.layout.size(request.max);
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::Request(format!(
+            "--grid-max {} at {} per row is a picture of {width} x {height} pixels, over the {MAX_SIDE} a side \
+             RDKit's drawing allows: draw fewer molecules, or more per row",
+            request.max, request.layout.per_row
+        )));
+    }
     Ok(())
 }
 
 /// Draws the first `request.max` molecules of `table` (Parquet, CSV/TSV or SD, as a command wrote it) to `picture`
 /// (PNG, written atomically). The molecule of a row is its `canonical_smiles` when the table has that column, else
-/// its `smiles` (an SD file's: its MOL block); rows with none, or one RDKit does not parse, are passed over. A legend
-/// value that is a number with a fraction is shown with at most 3 decimals; `id`, `name` and `smiles` are shown bare, the
-/// others as `column: value`.
+/// its `smiles` (an SD file's: its MOL block); rows with none, or one RDKit does not parse, are passed over. A
+/// legend value that is a number with a fraction is shown with at most 3 decimals; `id`, `name` and `smiles` are
+/// shown bare, the others as `column: value`.
 ///
 /// # Errors
 ///
@@ -170,8 +183,8 @@ mod tests {
         assert_eq!(default_legend(&cols(&["id", "smiles", "qed"])), ["id", "qed"]);
         assert!(default_legend(&cols(&["smiles"])).is_empty());
         assert_eq!(
-            (pretty("0.81234"), pretty("12"), pretty("CCO"), pretty("1e-7")),
-            ("0.812".into(), "12".into(), "CCO".into(), "0.000".into())
+            [pretty("0.81234"), pretty("5.50"), pretty("12"), pretty("CCO"), pretty("1e-7"), pretty("-1e-7")],
+            ["0.812", "5.5", "12", "CCO", "0", "0"]
         );
     }
 
@@ -194,5 +207,8 @@ mod tests {
         let e = draw_grid(&table, &picture, &bad).unwrap_err().to_string();
         assert!(e.contains("has no column `pic50` (columns: id, smiles, canonical_smiles, qed)"), "{e}");
         assert!(check_grid(&dir.path().join("g.svg"), &request).is_err());
+        let tall = GridRequest { max: 4096, ..request };
+        let e = check_grid(&picture, &tall).unwrap_err().to_string();
+        assert!(e.contains("is a picture of 240 x 204800 pixels"), "{e}");
     }
 }
