@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 
 /// RDKit libraries the shim uses, most dependent first.
 const RDKIT_LIBS: &[&str] = &[
+    // SDF records and molecule grids (`formats.rs`).
+    "RDKitMolDraw2D",
+    "RDKitDepictor",
+    "RDKitFileParsers",
     "RDKitFilterCatalog",
     "RDKitCatalogs",
     "RDKitChemTransforms",
@@ -22,7 +26,7 @@ const RDKIT_LIBS: &[&str] = &[
     "RDKitRDGeneral",
 ];
 
-const SHIM_FILES: &[&str] = &["shim/biotorch_rdkit_shim.cpp", "shim/biotorch_rdkit_shim.h"];
+const SHIM_FILES: &[&str] = &["shim/biotorch_rdkit_shim.cpp", "shim/biotorch_rdkit_shim.h", "shim/cairo/cairo.h"];
 
 fn main() {
     for file in SHIM_FILES {
@@ -62,6 +66,8 @@ fn main() {
         .std("c++17")
         .file("shim/biotorch_rdkit_shim.cpp")
         .include("shim")
+        // cairo's three declarations MolDraw2DCairo.h needs (shim/cairo/cairo.h explains why).
+        .include("shim/cairo")
         .include(&include_dir)
         .warnings(true)
         .extra_warnings(true)
@@ -82,6 +88,9 @@ fn main() {
     for lib in RDKIT_LIBS {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
+    // MolDraw2DCairo's inline destructor calls cairo directly. Debian ships only the runtime libcairo.so.2 unless
+    // libcairo2-dev is installed, so link that file by its name.
+    println!("cargo:rustc-link-lib=dylib:+verbatim=libcairo.so.2");
 }
 
 fn fail(message: &str) -> ! {

@@ -6,6 +6,7 @@ mod docs;
 mod embed;
 mod figures;
 mod finetune;
+mod formats;
 mod guard;
 mod ingest;
 mod molecules;

@@ -690,3 +690,119 @@ bt_status bt_mol_count_matches(const bt_mol *mol, const bt_query *query,
 }
 
 }  // extern "C"
+
+// ---- Formats and pictures: MOL blocks (SDF records) and molecule grids ------
+// Kept apart from the functions above; see the header for the contracts.
+
+#include <GraphMol/Depictor/RDDepictor.h>
+#include <GraphMol/FileParsers/FileParsers.h>
+#include <GraphMol/MolDraw2D/MolDraw2DCairo.h>
+
+extern "C" {
+
+bt_status bt_molblock_to_smiles(const char *text, size_t len, char **out,
+                                char **err) {
+  if (out == nullptr || (text == nullptr && len != 0)) {
+    set_err(err, "bt_molblock_to_smiles: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_INVALID_INPUT, [&]() -> bt_status {
+    if (len != 0 && std::memchr(text, '\0', len) != nullptr) {
+      set_err(err, "MOL block contains a NUL byte");
+      return BT_INVALID_INPUT;
+    }
+    const std::string block = len == 0 ? std::string() : std::string(text, len);
+    // Exactly what Python's Chem.MolFromMolBlock(block) does.
+    std::unique_ptr<RDKit::RWMol> mol(RDKit::MolBlockToMol(
+        block, /*sanitize=*/true, /*removeHs=*/true, /*strictParsing=*/true));
+    if (!mol) {
+      std::string reason = one_line(t_log);
+      if (reason.empty()) reason = "MOL block could not be read (RDKit logged no reason)";
+      set_err(err, reason);
+      return BT_INVALID_INPUT;
+    }
+    put_string(out, mol->getNumAtoms() == 0 ? std::string()
+                                            : RDKit::MolToSmiles(*mol, true));
+    return BT_OK;
+  });
+}
+
+bt_status bt_smiles_to_molblock(const char *smiles, size_t len, char **out,
+                                char **err) {
+  if (out == nullptr || (smiles == nullptr && len != 0)) {
+    set_err(err, "bt_smiles_to_molblock: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_INVALID_INPUT, [&]() -> bt_status {
+    if (len != 0 && std::memchr(smiles, '\0', len) != nullptr) {
+      set_err(err, "SMILES contains a NUL byte");
+      return BT_INVALID_INPUT;
+    }
+    const std::string smi = len == 0 ? std::string() : std::string(smiles, len);
+    RDKit::SmilesParserParams params;
+    std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(smi, params));
+    if (!mol) {
+      std::string reason = one_line(t_log);
+      if (reason.empty()) reason = "SMILES Parse Error (RDKit logged no reason)";
+      set_err(err, reason);
+      return BT_INVALID_INPUT;
+    }
+    RDDepict::compute2DCoords(*mol);
+    put_string(out, RDKit::MolToMolBlock(*mol));
+    return BT_OK;
+  });
+}
+
+bt_status bt_grid_png(const char *const *smiles, const char *const *legends,
+                      size_t n, uint32_t per_row, uint32_t panel_w,
+                      uint32_t panel_h, char **out, size_t *out_len,
+                      char **err) {
+  if (out == nullptr || out_len == nullptr ||
+      (n != 0 && (smiles == nullptr || legends == nullptr))) {
+    set_err(err, "bt_grid_png: null pointer argument");
+    return BT_INTERNAL_ERROR;
+  }
+  if (n == 0 || per_row == 0 || panel_w == 0 || panel_h == 0 ||
+      panel_w > 4096 || panel_h > 4096 || per_row > 64 || n > 4096) {
+    set_err(err, "bt_grid_png: bad grid size");
+    return BT_INTERNAL_ERROR;
+  }
+  return guarded(err, BT_RDKIT_ERROR, [&]() -> bt_status {
+    std::vector<std::unique_ptr<RDKit::RWMol>> owned;
+    std::vector<RDKit::ROMol *> mols;
+    std::vector<std::string> texts;
+    for (size_t i = 0; i < n; ++i) {
+      if (smiles[i] == nullptr || legends[i] == nullptr) {
+        throw std::invalid_argument("bt_grid_png: null SMILES or legend");
+      }
+      RDKit::SmilesParserParams params;
+      std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(smiles[i], params));
+      if (!mol) {
+        set_err(err, std::string("cannot draw SMILES '") + smiles[i] +
+                         "': " + one_line(t_log));
+        return BT_INVALID_INPUT;
+      }
+      RDDepict::compute2DCoords(*mol);
+      mols.push_back(mol.get());
+      owned.push_back(std::move(mol));
+      texts.emplace_back(legends[i]);
+    }
+    const size_t rows = (n + per_row - 1) / per_row;
+    const size_t cols = n < per_row ? n : per_row;
+    RDKit::MolDraw2DCairo drawer(static_cast<int>(cols * panel_w),
+                                 static_cast<int>(rows * panel_h),
+                                 static_cast<int>(panel_w),
+                                 static_cast<int>(panel_h));
+    drawer.drawMolecules(mols, &texts);
+    drawer.finishDrawing();
+    const std::string png = drawer.getDrawingText();
+    char *copy = static_cast<char *>(std::malloc(png.size() == 0 ? 1 : png.size()));
+    if (copy == nullptr) throw std::bad_alloc();
+    std::memcpy(copy, png.data(), png.size());
+    *out = copy;
+    *out_len = png.size();
+    return BT_OK;
+  });
+}
+
+}  // extern "C"

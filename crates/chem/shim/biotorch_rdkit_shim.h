@@ -166,6 +166,35 @@ void bt_query_free(bt_query *query);
 bt_status bt_mol_count_matches(const bt_mol *mol, const bt_query *query,
                                uint32_t *out, char **err);
 
+/* ---- Formats and pictures: MOL blocks (SDF records) and molecule grids.
+ * Added for SDF input/output and `--grid`; kept apart from the rest. ---- */
+
+/* Canonical isomeric SMILES of a MOL block (V2000 or V3000), read like
+ * Python's Chem.MolFromMolBlock(text): sanitize on, hydrogens removed,
+ * stereochemistry from the coordinates and wedges. A block without atoms gives
+ * "" (BT_OK). BT_INVALID_INPUT with RDKit's reason when it does not parse or
+ * sanitize. */
+bt_status bt_molblock_to_smiles(const char *text, size_t len, char **out,
+                                char **err);
+
+/* A MOL block (V2000, kekulized, as Chem.MolToMolBlock writes it) of a SMILES,
+ * with 2D coordinates from RDDepict::compute2DCoords. BT_INVALID_INPUT when
+ * the SMILES does not parse or sanitize. */
+bt_status bt_smiles_to_molblock(const char *smiles, size_t len, char **out,
+                                char **err);
+
+/* A PNG grid of `n` molecules (SMILES, each drawn with its 2D depiction) with
+ * a legend under each, `per_row` panels of panel_w x panel_h pixels per row
+ * (MolDraw2DCairo + drawMolecules). The image is
+ * (per_row * panel_w) x (ceil(n / per_row) * panel_h) pixels. A SMILES that
+ * does not parse fails the call (BT_INVALID_INPUT). The PNG bytes are
+ * malloc'd into *out (free with bt_string_free) and their count put in
+ * *out_len. */
+bt_status bt_grid_png(const char *const *smiles, const char *const *legends,
+                      size_t n, uint32_t per_row, uint32_t panel_w,
+                      uint32_t panel_h, char **out, size_t *out_len,
+                      char **err);
+
 #ifdef __cplusplus
 }
 #endif

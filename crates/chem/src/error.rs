@@ -33,6 +33,13 @@ pub enum Error {
         /// RDKit's reason, on one line.
         reason: String,
     },
+
+    /// RDKit does not accept a MOL block (an SDF record's structure): it does not parse or sanitize.
+    #[error("invalid MOL block: {reason}")]
+    InvalidMolBlock {
+        /// RDKit's reason, on one line.
+        reason: String,
+    },
     /// RDKit failed while computing something for a valid molecule.
     #[error("RDKit failed in {operation}: {reason}")]
     Rdkit {
@@ -51,6 +58,7 @@ impl Error {
             Error::InvalidSmiles { reason, .. }
             | Error::TooLarge { reason, .. }
             | Error::InvalidSmarts { reason, .. }
+            | Error::InvalidMolBlock { reason }
             | Error::Rdkit { reason, .. } => reason,
         }
     }
@@ -58,7 +66,10 @@ impl Error {
     /// True when the SMILES (or SMARTS) is at fault (it does not parse or sanitize, or it is too large), false
     /// when RDKit failed on a molecule it accepted.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::InvalidSmiles { .. } | Error::TooLarge { .. } | Error::InvalidSmarts { .. })
+        matches!(
+            self,
+            Error::InvalidSmiles { .. } | Error::TooLarge { .. } | Error::InvalidSmarts { .. } | Error::InvalidMolBlock { .. }
+        )
     }
 
     pub(crate) fn too_large(smiles: &str, size: Oversize) -> Error {

@@ -140,3 +140,31 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> BtStatus;
 }
+
+// Formats and pictures (`crate::formats`): MOL blocks and molecule grids.
+extern "C" {
+    pub(crate) fn bt_molblock_to_smiles(
+        text: *const c_char,
+        len: usize,
+        out: *mut *mut c_char,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    pub(crate) fn bt_smiles_to_molblock(
+        smiles: *const c_char,
+        len: usize,
+        out: *mut *mut c_char,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn bt_grid_png(
+        smiles: *const *const c_char,
+        legends: *const *const c_char,
+        n: usize,
+        per_row: u32,
+        panel_w: u32,
+        panel_h: u32,
+        out: *mut *mut c_char,
+        out_len: *mut usize,
+        err: *mut *mut c_char,
+    ) -> BtStatus;
+}

@@ -59,6 +59,7 @@
 mod error;
 mod ffi;
 mod fingerprint;
+mod formats;
 pub mod limits;
 pub mod metrics;
 mod mol;
@@ -67,6 +68,7 @@ mod substruct;
 
 pub use error::{Error, Result};
 pub use fingerprint::{tanimoto, Fingerprint};
+pub use formats::{grid_png, molblock_to_smiles, smiles_to_molblock, GridLayout, GRID_MAX_MOLECULES};
 pub use limits::{Oversize, SizeLimits, SmilesSize, MAX_ATOMS, MAX_BRANCH_DEPTH, MAX_HEAVY_ATOMS, MAX_SMILES_LEN};
 pub use mol::{rdkit_version, validate, Molecule, Validation};
 pub use props::{Alerts, Properties, QedProperties};

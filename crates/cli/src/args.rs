@@ -125,7 +125,8 @@ impl DtypeArg {
 /// `-o` and `--resume` of the per-record commands whose output can be one part of a dataset directory.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct DatasetOutput {
-    /// Output table (Parquet), or a dataset directory (a name ending in `/`, or an existing directory) that gets
+    /// Output table (Parquet; by its extension CSV/TSV, or for molecules an SD file `.sdf` with 2D coordinates and
+    /// every column a data item), or a dataset directory (a name ending in `/`, or an existing directory) that gets
     /// part-IIIII-of-NNNNN.parquet (I/N from --shard).
     #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod ctx;
 mod exit;
+mod grid;
 mod pca;
 mod plot;
 mod progress;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         return exit::report(&e.into());
     }
+    grid::register_sdf_chemistry();
     match commands::run(cli.global, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e),

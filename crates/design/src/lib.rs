@@ -45,6 +45,7 @@ mod error;
 mod generate;
 mod generator;
 mod heads;
+mod grid;
 mod optimize;
 mod properties;
 mod reference;
@@ -60,6 +61,7 @@ pub use generate::{
 };
 pub use generator::{Drawn, Generator};
 pub use heads::{HeadArg, Heads};
+pub use grid::{check_grid, default_legend, draw_grid, GridRequest, GridSummary, GRID_MAX_DEFAULT};
 pub use optimize::{
     hill_climb_loss, optimize, optimize_until, optimize_with_heads, Candidate, Event, OptimizeRequest, Optimized,
     Specials, StepMetrics,

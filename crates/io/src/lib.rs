@@ -2,9 +2,9 @@
 //!
 //! - [`FastaReader`]: streaming FASTA (plain, gzip, standard input) with alphabet checks per [`Modality`] and errors
 //!   that name the file, line and record.
-//! - [`SmilesReader`]: `.smi`, CSV/TSV and Parquet molecule lists (the molecules themselves are checked by
-//!   `biotorch-chem`).
-//! - [`ParquetSink`]: tables written in row groups, atomically; CSV/TSV by the output's name ([`TableFormat`]).
+//! - [`SmilesReader`]: `.smi`, CSV/TSV, Parquet and SD (`.sdf`, `.mol`) molecule lists (the molecules themselves
+//!   are checked by `biotorch-chem`, which [`register_chemistry`] hands to the SD reader and writer).
+//! - [`ParquetSink`]: tables written in row groups, atomically; CSV/TSV or SD by the output's name ([`TableFormat`]).
 //! - [`cleanup_temp_files`], [`remove_temp_files_on_signals`]: no temporary file left behind by an interrupted run
 //!   (and the next run of an output removes those of a killed one).
 //! - [`digest`]: SHA-256 of files (weights, inputs) and inputs' fingerprints, the provenance recorded in outputs.
@@ -23,6 +23,7 @@ mod fasta;
 pub mod lock;
 pub mod rank;
 pub mod rows;
+mod sdf;
 mod smiles;
 mod source;
 pub mod stats;
@@ -33,6 +34,7 @@ pub use alphabet::{guess_modality, Modality, ModalityChoice};
 pub use error::{Cause, Error, Location, Result};
 pub use fasta::{count_records, Case, FastaOptions, FastaReader, Record, Records};
 pub use lock::DirLock;
+pub use sdf::{register_chemistry, SdfChemistry, SdfRecord, SdfRecords};
 pub use smiles::{
     passthrough_names, record_columns, SmilesFormat, SmilesOptions, SmilesReader, SmilesRecord, RECORD_COLUMNS,
 };

@@ -130,9 +130,13 @@ impl SequenceRows {
     }
 }
 
-/// Opens a CSV/TSV/Parquet table (maybe gzipped) with `sequence_column` for streaming.
+/// Opens a CSV/TSV/Parquet table (maybe gzipped) with `sequence_column` for streaming, or an SD file (its MOL
+/// blocks as the SMILES, its title and data items as the columns).
 fn table_reader(path: &Path, sequence_column: &str) -> Result<SmilesReader> {
-    let options = SmilesOptions { smiles_column: Some(sequence_column.to_string()), ..SmilesOptions::default() };
+    // An SD file's molecules are its MOL blocks (read as canonical SMILES): it has no SMILES column to name.
+    let sdf = crate::SmilesFormat::from_path(path) == Some(crate::SmilesFormat::Sdf);
+    let options =
+        SmilesOptions { smiles_column: (!sdf).then(|| sequence_column.to_string()), ..SmilesOptions::default() };
     let reader = SmilesReader::open(path, &options).map_err(|e| {
         Error::Usage(format!(
             "{e} (the sequences or SMILES are read from --sequence-column, default: sequence or smiles)"

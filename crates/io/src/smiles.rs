@@ -1,6 +1,9 @@
-//! Streaming SMILES input: `.smi` (SMILES, then an optional name), CSV/TSV (with a header) and Parquet, each
-//! optionally gzip-compressed (Parquet excepted). The reader only splits records: checking that a SMILES is a
-//! molecule is RDKit's job (crate `biotorch-chem`), so every record reaches the caller, valid or not.
+//! Streaming SMILES input: `.smi` (SMILES, then an optional name), CSV/TSV (with a header), Parquet and SD files
+//! (`.sdf`, `.sd`, `.mol`), each optionally gzip-compressed (Parquet excepted). The reader only splits records:
+//! checking that a SMILES is a molecule is RDKit's job (crate `biotorch-chem`), so every record reaches the caller,
+//! valid or not. An SD record's MOL block becomes its canonical SMILES through the chemistry the program registered
+//! ([`register_chemistry`](crate::register_chemistry)); a MOL block RDKit cannot read is an error naming the file,
+//! the record's number and its line.
 
 use std::fs::File;
 use std::path::Path;
@@ -21,16 +24,21 @@ pub enum SmilesFormat {
     Tsv,
     /// Apache Parquet.
     Parquet,
+    /// SD file (`.sdf`, `.sd`) or MOL file (`.mol`): each record's MOL block read as its canonical SMILES, its title
+    /// line as the column `name` and its data items as columns (those of the whole file, in first-seen order).
+    Sdf,
 }
 
 impl SmilesFormat {
-    /// The format implied by a file name (`.smi`, `.smiles`, `.csv`, `.tsv`, `.parquet`, each maybe `.gz`).
+    /// The format implied by a file name (`.smi`, `.smiles`, `.csv`, `.tsv`, `.parquet`, `.sdf`, `.sd`, `.mol`, each
+    /// maybe `.gz`).
     pub fn from_path(path: &Path) -> Option<Self> {
         match content_extension(path).as_str() {
             "smi" | "smiles" | "ism" | "can" | "txt" => Some(SmilesFormat::Smi),
             "csv" => Some(SmilesFormat::Csv),
             "tsv" | "tab" => Some(SmilesFormat::Tsv),
             "parquet" | "pq" => Some(SmilesFormat::Parquet),
+            ext if crate::sdf::is_sdf_extension(ext) => Some(SmilesFormat::Sdf),
             _ => None,
         }
     }
@@ -89,6 +97,12 @@ enum Source {
         at: usize,
         smiles: String,
         id: Option<String>,
+    },
+    Sdf {
+        records: crate::sdf::SdfRecords<Box<dyn std::io::BufRead + Send>>,
+        to_smiles: fn(&str) -> std::result::Result<String, String>,
+        id: Option<usize>,
+        count: u64,
     },
 }
 
@@ -221,6 +235,34 @@ impl SmilesReader {
                 };
                 (columns, source)
             }
+            SmilesFormat::Sdf => {
+                let chemistry = crate::sdf::chemistry(&name)?;
+                // The columns: the title line as `name`, then every data item of the file, in first-seen order (one
+                // pass over the file before reading it, a record at a time).
+                let mut columns = vec!["name".to_string()];
+                let mut scan = crate::sdf::SdfRecords::new(name.clone(), Input::open(path)?.reader);
+                while let Some(record) = scan.next_record()? {
+                    for (tag, _) in record.tags {
+                        if !columns.contains(&tag) {
+                            columns.push(tag);
+                        }
+                    }
+                }
+                if options.smiles_column.is_some() {
+                    return Err(Error::Usage(format!(
+                        "{name}: an SD file's molecules are its MOL blocks: leave out --smiles-column"
+                    )));
+                }
+                let id = pick_column(
+                    &columns,
+                    options.id_column.as_deref(),
+                    &["id", "name", "mol_id", "chembl_id"],
+                    &name,
+                    "id",
+                )?;
+                let records = crate::sdf::SdfRecords::new(name.clone(), Input::open(path)?.reader);
+                (columns, Source::Sdf { records, to_smiles: chemistry.to_smiles, id, count: 0 })
+            }
         };
         Ok(SmilesReader { name, columns, source, index: 0, done: false })
     }
@@ -240,6 +282,7 @@ impl SmilesReader {
                 self.columns.iter().position(|c| c == smiles),
                 id.as_ref().and_then(|id| self.columns.iter().position(|c| c == id)),
             ),
+            Source::Sdf { id, .. } => (None, *id),
         };
         let names = passthrough_names(&self.columns, computed);
         names.into_iter().enumerate().map(|(i, n)| (Some(i) != smiles && Some(i) != id).then_some(n)).collect()
@@ -327,6 +370,30 @@ impl SmilesReader {
                 };
                 *at += 1;
                 record
+            }
+            Source::Sdf { records, to_smiles, id, count } => {
+                let Some(sd) = records.next_record()? else { return Ok(None) };
+                *count += 1;
+                let smiles = to_smiles(&sd.molblock).map_err(|reason| {
+                    let title = if sd.title.is_empty() { String::new() } else { format!(" ({:?})", sd.title) };
+                    Error::parse(
+                        &self.name,
+                        sd.line,
+                        None,
+                        format!(
+                            "SD record {}{title}: RDKit cannot read its MOL block: {reason} (fix or remove the record)",
+                            *count
+                        ),
+                    )
+                })?;
+                let mut fields: Vec<Option<String>> = vec![None; self.columns.len()];
+                fields[0] = Some(sd.title).filter(|t| !t.is_empty());
+                for (tag, value) in sd.tags {
+                    if let Some(i) = self.columns.iter().position(|c| *c == tag) {
+                        fields[i] = Some(value);
+                    }
+                }
+                SmilesRecord { index, line: sd.line, id: id.and_then(|i| fields[i].clone()), smiles, fields }
             }
         };
         self.index += 1;
@@ -554,6 +621,45 @@ mod tests {
         crate::table::write_parquet(&p, &mut df, vec![]).unwrap();
         let recs: Vec<_> = SmilesReader::open(&p, &SmilesOptions::default()).unwrap().collect::<Result<_>>().unwrap();
         assert_eq!(recs[0].smiles, "CCO");
+    }
+
+    #[test]
+    fn sdf_records_are_rows_with_their_tags_as_columns() {
+        crate::sdf::register_fake_chemistry();
+        let dir = tempfile::tempdir().unwrap();
+        let atom = "    0.0000    0.0000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0\n";
+        let block = |title: &str, n: usize| {
+            format!("{title}\n     x\n\n{n:>3}  0  0  0  0  0  0  0  0  0999 V2000\n{}M  END\n", atom.repeat(n))
+        };
+        let text = format!(
+            "{}> <pIC50>\n6.5\n\n$$$$\n{}> <smiles>\nCC\n\n> <note>\nsecond\n\n$$$$\n",
+            block("m1", 2),
+            block("", 3)
+        );
+        let p = write(&dir, "m.sdf", &text);
+        let reader = SmilesReader::open(&p, &SmilesOptions::default()).unwrap();
+        assert_eq!(reader.columns(), ["name", "pIC50", "smiles", "note"]);
+        assert_eq!(
+            reader.passthrough(&[]),
+            [None, Some("pIC50".into()), Some("input_smiles".into()), Some("note".into())]
+        );
+        let recs: Vec<_> = reader.collect::<Result<_>>().unwrap();
+        assert_eq!((recs[0].smiles.as_str(), recs[0].id.as_deref(), recs[0].line), ("CC", Some("m1"), 1));
+        assert_eq!(recs[0].fields, [Some("m1".into()), Some("6.5".into()), None, None]);
+        assert_eq!((recs[1].smiles.as_str(), recs[1].id.as_deref(), recs[1].line, recs[1].index), ("CCC", None, 12, 1));
+        assert_eq!(recs[1].fields, [None, None, Some("CC".into()), Some("second".into())]);
+
+        // A record RDKit cannot read stops the read, naming the file, its line and its number.
+        let bad = write(&dir, "b.sdf", &format!("{}$$$$\n{}$$$$\n", block("ok", 1), block("BAD", 1)));
+        let e = SmilesReader::open(&bad, &SmilesOptions::default()).unwrap().collect::<Result<Vec<_>>>().unwrap_err();
+        assert!(e.is_bad_input());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:8: SD record 2 (\"BAD\"): RDKit cannot read its MOL block: bad block (fix or remove the record)",
+                bad.display()
+            )
+        );
     }
 
     #[test]

@@ -106,8 +106,8 @@ impl ParquetSink {
     }
 }
 
-/// The format of a table output, from its file name: `.csv` and `.tsv` (in any case) are text, everything else is
-/// Parquet.
+/// The format of a table output, from its file name: `.csv` and `.tsv` (in any case) are text, `.sdf` an SD file,
+/// everything else is Parquet.
 ///
 /// ```
 /// use std::path::Path;
@@ -123,6 +123,10 @@ pub enum TableFormat {
     Csv,
     /// Tab-separated text with a header line.
     Tsv,
+    /// An SD file: a record per row, the molecule (`canonical_smiles`, else `smiles`) with 2D coordinates, the `id`
+    /// (or `name`) as its title and every column as a data item; a row without a molecule is an empty record (no
+    /// atoms) with its data items.
+    Sdf,
 }
 
 impl TableFormat {
@@ -131,6 +135,7 @@ impl TableFormat {
         match path.extension().map(|e| e.to_string_lossy().to_lowercase()).as_deref() {
             Some("csv") => TableFormat::Csv,
             Some("tsv") => TableFormat::Tsv,
+            Some("sdf") => TableFormat::Sdf,
             _ => TableFormat::Parquet,
         }
     }
@@ -224,10 +229,101 @@ fn texts(column: &Column) -> PolarsResult<Vec<String>> {
     })
 }
 
+/// An SD file being written, atomically like [`ParquetSink`]: one record per row, in row order. The molecule is the
+/// row's `canonical_smiles` (or, in a table without that column, its `smiles`) drawn as a MOL block with 2D
+/// coordinates; the title line is the row's `id` (or `name`); every column, those included, is a data item
+/// (`> <qed>`), written as in CSV (numbers in their shortest exact form, `true`/`false`), a missing value left out.
+/// A row without a molecule (an invalid SMILES: `canonical_smiles` is empty) is an empty record (no atoms) with its
+/// data items, so the file has a record per row; a molecule RDKit cannot write gets an empty record and the data
+/// item `sdf_error` with RDKit's reason. No metadata is kept. Only flat columns fit (as CSV).
+pub(crate) struct SdfSink {
+    path: PathBuf,
+    tmp: TempFile,
+    out: BufWriter<File>,
+    molecule: usize,
+    title: Option<usize>,
+    to_molblock: fn(&str) -> std::result::Result<String, String>,
+    rows: u64,
+}
+
+impl SdfSink {
+    /// Starts writing the rows of tables with `schema` to `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] when the schema has neither `canonical_smiles` nor `smiles`, or a column that is not flat.
+    pub(crate) fn create(path: &Path, schema: &Schema) -> Result<Self> {
+        let shown = path.display().to_string();
+        let to_molblock = crate::sdf::chemistry(&shown)?.to_molblock;
+        if let Some((name, dtype)) = schema.iter().find(|(_, dtype)| !is_flat(dtype)) {
+            return Err(Error::Usage(format!(
+                "{shown}: column `{name}` holds {dtype} values, which an SD file cannot hold: write a .parquet file instead"
+            )));
+        }
+        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        let position = |name: &str| names.iter().position(|n| *n == name);
+        let Some(molecule) = position("canonical_smiles").or_else(|| position("smiles")) else {
+            return Err(Error::Usage(format!(
+                "{shown}: an SD file holds molecules, and this table has no `canonical_smiles` or `smiles` column \
+                 (columns: {}): write a .parquet, .csv or .tsv file instead",
+                names.join(", ")
+            )));
+        };
+        let title = position("id").or_else(|| position("name"));
+        let tmp = temp_beside(path)?;
+        let file = tmp.as_file().try_clone().map_err(|e| Error::io(&shown, &e))?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        Ok(SdfSink { path: path.to_path_buf(), tmp, out, molecule, title, to_molblock, rows: 0 })
+    }
+
+    /// Appends the rows of `df`, whose schema is the one given to [`create`](Self::create).
+    pub(crate) fn write(&mut self, df: &DataFrame) -> Result<()> {
+        let shown = self.path.display().to_string();
+        let columns: Vec<(Vec<String>, Vec<bool>)> = df
+            .columns()
+            .iter()
+            .map(|c| {
+                let nulls = c.as_materialized_series().is_null().iter().map(|v| v.unwrap_or(true)).collect();
+                texts(c).map(|t| (t, nulls)).map_err(|e| table_err(&self.path, e))
+            })
+            .collect::<Result<_>>()?;
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        for row in 0..df.height() {
+            let value = |i: usize| (!columns[i].1[row]).then(|| columns[i].0[row].as_str());
+            let mut tags: Vec<(&str, String)> =
+                (0..names.len()).filter_map(|i| value(i).map(|v| (names[i], v.to_string()))).collect();
+            let molblock = match value(self.molecule).filter(|s| !s.trim().is_empty()) {
+                None => crate::sdf::EMPTY_MOLBLOCK.to_string(),
+                Some(smiles) => match (self.to_molblock)(smiles) {
+                    Ok(block) => block,
+                    Err(reason) => {
+                        tags.push(("sdf_error", reason));
+                        crate::sdf::EMPTY_MOLBLOCK.to_string()
+                    }
+                },
+            };
+            let title = self.title.and_then(value).unwrap_or("");
+            crate::sdf::write_record(&mut self.out, title, &molblock, &tags).map_err(|e| Error::io(&shown, &e))?;
+        }
+        self.rows += df.height() as u64;
+        Ok(())
+    }
+
+    /// Flushes the file to disk and renames it into place; returns the number of records.
+    pub(crate) fn finish(self) -> Result<u64> {
+        let SdfSink { path, tmp, mut out, rows, .. } = self;
+        out.flush().map_err(|e| Error::io(&path.display().to_string(), &e))?;
+        drop(out);
+        publish(tmp, &path)?;
+        Ok(rows)
+    }
+}
+
 /// A table being written in the format its name asks for ([`TableFormat`]).
 pub(crate) enum TableSink {
     Parquet(Box<ParquetSink>),
     Delimited(Box<DelimitedSink>),
+    Sdf(Box<SdfSink>),
 }
 
 impl TableSink {
@@ -236,6 +332,7 @@ impl TableSink {
     pub(crate) fn create(path: &Path, schema: &Schema, metadata: Vec<(String, String)>) -> Result<Self> {
         Ok(match TableFormat::of(path) {
             TableFormat::Parquet => TableSink::Parquet(Box::new(ParquetSink::create(path, schema, metadata)?)),
+            TableFormat::Sdf => TableSink::Sdf(Box::new(SdfSink::create(path, schema)?)),
             format => TableSink::Delimited(Box::new(DelimitedSink::create(path, schema, format)?)),
         })
     }
@@ -245,6 +342,7 @@ impl TableSink {
         match self {
             TableSink::Parquet(sink) => sink.write(df),
             TableSink::Delimited(sink) => sink.write(df),
+            TableSink::Sdf(sink) => sink.write(df),
         }
     }
 
@@ -253,6 +351,7 @@ impl TableSink {
         match self {
             TableSink::Parquet(sink) => sink.finish(),
             TableSink::Delimited(sink) => sink.finish(),
+            TableSink::Sdf(sink) => sink.finish(),
         }
     }
 }
@@ -322,6 +421,43 @@ mod tests {
         let schema = df!("a" => [1u32]).unwrap().schema().as_ref().clone();
         assert!(ParquetSink::create("-", &schema, vec![]).err().unwrap().is_bad_input());
         assert!(!Path::new("-").exists());
+    }
+
+    #[test]
+    fn sdf_rows_are_records_with_every_column_as_a_data_item() {
+        crate::sdf::register_fake_chemistry();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sdf");
+        assert_eq!(TableFormat::of(&path), TableFormat::Sdf);
+        let mut df = df!(
+            "id" => [Some("a"), None, Some("c")],
+            "canonical_smiles" => [Some("CC"), None, Some("C!")],
+            "qed" => [Some(0.5f64), None, Some(1e-7)],
+            "valid" => [true, false, true]
+        )
+        .unwrap();
+        let mut sink = TableSink::create(&path, df.schema().as_ref(), vec![]).unwrap();
+        sink.write(&mut df).unwrap();
+        assert!(!path.exists());
+        assert_eq!(sink.finish().unwrap(), 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut records = crate::sdf::SdfRecords::new("t.sdf", text.as_bytes());
+        let a = records.next_record().unwrap().unwrap();
+        assert_eq!(a.title, "a");
+        assert!(a.molblock.contains("  2  0  0"), "{}", a.molblock);
+        let tags = |r: &crate::sdf::SdfRecord| r.tags.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>();
+        assert_eq!(tags(&a), ["id=a", "canonical_smiles=CC", "qed=0.5", "valid=true"]);
+        let b = records.next_record().unwrap().unwrap();
+        assert_eq!((b.title.as_str(), tags(&b)), ("", vec!["valid=false".to_string()]));
+        assert!(b.molblock.contains("  0  0  0"));
+        let c = records.next_record().unwrap().unwrap();
+        assert_eq!(tags(&c), ["id=c", "canonical_smiles=C!", "qed=1e-7", "valid=true", "sdf_error=cannot draw"]);
+        assert!(records.next_record().unwrap().is_none());
+
+        let e = TableSink::create(&dir.path().join("n.sdf"), df!("x" => [1u32]).unwrap().schema().as_ref(), vec![])
+            .err()
+            .unwrap();
+        assert!(e.is_bad_input() && e.to_string().contains("no `canonical_smiles` or `smiles` column"), "{e}");
     }
 
     #[test]

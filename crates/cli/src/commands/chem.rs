@@ -17,6 +17,7 @@ use clap::Args;
 use crate::args::{DatasetOutput, InputArgs, InputFormat};
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
+use crate::grid::GridArgs;
 
 /// The output holds the input's columns, then validity, canonical SMILES and the properties.
 #[derive(Debug, Args)]
@@ -25,6 +26,8 @@ pub(crate) struct ChemArgs {
     pub(crate) input: InputArgs,
     #[command(flatten)]
     pub(crate) out: DatasetOutput,
+    #[command(flatten)]
+    pub(crate) grid: GridArgs,
 }
 
 const BATCH: usize = 8_192;
@@ -32,10 +35,11 @@ const BATCH: usize = 8_192;
 pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     if args.input.format()? != InputFormat::Smiles {
         bad_input!(
-            "{}: `biotorch chem` reads molecules (.smi, .csv, .tsv, .parquet); for sequences use `biotorch stats`",
+            "{}: `biotorch chem` reads molecules (.smi, .csv, .tsv, .parquet, .sdf, .mol); for sequences use `biotorch stats`",
             args.input.input.display()
         );
     }
+    args.grid.check()?;
     let shard = args.input.shard();
     let path = output_file(&args.out.output, shard.as_ref())?;
     let rdkit = biotorch_chem::rdkit_version().to_string();
@@ -103,6 +107,7 @@ pub(crate) fn run(ctx: &Ctx, args: ChemArgs) -> Result<()> {
     for (kind, count) in reasons {
         ctx.info(format!("  invalid: {count} x {kind}"));
     }
+    args.grid.draw(ctx, &path)?;
     ctx.write_summary(&json!({
         "input": args.input.input.display().to_string(),
         "output": path.display().to_string(),

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::args::{positive, positive_u64, shard_spec, DeviceArg, HeadsArg, ModelArg};
 use crate::ctx::Ctx;
+use crate::grid::GridArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct GenerateArgs {
@@ -24,7 +25,8 @@ pub(crate) struct GenerateArgs {
     /// Molecules to sample (with --unique-valid: valid, unique molecules to obtain).
     #[arg(short = 'n', long = "num", value_name = "N", value_parser = positive)]
     pub(crate) n: usize,
-    /// Output table (Parquet): one row per raw sample; or a dataset directory (a name ending in `/`, or an existing
+    /// Output table (Parquet; CSV/TSV or an SD file by its extension, `.sdf`: a record per sample with 2D
+    /// coordinates, every column a data item): one row per raw sample; or a dataset directory (a name ending in `/`, or an existing
     /// directory) that gets part-IIIII-of-NNNNN.parquet (I/N from --shard).
     #[arg(short, long, value_name = "FILE|DIR/")]
     pub(crate) output: PathBuf,
@@ -82,6 +84,8 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
     #[command(flatten)]
+    pub(crate) grid: GridArgs,
+    #[command(flatten)]
     pub(crate) device: DeviceArg,
     #[command(flatten)]
     pub(crate) heads: HeadsArg,
@@ -96,6 +100,7 @@ pub(crate) enum PropertiesArg {
 
 pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     crate::plot::check(args.plot.as_deref())?;
+    args.grid.check()?;
     let properties = args.properties == PropertiesArg::All;
     if !properties && args.plot.is_some() {
         crate::exit::bad_input!("--properties none: --plot draws the properties; leave --properties at all");
@@ -227,6 +232,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
             .with_context(|| format!("cannot draw {}", plot.display()))?;
         ctx.info(format!("wrote {}", plot.display()));
     }
+    args.grid.draw(ctx, &path)?;
     ctx.write_summary(&summary)
 }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::args::{positive, positive_u64, DeviceArg, HeadsArg, ModelArg};
 use crate::ctx::Ctx;
+use crate::grid::GridArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct OptimizeArgs {
@@ -67,7 +68,8 @@ pub(crate) struct OptimizeArgs {
     /// How many of the best unique molecules to write.
     #[arg(long, default_value_t = OptimizeRequest::TOP, value_name = "N", value_parser = positive)]
     pub(crate) top: usize,
-    /// Output table (Parquet): the best unique molecules with their scores and properties.
+    /// Output table: the best unique molecules with their scores and properties. Parquet, or by its extension CSV/TSV
+    /// or an SD file (`.sdf`: a record per molecule with 2D coordinates, every column a data item).
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: PathBuf,
     /// Per-step metrics table [default: OUTPUT with .steps.parquet].
@@ -79,12 +81,15 @@ pub(crate) struct OptimizeArgs {
     #[command(flatten)]
     pub(crate) heads: HeadsArg,
     #[command(flatten)]
+    pub(crate) grid: GridArgs,
+    #[command(flatten)]
     pub(crate) device: DeviceArg,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
     let plot_path = args.plot.clone().unwrap_or_else(|| sibling(&args.output, "steps.png"));
     crate::plot::check(Some(&plot_path))?;
+    args.grid.check()?;
     let device = args.device.one()?;
     // Heads' descriptions first: their names are variables of the expressions, checked before any model loads.
     let mut heads = args.heads.open()?;
@@ -175,6 +180,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         steps_path.display(),
         plot_path.display()
     ));
+    args.grid.draw(ctx, &path)?;
     ctx.write_summary(&json!({
         "output": path.display().to_string(),
         "objective": request.objective.text(),

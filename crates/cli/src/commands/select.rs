@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::args::{DeviceArg, HeadsArg};
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
+use crate::grid::GridArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct SelectArgs {
@@ -28,7 +29,8 @@ pub(crate) struct SelectArgs {
     /// directory of their parts (read in part order; merge round-robin parts first for input order).
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
-    /// Output table (Parquet): the rows kept, with all their columns, in input order.
+    /// Output table: the rows kept, with all their columns, in input order. Parquet, or by its extension CSV/TSV or
+    /// an SD file (`.sdf`: each row a record with the molecule's 2D coordinates, every column a data item).
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: PathBuf,
     /// Keep only the valid rows meeting a property expression, e.g. "qed > 0.5 and mw < 500 and not pains" (syntax
@@ -59,6 +61,8 @@ pub(crate) struct SelectArgs {
     /// Draw the QED, logP, MW and SA distributions of the kept molecules (PNG or SVG).
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) grid: GridArgs,
 }
 
 /// Property distributions are drawn from at most this many kept molecules (the first ones).
@@ -66,6 +70,7 @@ const PLOT_SAMPLE: usize = 20_000;
 
 pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
     crate::plot::check(args.plot.as_deref())?;
+    args.grid.check()?;
     let mut heads = args.heads.open()?;
     let filter = args.filter.as_deref().map(|f| Filter::parse_in(f, heads.variables())).transpose()?;
     if is_dataset_dir(&args.output) {
@@ -205,6 +210,7 @@ pub(crate) fn run(ctx: &Ctx, args: SelectArgs) -> Result<()> {
             .with_context(|| format!("cannot draw {}", plot.display()))?;
         ctx.info(format!("wrote {}", plot.display()));
     }
+    args.grid.draw(ctx, &path)?;
     ctx.write_summary(&json!({
         "input": args.input.display().to_string(),
         "output": path.display().to_string(),

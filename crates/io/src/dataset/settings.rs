@@ -179,7 +179,7 @@ pub fn matches_settings(path: &Path, expected: &[(String, String)]) -> Result<u6
     }
     if crate::TableFormat::of(path) != crate::TableFormat::Parquet {
         return Err(Mismatch::Unreadable(format!(
-            "{}: a CSV/TSV table keeps no run settings to resume from (write .parquet to resume)",
+            "{}: a CSV/TSV table or an SD file keeps no run settings to resume from (write .parquet to resume)",
             path.display()
         )));
     }
@@ -320,7 +320,7 @@ mod tests {
         std::fs::write(tmp.path().join("out.csv"), "index\n0\n").unwrap();
         let why = now.matches(&tmp.path().join("out.csv")).unwrap_err().to_string();
         assert!(
-            why.ends_with("out.csv: a CSV/TSV table keeps no run settings to resume from (write .parquet to resume)"),
+            why.ends_with("out.csv: a CSV/TSV table or an SD file keeps no run settings to resume from (write .parquet to resume)"),
             "{why}"
         );
     }
