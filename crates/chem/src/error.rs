@@ -68,7 +68,10 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Error::InvalidSmiles { .. } | Error::TooLarge { .. } | Error::InvalidSmarts { .. } | Error::InvalidMolBlock { .. }
+            Error::InvalidSmiles { .. }
+                | Error::TooLarge { .. }
+                | Error::InvalidSmarts { .. }
+                | Error::InvalidMolBlock { .. }
         )
     }
 

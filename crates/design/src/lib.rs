@@ -44,8 +44,8 @@
 mod error;
 mod generate;
 mod generator;
-mod heads;
 mod grid;
+mod heads;
 mod optimize;
 mod properties;
 mod reference;
@@ -60,8 +60,8 @@ pub use generate::{
     MAX_DIVERSITY, UNIQUE_AT,
 };
 pub use generator::{Drawn, Generator};
-pub use heads::{HeadArg, Heads};
 pub use grid::{check_grid, default_legend, draw_grid, GridRequest, GridSummary, GRID_MAX_DEFAULT};
+pub use heads::{HeadArg, Heads};
 pub use optimize::{
     hill_climb_loss, optimize, optimize_until, optimize_with_heads, Candidate, Event, OptimizeRequest, Optimized,
     Specials, StepMetrics,
