@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use biotorch_design::{table, Filter, GenerateRequest, Generator, ReferenceSet, MAX_SIMILARITY_REFS};
+use biotorch_design::{table, Filter, GenerateRequest, Generator, ReferenceSet, Scaffold, MAX_SIMILARITY_REFS};
 use biotorch_io::dataset::{keys, output_file, Shard, ShardBy};
 use biotorch_models::sampling::SamplingOptions;
 use clap::Args;
@@ -22,6 +22,12 @@ pub(crate) struct GenerateArgs {
     /// A SMILES decoder (e.g. the bundled smiles-small).
     #[command(flatten)]
     pub(crate) model: ModelArg,
+    /// Decorate a scaffold: a SMILES with one attachment point (`*` or `[*:1]`, e.g. "O=C(Nc1ccccc1)[*:1]"). Every
+    /// sample starts with the scaffold written to end at its attachment atom and the model writes the rest; the
+    /// summary reports how many valid samples contain the scaffold (an RDKit substructure match, the attachment
+    /// atom matching any atom). Use `--filter 'matches("...")'` to mark them.
+    #[arg(long, value_name = "SMILES")]
+    pub(crate) scaffold: Option<String>,
     /// Molecules to sample (with --unique-valid: valid, unique molecules to obtain).
     #[arg(short = 'n', long = "num", value_name = "N", value_parser = positive)]
     pub(crate) n: usize,
@@ -107,7 +113,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     }
     // Heads' descriptions first: their names are variables of the filter, checked before any model loads.
     let mut heads = args.heads.open()?;
-    let request = GenerateRequest {
+    let mut request = GenerateRequest {
         n: args.n as u64,
         shard: args.shard,
         sampling: SamplingOptions {
@@ -129,6 +135,18 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let device = args.device.one()?;
     let (weights, dir) = args.model.paths()?;
     let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
+    let scaffold = args.scaffold.as_deref().map(|s| Scaffold::new(s, &generator)).transpose()?;
+    let scaffold_query = match &scaffold {
+        Some(sc) => {
+            request.sampling.prefix.clone_from(&sc.prefix);
+            ctx.info(format!(
+                "scaffold {}: sampling continues from {} (the likeliest of {} writings ending at the attachment atom)",
+                sc.canonical, sc.prefix_smiles, sc.candidates
+            ));
+            Some(biotorch_chem::Pattern::from_smarts(&sc.canonical).context("the scaffold as a substructure query")?)
+        }
+        None => None,
+    };
     heads.load(device, &crate::args::resolver())?;
     let head_columns = heads.columns().to_vec();
     let reference = match &args.train_set {
@@ -152,6 +170,9 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         "properties": properties,
         "device": if device.is_cuda() { "cuda" } else { "cpu" },
     });
+    if let Some(sc) = &scaffold {
+        settings["scaffold"] = json!(sc.canonical);
+    }
     if !heads.is_empty() {
         settings["heads"] = json!(heads.describe());
     }
@@ -182,7 +203,16 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let mut run = generator.generate_with_heads(&request, reference.as_ref(), Some(&mut heads))?;
     let bar = ctx.progress.steps(run.target());
     let started = Instant::now();
+    let (mut scaffold_valid, mut scaffold_contained) = (0u64, 0u64);
     while let Some(round) = run.next_round()? {
+        if let Some(query) = &scaffold_query {
+            for row in &round.rows {
+                let Some(canonical) = row.molecule.canonical.as_deref() else { continue };
+                scaffold_valid += 1;
+                let mol = biotorch_chem::Molecule::from_smiles(canonical)?;
+                scaffold_contained += u64::from(mol.has_match(query)?);
+            }
+        }
         out.write(table::generated_with_heads(&round.rows, properties, &head_columns)?)?;
         bar.set_position(run.progress());
     }
@@ -216,7 +246,23 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());
     }
+    if let Some(sc) = &scaffold {
+        summary["scaffold"] = json!({
+            "smiles": sc.canonical,
+            "prefix": sc.prefix_smiles,
+            "writings_scored": sc.candidates,
+            "valid": scaffold_valid,
+            "contained": scaffold_contained,
+            "containment": scaffold_contained as f64 / scaffold_valid.max(1) as f64,
+        });
+    }
     print_summary(ctx, &summary);
+    if let Some(sc) = &scaffold {
+        ctx.info(format!(
+            "{scaffold_contained} of {scaffold_valid} valid molecules contain the scaffold {}",
+            sc.canonical
+        ));
+    }
     if args.unique_valid && run.obtained() < run.target() {
         ctx.info(format!(
             "warning: only {} of the {} molecules asked for after {} samples (--max-samples); see {}",
