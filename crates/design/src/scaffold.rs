@@ -7,14 +7,15 @@
 //! RDKit's randomized SMILES of the scaffold (seeded, so the choice is fixed), keeps those ending in the dummy whose
 //! tokens the vocabulary has, and takes the one the decoder itself finds most likely per token.
 //!
-//! Containment is checked afterwards by the caller with a substructure match of the scaffold (its dummy atoms match
-//! any atom, so the attachment must carry something).
+//! [`Containment`] then counts the valid samples that contain the scaffold: a substructure match of the scaffold,
+//! its dummy atom matching any atom, so the attachment must carry something.
 
-use biotorch_chem::Molecule;
+use biotorch_chem::{Molecule, Pattern};
 use biotorch_tokenizers::SmilesTokenizer;
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::generate::GeneratedRow;
 use crate::generator::Generator;
 
 /// Randomized writings tried when looking for ones that end at the attachment point.
@@ -105,6 +106,42 @@ impl Scaffold {
         }
         let (prefix_nll_per_token, prefix_smiles, prefix) = best.expect("at least one candidate");
         Ok(Scaffold { canonical, prefix_smiles, prefix, prefix_nll_per_token, candidates })
+    }
+}
+
+/// Counts, over the rounds of a run, the valid molecules that contain a scaffold (the query compiled once).
+#[derive(Debug)]
+pub struct Containment {
+    query: Pattern,
+    /// Valid molecules seen.
+    pub valid: u64,
+    /// Those that contain the scaffold.
+    pub contained: u64,
+}
+
+impl Containment {
+    /// A counter for `scaffold`, read as a SMARTS query (its dummy atom matches any atom).
+    pub fn new(scaffold: &Scaffold) -> Result<Containment> {
+        let query = Pattern::from_smarts(&scaffold.canonical)
+            .map_err(|e| Error::Request(format!("--scaffold {}: as a substructure query: {e}", scaffold.canonical)))?;
+        Ok(Containment { query, valid: 0, contained: 0 })
+    }
+
+    /// Adds a round's rows (invalid ones are skipped).
+    pub fn add(&mut self, rows: &[GeneratedRow]) -> Result<()> {
+        for canonical in rows.iter().filter_map(|r| r.molecule.canonical.as_deref()) {
+            let hit = Molecule::from_smiles(canonical)
+                .and_then(|mol| mol.has_match(&self.query))
+                .map_err(|e| Error::Request(format!("matching the scaffold in {canonical}: {e}")))?;
+            self.valid += 1;
+            self.contained += u64::from(hit);
+        }
+        Ok(())
+    }
+
+    /// The share of valid molecules that contain the scaffold (0 when none is valid).
+    pub fn share(&self) -> f64 {
+        self.contained as f64 / self.valid.max(1) as f64
     }
 }
 

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use biotorch_design::{table, Filter, GenerateRequest, Generator, ReferenceSet, Scaffold, MAX_SIMILARITY_REFS};
+use biotorch_design::{
+    table, Containment, Filter, GenerateRequest, Generator, ReferenceSet, Scaffold, MAX_SIMILARITY_REFS,
+};
 use biotorch_io::dataset::{keys, output_file, Shard, ShardBy};
 use biotorch_models::sampling::SamplingOptions;
 use clap::Args;
@@ -136,14 +138,14 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let (weights, dir) = args.model.paths()?;
     let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
     let scaffold = args.scaffold.as_deref().map(|s| Scaffold::new(s, &generator)).transpose()?;
-    let scaffold_query = match &scaffold {
+    let mut containment = match &scaffold {
         Some(sc) => {
             request.sampling.prefix.clone_from(&sc.prefix);
             ctx.info(format!(
                 "scaffold {}: sampling continues from {} (the likeliest of {} writings ending at the attachment atom)",
                 sc.canonical, sc.prefix_smiles, sc.candidates
             ));
-            Some(biotorch_chem::Pattern::from_smarts(&sc.canonical).context("the scaffold as a substructure query")?)
+            Some(Containment::new(sc)?)
         }
         None => None,
     };
@@ -203,15 +205,9 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let mut run = generator.generate_with_heads(&request, reference.as_ref(), Some(&mut heads))?;
     let bar = ctx.progress.steps(run.target());
     let started = Instant::now();
-    let (mut scaffold_valid, mut scaffold_contained) = (0u64, 0u64);
     while let Some(round) = run.next_round()? {
-        if let Some(query) = &scaffold_query {
-            for row in &round.rows {
-                let Some(canonical) = row.molecule.canonical.as_deref() else { continue };
-                scaffold_valid += 1;
-                let mol = biotorch_chem::Molecule::from_smiles(canonical)?;
-                scaffold_contained += u64::from(mol.has_match(query)?);
-            }
+        if let Some(c) = &mut containment {
+            c.add(&round.rows)?;
         }
         out.write(table::generated_with_heads(&round.rows, properties, &head_columns)?)?;
         bar.set_position(run.progress());
@@ -246,22 +242,19 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());
     }
-    if let Some(sc) = &scaffold {
+    if let (Some(sc), Some(c)) = (&scaffold, &containment) {
         summary["scaffold"] = json!({
             "smiles": sc.canonical,
             "prefix": sc.prefix_smiles,
             "writings_scored": sc.candidates,
-            "valid": scaffold_valid,
-            "contained": scaffold_contained,
-            "containment": scaffold_contained as f64 / scaffold_valid.max(1) as f64,
+            "valid": c.valid,
+            "contained": c.contained,
+            "containment": c.share(),
         });
     }
     print_summary(ctx, &summary);
-    if let Some(sc) = &scaffold {
-        ctx.info(format!(
-            "{scaffold_contained} of {scaffold_valid} valid molecules contain the scaffold {}",
-            sc.canonical
-        ));
+    if let (Some(sc), Some(c)) = (&scaffold, &containment) {
+        ctx.info(format!("{} of {} valid molecules contain the scaffold {}", c.contained, c.valid, sc.canonical));
     }
     if args.unique_valid && run.obtained() < run.target() {
         ctx.info(format!(
