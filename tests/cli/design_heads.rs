@@ -246,6 +246,63 @@ fn heads_are_variables_and_columns_equal_to_predict() {
     assert!(valid > 0);
 }
 
+/// A two-class head gives the probability of its positive class (the second of `0`/`1`), as `predict`'s
+/// `<target>_prob_1`; without an ensemble it has no `NAME_std`.
+#[test]
+fn a_two_class_head_gives_its_positive_class_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(format!("{ROOT}/data/tasks/huuskonen_solubility_1282.csv")).unwrap();
+    let mut csv = String::from("smiles,soluble\n");
+    for line in text.lines().skip(1).take(80) {
+        let fields: Vec<&str> = line.rsplitn(3, ',').collect();
+        let (logs, rest) = (fields[1].parse::<f64>().unwrap(), fields[2]);
+        csv.push_str(&format!("{},{}\n", rest.rsplit(',').next().unwrap(), u8::from(logs > -3.0)));
+    }
+    std::fs::write(d.join("train.csv"), csv).unwrap();
+    let head = d.join("head");
+    ok(&[
+        "finetune",
+        "--model",
+        "smiles-small",
+        "--data",
+        &p("train.csv"),
+        "--target",
+        "soluble",
+        "--epochs",
+        "3",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "-o",
+        head.to_str().unwrap(),
+    ]);
+    let mut mols = String::from("id,smiles\n");
+    for (i, m) in MOLS.iter().enumerate() {
+        mols.push_str(&format!("m{i},{m}\n"));
+    }
+    std::fs::write(d.join("mols.csv"), mols).unwrap();
+    ok(&["chem", &p("mols.csv"), "-o", &p("props.parquet")]);
+    ok(&["predict", "--model", head.to_str().unwrap(), &p("mols.csv"), "--device", "cpu", "-o", &p("pred.parquet")]);
+    let want = floats(&read(&d.join("pred.parquet")), "soluble_prob_1");
+    let spec = format!("sol={}", head.display());
+    ok(&["select", &p("props.parquet"), "-o", &p("all.parquet"), "--head", &spec, "--device", "cpu"]);
+    let got = floats(&read(&d.join("all.parquet")), "sol");
+    assert_eq!(got.len(), MOLS.len());
+    for (g, w) in got.iter().zip(&want) {
+        let (g, w) = (g.unwrap(), w.unwrap());
+        assert!((0.0..=1.0).contains(&g) && (g - w).abs() < 1e-6, "{g} vs predict's {w}");
+    }
+    // A probability filters like any number; a single head has no spread.
+    ok(&["select", &p("props.parquet"), "-o", &p("f.parquet"), "--head", &spec, "--filter", "sol > 0.5"]);
+    let kept = u64s(&read(&d.join("f.parquet")), "index");
+    assert_eq!(kept, (0..MOLS.len() as u64).filter(|&i| want[i as usize].unwrap() > 0.5).collect::<Vec<_>>());
+    let o = run(&["select", &p("props.parquet"), "-o", &p("g.parquet"), "--head", &spec, "--filter", "sol_std < 1"]);
+    usage_error(&o, "unknown property `sol_std`");
+}
+
 #[test]
 fn head_names_and_specs_are_checked_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
