@@ -602,15 +602,39 @@ fn smiles_drug_samples_valid_real_molecules() {
     assert!(stereo >= 8 && charged >= 12, "{stereo} with stereo, {charged} charged of {}", valid.len());
 }
 
-/// `generate --scaffold` (issue 19, item 3): sampling continues from the scaffold's attachment atom, so the valid
-/// samples contain the scaffold with something attached (a substructure match of the scaffold, its dummy atom
-/// matching any atom, as RDKit Python counts it); the summary reports the share. Bad scaffolds are usage errors.
-#[test]
-fn generate_decorates_a_scaffold_at_its_attachment_point() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("dec.parquet");
-    let summary = dir.path().join("dec.json");
-    let scaffold = "O=C(Nc1ccccc1)[*:1]";
+/// Runs `.venv/bin/python -c script` with `input` on stdin; returns its stdout.
+fn python(script: &str, input: &str) -> String {
+    let py = std::process::Command::new(format!("{ROOT}/.venv/bin/python"))
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        py.stdin.as_ref().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let o = py.wait_with_output().unwrap();
+    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The oracle: PyPI RDKit says, per molecule (one canonical SMILES a line), whether it contains `scaffold` read as
+/// a SMARTS query (each dummy atom matching any atom).
+fn rdkit_contains(scaffold: &str, canonical: &[String]) -> Vec<bool> {
+    let script = format!(
+        "import sys\nfrom rdkit import Chem\nq = Chem.MolFromSmarts({scaffold:?})\n\
+         print(''.join('1' if Chem.MolFromSmiles(l.strip()).HasSubstructMatch(q) else '0' for l in sys.stdin if l.strip()))"
+    );
+    python(&script, &(canonical.join("\n") + "\n")).trim().chars().map(|c| c == '1').collect()
+}
+
+/// `generate --scaffold` with `scaffold`: every valid row's `contains_scaffold` is what RDKit Python says, the
+/// summary counts them, and at least `share` of the valid samples contain it. Returns the valid molecules.
+fn decorate(dir: &Path, scaffold: &str, points: u64, share: f64) -> Vec<String> {
+    let out = dir.join(format!("dec{points}.parquet"));
+    let summary = dir.join(format!("dec{points}.json"));
     let o = run(&[
         "generate",
         "--model",
@@ -629,33 +653,135 @@ fn generate_decorates_a_scaffold_at_its_attachment_point() {
     ok(&o);
     let s = json(&summary);
     let df = read(&out);
-    let canonical: Vec<String> = strings(&df, "canonical_smiles").into_iter().flatten().collect();
+    let rows: Vec<(String, bool)> = strings(&df, "canonical_smiles")
+        .into_iter()
+        .zip(bools(&df, "contains_scaffold"))
+        .filter_map(|(c, hit)| {
+            assert_eq!(c.is_some(), hit.is_some(), "contains_scaffold is null exactly for invalid rows");
+            Some((c?, hit?))
+        })
+        .collect();
+    let canonical: Vec<String> = rows.iter().map(|(c, _)| c.clone()).collect();
     assert!(canonical.len() >= 40, "{} valid of 64: {s}", canonical.len());
-    // The oracle: PyPI RDKit counts the valid samples that contain the scaffold.
-    let script = format!(
-        "import sys\nfrom rdkit import Chem\nq = Chem.MolFromSmarts({scaffold:?})\n\
-         print(sum(Chem.MolFromSmiles(l.strip()).HasSubstructMatch(q) for l in sys.stdin if l.strip()))"
-    );
-    let py = std::process::Command::new(format!("{ROOT}/.venv/bin/python"))
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        py.stdin.as_ref().unwrap().write_all((canonical.join("\n") + "\n").as_bytes()).unwrap();
-    }
-    let contained: u64 = String::from_utf8(py.wait_with_output().unwrap().stdout).unwrap().trim().parse().unwrap();
+    let oracle = rdkit_contains(scaffold, &canonical);
+    assert_eq!(rows.iter().map(|(_, hit)| *hit).collect::<Vec<_>>(), oracle, "per row, as RDKit Python says");
+    let contained = oracle.iter().filter(|&&h| h).count() as u64;
     assert_eq!(s["scaffold"]["contained"].as_u64(), Some(contained), "{s}");
     assert_eq!(s["scaffold"]["valid"].as_u64(), Some(canonical.len() as u64), "{s}");
-    assert!(contained as f64 >= 0.9 * canonical.len() as f64, "{contained} of {} contain {scaffold}", canonical.len());
+    assert_eq!(s["scaffold"]["attachment_points"].as_u64(), Some(points), "{s}");
+    assert!(
+        contained as f64 >= share * canonical.len() as f64,
+        "{contained} of {} contain {scaffold}: {canonical:?}",
+        canonical.len()
+    );
     assert!(stderr(&o).contains("contain the scaffold"), "{}", stderr(&o));
+    canonical
+}
 
-    for (bad, says) in
-        [("c1ccccc1", "0 attachment points"), ("*c1ccc(*)cc1", "2 attachment points"), ("C1CC(", "RDKit")]
-    {
+/// `generate --scaffold` (issue 19, item 3): with one attachment point sampling continues from the scaffold's
+/// attachment atom; with several the model walks through the scaffold and decorates each point. Either way the
+/// valid samples contain the scaffold with something at every attachment point (a substructure match of the
+/// scaffold, its dummy atoms matching any atom, as RDKit Python counts it), row by row. Bad scaffolds are usage
+/// errors.
+#[test]
+fn generate_decorates_a_scaffold_at_its_attachment_points() {
+    let dir = tempfile::tempdir().unwrap();
+    decorate(dir.path(), "O=C(Nc1ccccc1)[*:1]", 1, 0.9);
+    let two = decorate(dir.path(), "[*:1]c1ccc(cc1)C(=O)N[*:2]", 2, 0.9);
+    // Decorated, not copied: the samples differ at the attachment points.
+    let distinct: std::collections::HashSet<&String> = two.iter().collect();
+    assert!(distinct.len() >= two.len() / 2, "{two:?}");
+
+    let out = dir.path().join("bad.parquet");
+    for (bad, says) in [
+        ("c1ccccc1", "no attachment point"),
+        ("C1CC(", "RDKit"),
+        ("[*:1]CC[*:2]C", "as a branch `(*)` or as the last atom"),
+    ] {
         let o = run(&["generate", "--model", "smiles-drug", "-n", "4", "--scaffold", bad, "-o", out.to_str().unwrap()]);
         usage_error(&o, says);
     }
+}
+
+/// `optimize --scaffold` draws every sample through the scaffold (molecules without it score 0) and
+/// `--similar-to-file` makes `sim_ref` the greatest Tanimoto similarity to the file's molecules (RDKit Python's
+/// Morgan radius 2, 2048 bits, as the oracle). A bad molecule in the file is a usage error naming its line.
+#[test]
+fn optimize_keeps_a_scaffold_and_stays_near_a_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series.csv");
+    let members = ["CC(=O)Nc1ccc(O)cc1", "O=C(Nc1ccccc1)c1ccccc1", "CN(C)C(=O)c1ccc(Cl)cc1"];
+    std::fs::write(
+        &series,
+        format!("name,smiles\n{}", members.iter().enumerate().map(|(i, m)| format!("m{i},{m}\n")).collect::<String>()),
+    )
+    .unwrap();
+    let out = dir.path().join("best.parquet");
+    let summary = dir.path().join("best.json");
+    let scaffold = "[*:1]c1ccc(cc1)C(=O)N[*:2]";
+    let o = run(&[
+        "optimize",
+        "--model",
+        "smiles-drug",
+        "--objective",
+        "qed + sim_ref",
+        "--similar-to-file",
+        series.to_str().unwrap(),
+        "--scaffold",
+        scaffold,
+        "--steps",
+        "2",
+        "--batch-size",
+        "24",
+        "--seed",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let s = json(&summary);
+    assert_eq!(s["scaffold"]["attachment_points"].as_u64(), Some(2), "{s}");
+    assert_eq!(s["similar_to_file"]["molecules"].as_u64(), Some(3), "{s}");
+    let df = read(&out);
+    let canonical: Vec<String> = strings(&df, "canonical_smiles").into_iter().map(Option::unwrap).collect();
+    assert!(canonical.len() >= 10, "{s}");
+    let hits: Vec<bool> = bools(&df, "contains_scaffold").into_iter().map(Option::unwrap).collect();
+    assert_eq!(hits, rdkit_contains(scaffold, &canonical));
+    assert!(hits.iter().filter(|&&h| h).count() * 10 >= hits.len() * 9, "{hits:?}");
+    for ((hit, score), meets) in hits.iter().zip(floats(&df, "score")).zip(bools(&df, "meets_constraints")) {
+        if !hit {
+            assert_eq!((score, meets), (Some(0.0), Some(false)), "a molecule without the scaffold scores 0");
+        }
+    }
+    // sim_ref: the greatest similarity to the series, as RDKit Python computes it.
+    let script = format!(
+        "import sys\nfrom rdkit import Chem, DataStructs\nfrom rdkit.Chem import rdFingerprintGenerator\n\
+         gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)\n\
+         fp = lambda s: gen.GetFingerprint(Chem.MolFromSmiles(s))\n\
+         refs = [fp(s) for s in {members:?}]\n\
+         for l in sys.stdin:\n    print(max(DataStructs.BulkTanimotoSimilarity(fp(l.strip()), refs)))"
+    );
+    let expected: Vec<f64> =
+        python(&script, &(canonical.join("\n") + "\n")).lines().map(|l| l.parse().unwrap()).collect();
+    for (got, want) in floats(&df, "sim_ref").into_iter().zip(&expected) {
+        assert!((got.unwrap() - want).abs() < 1e-9, "{got:?} vs {want}");
+    }
+
+    std::fs::write(&series, "name,smiles\na,CCO\nb,C1CC(\n").unwrap();
+    let o = run(&[
+        "optimize",
+        "--model",
+        "smiles-drug",
+        "--objective",
+        "qed",
+        "--similar-to-file",
+        series.to_str().unwrap(),
+        "--steps",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    usage_error(&o, "line 3, record 2: \"C1CC(\" is not a valid molecule");
 }

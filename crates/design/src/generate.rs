@@ -25,6 +25,7 @@ use crate::generator::{Drawn, Generator};
 use crate::heads::Heads;
 use crate::properties::{Filter, Matches, MoleculeValues, Property};
 use crate::reference::{ReferenceSet, PLOT_SAMPLE};
+use crate::scaffold::{Containment, Scaffold};
 use crate::score::Scored;
 
 /// The most samples drawn, scored and handed back per round.
@@ -52,6 +53,9 @@ pub struct GenerateRequest {
     /// Compute every valid molecule's properties, alerts and fingerprint (the default); without, only validity
     /// and the canonical SMILES (so uniqueness), which is what sampling alone is compared on.
     pub properties: bool,
+    /// Decorate this scaffold: every sample is drawn through it ([`Scaffold::sample`]) and every valid row says
+    /// whether it contains it.
+    pub scaffold: Option<Scaffold>,
 }
 
 impl GenerateRequest {
@@ -152,6 +156,8 @@ pub struct GeneratedRow {
     /// The values of the run's heads ([`crate::Heads::columns`]; empty without heads, missing for invalid
     /// samples).
     pub heads: Vec<Option<f64>>,
+    /// With a scaffold: whether the molecule contains it (missing for invalid samples).
+    pub contains_scaffold: Option<bool>,
 }
 
 /// The rows of one round, in sample order.
@@ -352,6 +358,7 @@ fn score_rows(
             passes: filter.map(|_| false),
             molecule: Scored::default(),
             heads: head_values.next().unwrap_or_default(),
+            contains_scaffold: None,
         };
         let Some(canonical) = s.canonical.clone() else {
             rows.push(GeneratedRow { molecule: s, ..row });
@@ -418,6 +425,7 @@ pub struct Generation<'a> {
     budget: u64,
     stats: SetStats,
     sampling_seconds: f64,
+    containment: Option<Containment>,
 }
 
 impl Generator {
@@ -456,6 +464,7 @@ impl Generator {
             budget,
             stats: SetStats::default(),
             sampling_seconds: 0.0,
+            containment: request.scaffold.as_ref().map(Containment::new).transpose()?,
         })
     }
 }
@@ -481,7 +490,7 @@ impl Generation<'_> {
         };
         let first = self.start + self.stats.samples;
         let t = Instant::now();
-        let drawn = self.generator.draw(first, n, &self.request.sampling)?;
+        let drawn = self.generator.draw_through(first, n, &self.request.sampling, self.request.scaffold.as_ref())?;
         self.sampling_seconds += t.elapsed().as_secs_f64();
         let stop = unique_valid.then_some(self.target);
         let heads = &mut self.heads;
@@ -499,7 +508,19 @@ impl Generation<'_> {
                 None => Ok(vec![Vec::new(); n_rows]),
             },
         )?;
+        let mut rows = rows;
+        if let Some(c) = &mut self.containment {
+            let hits = c.add_rows(&rows_canonical(&rows))?;
+            for (row, hit) in rows.iter_mut().zip(hits) {
+                row.contains_scaffold = hit;
+            }
+        }
         Ok(Some(Round { first, rows }))
+    }
+
+    /// With a scaffold: the valid molecules so far and how many of them contain it.
+    pub fn containment(&self) -> Option<&Containment> {
+        self.containment.as_ref()
     }
 
     /// Samples asked for (this shard's, with a shard), or molecules with `unique_valid`.
@@ -540,6 +561,10 @@ impl Generation<'_> {
     pub fn sampling_seconds(&self) -> f64 {
         self.sampling_seconds
     }
+}
+
+fn rows_canonical(rows: &[GeneratedRow]) -> Vec<Option<&str>> {
+    rows.iter().map(|r| r.molecule.canonical.as_deref()).collect()
 }
 
 impl Iterator for Generation<'_> {
@@ -652,6 +677,7 @@ mod tests {
             unique_valid: false,
             max_samples: None,
             properties: true,
+            scaffold: None,
         };
         assert!(ok.validate(false).is_ok());
         check_props(&ok);
@@ -691,6 +717,7 @@ mod tests {
             unique_valid: false,
             max_samples: None,
             properties: true,
+            scaffold: None,
         };
         let all: Vec<GeneratedRow> =
             g.generate(&request, None).unwrap().map(|r| r.unwrap().rows).collect::<Vec<_>>().concat();

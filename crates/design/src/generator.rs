@@ -8,6 +8,7 @@ use biotorch_tokenizers::Tokenizer;
 use tch::{Device, Kind};
 
 use crate::error::{Error, Result};
+use crate::scaffold::Scaffold;
 
 /// A loaded SMILES decoder with its vocabulary.
 #[derive(Debug)]
@@ -60,7 +61,21 @@ impl Generator {
     /// Draws samples `first..first + n` of the seeded stream and decodes them. Sample `i` is the same whatever
     /// `first`, `n` and the batch size (see [`biotorch_models::sampling`]).
     pub fn draw(&self, first: u64, n: usize, options: &SamplingOptions) -> Result<Vec<Drawn>> {
-        let samples = self.model.sample_range(first, n, options)?;
+        self.draw_through(first, n, options, None)
+    }
+
+    /// [`Generator::draw`], every sample decorating `scaffold` when there is one ([`Scaffold::sample`]).
+    pub fn draw_through(
+        &self,
+        first: u64,
+        n: usize,
+        options: &SamplingOptions,
+        scaffold: Option<&Scaffold>,
+    ) -> Result<Vec<Drawn>> {
+        let samples = match scaffold {
+            Some(s) => s.sample(&self.model, first, n, options)?,
+            None => self.model.sample_range(first, n, options)?,
+        };
         samples
             .into_iter()
             .map(|s| Ok(Drawn { smiles: self.tokenizer.decode(&s.tokens)?, nll: s.nll, finished: s.finished }))

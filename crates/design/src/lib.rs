@@ -8,7 +8,10 @@
 //! - [`Generator::generate`]: a [`GenerateRequest`] (n or a shard's block of sample numbers, sampling options, a
 //!   filter, `unique_valid`) run as [`Round`]s of [`GeneratedRow`]s, with MOSES-style [`SetStats`].
 //! - [`optimize()`]: augmented hill-climb reinforcement learning toward an [`Objective`], with a diversity filter,
-//!   a similarity constraint and a hard [`Filter`]; an [`Event`] per step; the best molecules and per-step metrics.
+//!   a similarity constraint (to a molecule or a series) and a hard [`Filter`], optionally through a [`Scaffold`];
+//!   an [`Event`] per step; the best molecules and per-step metrics.
+//! - [`Scaffold`] and [`Containment`]: decorating a scaffold with one or more attachment points, and checking that
+//!   the molecules contain it.
 //! - [`Selection`] and [`TableColumns`]: `select`'s row rule (valid, passes, first of its key) and the columns it
 //!   reads from a table.
 //! - [`Filter`], [`Objective`], [`Property`]: the expression language of biotorch-expr bound to the molecule
@@ -30,6 +33,7 @@
 //!     unique_valid: false,
 //!     max_samples: None,
 //!     properties: true,
+//!     scaffold: None,
 //! };
 //! for round in generator.generate(&request, None)? {
 //!     for row in round?.rows {
@@ -64,7 +68,7 @@ pub use grid::{check_grid, default_legend, draw_grid, GridRequest, GridSummary, 
 pub use heads::{HeadArg, Heads};
 pub use optimize::{
     hill_climb_loss, optimize, optimize_until, optimize_with_heads, Candidate, Event, OptimizeRequest, Optimized,
-    Specials, StepMetrics,
+    ScaffoldCount, Specials, StepMetrics,
 };
 pub use properties::{variables, Filter, Matches, MoleculeValues, Objective, Property, Substructures};
 pub use reference::{ReferenceSet, MAX_SIMILARITY_REFS, PLOT_SAMPLE};

@@ -10,8 +10,10 @@
 //! The prior is the model as given and stays fixed; the agent, a copy, is updated with Adam. A diversity filter
 //! (REINVENT's identical-Murcko-scaffold memory) zeroes the score of a molecule whose scaffold has already produced
 //! `scaffold_bucket` high-scoring molecules, so the agent keeps exploring. The score is an [`Objective`]; the
-//! filter is a hard constraint (score 0 when not met); a reference molecule with a minimum similarity D scales the
-//! score by `min(1, sim_ref / D)` and marks the molecules that meet the constraint.
+//! filter is a hard constraint (score 0 when not met); a reference molecule (or a series: `sim_ref` is then the
+//! greatest similarity to any of its molecules) with a minimum similarity D scales the score by
+//! `min(1, sim_ref / D)` and marks the molecules that meet the constraint. With a scaffold every sample is drawn
+//! through it ([`Scaffold::sample`]) and a molecule that does not contain it scores 0.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -27,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::heads::Heads;
 use crate::properties::{Filter, MoleculeValues, Objective, Property};
+use crate::scaffold::{Containment, Scaffold};
 use crate::score::{Scored, FP_BITS, FP_RADIUS};
 
 /// What to optimize, and how.
@@ -38,6 +41,12 @@ pub struct OptimizeRequest {
     pub filter: Option<Filter>,
     /// A reference molecule (SMILES) for `sim_ref` and `min_similarity`.
     pub similar_to: Option<String>,
+    /// Reference molecules (SMILES; a series): `sim_ref` is the greatest similarity to any of them and to
+    /// `similar_to`.
+    pub similar_to_set: Vec<String>,
+    /// A scaffold with one or more attachment points (`*` or `[*:1]`) that every sample decorates ([`Scaffold`]);
+    /// molecules that do not contain it score 0 and do not meet the constraints.
+    pub scaffold: Option<String>,
     /// Molecules less similar than this to the reference have their score scaled by similarity / this, and do not
     /// meet the constraints.
     pub min_similarity: Option<f64>,
@@ -84,6 +93,8 @@ impl OptimizeRequest {
             objective,
             filter: None,
             similar_to: None,
+            similar_to_set: Vec::new(),
+            scaffold: None,
             min_similarity: None,
             steps: Self::STEPS,
             batch_size: Self::BATCH_SIZE,
@@ -98,8 +109,8 @@ impl OptimizeRequest {
         }
     }
 
-    /// Checks the request; returns the reference molecule's fingerprint (when there is one).
-    pub fn validate(&self) -> Result<Option<Fingerprint>> {
+    /// Checks the request; returns the reference molecules' fingerprints (`similar_to`'s first, then the set's).
+    pub fn validate(&self) -> Result<Vec<Fingerprint>> {
         let bad = |message: String| Err(Error::Request(message));
         if !(0.0..=1.0).contains(&self.keep) || self.keep == 0.0 {
             return bad(format!(
@@ -110,26 +121,28 @@ impl OptimizeRequest {
         if self.batch_size < 2 || self.steps == 0 {
             return bad("--batch-size must be at least 2 and --steps at least 1".into());
         }
-        let reference = match &self.similar_to {
-            Some(smiles) => {
-                let mol = match Molecule::from_smiles(smiles) {
-                    Ok(mol) => mol,
-                    Err(e) => return bad(format!("--similar-to {smiles}: not a valid molecule: {}", e.reason())),
-                };
-                match mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS) {
-                    Ok(fp) => Some(fp),
-                    Err(e) => return bad(format!("--similar-to {smiles}: {}", e.reason())),
-                }
-            }
-            None => None,
+        let fingerprint = |smiles: &str, what: &str| -> Result<Fingerprint> {
+            let mol = Molecule::from_smiles(smiles)
+                .map_err(|e| Error::Request(format!("{what} {smiles}: not a valid molecule: {}", e.reason())))?;
+            mol.try_morgan_fingerprint(FP_RADIUS, FP_BITS)
+                .map_err(|e| Error::Request(format!("{what} {smiles}: {}", e.reason())))
         };
+        let mut reference = Vec::new();
+        if let Some(smiles) = &self.similar_to {
+            reference.push(fingerprint(smiles, "--similar-to")?);
+        }
+        for (i, smiles) in self.similar_to_set.iter().enumerate() {
+            reference.push(fingerprint(smiles, &format!("--similar-to-file, molecule {}:", i + 1))?);
+        }
         let needs_ref =
             self.objective.reads(Property::SimRef) || self.filter.as_ref().is_some_and(|f| f.reads(Property::SimRef));
-        if needs_ref && reference.is_none() {
-            return bad("sim_ref (similarity to a reference) needs --similar-to SMILES".into());
+        if needs_ref && reference.is_empty() {
+            return bad(
+                "sim_ref (similarity to a reference) needs --similar-to SMILES or --similar-to-file FILE".into()
+            );
         }
-        if self.min_similarity.is_some() && reference.is_none() {
-            return bad("--min-similarity needs --similar-to SMILES".into());
+        if self.min_similarity.is_some() && reference.is_empty() {
+            return bad("--min-similarity needs --similar-to SMILES or --similar-to-file FILE".into());
         }
         Ok(reference)
     }
@@ -157,6 +170,8 @@ pub struct Candidate {
     pub step: u64,
     /// The values of the run's heads ([`Heads::columns`]; empty without heads).
     pub heads: Vec<Option<f64>>,
+    /// With a scaffold: whether the molecule contains it (missing for invalid molecules).
+    pub contains_scaffold: Option<bool>,
 }
 
 /// The metrics of one step.
@@ -201,6 +216,19 @@ pub struct Optimized {
     pub steps: Vec<StepMetrics>,
     /// Unique valid molecules seen over the run.
     pub molecules_seen: usize,
+    /// With a scaffold: the writing chosen and how many valid samples contained it.
+    pub scaffold: Option<ScaffoldCount>,
+}
+
+/// A run's scaffold and how often its valid samples contained it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaffoldCount {
+    /// The scaffold, with the writing the decoder followed.
+    pub scaffold: Scaffold,
+    /// Valid samples over the run.
+    pub valid: u64,
+    /// Those that contain the scaffold.
+    pub contained: u64,
 }
 
 /// The token ids that frame a sequence for teacher forcing.
@@ -287,6 +315,8 @@ pub fn optimize_with_heads(
     let device = generator.device();
     tch::manual_seed(request.seed as i64);
     let prior = &generator.model;
+    let scaffold = request.scaffold.as_deref().map(|s| Scaffold::new(s, generator)).transpose()?;
+    let mut containment = scaffold.as_ref().map(Containment::new).transpose()?;
     let mut agent = SmilesGpt::load(&generator.path, device, Kind::Float)?;
     let mut opt = nn::Adam::default().build(agent.var_store_mut(), request.lr)?;
     let tokenizer = &generator.tokenizer;
@@ -320,7 +350,10 @@ pub fn optimize_with_heads(
         }
         // Sample with the agent's current weights (the stream continues across steps, so steps differ).
         let first = step * request.batch_size as u64;
-        let samples = agent.sample_range(first, request.batch_size, &options)?;
+        let samples = match &scaffold {
+            Some(s) => s.sample(&agent, first, request.batch_size, &options)?,
+            None => agent.sample_range(first, request.batch_size, &options)?,
+        };
         let smiles: Vec<String> =
             samples.iter().map(|s| tokenizer.decode(&s.tokens)).collect::<std::result::Result<_, _>>()?;
         let scored: Vec<Scored> = smiles
@@ -328,6 +361,10 @@ pub fn optimize_with_heads(
             .zip(samples.par_iter())
             .map(|(smi, s)| if s.finished { Scored::new(smi, true) } else { Scored::default() })
             .collect();
+        let contains: Vec<Option<bool>> = match &mut containment {
+            Some(c) => c.add_rows(&scored.iter().map(|s| s.canonical.as_deref()).collect::<Vec<_>>())?,
+            None => vec![None; scored.len()],
+        };
         let head_values: Vec<Vec<Option<f64>>> = if heads.is_empty() {
             vec![Vec::new(); scored.len()]
         } else {
@@ -336,10 +373,10 @@ pub fn optimize_with_heads(
         let mut candidates: Vec<Candidate> = smiles
             .par_iter()
             .zip(samples.par_iter())
-            .zip(scored.into_par_iter().zip(head_values.into_par_iter()))
-            .map(|((smi, s), (scored, head_values))| {
-                let sim_ref = match (&reference, &scored.fingerprint) {
-                    (Some(r), Some(fp)) => Some(r.tanimoto(fp)),
+            .zip(scored.into_par_iter().zip(head_values.into_par_iter()).zip(contains.into_par_iter()))
+            .map(|((smi, s), ((scored, head_values), contains_scaffold))| {
+                let sim_ref = match (reference.is_empty(), &scored.fingerprint) {
+                    (false, Some(fp)) => Some(reference.iter().map(|r| r.tanimoto(fp)).fold(f64::MIN, f64::max)),
                     _ => None,
                 };
                 let matches = match (&scored.canonical, substructures.is_empty()) {
@@ -356,7 +393,8 @@ pub fn optimize_with_heads(
                     matches: matches.as_ref(),
                     heads: &head_values,
                 };
-                let meets_filter = request.filter.as_ref().is_none_or(|f| f.passes(&values));
+                let meets_filter =
+                    request.filter.as_ref().is_none_or(|f| f.passes(&values)) && contains_scaffold != Some(false);
                 let raw =
                     if scored.valid && meets_filter { request.objective.eval(&values).unwrap_or(0.0) } else { 0.0 };
                 let (factor, meets_sim) = match (request.min_similarity, sim_ref) {
@@ -374,6 +412,7 @@ pub fn optimize_with_heads(
                     molecule: scored,
                     step: step + 1,
                     heads: head_values,
+                    contains_scaffold,
                 }
             })
             .collect();
@@ -443,7 +482,11 @@ pub fn optimize_with_heads(
     let mut ranked: Vec<Candidate> = best.into_values().collect();
     ranked.sort_by(|a, b| b.meets.cmp(&a.meets).then(b.score.total_cmp(&a.score)).then(a.smiles.cmp(&b.smiles)));
     ranked.truncate(request.top);
-    Ok(Optimized { best: ranked, steps, molecules_seen })
+    let scaffold = match (scaffold, containment) {
+        (Some(scaffold), Some(c)) => Some(ScaffoldCount { scaffold, valid: c.valid, contained: c.contained }),
+        _ => None,
+    };
+    Ok(Optimized { best: ranked, steps, molecules_seen, scaffold })
 }
 
 #[cfg(test)]
@@ -456,6 +499,8 @@ mod tests {
             objective: Objective::parse(objective).unwrap(),
             filter: None,
             similar_to: None,
+            similar_to_set: Vec::new(),
+            scaffold: None,
             min_similarity: None,
             steps: 3,
             batch_size: 8,
@@ -472,7 +517,7 @@ mod tests {
 
     #[test]
     fn requests_are_checked() {
-        assert_eq!(request("qed").validate().unwrap(), None);
+        assert!(request("qed").validate().unwrap().is_empty());
         let check = |r: OptimizeRequest, needle: &str| {
             let e = r.validate().unwrap_err();
             assert!(e.is_bad_input() && e.to_string().contains(needle), "{e}");
@@ -486,7 +531,14 @@ mod tests {
         check(OptimizeRequest { min_similarity: Some(0.3), ..request("qed") }, "--min-similarity needs");
         check(OptimizeRequest { similar_to: Some("C1CC".into()), ..request("qed") }, "not a valid molecule");
         let r = OptimizeRequest { similar_to: Some("CCO".into()), ..request("qed + sim_ref") };
-        assert_eq!(r.validate().unwrap().map(|fp| fp.n_bits()), Some(FP_BITS));
+        assert_eq!(r.validate().unwrap().iter().map(|fp| fp.n_bits()).collect::<Vec<_>>(), [FP_BITS]);
+        let set = vec!["CCN".to_string(), "c1ccccc1".to_string()];
+        let r = OptimizeRequest { similar_to_set: set.clone(), ..request("qed + sim_ref") };
+        assert_eq!(r.validate().unwrap().len(), 2);
+        let r = OptimizeRequest { similar_to: Some("CCO".into()), similar_to_set: set, ..request("qed") };
+        assert_eq!(r.validate().unwrap().len(), 3);
+        let bad_set = vec!["CCN".to_string(), "C1CC".to_string()];
+        check(OptimizeRequest { similar_to_set: bad_set, ..request("qed") }, "--similar-to-file, molecule 2: C1CC");
     }
 
     #[test]

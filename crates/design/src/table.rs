@@ -51,6 +51,12 @@ pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
 
 /// [`generated`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `passes`.
 pub fn generated_with_heads(rows: &[GeneratedRow], properties: bool, heads: &[String]) -> Result<DataFrame> {
+    generated_with(rows, properties, heads, false)
+}
+
+/// [`generated_with_heads`], with `scaffold` a column `contains_scaffold` after the heads' (a run with
+/// [`crate::GenerateRequest::scaffold`]).
+pub fn generated_with(rows: &[GeneratedRow], properties: bool, heads: &[String], scaffold: bool) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<u64>>()),
         Column::new("smiles".into(), rows.iter().map(|r| r.smiles.as_str()).collect::<Vec<_>>()),
@@ -64,6 +70,12 @@ pub fn generated_with_heads(rows: &[GeneratedRow], properties: bool, heads: &[St
     for (k, name) in heads.iter().enumerate() {
         let values: Vec<Option<f64>> = rows.iter().map(|r| r.heads.get(k).copied().flatten()).collect();
         columns.push(Column::new(name.as_str().into(), values));
+    }
+    if scaffold {
+        columns.push(Column::new(
+            "contains_scaffold".into(),
+            rows.iter().map(|r| r.contains_scaffold).collect::<Vec<_>>(),
+        ));
     }
     if properties {
         columns.extend(property_columns(&rows.iter().map(|r| &r.molecule).collect::<Vec<_>>()));
@@ -79,6 +91,12 @@ pub fn best_molecules(best: &[Candidate]) -> Result<DataFrame> {
 
 /// [`best_molecules`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `nll`.
 pub fn best_molecules_with_heads(best: &[Candidate], heads: &[String]) -> Result<DataFrame> {
+    best_molecules_with(best, heads, false)
+}
+
+/// [`best_molecules_with_heads`], with `scaffold` a column `contains_scaffold` after the heads' (a run with
+/// [`crate::OptimizeRequest::scaffold`]).
+pub fn best_molecules_with(best: &[Candidate], heads: &[String], scaffold: bool) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("rank".into(), (1..=best.len() as u32).collect::<Vec<_>>()),
         Column::new("smiles".into(), best.iter().map(|c| c.smiles.as_str()).collect::<Vec<_>>()),
@@ -91,6 +109,12 @@ pub fn best_molecules_with_heads(best: &[Candidate], heads: &[String]) -> Result
     for (k, name) in heads.iter().enumerate() {
         let values: Vec<Option<f64>> = best.iter().map(|c| c.heads.get(k).copied().flatten()).collect();
         columns.push(Column::new(name.as_str().into(), values));
+    }
+    if scaffold {
+        columns.push(Column::new(
+            "contains_scaffold".into(),
+            best.iter().map(|c| c.contains_scaffold).collect::<Vec<_>>(),
+        ));
     }
     columns.extend(property_columns(&best.iter().map(|c| &c.molecule).collect::<Vec<_>>()));
     Ok(DataFrame::new(best.len(), columns)?)
@@ -135,6 +159,7 @@ mod tests {
             passes: Some(true),
             molecule: Scored::new("OCC", false),
             heads: Vec::new(),
+            contains_scaffold: None,
         };
         let one = generated(std::slice::from_ref(&row), true).unwrap();
         let none = generated(&[], true).unwrap();

@@ -270,6 +270,7 @@ async fn generate(
         unique_valid: r.unique,
         max_samples: None,
         properties: true,
+        scaffold: None,
     };
     request.validate(false).map_err(|e| ApiError::invalid("invalid_request", e.to_string()))?;
     let rows = answer(&state, decoder.submit(request)?).await?;

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use biotorch_design::{
-    table, Containment, Filter, GenerateRequest, Generator, ReferenceSet, Scaffold, MAX_SIMILARITY_REFS,
-};
+use biotorch_design::{table, Filter, GenerateRequest, Generator, ReferenceSet, Scaffold, MAX_SIMILARITY_REFS};
 use biotorch_io::dataset::{keys, output_file, Shard, ShardBy};
 use biotorch_models::sampling::SamplingOptions;
 use clap::Args;
@@ -24,10 +22,11 @@ pub(crate) struct GenerateArgs {
     /// A SMILES decoder (e.g. the bundled smiles-small).
     #[command(flatten)]
     pub(crate) model: ModelArg,
-    /// Decorate a scaffold: a SMILES with one attachment point (`*` or `[*:1]`, e.g. "O=C(Nc1ccccc1)[*:1]"). Every
-    /// sample starts with the scaffold written to end at its attachment atom and the model writes the rest; the
-    /// summary reports how many valid samples contain the scaffold (an RDKit substructure match, the attachment
-    /// atom matching any atom). Use `--filter 'matches("...")'` to mark them.
+    /// Decorate a scaffold: a SMILES with one or more attachment points (`*` or `[*:1]`, e.g. "O=C(Nc1ccccc1)[*:1]"
+    /// or "[*:1]c1ccc([*:2])cc1"). One point: every sample starts with the scaffold written to end at its attachment
+    /// atom and the model writes the rest. Several: the model walks through a writing of the scaffold and writes a
+    /// decoration at each point. The column contains_scaffold and the summary say which valid samples contain the
+    /// scaffold (an RDKit substructure match, each attachment atom matching any atom).
     #[arg(long, value_name = "SMILES")]
     pub(crate) scaffold: Option<String>,
     /// Molecules to sample (with --unique-valid: valid, unique molecules to obtain).
@@ -132,23 +131,28 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         unique_valid: args.unique_valid,
         max_samples: args.max_samples,
         properties,
+        scaffold: None,
     };
     request.validate(args.train_set.is_some())?;
     let device = args.device.one()?;
     let (weights, dir) = args.model.paths()?;
     let generator = Generator::load(&format!("--model {}", args.model.model), &weights, &dir, device)?;
     let scaffold = args.scaffold.as_deref().map(|s| Scaffold::new(s, &generator)).transpose()?;
-    let mut containment = match &scaffold {
-        Some(sc) => {
-            request.sampling.prefix.clone_from(&sc.prefix);
-            ctx.info(format!(
+    if let Some(sc) = &scaffold {
+        ctx.info(if sc.points == 1 {
+            format!(
                 "scaffold {}: sampling continues from {} (the likeliest of {} writings ending at the attachment atom)",
                 sc.canonical, sc.prefix_smiles, sc.candidates
-            ));
-            Some(Containment::new(sc)?)
-        }
-        None => None,
-    };
+            )
+        } else {
+            format!(
+                "scaffold {}: sampling walks through {}, decorating its {} attachment points (the likeliest of {} \
+                 writings with each attachment point a branch or the last atom)",
+                sc.canonical, sc.prefix_smiles, sc.points, sc.candidates
+            )
+        });
+    }
+    request.scaffold.clone_from(&scaffold);
     heads.load(device, &crate::args::resolver())?;
     let head_columns = heads.columns().to_vec();
     let reference = match &args.train_set {
@@ -205,16 +209,14 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let mut run = generator.generate_with_heads(&request, reference.as_ref(), Some(&mut heads))?;
     let bar = ctx.progress.steps(run.target());
     let started = Instant::now();
+    let with_scaffold = scaffold.is_some();
     while let Some(round) = run.next_round()? {
-        if let Some(c) = &mut containment {
-            c.add(&round.rows)?;
-        }
-        out.write(table::generated_with_heads(&round.rows, properties, &head_columns)?)?;
+        out.write(table::generated_with(&round.rows, properties, &head_columns, with_scaffold)?)?;
         bar.set_position(run.progress());
     }
     if !out.is_started() {
         // An empty shard (more shards than samples) still writes its part, with the full schema.
-        out.write(table::generated_with_heads(&[], properties, &head_columns)?)?;
+        out.write(table::generated_with(&[], properties, &head_columns, with_scaffold)?)?;
     }
     bar.finish_and_clear();
     let (path, rows) = out.finish()?;
@@ -242,9 +244,10 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());
     }
-    if let (Some(sc), Some(c)) = (&scaffold, &containment) {
+    if let (Some(sc), Some(c)) = (&scaffold, run.containment()) {
         summary["scaffold"] = json!({
             "smiles": sc.canonical,
+            "attachment_points": sc.points,
             "prefix": sc.prefix_smiles,
             "writings_scored": sc.candidates,
             "valid": c.valid,
@@ -253,7 +256,7 @@ pub(crate) fn run(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         });
     }
     print_summary(ctx, &summary);
-    if let (Some(sc), Some(c)) = (&scaffold, &containment) {
+    if let (Some(sc), Some(c)) = (&scaffold, run.containment()) {
         ctx.info(format!("{} of {} valid molecules contain the scaffold {}", c.contained, c.valid, sc.canonical));
     }
     if args.unique_valid && run.obtained() < run.target() {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use biotorch_design::{table, Event, Filter, Generator, Objective, OptimizeRequest, StepMetrics};
 use biotorch_io::dataset::keys;
+use biotorch_io::{SmilesOptions, SmilesReader};
 use clap::Args;
 use serde_json::json;
 
@@ -29,6 +30,19 @@ pub(crate) struct OptimizeArgs {
     /// A reference molecule for sim_ref and --min-similarity (Morgan radius 2, 2048 bits, Tanimoto).
     #[arg(long, value_name = "SMILES")]
     pub(crate) similar_to: Option<String>,
+    /// Reference molecules, e.g. a series: a SMILES, CSV/TSV, Parquet or SD file (the SMILES from
+    /// --similar-to-column, else the column `smiles`); sim_ref is then the greatest similarity to any of them (and to
+    /// --similar-to, with both).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) similar_to_file: Option<PathBuf>,
+    /// The column of --similar-to-file that holds the SMILES.
+    #[arg(long, value_name = "NAME", requires = "similar_to_file")]
+    pub(crate) similar_to_column: Option<String>,
+    /// Decorate a scaffold with one or more attachment points (`*` or `[*:1]`, e.g. "O=C(N[*:1])c1ccc([*:2])cc1"):
+    /// every sample is drawn through it (as generate --scaffold), and a molecule that does not contain it scores 0
+    /// and does not meet the constraints; the output gets a column contains_scaffold.
+    #[arg(long, value_name = "SMILES")]
+    pub(crate) scaffold: Option<String>,
     /// Molecules less similar than this to --similar-to have their score scaled by similarity / this, and do not
     /// meet the constraints.
     #[arg(long, value_name = "S")]
@@ -98,6 +112,11 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         objective: Objective::parse_in(&args.objective, &vars)?,
         filter: args.filter.as_deref().map(|f| Filter::parse_in(f, &vars)).transpose()?,
         similar_to: args.similar_to.clone(),
+        similar_to_set: match &args.similar_to_file {
+            Some(path) => read_series(path, args.similar_to_column.as_deref())?,
+            None => Vec::new(),
+        },
+        scaffold: args.scaffold.clone(),
         min_similarity: args.min_similarity,
         steps: args.steps,
         batch_size: args.batch_size,
@@ -130,9 +149,9 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         .table(&args.output, "optimize", &model_path)
         .with_metadata(keys::OBJECTIVE, request.objective.text().to_string())
         .with_metadata(keys::FILTER, request.filter.as_ref().map(|f| f.to_string()).unwrap_or_default())
-        .with_metadata(keys::SIMILAR_TO, args.similar_to.clone().unwrap_or_default())
+        .with_metadata(keys::SIMILAR_TO, similar_to_text(&args))
         .with_metadata(keys::HEADS, heads.describe());
-    out.write(table::best_molecules_with_heads(best, heads.columns())?)?;
+    out.write(table::best_molecules_with(best, heads.columns(), result.scaffold.is_some())?)?;
     let (path, _) = out.finish()?;
 
     let steps_path = args.steps_output.clone().unwrap_or_else(|| sibling(&args.output, "steps.parquet"));
@@ -152,7 +171,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         ),
         ("QED", vec![("mean", series(&|s| s.mean_qed))]),
     ];
-    if args.similar_to.is_some() {
+    if !request.similar_to_set.is_empty() || args.similar_to.is_some() {
         panels.push(("similarity to reference", vec![("mean", series(&|s| s.mean_sim_ref))]));
     }
     crate::plot::step_lines(&plot_path, &format!("optimize: {}", request.objective.text()), &panels)
@@ -180,6 +199,12 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         steps_path.display(),
         plot_path.display()
     ));
+    if let Some(s) = &result.scaffold {
+        ctx.info(format!(
+            "scaffold {} ({} attachment point(s), drawn through {}): {} of {} valid samples contain it",
+            s.scaffold.canonical, s.scaffold.points, s.scaffold.prefix_smiles, s.contained, s.valid
+        ));
+    }
     args.grid.draw(ctx, &path)?;
     ctx.write_summary(&json!({
         "output": path.display().to_string(),
@@ -191,8 +216,50 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
             "sim_ref": c.sim_ref, "meets_constraints": c.meets,
         })).collect::<Vec<_>>(),
         "molecules_seen": result.molecules_seen,
+        "similar_to_file": args.similar_to_file.as_ref().map(|p| json!({
+            "path": p.display().to_string(), "molecules": request.similar_to_set.len(),
+        })),
+        "scaffold": result.scaffold.as_ref().map(|s| json!({
+            "smiles": s.scaffold.canonical,
+            "attachment_points": s.scaffold.points,
+            "writing": s.scaffold.prefix_smiles,
+            "valid": s.valid,
+            "contained": s.contained,
+            "containment": s.contained as f64 / s.valid.max(1) as f64,
+        })),
         "seconds": started.elapsed().as_secs_f64(),
     }))
+}
+
+/// What the output's metadata says the similarity was to: the SMILES, the file, or both.
+fn similar_to_text(args: &OptimizeArgs) -> String {
+    let file = args.similar_to_file.as_ref().map(|p| format!("file {}", p.display()));
+    [args.similar_to.clone(), file].into_iter().flatten().collect::<Vec<_>>().join(" and ")
+}
+
+/// The molecules of `--similar-to-file`: every record must be a valid molecule (a bad one is the user's error,
+/// naming the file, line and record).
+fn read_series(path: &Path, column: Option<&str>) -> Result<Vec<String>> {
+    let options = SmilesOptions { smiles_column: column.map(str::to_owned), ..SmilesOptions::default() };
+    let mut smiles = Vec::new();
+    for record in SmilesReader::open(path, &options)? {
+        let record = record?;
+        if let Err(e) = biotorch_chem::Molecule::from_smiles(&record.smiles) {
+            crate::exit::bad_input!(
+                "--similar-to-file {}: line {}, record {}: {:?} is not a valid molecule: {}",
+                path.display(),
+                record.line,
+                record.index + 1,
+                record.smiles,
+                e.reason()
+            );
+        }
+        smiles.push(record.smiles);
+    }
+    if smiles.is_empty() {
+        crate::exit::bad_input!("--similar-to-file {}: no molecules in it", path.display());
+    }
+    Ok(smiles)
 }
 
 /// `best.parquet` → `best.<suffix>` in the same folder.
