@@ -95,8 +95,8 @@ def main():
     tuned = os.path.join(args.out, f"{name}-tl")
     bt = [args.biotorch, "--threads", str(args.threads)]
     shutil.rmtree(tuned, ignore_errors=True)  # train refuses a folder that holds a model (a rerun starts afresh)
-    run(bt + ["--summary-json", os.path.join(args.out, "train.json"), "train", "--init", args.model, "--objective", "clm", "--train", train_csv, "--valid", held_csv,
-              "-o", tuned, "--steps", str(args.steps), "--lr", str(args.lr), "--eval-every", str(args.eval_every),
+    run(bt + ["--summary-json", os.path.join(args.out, "train.json"), "train", "--init", args.model,
+              "--objective", "clm", "--train", train_csv, "--valid", held_csv, "-o", tuned, "--steps", str(args.steps), "--lr", str(args.lr), "--eval-every", str(args.eval_every),
               "--patience", str(args.patience), "--seed", str(args.seed)])
     results = {}
     for label, model in (("before", args.model), ("after", tuned)):
