@@ -329,3 +329,174 @@ fn finetune_and_predict_workflow_in_3_shards_equals_one_predict() {
     let log = snakemake("finetune-and-predict", tmp.path(), &config);
     assert!(log.contains("Nothing to be done"), "{log}");
 }
+
+/// Each record of an SD file as PyPI RDKit reads it: whether it is a molecule, its canonical SMILES and the head's
+/// data item.
+const READ_TOP_SDF: &str = r#"
+import json, sys
+from rdkit import Chem
+out = []
+for mol in Chem.SDMolSupplier(sys.argv[1]):
+    out.append(None if mol is None else {"smiles": Chem.MolToSmiles(mol), "atoms": mol.GetNumAtoms(),
+                                         "head": float(mol.GetProp(sys.argv[2]))})
+print(json.dumps(out))
+"#;
+
+#[test]
+fn design_loop_workflow_runs_from_assay_data_to_an_sd_file_and_a_before_after_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let series = format!("{ROOT}/data/demo/sulfonamides_25.csv");
+    let (min_sim, top) = (0.3, 5);
+    // A small loop: a frozen head for 5 epochs, at most 20 transfer steps, 4 optimization steps of 64 samples.
+    // (Without transfer learning, hardly any of smiles-drug's samples comes within 0.3 of sulfadiazine.)
+    let config = [
+        format!("data={ROOT}/data/tasks/huuskonen_solubility_1282.csv"),
+        format!("series={series}"),
+        "finetune_args=--split column --epochs 5 --device cpu".into(),
+        "transfer_steps=20".into(),
+        "transfer_eval_every=5".into(),
+        "transfer_patience=2".into(),
+        "transfer_args=--device cpu".into(),
+        format!("min_similarity={min_sim}"),
+        "filter=mw < 600".into(),
+        "steps=4".into(),
+        "batch_size=64".into(),
+        "optimize_top=60".into(),
+        format!("top={top}"),
+        "optimize_args=--device cpu".into(),
+        "outdir=out".into(),
+    ];
+    let config: Vec<&str> = config.iter().map(String::as_str).collect();
+    snakemake("design-loop", tmp.path(), &config);
+    let out = tmp.path().join("out");
+    assert!(out.join("head/head.json").is_file(), "the head");
+    assert!(out.join("transfer-model/model.safetensors").is_file(), "the transfer-learned decoder");
+    assert!(out.join("optimized.steps.png").is_file(), "optimize's per-step plot");
+
+    // Transfer learning on the series, validated on molecules of the series held out of its training, before the
+    // first step and after; the folder keeps the best step's weights, with a lower validation loss than the start.
+    let metrics = read(&out.join("transfer-model/metrics.parquet"));
+    let losses: Vec<f64> = metrics.column("valid_loss").unwrap().f64().unwrap().iter().flatten().collect();
+    assert!(losses.len() >= 2, "validation losses in the transfer run: {losses:?}");
+    let provenance = json(&out.join("transfer-model/biotorch.json"));
+    let (train, valid) = (&provenance["data"]["train"]["records"], &provenance["data"]["valid"]["records"]);
+    assert!(valid.as_u64().unwrap() > 0 && train.as_u64().unwrap() + valid.as_u64().unwrap() == 25, "{provenance}");
+    let best = provenance["best"]["valid_loss"].as_f64().unwrap();
+    assert!(best < losses[0], "best validation loss {best} vs {} before transfer learning", losses[0]);
+
+    // The top N: each meets the constraints, once, sorted by the head's prediction, best first.
+    let best = read(&out.join("top.parquet"));
+    assert_eq!(best.height(), top, "{best}");
+    let f64s = |c: &Column| c.f64().unwrap().into_no_null_iter().collect::<Vec<f64>>();
+    let logs = column(&best, f64s, "logs");
+    assert!(logs.windows(2).all(|w| w[0] >= w[1]), "sorted by logs, descending: {logs:?}");
+    let sims = column(&best, f64s, "sim_ref");
+    assert!(sims.iter().all(|&s| s >= min_sim), "sim_ref >= {min_sim}: {sims:?}");
+    let mws = column(&best, f64s, "mw");
+    assert!(mws.iter().all(|&m| m < 600.0), "the filter: {mws:?}");
+    let smiles = |c: &Column| c.str().unwrap().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>();
+    let canonical = column(&best, smiles, "canonical_smiles");
+    assert_eq!(canonical.iter().collect::<std::collections::HashSet<_>>().len(), top, "unique molecules");
+    // The head's values are those of `select --head` on the same molecules (optimize predicts them in its run).
+    let again = tmp.path().join("again.parquet");
+    let head = out.join("head");
+    biotorch(&[
+        "select",
+        out.join("top.parquet").to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+        "--head",
+        &format!("again={}", head.display()),
+    ]);
+    let again = column(&read(&again), f64s, "again");
+    for (a, b) in logs.iter().zip(&again) {
+        assert!((a - b).abs() < 1e-4, "the head's prediction in optimize {a} vs select {b}");
+    }
+
+    // The SD file: the same molecules in the same order, each readable by RDKit, with the head's value.
+    let o = Command::new(venv_tool("python"))
+        .args(["-c", READ_TOP_SDF, out.join("top.sdf").to_str().unwrap(), "logs"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(records.len(), top);
+    for (i, r) in records.iter().enumerate() {
+        assert!(r["atoms"].as_u64().unwrap() > 0, "record {i}: {r}");
+        assert!((r["head"].as_f64().unwrap() - logs[i]).abs() < 1e-9, "record {i}: {r} vs {}", logs[i]);
+    }
+    let png = std::fs::read(out.join("top.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 5000, "the grid picture: {} bytes", png.len());
+
+    // Before/after: both groups, every property, counts of the series (25) and of the top N; the figures agree
+    // with the tables they come from.
+    let csv = std::fs::read_to_string(out.join("distributions.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("group,property,n,mean,std,min,q25,median,q75,max"));
+    let cells: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(cells.len(), 14, "{csv}");
+    let (groups, props): (Vec<&str>, Vec<&str>) = cells.iter().map(|c| (c[0], c[1])).unzip();
+    let counts: Vec<i64> = cells.iter().map(|c| c[2].parse().unwrap()).collect();
+    let means: Vec<f64> = cells.iter().map(|c| c[3].parse().unwrap()).collect();
+    let row = |g: &str, p: &str| (0..cells.len()).find(|&i| groups[i] == g && props[i] == p).unwrap();
+    for g in ["series", "top"] {
+        for p in ["logs", "qed", "sa", "logp", "mw", "sim_ref", "max_sim_series"] {
+            let i = row(g, p);
+            assert_eq!(counts[i], if g == "series" { 25 } else { top as i64 }, "{g} {p}");
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!((means[row("top", "logs")] - mean(&logs)).abs() < 1e-3);
+    assert!((means[row("top", "sim_ref")] - mean(&sims)).abs() < 1e-3, "RDKit's and optimize's similarity");
+    let series_logs = column(&read(&out.join("series.parquet")), f64s, "logs");
+    assert_eq!(series_logs.len(), 25);
+    assert!((means[row("series", "logs")] - mean(&series_logs)).abs() < 1e-3);
+    assert!(std::fs::read_to_string(out.join("distributions.md")).unwrap().contains("| top | logs | 5 |"));
+
+    // A second run has nothing to do; without transfer learning, optimize starts from the model as given.
+    let log = snakemake("design-loop", tmp.path(), &config);
+    assert!(log.contains("Nothing to be done"), "{log}");
+    let o = Command::new(venv_tool("snakemake"))
+        .args(["-n", "--cores", "2", "-s", &format!("{ROOT}/workflows/design-loop/Snakefile"), "--directory"])
+        .arg(tmp.path())
+        .arg("--config")
+        .args(&config)
+        .args(["transfer=false", &format!("biotorch={BIN}")])
+        .output()
+        .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("rule optimize") && !log.contains("rule transfer"), "{log}");
+}
+
+#[test]
+fn design_loop_workflow_fails_with_advice_when_no_design_meets_the_constraints() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No molecule weighs less than 1 Da: nothing can meet the filter.
+    let config = [
+        format!("data={ROOT}/data/tasks/huuskonen_solubility_1282.csv"),
+        format!("series={ROOT}/data/demo/sulfonamides_25.csv"),
+        "finetune_args=--split column --epochs 2 --device cpu".into(),
+        "transfer=false".into(),
+        "filter=mw < 1".into(),
+        "steps=1".into(),
+        "batch_size=16".into(),
+        "optimize_args=--device cpu".into(),
+        "outdir=out".into(),
+        format!("biotorch={BIN}"),
+    ];
+    let o = Command::new(venv_tool("snakemake"))
+        .args(["--cores", "2", "-s", &format!("{ROOT}/workflows/design-loop/Snakefile"), "--directory"])
+        .arg(tmp.path())
+        .arg("--config")
+        .args(&config)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the loop must fail when nothing meets the constraints");
+    let log = std::fs::read_to_string(tmp.path().join("out/logs/select.log")).unwrap();
+    assert!(
+        log.contains("none of the optimized molecules meets the constraints (sim_ref >= 0.4 and (mw < 1))"),
+        "{log}"
+    );
+    assert!(!tmp.path().join("out/top.sdf").exists() && !tmp.path().join("out/top.png").exists());
+}
