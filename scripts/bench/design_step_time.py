@@ -6,7 +6,7 @@ similarity constraint (to the reference of scripts/bench/design_evidence.py, 2,2
 
   A  head-guided: --head logs=HEAD --objective "(logs + 10)/10 - 0.1*logs_std" (design_evidence.OBJECTIVE)
   B  RDKit only:  --objective qed
-(both with design_evidence.FILTER, --min-similarity 0.4 and --scaffold-bucket 1000)
+(both with design_evidence.FILTER, --min-similarity 0.4 and design_evidence.OPTIMIZE_ARGS)
 
 alternated A B, A B, ... for --rounds rounds, after an idle check (protocol.check_idle; --force runs anyway and
 flags every figure). Reported per side: the whole process (start, model and head load, the steps, writing) and the
