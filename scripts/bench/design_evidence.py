@@ -11,16 +11,16 @@ End to end, in OUT (default out/bench/design):
 2. The starting series: the polychlorinated biphenyls of Huuskonen's test split (Bemis-Murcko scaffold biphenyl,
    no atoms but C and Cl; measured logS -9.15 to -5.20): the commonest chemotype among the least soluble test
    molecules (5 of the 10 least soluble), molecules the head never trained on (its training split holds 44 other
-   PCBs, so the chemotype is not new to it). The reference of the similarity constraint is the series' medoid (the member with the highest mean
-   Tanimoto similarity to the others; Morgan radius 2, 2048 bits, as biotorch). The series' mean measured logS and
-   its mean predicted logS (`biotorch chem`, then `select --head`).
+   PCBs, so the chemotype is not new to it). The reference of the similarity constraint is the series' medoid (the
+   member with the highest mean Tanimoto similarity to the others; Morgan radius 2, 2048 bits, as biotorch). The
+   series' mean measured logS and its mean predicted logS (`biotorch chem`, then `select --head`).
 3. Per seed: guided = `biotorch optimize --model MODEL --head logs=HEAD --objective OBJ --similar-to REF
    --min-similarity D --filter F --steps S --batch-size B --seed K` (its top 100 unique molecules, those meeting the
-   constraints first; F drops SA >= 4.5, PAINS and Brenk alerts); unguided = `biotorch generate --model MODEL --head logs=HEAD -n S*B --seed K --train-set
-   REF.smi` (the same number of samples, with `max_train_similarity` = the Tanimoto similarity to the reference),
-   then `biotorch select --unique` with the same filter and similarity constraint sorted by logs (the unguided top
-   100), with the filter alone (top 100 with no similarity constraint), and the first 100 unique valid samples (a
-   random 100).
+   constraints first; F drops SA >= 4.5, PAINS and Brenk alerts); unguided = `biotorch generate --model MODEL
+   --head logs=HEAD -n S*B --seed K --train-set REF.smi` (the same number of samples, with `max_train_similarity` =
+   the Tanimoto similarity to the reference), then `biotorch select --unique` with the same filter and similarity
+   constraint sorted by logs (the unguided top 100), with the filter alone (top 100 with no similarity constraint),
+   and the first 100 unique valid samples (a random 100).
 
 Prints a markdown table, one row per seed and their medians; every raw output stays in OUT.
 
@@ -205,7 +205,8 @@ def main():
             "guided_logs": mean(r["logs"] for r in best),
             "guided_meets": sum(bool(r["meets_constraints"]) for r in best),
             "guided_meets_logs": mean(r["logs"] for r in best if r["meets_constraints"]),
-            "guided_meets_biphenyl": sum(bool(r["meets_constraints"]) and has_biphenyl(r["canonical_smiles"]) for r in best),
+            "guided_meets_biphenyl": sum(bool(r["meets_constraints"]) and has_biphenyl(r["canonical_smiles"])
+                                         for r in best),
             "guided_sim": mean(r["sim_ref"] for r in best),
             "guided_qed": mean(r["qed"] for r in best),
             "valid_first": steps[0]["valid"],
@@ -225,7 +226,8 @@ def main():
     print(f"# head-guided design on solubility, {started:%Y-%m-%d %H:%M} UTC, {protocol.machine()}, "
           f"{args.threads} thread(s); {args.steps} steps x {args.batch_size} samples per seed")
     print(f"# head: {head}, test RMSE {test['rmse']:.3f}, R2 {test['r2']:.3f}, Spearman {test['spearman']:.3f} on "
-          f"{test['n']} test molecules" + (f" (ridge on Morgan fingerprints: RMSE {ridge['rmse']:.3f})" if ridge else ""))
+          f"{test['n']} test molecules"
+          + (f" (ridge on Morgan fingerprints: RMSE {ridge['rmse']:.3f})" if ridge else ""))
     print(f"# series: {len(series)} PCBs of the test split, measured logS {series_mean_measured:.2f} (mean), predicted "
           f"{series_mean_pred:.2f}; reference (medoid) {ref_name} {ref} (measured {ref_logs:.2f})")
     print(f"# objective {args.objective!r}, filter {args.filter!r}, similarity >= {args.min_similarity} to the "
@@ -237,7 +239,8 @@ def main():
                "unguided: first 100 unique valid, no filter", "series: predicted (measured)"]
     table = []
     for r in results:
-        table.append([r["seed"], f3(r["guided_logs"]), r["guided_meets"], f3(r["guided_meets_logs"]), f3(r["guided_sim"]),
+        table.append([r["seed"], f3(r["guided_logs"]), r["guided_meets"], f3(r["guided_meets_logs"]),
+                      f3(r["guided_sim"]),
                       f"{r['valid_first']:.2f} / {r['valid_last']:.2f} / {r['valid_last10']:.2f}",
                       f"{f3(r['constrained_logs'])} ({r['constrained_n']})",
                       f"{f3(r['filter_logs'])} ({r['filter_n']})", f3(r["random_logs"]),
