@@ -127,6 +127,9 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--min-similarity", type=float, default=0.4)
+    ap.add_argument("--series-reference", action="store_true",
+                    help="the similarity is to the nearest molecule of the whole series (optimize --similar-to-file, "
+                         "generate --train-set), not to its medoid")
     ap.add_argument("--filter", default=FILTER)
     ap.add_argument("--objective", default=OBJECTIVE)
     ap.add_argument("--optimize-args", default=OPTIMIZE_ARGS, help="further optimize options")
@@ -177,14 +180,16 @@ def main():
         g = out / f"guided_seed{seed}.parquet"
         t = time.perf_counter()
         run(bt + ["optimize", "--model", args.model, "--head", f"logs={head}", "--objective", args.objective,
-                  "--similar-to", ref, "--min-similarity", str(args.min_similarity), "--filter", args.filter,
+                  *(["--similar-to-file", str(out / "series.csv")] if args.series_reference else ["--similar-to", ref]),
+                  "--min-similarity", str(args.min_similarity), "--filter", args.filter,
                   "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--seed", str(seed),
                   "--summary-json", str(out / f"guided_seed{seed}.json"), "-o", str(g)]
             + args.optimize_args.split(), log)
         guided_s = time.perf_counter() - t
         u = out / f"unguided_seed{seed}.parquet"
         run(bt + ["generate", "--model", args.model, "--head", f"logs={head}", "-n", str(args.steps * args.batch_size),
-                  "--seed", str(seed), "--train-set", str(out / "reference.smi"), "--filter", args.filter,
+                  "--seed", str(seed), "--train-set",
+                  str(out / ("series.csv" if args.series_reference else "reference.smi")), "--filter", args.filter,
                   "--summary-json", str(out / f"unguided_seed{seed}.json"), "-o", str(u)], log)
         picks = {
             "constrained": ["--filter", constraint, "--unique", "--sort", "logs", "--desc", "--top", "100"],
@@ -231,7 +236,7 @@ def main():
     print(f"# series: {len(series)} PCBs of the test split, measured logS {series_mean_measured:.2f} (mean), predicted "
           f"{series_mean_pred:.2f}; reference (medoid) {ref_name} {ref} (measured {ref_logs:.2f})")
     print(f"# objective {args.objective!r}, filter {args.filter!r}, similarity >= {args.min_similarity} to the "
-          f"reference, optimize {args.optimize_args}\n")
+          f"{'nearest series molecule' if args.series_reference else 'reference'}, optimize {args.optimize_args}\n")
     headers = ["seed", "guided: top 100 mean predicted logS", "of which meet constraints",
                "guided: mean logS of those meeting", "mean similarity (top 100)",
                "guided validity (step 1 / last / mean of last 10)",

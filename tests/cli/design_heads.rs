@@ -156,7 +156,7 @@ fn heads_are_variables_and_columns_equal_to_predict() {
     assert_eq!(u64s(&read(&d.join("s.parquet")), "index"), order[..3]);
 
     // optimize: the objective reads the head; the written values are predict's and the score is the objective's.
-    let objective = "logs - 0.5*logs_std + 0.3*qed";
+    let objective = "(logs + 10)/10 - 0.05*logs_std + 0.3*qed";
     ok(&[
         "optimize",
         "--model",
@@ -202,7 +202,7 @@ fn heads_are_variables_and_columns_equal_to_predict() {
         let Some(v) = logs[i] else { continue };
         assert!((v - bw[i].unwrap()).abs() < 1e-6, "{}: {v} vs predict {:?}", smiles[i], bw[i]);
         assert!((logs_std[i].unwrap() - bws[i].unwrap()).abs() < 1e-6);
-        let expected = v - 0.5 * logs_std[i].unwrap() + 0.3 * qed[i].unwrap();
+        let expected = (v + 10.0) / 10.0 - 0.05 * logs_std[i].unwrap() + 0.3 * qed[i].unwrap();
         assert!((score[i].unwrap() - expected).abs() < 1e-9, "{}: {score:?} vs {expected}", smiles[i]);
         checked += 1;
     }

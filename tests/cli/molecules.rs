@@ -703,6 +703,32 @@ fn generate_decorates_a_scaffold_at_its_attachment_points() {
     }
 }
 
+/// A negative objective gets a warning after the first step (invalid molecules score 0 and would outrank valid ones);
+/// a positive one none.
+#[test]
+fn optimize_warns_of_a_negative_objective() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.parquet");
+    let says = "the objective's mean over the first step's samples is negative";
+    for (objective, warned) in [("qed - 2", true), ("qed", false)] {
+        let o = run(&[
+            "optimize",
+            "--model",
+            "smiles-small",
+            "--objective",
+            objective,
+            "--steps",
+            "1",
+            "--batch-size",
+            "8",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        ok(&o);
+        assert_eq!(stderr(&o).contains(says), warned, "{objective}: {}", stderr(&o));
+    }
+}
+
 /// `optimize --scaffold` draws every sample through the scaffold (molecules without it score 0) and
 /// `--similar-to-file` makes `sim_ref` the greatest Tanimoto similarity to the file's molecules (RDKit Python's
 /// Morgan radius 2, 2048 bits, as the oracle). A bad molecule in the file is a usage error naming its line.

@@ -85,7 +85,7 @@ pub(crate) struct HeadsArg {
     /// and --objective, and a column NAME of the output; an ensemble head adds NAME_std (the spread over its
     /// members). A regression head gives its value; a two-class head gives the probability of its positive class
     /// (the second of its classes, e.g. 1 of 0/1); heads of more classes, of several targets or on protein/DNA
-    /// models are refused. E.g. --head logs=heads/logs --objective "logs - 0.5*logs_std + 0.3*qed". Repeat for
+    /// models are refused. E.g. --head logs=heads/logs --objective "(logs + 10)/10 - 0.05*logs_std + 0.3*qed". Repeat for
     /// several heads. Each distinct molecule is predicted once per run, batched on --device.
     #[arg(long = "head", value_name = "NAME=DIR")]
     pub(crate) heads: Vec<String>,
