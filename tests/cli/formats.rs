@@ -287,6 +287,23 @@ fn grid_draws_a_panel_per_valid_molecule_with_the_legend_asked_for() {
     let o = run(&["select", table.to_str().unwrap(), "-o", kept.to_str().unwrap(), "--grid", "g.svg"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("the grid picture is a PNG file"));
+    // Nothing selected into an SD file: there is no molecule to draw (not a missing legend column, although an
+    // empty SD file has no data items to name its columns).
+    let o = run(&[
+        "select",
+        table.to_str().unwrap(),
+        "-o",
+        kept.to_str().unwrap(),
+        "--filter",
+        "qed > 2",
+        "--grid",
+        picked.to_str().unwrap(),
+        "--grid-legend",
+        "qed",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let says = String::from_utf8_lossy(&o.stderr);
+    assert!(says.contains("has no valid molecule to draw") && !says.contains("no column"), "{says}");
 }
 
 #[test]

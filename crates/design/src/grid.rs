@@ -107,6 +107,7 @@ pub fn draw_grid(table: &Path, picture: &Path, request: &GridRequest) -> Result<
             .then(|| "canonical_smiles".to_string()),
         ..SmilesOptions::default()
     };
+    let no_molecule = || Error::Request(format!("--grid {}: {shown} has no valid molecule to draw", picture.display()));
     let reader = SmilesReader::open(table, &options)?;
     let columns = reader.columns().to_vec();
     let legend = request.legend.clone().unwrap_or_else(|| default_legend(&columns));
@@ -115,6 +116,8 @@ pub fn draw_grid(table: &Path, picture: &Path, request: &GridRequest) -> Result<
         match columns.iter().position(|c| c == name) {
             Some(i) => picks.push(Some(i)),
             None if name == "smiles" => picks.push(None),
+            // An SD file's columns are its first record's data items: an empty one has none.
+            None if sdf && SmilesReader::open(table, &options)?.next().is_none() => return Err(no_molecule()),
             None => {
                 return Err(Error::Request(format!(
                     "--grid-legend: {shown} has no column `{name}` (columns: {})",
@@ -148,7 +151,7 @@ pub fn draw_grid(table: &Path, picture: &Path, request: &GridRequest) -> Result<
         molecules.push((record.smiles, text.join("  ")));
     }
     if molecules.is_empty() {
-        return Err(Error::Request(format!("--grid {}: {shown} has no valid molecule to draw", picture.display())));
+        return Err(no_molecule());
     }
     let pairs: Vec<(&str, &str)> = molecules.iter().map(|(s, l)| (s.as_str(), l.as_str())).collect();
     let png = grid_png(&pairs, &request.layout).map_err(|e| Error::Request(format!("--grid: {e}")))?;
