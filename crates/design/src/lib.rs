@@ -71,7 +71,7 @@ pub use optimize::{
     ScaffoldCount, Specials, StepMetrics,
 };
 pub use properties::{variables, Filter, Matches, MoleculeValues, Objective, Property, Substructures};
-pub use reference::{ReferenceSet, MAX_SIMILARITY_REFS, PLOT_SAMPLE};
+pub use reference::{read_series, ReferenceSet, MAX_SIMILARITY_REFS, PLOT_SAMPLE};
 pub use scaffold::{Containment, Scaffold};
 pub use score::{score_all, Scored, FP_BITS, FP_RADIUS};
 pub use select::{column_hint, Counts, Decision, FrameValues, RowValues, Selection, TableColumns, TopRows};

@@ -38,6 +38,32 @@ pub struct ReferenceSet {
     pub sample: Vec<Properties>,
 }
 
+/// The molecules of a series file (`.smi`, CSV/TSV, Parquet, SD; the SMILES from `smiles_column` or the column
+/// named `smiles`), as written, for `optimize --similar-to-file`. Unlike a [`ReferenceSet`], every record must be a
+/// valid molecule: a bad one is the user's error, naming the file, line and record; so is a file without molecules.
+pub fn read_series(path: &Path, smiles_column: Option<&str>) -> Result<Vec<String>> {
+    let options = SmilesOptions { smiles_column: smiles_column.map(str::to_owned), ..SmilesOptions::default() };
+    let mut smiles = Vec::new();
+    for record in SmilesReader::open(path, &options)? {
+        let record = record?;
+        if let Err(e) = Molecule::from_smiles(&record.smiles) {
+            return Err(Error::Request(format!(
+                "--similar-to-file {}: line {}, record {}: {:?} is not a valid molecule: {}",
+                path.display(),
+                record.line,
+                record.index + 1,
+                record.smiles,
+                e.reason()
+            )));
+        }
+        smiles.push(record.smiles);
+    }
+    if smiles.is_empty() {
+        return Err(Error::Request(format!("--similar-to-file {}: no molecules in it", path.display())));
+    }
+    Ok(smiles)
+}
+
 impl ReferenceSet {
     /// Reads a SMILES file (`.smi`, CSV/TSV, Parquet; the SMILES from `smiles_column` or the column named
     /// `smiles`) and canonicalizes it on every core; `on_progress` gets the number of molecules done after each

@@ -9,7 +9,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use biotorch_design::{table, Event, Filter, Generator, Objective, OptimizeRequest, StepMetrics};
 use biotorch_io::dataset::keys;
-use biotorch_io::{SmilesOptions, SmilesReader};
 use clap::Args;
 use serde_json::json;
 
@@ -121,7 +120,7 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
         filter: args.filter.as_deref().map(|f| Filter::parse_in(f, &vars)).transpose()?,
         similar_to: args.similar_to.clone(),
         similar_to_set: match &args.similar_to_file {
-            Some(path) => read_series(path, args.similar_to_column.as_deref())?,
+            Some(path) => biotorch_design::read_series(path, args.similar_to_column.as_deref())?,
             None => Vec::new(),
         },
         scaffold: args.scaffold.clone(),
@@ -246,31 +245,6 @@ pub(crate) fn run(ctx: &Ctx, args: OptimizeArgs) -> Result<()> {
 fn similar_to_text(args: &OptimizeArgs) -> String {
     let file = args.similar_to_file.as_ref().map(|p| format!("file {}", p.display()));
     [args.similar_to.clone(), file].into_iter().flatten().collect::<Vec<_>>().join(" and ")
-}
-
-/// The molecules of `--similar-to-file`: every record must be a valid molecule (a bad one is the user's error,
-/// naming the file, line and record).
-fn read_series(path: &Path, column: Option<&str>) -> Result<Vec<String>> {
-    let options = SmilesOptions { smiles_column: column.map(str::to_owned), ..SmilesOptions::default() };
-    let mut smiles = Vec::new();
-    for record in SmilesReader::open(path, &options)? {
-        let record = record?;
-        if let Err(e) = biotorch_chem::Molecule::from_smiles(&record.smiles) {
-            crate::exit::bad_input!(
-                "--similar-to-file {}: line {}, record {}: {:?} is not a valid molecule: {}",
-                path.display(),
-                record.line,
-                record.index + 1,
-                record.smiles,
-                e.reason()
-            );
-        }
-        smiles.push(record.smiles);
-    }
-    if smiles.is_empty() {
-        crate::exit::bad_input!("--similar-to-file {}: no molecules in it", path.display());
-    }
-    Ok(smiles)
 }
 
 /// `best.parquet` → `best.<suffix>` in the same folder.
