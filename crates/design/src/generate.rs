@@ -495,7 +495,7 @@ impl Generation<'_> {
         let stop = unique_valid.then_some(self.target);
         let heads = &mut self.heads;
         let n_rows = drawn.len();
-        let rows = score_rows(
+        let mut rows = score_rows(
             &drawn,
             first,
             &mut self.stats,
@@ -508,7 +508,6 @@ impl Generation<'_> {
                 None => Ok(vec![Vec::new(); n_rows]),
             },
         )?;
-        let mut rows = rows;
         if let Some(c) = &mut self.containment {
             let hits = c.add_rows(&rows_canonical(&rows))?;
             for (row, hit) in rows.iter_mut().zip(hits) {

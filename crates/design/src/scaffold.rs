@@ -77,6 +77,16 @@ pub struct Scaffold {
     not_first: Vec<i64>,
 }
 
+/// A ring-bond token either opens a ring (not open yet) or closes the open one of that number.
+fn toggle_ring(open: &mut Vec<i64>, digit: i64) {
+    match open.iter().position(|&r| r == digit) {
+        Some(at) => {
+            open.remove(at);
+        }
+        None => open.push(digit),
+    }
+}
+
 /// A ring-bond token: one digit, or `%` and two.
 fn is_ring_digit(token: &str) -> bool {
     let bytes = token.as_bytes();
@@ -223,12 +233,7 @@ impl Scaffold {
         for piece in &template {
             match piece {
                 Piece::Token(id) if ring_digits.contains(id) => {
-                    match rings.iter().position(|r| r == id) {
-                        Some(at) => {
-                            rings.remove(at);
-                        }
-                        None => rings.push(*id),
-                    }
+                    toggle_ring(&mut rings, *id);
                     open_rings.push(Vec::new());
                 }
                 Piece::Branch => open_rings.push(rings.clone()),
@@ -404,12 +409,7 @@ impl Scaffold {
                             row.depth += 1;
                             row.decoration += 1;
                         } else if self.ring_digits.contains(&token) {
-                            match row.rings.iter().position(|&r| r == token) {
-                                Some(at) => {
-                                    row.rings.remove(at);
-                                }
-                                None => row.rings.push(token),
-                            }
+                            toggle_ring(&mut row.rings, token);
                             row.decoration += 1;
                         } else if token == self.close && row.depth == 0 {
                             // The decoration closes the branch: the writing's `)` is written, go on after it.

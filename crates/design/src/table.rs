@@ -46,16 +46,11 @@ pub fn property_columns(rows: &[&Scored]) -> Vec<Column> {
 /// `passes`, then the property columns (with `properties`: `generate --properties none` has no such columns, only
 /// validity in `state`). No rows give the same columns, empty.
 pub fn generated(rows: &[GeneratedRow], properties: bool) -> Result<DataFrame> {
-    generated_with_heads(rows, properties, &[])
+    generated_with(rows, properties, &[], false)
 }
 
-/// [`generated`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `passes`.
-pub fn generated_with_heads(rows: &[GeneratedRow], properties: bool, heads: &[String]) -> Result<DataFrame> {
-    generated_with(rows, properties, heads, false)
-}
-
-/// [`generated_with_heads`], with `scaffold` a column `contains_scaffold` after the heads' (a run with
-/// [`crate::GenerateRequest::scaffold`]).
+/// [`generated`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `passes`, then, with
+/// `scaffold`, a column `contains_scaffold` (a run with [`crate::GenerateRequest::scaffold`]).
 pub fn generated_with(rows: &[GeneratedRow], properties: bool, heads: &[String], scaffold: bool) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<u64>>()),
@@ -86,16 +81,11 @@ pub fn generated_with(rows: &[GeneratedRow], properties: bool, heads: &[String],
 /// The best molecules of `optimize`, ranked: `rank` (from 1), `smiles`, `score`, `meets_constraints`, `step`,
 /// `sim_ref`, `nll`, then the property columns.
 pub fn best_molecules(best: &[Candidate]) -> Result<DataFrame> {
-    best_molecules_with_heads(best, &[])
+    best_molecules_with(best, &[], false)
 }
 
-/// [`best_molecules`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `nll`.
-pub fn best_molecules_with_heads(best: &[Candidate], heads: &[String]) -> Result<DataFrame> {
-    best_molecules_with(best, heads, false)
-}
-
-/// [`best_molecules_with_heads`], with `scaffold` a column `contains_scaffold` after the heads' (a run with
-/// [`crate::OptimizeRequest::scaffold`]).
+/// [`best_molecules`] with a column per head value (`heads`: [`crate::Heads::columns`]) after `nll`, then, with
+/// `scaffold`, a column `contains_scaffold` (a run with [`crate::OptimizeRequest::scaffold`]).
 pub fn best_molecules_with(best: &[Candidate], heads: &[String], scaffold: bool) -> Result<DataFrame> {
     let mut columns = vec![
         Column::new("rank".into(), (1..=best.len() as u32).collect::<Vec<_>>()),
