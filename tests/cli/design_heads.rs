@@ -45,15 +45,24 @@ fn u64s(df: &DataFrame, name: &str) -> Vec<u64> {
     c.u64().unwrap().iter().map(Option::unwrap).collect()
 }
 
+/// The SMILES and logS (as written) of the first `n` molecules of the shipped Huuskonen table.
+fn huuskonen(n: usize) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(format!("{ROOT}/data/tasks/huuskonen_solubility_1282.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .take(n)
+        .map(|line| {
+            // split,id,name,smiles,logS,sol_class; names may hold commas inside quotes, so read from the right.
+            let fields: Vec<&str> = line.rsplitn(3, ',').collect();
+            (fields[2].rsplit(',').next().unwrap().to_string(), fields[1].to_string())
+        })
+        .collect()
+}
+
 /// A two-member solubility head on smiles-small, trained on 60 molecules for a few epochs (seconds on a CPU).
 fn solubility_head(d: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(format!("{ROOT}/data/tasks/huuskonen_solubility_1282.csv")).unwrap();
     let mut csv = String::from("smiles,logS\n");
-    for line in text.lines().skip(1).take(60) {
-        // split,id,name,smiles,logS,sol_class; names may hold commas inside quotes, so read from the right.
-        let fields: Vec<&str> = line.rsplitn(3, ',').collect();
-        let (logs, rest) = (fields[1], fields[2]);
-        let smiles = rest.rsplit(',').next().unwrap();
+    for (smiles, logs) in huuskonen(60) {
         csv.push_str(&format!("{smiles},{logs}\n"));
     }
     std::fs::write(d.join("train.csv"), csv).unwrap();
@@ -253,12 +262,9 @@ fn a_two_class_head_gives_its_positive_class_probability() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |name: &str| d.join(name).to_str().unwrap().to_string();
-    let text = std::fs::read_to_string(format!("{ROOT}/data/tasks/huuskonen_solubility_1282.csv")).unwrap();
     let mut csv = String::from("smiles,soluble\n");
-    for line in text.lines().skip(1).take(80) {
-        let fields: Vec<&str> = line.rsplitn(3, ',').collect();
-        let (logs, rest) = (fields[1].parse::<f64>().unwrap(), fields[2]);
-        csv.push_str(&format!("{},{}\n", rest.rsplit(',').next().unwrap(), u8::from(logs > -3.0)));
+    for (smiles, logs) in huuskonen(80) {
+        csv.push_str(&format!("{smiles},{}\n", u8::from(logs.parse::<f64>().unwrap() > -3.0)));
     }
     std::fs::write(d.join("train.csv"), csv).unwrap();
     let head = d.join("head");
